@@ -1,0 +1,303 @@
+package attachstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Put stores data in this transaction; see Store.Put.
+func (tx *Tx) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
+	if err := tx.check(true); err != nil {
+		return Ref{}, err
+	}
+	m, err := meta.normalize()
+	if err != nil {
+		return Ref{}, err
+	}
+	if err := tx.s.checkSize(int64(len(data))); err != nil {
+		return Ref{}, err
+	}
+	return tx.putBytes(ctx, ContentID(data), data, m)
+}
+
+// PutReader stores everything r yields in this transaction; see
+// Store.PutReader. On error the caller's transaction must be rolled back
+// (return the error from the Update function): the chunks written so far
+// belong to it.
+func (tx *Tx) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
+	if err := tx.check(true); err != nil {
+		return Ref{}, err
+	}
+	m, err := meta.normalize()
+	if err != nil {
+		return Ref{}, err
+	}
+	return tx.putStream(ctx, r, m)
+}
+
+// Get returns content and its bytes as seen in this transaction.
+func (tx *Tx) Get(ctx context.Context, id ID) (Attachment, error) {
+	if err := tx.check(false); err != nil {
+		return Attachment{}, err
+	}
+	a, err := tx.readAll(ctx, id, qGetBlobChunks, id[:])
+	return a, wrapID(err, "get", id)
+}
+
+// Stat returns the Ref of content as seen in this transaction.
+func (tx *Tx) Stat(ctx context.Context, id ID) (Ref, error) {
+	if err := tx.check(false); err != nil {
+		return Ref{}, err
+	}
+	b, err := tx.stat(ctx, qStatBlob, id, id[:])
+	return b.ref, wrapID(err, "stat", id)
+}
+
+// Delete removes content in this transaction; see Store.Delete.
+func (tx *Tx) Delete(ctx context.Context, id ID) error {
+	if err := tx.check(true); err != nil {
+		return err
+	}
+	_, err := tx.q.ExecContext(ctx, qDeleteBlob, id[:])
+	return wrapID(mapErr(err, "delete"), "delete", id)
+}
+
+// wrapID names the id in an error from a helper.
+func wrapID(err error, op string, id ID) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("attachstore: %s %s: %w", op, id, err)
+}
+
+func (s *Store) checkSize(n int64) error {
+	if n > s.opts.maxBlobSize {
+		return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.opts.maxBlobSize)
+	}
+	return nil
+}
+
+func (s *Store) now() int64 { return s.opts.now().UnixNano() }
+
+// touch refreshes an existing blob's touched time and returns its Ref.
+func (tx *Tx) touch(ctx context.Context, id ID, now int64) (Ref, bool, error) {
+	var (
+		pk, size, created int64
+		m                 Meta
+		extra             *string
+	)
+	err := tx.q.QueryRowContext(ctx, qTouchBlob, now, id[:]).Scan(&pk, &size, &m.MediaType, &m.Label, &extra, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Ref{}, false, nil
+	}
+	if err != nil {
+		return Ref{}, false, mapErr(err, "put "+id.String())
+	}
+	m.Extra = extraFrom(extra)
+	return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, created)}, true, nil
+}
+
+// putBytes stores data under id unless it is there already.
+func (tx *Tx) putBytes(ctx context.Context, id ID, data []byte, m Meta) (Ref, error) {
+	now := tx.s.now()
+	if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
+		return ref, err
+	}
+	cs := tx.s.opts.chunkSize
+	var pk int64
+	err := tx.q.QueryRowContext(ctx, qInsertBlob, id[:], len(data), cs, m.MediaType, m.Label,
+		extraArg(m.Extra), now, now).Scan(&pk)
+	if err != nil {
+		return Ref{}, mapErr(err, "put "+id.String())
+	}
+	for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+cs {
+		if _, err := tx.q.ExecContext(ctx, qInsertChunk, pk, seq, data[off:min(off+cs, len(data))]); err != nil {
+			return Ref{}, mapErr(err, "put "+id.String())
+		}
+	}
+	return Ref{ID: id, Size: int64(len(data)), Meta: m, CreatedAt: time.Unix(0, now)}, nil
+}
+
+// putStream writes r's bytes chunk by chunk under a placeholder id while
+// hashing them, then either gives the row its real id or, when that content
+// exists already, drops the copy. Content that fits in one chunk takes
+// putBytes's path: its id is known before anything is written.
+func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
+	s := tx.s
+	buf := make([]byte, s.opts.chunkSize)
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		if err := s.checkSize(int64(n)); err != nil {
+			return Ref{}, err
+		}
+		return tx.putBytes(ctx, ContentID(buf[:n]), buf[:n], m)
+	case err != nil:
+		return Ref{}, fmt.Errorf("attachstore: put: reading input: %w", err)
+	}
+
+	var placeholder ID
+	_, _ = rand.Read(placeholder[:])
+	now := s.now()
+	var pk int64
+	err = tx.q.QueryRowContext(ctx, qInsertBlob, placeholder[:], 0, len(buf), m.MediaType, m.Label,
+		extraArg(m.Extra), now, now).Scan(&pk)
+	if err != nil {
+		return Ref{}, mapErr(err, "put")
+	}
+	h := sha256.New()
+	var size int64
+	for seq := 0; n > 0; seq++ {
+		size += int64(n)
+		if err := s.checkSize(size); err != nil {
+			return Ref{}, err
+		}
+		h.Write(buf[:n])
+		if _, err := tx.q.ExecContext(ctx, qInsertChunk, pk, seq, buf[:n]); err != nil {
+			return Ref{}, mapErr(err, "put")
+		}
+		if n < len(buf) {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return Ref{}, fmt.Errorf("attachstore: put: %w", err)
+		}
+		n, err = io.ReadFull(r, buf)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return Ref{}, fmt.Errorf("attachstore: put: reading input: %w", err)
+		}
+	}
+	var id ID
+	h.Sum(id[:0])
+	if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
+		if err == nil {
+			_, err = tx.q.ExecContext(ctx, qDeleteBlobPK, pk)
+		}
+		return ref, mapErr(err, "put "+id.String())
+	}
+	if _, err := tx.q.ExecContext(ctx, qFinishBlob, id[:], size, pk); err != nil {
+		return Ref{}, mapErr(err, "put "+id.String())
+	}
+	return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, nil
+}
+
+// readAll runs a query yielding (size, media_type, label, extra, created_at,
+// data) once per chunk in order — one statement, so one snapshot — and
+// assembles the attachment. No row means ErrNotFound.
+func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (Attachment, error) {
+	rows, err := tx.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return Attachment{}, mapErr(err, "read")
+	}
+	defer rows.Close()
+	var (
+		a       = Attachment{Ref: Ref{ID: id}}
+		first   = true
+		created int64
+		extra   *string
+		chunk   sql.RawBytes
+	)
+	for rows.Next() {
+		// The blob's columns repeat on every chunk row; they are scanned
+		// again rather than skipped because database/sql cannot skip.
+		if err := rows.Scan(&a.Size, &a.MediaType, &a.Label, &extra, &created, &chunk); err != nil {
+			return Attachment{}, mapErr(err, "read")
+		}
+		if first {
+			a.Data = make([]byte, 0, a.Size)
+			first = false
+		}
+		if int64(len(a.Data)+len(chunk)) > a.Size {
+			return Attachment{}, fmt.Errorf("%w: chunks hold more than the %d bytes recorded", ErrCorrupt, a.Size)
+		}
+		a.Data = append(a.Data, chunk...)
+	}
+	if err := rows.Err(); err != nil {
+		return Attachment{}, mapErr(err, "read")
+	}
+	if first {
+		return Attachment{}, ErrNotFound
+	}
+	if int64(len(a.Data)) != a.Size {
+		return Attachment{}, fmt.Errorf("%w: chunks hold %d of the %d bytes recorded", ErrCorrupt, len(a.Data), a.Size)
+	}
+	a.Extra = extraFrom(extra)
+	a.CreatedAt = time.Unix(0, created)
+	return a, nil
+}
+
+// blobRow is what a reader needs of a blob.
+type blobRow struct {
+	pk        int64
+	chunkSize int64
+	ref       Ref
+}
+
+// stat runs a query yielding (pk, size, chunk_size, media_type, label,
+// extra, created_at).
+func (tx *Tx) stat(ctx context.Context, query string, id ID, args ...any) (blobRow, error) {
+	var (
+		b       = blobRow{ref: Ref{ID: id}}
+		created int64
+		extra   *string
+	)
+	err := tx.q.QueryRowContext(ctx, query, args...).Scan(&b.pk, &b.ref.Size, &b.chunkSize,
+		&b.ref.MediaType, &b.ref.Label, &extra, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return blobRow{}, ErrNotFound
+	}
+	if err != nil {
+		return blobRow{}, mapErr(err, "stat")
+	}
+	b.ref.Extra = extraFrom(extra)
+	b.ref.CreatedAt = time.Unix(0, created)
+	return b, nil
+}
+
+func (tx *Tx) newReader(ctx context.Context, id ID) (*Reader, error) {
+	if err := tx.check(false); err != nil {
+		return nil, err
+	}
+	b, err := tx.stat(ctx, qStatBlob, id, id[:])
+	if err != nil {
+		return nil, wrapID(err, "open", id)
+	}
+	return tx.openReader(ctx, b), nil
+}
+
+func (tx *Tx) listPage(ctx context.Context, after int64, limit int) ([]Ref, int64, error) {
+	rows, err := tx.q.QueryContext(ctx, qListBlobs, after, limit)
+	if err != nil {
+		return nil, 0, mapErr(err, "list")
+	}
+	defer rows.Close()
+	var (
+		page []Ref
+		last int64
+	)
+	for rows.Next() {
+		var (
+			r       Ref
+			id      []byte
+			extra   *string
+			created int64
+		)
+		if err := rows.Scan(&last, &id, &r.Size, &r.MediaType, &r.Label, &extra, &created); err != nil {
+			return nil, 0, mapErr(err, "list")
+		}
+		if len(id) != len(r.ID) {
+			return nil, 0, fmt.Errorf("%w: blob row %d has a %d-byte id", ErrCorrupt, last, len(id))
+		}
+		copy(r.ID[:], id)
+		r.Extra = extraFrom(extra)
+		r.CreatedAt = time.Unix(0, created)
+		page = append(page, r)
+	}
+	return page, last, mapErr(rows.Err(), "list")
+}

@@ -1,0 +1,299 @@
+// Package db opens attachstore's SQLite database: it builds the DSN that
+// carries every pragma (pragmas are per connection, so a pooled connection
+// opened later must get them too), creates new files with the right page
+// size, auto_vacuum mode and file mode, splits access into one writer and a
+// read pool, and runs the embedded migrations.
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// DriverName is the database/sql driver attachstore opens connections with.
+const DriverName = "sqlite3"
+
+// Config says how to open a database.
+type Config struct {
+	// Path is a file path, or "" for a private in-memory database.
+	Path string
+	// Synchronous is the value of PRAGMA synchronous: OFF, NORMAL, FULL or
+	// EXTRA. Empty means FULL.
+	Synchronous string
+	// BusyTimeout bounds how long SQLite's busy handler waits for a lock held
+	// by another connection before reporting SQLITE_BUSY. Zero means 5s.
+	BusyTimeout time.Duration
+	// PageSize is the page size given to a newly created file; it cannot
+	// change afterwards. Zero means DefaultPageSize.
+	PageSize int
+	// ReadConns is the size of the read pool. Zero means max(4, GOMAXPROCS).
+	ReadConns int
+	// CacheSize is PRAGMA cache_size for every connection, in KiB. Zero
+	// leaves SQLite's default.
+	CacheSizeKiB int
+	// MmapSize is PRAGMA mmap_size for readers, in bytes. Zero disables it.
+	MmapSize int64
+	// ReadOnly opens the writer handle read-only as well, for files the
+	// process may not write.
+	ReadOnly bool
+}
+
+// DefaultPageSize is the page size of new database files. Blob bytes live
+// in chunk rows far larger than a page, so large pages mean fewer overflow
+// pages and fewer syscalls per chunk (measured in bench/RESULTS.md).
+const DefaultPageSize = 65536
+
+// DB is an open attachstore database.
+type DB struct {
+	// Writer is the only handle that writes: one connection whose
+	// transactions begin IMMEDIATE, so a write never upgrades from a read
+	// lock (which bypasses the busy handler and fails with SQLITE_BUSY).
+	Writer *sqlx.DB
+	// Reader is a pool of read-only connections. For an in-memory database
+	// it is the same handle as Writer.
+	Reader *sqlx.DB
+	// Memory reports an in-memory database.
+	Memory bool
+	// Path is the file path ("" when Memory).
+	Path string
+}
+
+var (
+	// ErrSchemaTooNew means the file was migrated by a newer attachstore.
+	ErrSchemaTooNew = errors.New("attachstore: database schema is newer than this version of attachstore")
+	// ErrDirty means a migration stopped half-way.
+	ErrDirty = errors.New("attachstore: database schema is dirty (a migration did not finish)")
+)
+
+// Open opens (creating if need be) the database cfg describes and migrates
+// its schema to the newest version.
+func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
+	if cfg.Synchronous == "" {
+		cfg.Synchronous = "FULL"
+	}
+	switch cfg.Synchronous {
+	case "OFF", "NORMAL", "FULL", "EXTRA":
+	default:
+		return nil, fmt.Errorf("attachstore: synchronous mode %q: want OFF, NORMAL, FULL or EXTRA", cfg.Synchronous)
+	}
+	if cfg.BusyTimeout <= 0 {
+		cfg.BusyTimeout = 5 * time.Second
+	}
+	if cfg.PageSize == 0 {
+		cfg.PageSize = DefaultPageSize
+	}
+	if cfg.PageSize < 512 || cfg.PageSize > 65536 || cfg.PageSize&(cfg.PageSize-1) != 0 {
+		return nil, fmt.Errorf("attachstore: page size %d: want a power of two from 512 to 65536", cfg.PageSize)
+	}
+	if cfg.ReadConns <= 0 {
+		cfg.ReadConns = max(4, runtime.GOMAXPROCS(0))
+	}
+	if cfg.Path == "" {
+		return openMemory(ctx, cfg)
+	}
+	return openFile(ctx, cfg)
+}
+
+func openMemory(ctx context.Context, cfg Config) (*DB, error) {
+	var name [12]byte
+	_, _ = rand.Read(name[:])
+	// The memdb VFS shares one database among this process's connections by
+	// name. It has no WAL, so a reader would see "database is locked" while
+	// a write is open: an in-memory store uses one connection for all work.
+	q := baseParams(cfg)
+	q.Set("vfs", "memdb")
+	dsn := "file:/attachstore-" + hex.EncodeToString(name[:]) + "?" + q.Encode()
+	w, err := sqlx.Open(DriverName, dsn)
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	keep, err := w.Conn(ctx)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	// The in-memory database lives as long as its last connection: the pool
+	// keeps its one connection forever (no lifetime, no idle time), so it
+	// lives until Close.
+	d := &DB{Writer: w, Reader: w, Memory: true}
+	if _, err := keep.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(cfg.PageSize)); err != nil {
+		keep.Close()
+		w.Close()
+		return nil, err
+	}
+	keep.Close()
+	if err := migrate(ctx, w.DB); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func baseParams(cfg Config) url.Values {
+	q := url.Values{}
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
+	q.Set("_synchronous", cfg.Synchronous)
+	q.Set("_auto_vacuum", "incremental")
+	q.Set("_txlock", "immediate")
+	if cfg.CacheSizeKiB != 0 {
+		q.Set("_cache_size", strconv.Itoa(-cfg.CacheSizeKiB))
+	}
+	return q
+}
+
+func fileDSN(path string, q url.Values) string {
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	// url.URL would render a relative path as "file:rel"; SQLite takes
+	// "file:rel" as a relative URI too, but an absolute path must keep
+	// its leading slash only once.
+	return u.String()
+}
+
+func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
+	if !cfg.ReadOnly {
+		// SQLite creates new files with mode 0644 (less umask); attachments
+		// are private, so create it first. Its -wal and -shm files take
+		// the database file's mode.
+		f, err := os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			f.Close()
+		} else if !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("attachstore: create %s: %w", cfg.Path, err)
+		}
+	} else if _, err := os.Stat(cfg.Path); err != nil {
+		return nil, fmt.Errorf("attachstore: open %s: %w", cfg.Path, err)
+	}
+	if !cfg.ReadOnly {
+		if err := bootstrap(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+
+	wq := baseParams(cfg)
+	wq.Set("_journal_mode", "WAL")
+	wq.Set("mode", "rw")
+	if cfg.ReadOnly {
+		wq.Set("mode", "ro")
+	}
+	w, err := sqlx.Open(DriverName, fileDSN(cfg.Path, wq))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		return nil, err
+	}
+	if !cfg.ReadOnly {
+		if err := migrate(ctx, w.DB); err != nil {
+			return nil, err
+		}
+	} else if err := checkVersion(ctx, w.DB); err != nil {
+		return nil, err
+	}
+
+	rq := baseParams(cfg)
+	rq.Del("_txlock")
+	rq.Del("_auto_vacuum")
+	rq.Set("mode", "ro")
+	rq.Set("_query_only", "on")
+	r, err := sqlx.Open(DriverName, fileDSN(cfg.Path, rq))
+	if err != nil {
+		return nil, err
+	}
+	r.SetMaxOpenConns(cfg.ReadConns)
+	r.SetMaxIdleConns(cfg.ReadConns)
+	r.SetConnMaxIdleTime(5 * time.Minute)
+	if cfg.MmapSize > 0 {
+		r.DB.SetConnMaxLifetime(0)
+	}
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &DB{Writer: w, Reader: r, Path: cfg.Path}, nil
+}
+
+// bootstrap fixes what must be set before the first table exists: page size
+// and auto_vacuum (without INCREMENTAL the file never shrinks after deletes),
+// then WAL, which is persistent in the file. It runs on a connection opened
+// with no pragmas because mattn/go-sqlite3 applies DSN pragmas in an order
+// that freezes the page size before it could be set.
+func bootstrap(ctx context.Context, cfg Config) error {
+	q := url.Values{}
+	q.Set("mode", "rw")
+	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
+	c, err := sql.Open(DriverName, fileDSN(cfg.Path, q))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetMaxOpenConns(1)
+	conn, err := c.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var pages int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return err
+	}
+	if pages == 0 {
+		for _, p := range []string{
+			"PRAGMA page_size = " + strconv.Itoa(cfg.PageSize),
+			"PRAGMA auto_vacuum = INCREMENTAL",
+		} {
+			if _, err := conn.ExecContext(ctx, p); err != nil {
+				return err
+			}
+		}
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return err
+	}
+	if mode != "wal" {
+		return fmt.Errorf("attachstore: %s: could not enter WAL mode (journal_mode is %q)", cfg.Path, mode)
+	}
+	return nil
+}
+
+// Close closes every handle.
+func (d *DB) Close() error {
+	var errs []error
+	if d.Reader != d.Writer {
+		errs = append(errs, d.Reader.Close())
+	}
+	errs = append(errs, d.Writer.Close())
+	return errors.Join(errs...)
+}
+
+// IsSQLiteError reports whether err carries a SQLite error with code c.
+func IsSQLiteError(err error, c sqlite3.ErrNo) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == c
+}

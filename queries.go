@@ -1,0 +1,51 @@
+package attachstore
+
+// Every statement attachstore runs is here, so that a second SQL dialect
+// (PostgreSQL: bytea chunks, the same foreign keys) has one file to follow.
+// Times are Unix nanoseconds; ids are 32-byte BLOBs.
+const (
+	qTouchBlob = `UPDATE blobs SET touched_at = ? WHERE id = ?
+		RETURNING pk, size, media_type, label, extra, created_at`
+	qInsertBlob = `INSERT INTO blobs (id, size, chunk_size, media_type, label, extra, created_at, touched_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk`
+	qInsertChunk   = `INSERT INTO chunks (blob_pk, seq, data) VALUES (?, ?, ?)`
+	qFinishBlob    = `UPDATE blobs SET id = ?, size = ? WHERE pk = ?`
+	qDeleteBlobPK  = `DELETE FROM blobs WHERE pk = ?`
+	qDeleteBlob    = `DELETE FROM blobs WHERE id = ?`
+	qStatBlob      = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM blobs WHERE id = ?`
+	qReadChunk     = `SELECT data FROM chunks WHERE blob_pk = ? AND seq = ?`
+	qGetBlobChunks = `SELECT b.size, b.media_type, b.label, b.extra, b.created_at, c.data
+		FROM blobs b LEFT JOIN chunks c ON c.blob_pk = b.pk
+		WHERE b.id = ? ORDER BY c.seq`
+	qListBlobs = `SELECT pk, id, size, media_type, label, extra, created_at FROM blobs
+		WHERE pk > ? ORDER BY pk LIMIT ?`
+
+	// The manifest. A re-put keeps an existing commit stamp, and with it
+	// the owner and intent time that were committed.
+	qUpsertRef = `INSERT INTO refs (session_id, blob_id, media_type, label, extra, owner, intent_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (session_id, blob_id) DO UPDATE SET
+			media_type = excluded.media_type,
+			label = excluded.label,
+			extra = excluded.extra,
+			owner = CASE WHEN refs.committed_at IS NULL THEN excluded.owner ELSE refs.owner END,
+			intent_at = CASE WHEN refs.committed_at IS NULL THEN excluded.intent_at ELSE refs.intent_at END`
+	qSessionGet = `SELECT b.size, r.media_type, r.label, r.extra, b.created_at, c.data
+		FROM refs r JOIN blobs b ON b.id = r.blob_id LEFT JOIN chunks c ON c.blob_pk = b.pk
+		WHERE r.session_id = ? AND r.blob_id = ? ORDER BY c.seq`
+	qSessionStat = `SELECT b.pk, b.size, b.chunk_size, r.media_type, r.label, r.extra, b.created_at
+		FROM refs r JOIN blobs b ON b.id = r.blob_id
+		WHERE r.session_id = ? AND r.blob_id = ?`
+	qDeleteRef      = `DELETE FROM refs WHERE session_id = ? AND blob_id = ?`
+	qDropSession    = `DELETE FROM refs WHERE session_id = ?`
+	qPending        = `SELECT blob_id FROM refs WHERE session_id = ? AND committed_at IS NULL ORDER BY intent_at, blob_id`
+	qCommitAll      = `UPDATE refs SET committed_at = ? WHERE session_id = ? AND committed_at IS NULL`
+	qCommitOwned    = `UPDATE refs SET committed_at = ? WHERE session_id = ? AND owner = ? AND committed_at IS NULL`
+	qCommitOne      = `UPDATE refs SET committed_at = coalesce(committed_at, ?) WHERE session_id = ? AND blob_id = ?`
+	qHoldsRef       = `SELECT EXISTS (SELECT 1 FROM refs WHERE session_id = ? AND blob_id = ?)`
+	qEntryColumns   = `r.session_id, r.blob_id, b.size, r.media_type, r.label, r.extra, b.created_at, r.owner, r.intent_at, r.committed_at`
+	qSessionEntries = `SELECT ` + qEntryColumns + ` FROM refs r JOIN blobs b ON b.id = r.blob_id
+		WHERE r.session_id = ? ORDER BY r.intent_at, r.blob_id`
+	qUncommitted = `SELECT ` + qEntryColumns + ` FROM refs r JOIN blobs b ON b.id = r.blob_id
+		WHERE r.committed_at IS NULL AND r.intent_at < ? ORDER BY r.intent_at, r.session_id, r.blob_id`
+)

@@ -1,0 +1,117 @@
+package attachstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Reader streams one blob's bytes. It holds one chunk in memory and no lock
+// or transaction between reads, so it may be kept open as long as needed; if
+// the content is deleted meanwhile, Read returns an error matching
+// ErrNotFound. A Reader is not safe for concurrent use.
+type Reader struct {
+	tx     *Tx // the Tx it reads through: the Store's reader, or a live Update/View
+	ctx    context.Context
+	b      blobRow
+	off    int64
+	buf    []byte
+	bufSeq int64 // which chunk buf holds; -1 for none
+	closed bool
+}
+
+func (tx *Tx) openReader(ctx context.Context, b blobRow) *Reader {
+	return &Reader{tx: tx, ctx: ctx, b: b, bufSeq: -1}
+}
+
+// Ref describes the content being read.
+func (r *Reader) Ref() Ref { return r.b.ref }
+
+// Size is the content's length in bytes.
+func (r *Reader) Size() int64 { return r.b.ref.Size }
+
+// Read implements io.Reader. It reads through the context given when the
+// Reader was opened.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.closed {
+		return 0, fmt.Errorf("attachstore: read %s: reader is closed", r.b.ref.ID)
+	}
+	if r.off >= r.b.ref.Size {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	seq := r.off / r.b.chunkSize
+	if seq != r.bufSeq {
+		if err := r.load(seq); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.buf[r.off-seq*r.b.chunkSize:])
+	r.off += int64(n)
+	return n, nil
+}
+
+func (r *Reader) load(seq int64) error {
+	if err := r.tx.check(false); err != nil {
+		return err
+	}
+	if r.tx.sqlTx == nil {
+		if err := r.tx.s.enter(); err != nil {
+			return err
+		}
+	}
+	rows, err := r.tx.q.QueryContext(r.ctx, qReadChunk, r.b.pk, seq)
+	if err != nil {
+		return wrapID(mapErr(err, "read"), "read", r.b.ref.ID)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return wrapID(mapErr(err, "read"), "read", r.b.ref.ID)
+		}
+		return wrapID(fmt.Errorf("%w: content was deleted while being read (chunk %d)", ErrNotFound, seq), "read", r.b.ref.ID)
+	}
+	var raw sql.RawBytes
+	if err := rows.Scan(&raw); err != nil {
+		return wrapID(mapErr(err, "read"), "read", r.b.ref.ID)
+	}
+	want := min(r.b.chunkSize, r.b.ref.Size-seq*r.b.chunkSize)
+	if int64(len(raw)) != want {
+		return wrapID(fmt.Errorf("%w: chunk %d holds %d bytes, want %d", ErrCorrupt, seq, len(raw), want), "read", r.b.ref.ID)
+	}
+	r.buf = append(r.buf[:0], raw...)
+	r.bufSeq = seq
+	return nil
+}
+
+// Seek implements io.Seeker. Seeking past the end is allowed; reading there
+// returns io.EOF.
+func (r *Reader) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = r.off + offset
+	case io.SeekEnd:
+		abs = r.b.ref.Size + offset
+	default:
+		return 0, errors.New("attachstore: seek: invalid whence")
+	}
+	if abs < 0 {
+		return 0, errors.New("attachstore: seek: negative position")
+	}
+	r.off = abs
+	return abs, nil
+}
+
+// Close releases the Reader's buffer. It is idempotent.
+func (r *Reader) Close() error {
+	r.closed = true
+	r.buf = nil
+	return nil
+}

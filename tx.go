@@ -1,0 +1,200 @@
+package attachstore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/attachstore/attachstore/db"
+	"github.com/jmoiron/sqlx"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// Tx is one transaction: a write transaction inside Update, a read snapshot
+// inside View. Its methods mean what the Store's do, and take part in the
+// transaction: nothing they write is visible to others, or kept, unless the
+// function given to Update returns nil. A Tx must not be used after its
+// function returns, nor from another goroutine while the function runs.
+type Tx struct {
+	s        *Store
+	q        querier
+	sqlTx    *sqlx.Tx // nil for the Store's own single-statement reads
+	writable bool
+	done     bool
+}
+
+// querier is what helpers run statements on: a transaction, or the read
+// pool for the Store's single-statement reads.
+type querier interface {
+	sqlx.ExtContext
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// SQL returns the underlying transaction so the host can read and write its
+// own tables atomically with the attachments. It is nil for a Tx that is
+// not an Update or View transaction. Do not Commit or Rollback it.
+func (tx *Tx) SQL() *sqlx.Tx { return tx.sqlTx }
+
+// Session returns the session id seen inside this transaction.
+func (tx *Tx) Session(id string) *Session { return &Session{s: tx.s, tx: tx, id: id} }
+
+func (tx *Tx) check(write bool) error {
+	if tx.done {
+		return fmt.Errorf("attachstore: transaction used after its function returned: %w", sql.ErrTxDone)
+	}
+	if write && !tx.writable {
+		return fmt.Errorf("%w: write inside View", ErrReadOnly)
+	}
+	return nil
+}
+
+// Update runs fn in one write transaction: the blobs, refs, commit stamps
+// and host rows (Tx.SQL) that fn writes commit together when fn returns nil.
+// If fn returns an error or panics, everything is rolled back (and the panic
+// goes on). Update waits for other writers — in this process or another —
+// until ctx ends. Calling the Store's own methods from inside fn returns
+// ErrInTransaction: use tx.
+func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	return s.txs.run(func() error { return s.update(ctx, "update", fn) })
+}
+
+// View runs fn in one read snapshot: everything fn reads through tx sees
+// the store as of one moment, while writers go on.
+func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
+	return s.txs.run(func() error { return s.view(ctx, fn) })
+}
+
+func (s *Store) enter() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.txs.holding() {
+		return ErrInTransaction
+	}
+	return nil
+}
+
+// reader returns a Tx for single-statement reads on the read pool: one
+// statement is one snapshot, so it needs no BEGIN.
+func (s *Store) reader() (*Tx, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	return &Tx{s: s, q: s.db.Reader}, nil
+}
+
+func (s *Store) update(ctx context.Context, what string, fn func(tx *Tx) error) (err error) {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	if s.opts.readOnly {
+		return fmt.Errorf("%w: %s", ErrReadOnly, what)
+	}
+	stx, err := s.beginWrite(ctx)
+	if err != nil {
+		return mapErr(err, what+": begin")
+	}
+	return finish(stx, &Tx{s: s, q: stx, sqlTx: stx, writable: true}, what, fn)
+}
+
+func (s *Store) view(ctx context.Context, fn func(tx *Tx) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	stx, err := s.db.Reader.BeginTxx(ctx, nil)
+	if err != nil {
+		return mapErr(err, "view: begin")
+	}
+	return finish(stx, &Tx{s: s, q: stx, sqlTx: stx}, "view", fn)
+}
+
+// finish runs fn and commits when it returns nil; otherwise, or on panic,
+// it rolls back.
+func finish(stx *sqlx.Tx, tx *Tx, what string, fn func(tx *Tx) error) (err error) {
+	defer func() {
+		tx.done = true
+		if p := recover(); p != nil {
+			_ = stx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = stx.Rollback()
+			return
+		}
+		err = mapErr(stx.Commit(), what+": commit")
+	}()
+	return fn(tx)
+}
+
+// beginWrite begins an IMMEDIATE transaction on the writer. SQLite's busy
+// handler waits up to the busy timeout for another process's writer; past
+// that, beginWrite keeps trying until ctx ends, so a long write elsewhere
+// (a large PutReader, a Reclaim batch) delays writers rather than failing
+// them with "database is locked".
+func (s *Store) beginWrite(ctx context.Context) (*sqlx.Tx, error) {
+	delay := time.Millisecond
+	for {
+		stx, err := s.db.Writer.BeginTxx(ctx, nil)
+		if err == nil || !db.IsSQLiteError(err, sqlite3.ErrBusy) {
+			return stx, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// txRegistry remembers which goroutines are inside Update or View, so that a
+// Store method called from inside returns ErrInTransaction instead of
+// waiting forever for the connection its own transaction holds.
+type txRegistry struct {
+	n    atomic.Int32
+	gids sync.Map // goroutine id -> struct{}
+}
+
+func (r *txRegistry) run(fn func() error) error {
+	if r.holding() {
+		return ErrInTransaction
+	}
+	gid := goroutineID()
+	r.gids.Store(gid, struct{}{})
+	r.n.Add(1)
+	defer func() {
+		r.n.Add(-1)
+		r.gids.Delete(gid)
+	}()
+	return fn()
+}
+
+// holding reports whether the calling goroutine is inside Update or View.
+// It costs one atomic load unless some transaction is open.
+func (r *txRegistry) holding() bool {
+	if r.n.Load() == 0 {
+		return false
+	}
+	_, ok := r.gids.Load(goroutineID())
+	return ok
+}
+
+// goroutineID parses the id from the first line of the goroutine's stack
+// ("goroutine 123 [running]:"). Go offers no cheaper way; it is only called
+// while an Update or View is open.
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseUint(string(b), 10, 64)
+	return id
+}
