@@ -49,3 +49,28 @@ const (
 	qUncommitted = `SELECT ` + qEntryColumns + ` FROM refs r JOIN blobs b ON b.id = r.blob_id
 		WHERE r.committed_at IS NULL AND r.intent_at < ? ORDER BY r.intent_at, r.session_id, r.blob_id`
 )
+
+// Reclaim.
+const (
+	qCountExpired  = `SELECT count(*) FROM refs WHERE committed_at IS NULL AND intent_at < ?`
+	qExpireIntents = `DELETE FROM refs WHERE rowid IN (
+		SELECT rowid FROM refs WHERE committed_at IS NULL AND intent_at < ? LIMIT ?)`
+	// Orphans in (touched_at, pk) order after a cursor; rows with refs are
+	// passed over once each, never re-read by a later batch.
+	qOrphanBlobs = `SELECT b.pk, b.size, b.touched_at FROM blobs b
+		WHERE b.touched_at < ?1 AND (b.touched_at, b.pk) > (?2, ?3)
+		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = b.id)
+		ORDER BY b.touched_at, b.pk LIMIT ?4`
+	// The same test again under the write lock; the foreign key refuses
+	// the delete regardless if a ref exists.
+	qDeleteOrphan = `DELETE FROM blobs WHERE pk = ?1 AND touched_at < ?2
+		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = blobs.id) RETURNING size`
+)
+
+// Verify and Stats.
+const (
+	qBlobTotals   = `SELECT count(*), coalesce(sum(size), 0) FROM blobs`
+	qRefTotals    = `SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at IS NULL) FROM refs`
+	qVerifyBlobs  = `SELECT pk, id, size, chunk_size FROM blobs WHERE pk > ? ORDER BY pk LIMIT ?`
+	qVerifyChunks = `SELECT seq, data FROM chunks WHERE blob_pk = ? ORDER BY seq`
+)

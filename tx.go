@@ -61,13 +61,19 @@ func (tx *Tx) check(write bool) error {
 // until ctx ends. Calling the Store's own methods from inside fn returns
 // ErrInTransaction: use tx.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.txs.run(func() error { return s.update(ctx, "update", fn) })
+	if err := s.enter(); err != nil {
+		return err
+	}
+	return s.txs.run(func() error { return s.updateTx(ctx, "update", fn) })
 }
 
 // View runs fn in one read snapshot: everything fn reads through tx sees
 // the store as of one moment, while writers go on.
 func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.txs.run(func() error { return s.view(ctx, fn) })
+	if err := s.enter(); err != nil {
+		return err
+	}
+	return s.txs.run(func() error { return s.viewTx(ctx, fn) })
 }
 
 func (s *Store) enter() error {
@@ -89,9 +95,17 @@ func (s *Store) reader() (*Tx, error) {
 	return &Tx{s: s, q: s.db.Reader}, nil
 }
 
-func (s *Store) update(ctx context.Context, what string, fn func(tx *Tx) error) (err error) {
+// update runs fn in a write transaction for one of the Store's own methods.
+func (s *Store) update(ctx context.Context, what string, fn func(tx *Tx) error) error {
 	if err := s.enter(); err != nil {
 		return err
+	}
+	return s.updateTx(ctx, what, fn)
+}
+
+func (s *Store) updateTx(ctx context.Context, what string, fn func(tx *Tx) error) error {
+	if s.closed.Load() {
+		return ErrClosed
 	}
 	if s.opts.readOnly {
 		return fmt.Errorf("%w: %s", ErrReadOnly, what)
@@ -103,9 +117,9 @@ func (s *Store) update(ctx context.Context, what string, fn func(tx *Tx) error) 
 	return finish(stx, &Tx{s: s, q: stx, sqlTx: stx, writable: true}, what, fn)
 }
 
-func (s *Store) view(ctx context.Context, fn func(tx *Tx) error) error {
-	if err := s.enter(); err != nil {
-		return err
+func (s *Store) viewTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if s.closed.Load() {
+		return ErrClosed
 	}
 	stx, err := s.db.Reader.BeginTxx(ctx, nil)
 	if err != nil {
@@ -162,9 +176,6 @@ type txRegistry struct {
 }
 
 func (r *txRegistry) run(fn func() error) error {
-	if r.holding() {
-		return ErrInTransaction
-	}
 	gid := goroutineID()
 	r.gids.Store(gid, struct{}{})
 	r.n.Add(1)

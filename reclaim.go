@@ -1,0 +1,269 @@
+package attachstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// ErrInvalidPolicy: a ReclaimPolicy that Reclaim does not accept.
+var ErrInvalidPolicy = errors.New("attachstore: invalid reclaim policy")
+
+// DefaultReclaimBatch is the number of blobs Reclaim deletes per
+// transaction when ReclaimPolicy.BatchSize is zero.
+const DefaultReclaimBatch = 500
+
+// ReclaimPolicy says what Reclaim may collect.
+type ReclaimPolicy struct {
+	// Grace protects recent work: nothing touched or intended within Grace
+	// of the start of Reclaim is collected. It must not be negative.
+	Grace time.Duration
+	// DryRun reports what would be collected and deletes nothing.
+	DryRun bool
+	// BatchSize is how many intents or blobs one transaction deletes
+	// (default DefaultReclaimBatch), so writers wait at most one batch.
+	BatchSize int
+	// Progress, if set, is called after each batch with the running totals.
+	Progress func(ReclaimProgress)
+}
+
+// ReclaimProgress is the running state of a Reclaim.
+type ReclaimProgress struct {
+	Phase string // "intents", "blobs" or "vacuum"
+	ReclaimReport
+}
+
+// ReclaimReport says what Reclaim collected (or, for a DryRun, would
+// collect).
+type ReclaimReport struct {
+	ExpiredIntents int   `json:"expired_intents"` // uncommitted refs older than Grace, forgotten
+	ReclaimedBlobs int   `json:"reclaimed_blobs"` // blobs with no ref left and untouched for Grace, deleted
+	ReclaimedBytes int64 `json:"reclaimed_bytes"` // their sizes, summed
+	ReturnedBytes  int64 `json:"returned_bytes"`  // file bytes given back to the OS by incremental vacuum
+}
+
+// Reclaim collects what crashed or abandoned work left behind. It forgets
+// uncommitted intents older than Grace, deletes every blob that no ref points
+// to and that was untouched for Grace, then gives the freed pages back to the
+// filesystem (incremental vacuum and a WAL checkpoint).
+//
+// Each batch is its own transaction, so a Put racing Reclaim never loses
+// data: a blob is deleted only in a transaction that sees it unreferenced and
+// untouched, and the refs table's foreign key refuses any other delete. A
+// cancelled ctx stops Reclaim between batches; what was done so far is
+// consistent and reported along with the error.
+func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, error) {
+	var rep ReclaimReport
+	if p.Grace < 0 {
+		return rep, fmt.Errorf("%w: negative grace %v", ErrInvalidPolicy, p.Grace)
+	}
+	if p.BatchSize < 0 {
+		return rep, fmt.Errorf("%w: negative batch size %d", ErrInvalidPolicy, p.BatchSize)
+	}
+	if p.BatchSize == 0 {
+		p.BatchSize = DefaultReclaimBatch
+	}
+	if err := s.enter(); err != nil {
+		return rep, err
+	}
+	if s.opts.readOnly && !p.DryRun {
+		return rep, fmt.Errorf("%w: reclaim", ErrReadOnly)
+	}
+	cutoff := s.now() - int64(p.Grace)
+	progress := func(phase string) {
+		if p.Progress != nil {
+			p.Progress(ReclaimProgress{Phase: phase, ReclaimReport: rep})
+		}
+	}
+	sizeBefore := s.fileBytes()
+
+	if err := s.expireIntents(ctx, cutoff, p, &rep, progress); err != nil {
+		return rep, err
+	}
+	if err := s.reclaimBlobs(ctx, cutoff, p, &rep, progress); err != nil {
+		return rep, err
+	}
+	if p.DryRun || rep.ReclaimedBlobs == 0 {
+		return rep, nil
+	}
+	if err := s.vacuum(ctx); err != nil {
+		return rep, err
+	}
+	rep.ReturnedBytes = max(0, sizeBefore-s.fileBytes())
+	progress("vacuum")
+	return rep, nil
+}
+
+func (s *Store) expireIntents(ctx context.Context, cutoff int64, p ReclaimPolicy, rep *ReclaimReport, progress func(string)) error {
+	if p.DryRun {
+		t, err := s.reader()
+		if err != nil {
+			return err
+		}
+		err = t.q.QueryRowContext(ctx, qCountExpired, cutoff).Scan(&rep.ExpiredIntents)
+		progress("intents")
+		return mapErr(err, "reclaim: count intents")
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("attachstore: reclaim: %w", err)
+		}
+		var n int64
+		err := s.update(ctx, "reclaim intents", func(tx *Tx) error {
+			res, err := tx.q.ExecContext(ctx, qExpireIntents, cutoff, p.BatchSize)
+			if err != nil {
+				return mapErr(err, "reclaim intents")
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		rep.ExpiredIntents += int(n)
+		progress("intents")
+		if n < int64(p.BatchSize) {
+			return nil
+		}
+	}
+}
+
+// reclaimBlobs finds orphans on the read pool, walking blobs in
+// (touched_at, pk) order from a cursor so that no row is examined twice,
+// and deletes each batch in a short write transaction that checks again,
+// under the write lock, that the blob is still unreferenced and untouched.
+func (s *Store) reclaimBlobs(ctx context.Context, cutoff int64, p ReclaimPolicy, rep *ReclaimReport, progress func(string)) error {
+	var curTouched, curPK int64 = -1 << 63, 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("attachstore: reclaim: %w", err)
+		}
+		t, err := s.reader()
+		if err != nil {
+			return err
+		}
+		type cand struct{ pk, size int64 }
+		var batch []cand
+		rows, err := t.q.QueryContext(ctx, qOrphanBlobs, cutoff, curTouched, curPK, p.BatchSize)
+		if err != nil {
+			return mapErr(err, "reclaim: find orphans")
+		}
+		for rows.Next() {
+			var c cand
+			if err := rows.Scan(&c.pk, &c.size, &curTouched); err != nil {
+				rows.Close()
+				return mapErr(err, "reclaim: find orphans")
+			}
+			curPK = c.pk
+			batch = append(batch, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return mapErr(err, "reclaim: find orphans")
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		if p.DryRun {
+			for _, c := range batch {
+				rep.ReclaimedBlobs++
+				rep.ReclaimedBytes += c.size
+			}
+		} else {
+			var blobs int
+			var bytes int64
+			err := s.update(ctx, "reclaim blobs", func(tx *Tx) error {
+				blobs, bytes = 0, 0
+				for _, c := range batch {
+					var size int64
+					err := tx.q.QueryRowContext(ctx, qDeleteOrphan, c.pk, cutoff).Scan(&size)
+					if err == nil {
+						blobs++
+						bytes += size
+					} else if !isNoRows(err) {
+						return mapErr(err, "reclaim blob")
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			rep.ReclaimedBlobs += blobs
+			rep.ReclaimedBytes += bytes
+		}
+		progress("blobs")
+		if len(batch) < p.BatchSize {
+			return nil
+		}
+	}
+}
+
+// vacuumStep is how many free pages one incremental_vacuum transaction
+// returns, so writers interleave with a large give-back.
+const vacuumStep = 512
+
+// vacuum gives free pages back to the filesystem. In WAL mode the file is
+// only truncated when a checkpoint copies the shortened database back, so
+// it ends with a TRUNCATE checkpoint (which also empties the WAL).
+func (s *Store) vacuum(ctx context.Context) error {
+	if s.db.Memory {
+		return nil
+	}
+	for {
+		var free int64
+		err := s.update(ctx, "reclaim vacuum", func(tx *Tx) error {
+			// incremental_vacuum frees one page per step of its statement:
+			// it must be read to the end, not run with Exec.
+			rows, err := tx.q.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", vacuumStep))
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return tx.q.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free)
+		})
+		if err != nil {
+			return mapErr(err, "reclaim: vacuum")
+		}
+		if free == 0 {
+			break
+		}
+	}
+	return s.checkpoint(ctx)
+}
+
+// checkpoint copies the WAL back into the database file and truncates the
+// WAL. A checkpoint blocked by readers is not an error: the next one
+// finishes the work.
+func (s *Store) checkpoint(ctx context.Context) error {
+	if s.db.Memory {
+		return nil
+	}
+	var busy, logPages, done int
+	err := s.db.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done)
+	return mapErr(err, "checkpoint")
+}
+
+// fileBytes is the size on disk of the database file and its WAL.
+func (s *Store) fileBytes() int64 {
+	if s.db.Memory {
+		return 0
+	}
+	var n int64
+	for _, p := range []string{s.db.Path, s.db.Path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
