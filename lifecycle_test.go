@@ -169,6 +169,35 @@ func TestReclaimDropSessionAndDryRun(t *testing.T) {
 	}
 }
 
+func TestReclaimDryRunCountsBlobsOfExpiringIntents(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	s := attachstoretest.New(t, attachstore.WithClock(clock.Now))
+	ss := s.Session("crashed")
+	id := mustPut(t, ss, "only an intent holds me")
+	kept := mustPut(t, s.Session("live"), "committed elsewhere")
+	if err := s.Session("live").Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, ss, "committed elsewhere") // an expiring intent on a blob a commit keeps
+	clock.Advance(time.Hour)
+	dry := mustReclaim(t, s, attachstore.ReclaimPolicy{Grace: time.Minute, DryRun: true})
+	want := attachstore.ReclaimReport{ExpiredIntents: 2, ReclaimedBlobs: 1, ReclaimedBytes: int64(len("only an intent holds me"))}
+	if dry != want {
+		t.Errorf("dry run = %+v, want %+v", dry, want)
+	}
+	if !exists(t, s, id) {
+		t.Fatal("dry run deleted a blob")
+	}
+	real := mustReclaim(t, s, attachstore.ReclaimPolicy{Grace: time.Minute})
+	if real != want {
+		t.Errorf("real run = %+v, want the dry run's %+v", real, want)
+	}
+	if exists(t, s, id) || !exists(t, s, kept) {
+		t.Errorf("after reclaim: orphan exists %v, committed exists %v", exists(t, s, id), exists(t, s, kept))
+	}
+}
+
 func TestReclaimInvalidPolicy(t *testing.T) {
 	s := attachstoretest.New(t)
 	for _, p := range []attachstore.ReclaimPolicy{{Grace: -time.Second}, {BatchSize: -1}} {

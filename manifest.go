@@ -50,7 +50,7 @@ type Entry struct {
 	Ref
 	Owner       string    `json:"owner,omitempty"`
 	IntentAt    time.Time `json:"intent_at"`
-	CommittedAt time.Time `json:"committed_at"` // zero while uncommitted
+	CommittedAt time.Time `json:"committed_at,omitzero"` // zero while uncommitted
 }
 
 // Committed reports whether the entry has been stamped committed.
@@ -84,7 +84,7 @@ func (ss *Session) write(ctx context.Context, what string, fn func(tx *Tx) error
 		if err := ss.tx.check(true); err != nil {
 			return err
 		}
-		return fn(ss.tx)
+		return ss.tx.undoable(ctx, func() error { return fn(ss.tx) })
 	}
 	return ss.s.update(ctx, what, fn)
 }
@@ -225,8 +225,8 @@ func (ss *Session) Pending(ctx context.Context) ([]ID, error) {
 
 // Commit stamps this session's refs to ids committed, or every pending ref
 // when no id is given. It stamps existing rows only: an id the session holds
-// no ref to (never put, deleted, or forgotten by Reclaim) is ErrNotFound and,
-// outside a Tx, nothing is stamped. An earlier stamp is never changed.
+// no ref to (never put, deleted, or forgotten by Reclaim) is ErrNotFound and
+// nothing is stamped. An earlier stamp is never changed.
 func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 	return ss.errf("commit", ss.write(ctx, "commit", func(tx *Tx) error {
 		now := ss.s.now()

@@ -19,6 +19,12 @@ const (
 		WHERE b.id = ? ORDER BY c.seq`
 	qListBlobs = `SELECT pk, id, size, media_type, label, extra, created_at FROM blobs
 		WHERE pk > ? ORDER BY pk LIMIT ?`
+	qBlobPKExists = `SELECT EXISTS (SELECT 1 FROM blobs WHERE pk = ?)`
+
+	// One Tx call inside a host's Update is undone alone when it fails.
+	qSavepoint           = `SAVEPOINT attachstore_call`
+	qRollbackToSavepoint = `ROLLBACK TO SAVEPOINT attachstore_call`
+	qReleaseSavepoint    = `RELEASE SAVEPOINT attachstore_call`
 
 	// The manifest. A re-put keeps an existing commit stamp, and with it
 	// the owner and intent time that were committed.
@@ -60,6 +66,13 @@ const (
 	qOrphanBlobs = `SELECT b.pk, b.size, b.touched_at FROM blobs b
 		WHERE b.touched_at < ?1 AND (b.touched_at, b.pk) > (?2, ?3)
 		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = b.id)
+		ORDER BY b.touched_at, b.pk LIMIT ?4`
+	// A dry run has forgotten no intent, so it counts a blob as orphaned
+	// when its only refs are intents the real run would forget first.
+	qOrphanBlobsDry = `SELECT b.pk, b.size, b.touched_at FROM blobs b
+		WHERE b.touched_at < ?1 AND (b.touched_at, b.pk) > (?2, ?3)
+		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = b.id
+			AND (r.committed_at IS NOT NULL OR r.intent_at >= ?1))
 		ORDER BY b.touched_at, b.pk LIMIT ?4`
 	// The same test again under the write lock; the foreign key refuses
 	// the delete regardless if a ref exists.

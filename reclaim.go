@@ -147,7 +147,11 @@ func (s *Store) reclaimBlobs(ctx context.Context, cutoff int64, p ReclaimPolicy,
 		}
 		type cand struct{ pk, size int64 }
 		var batch []cand
-		rows, err := t.q.QueryContext(ctx, qOrphanBlobs, cutoff, curTouched, curPK, p.BatchSize)
+		q := qOrphanBlobs
+		if p.DryRun {
+			q = qOrphanBlobsDry
+		}
+		rows, err := t.q.QueryContext(ctx, q, cutoff, curTouched, curPK, p.BatchSize)
 		if err != nil {
 			return mapErr(err, "reclaim: find orphans")
 		}

@@ -112,7 +112,8 @@ func (s *Store) Persistence() Persistence {
 	return Durable
 }
 
-// Path returns the database file's path ("" for an Ephemeral store).
+// Path returns the database file's absolute path ("" for an Ephemeral
+// store).
 func (s *Store) Path() string { return s.db.Path }
 
 // Put stores data and returns its Ref. It is idempotent: the same bytes are

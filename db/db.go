@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"time"
@@ -66,8 +67,11 @@ type DB struct {
 	Reader *sqlx.DB
 	// Memory reports an in-memory database.
 	Memory bool
-	// Path is the file path ("" when Memory).
+	// Path is the absolute file path ("" when Memory).
 	Path string
+
+	// keep holds an in-memory database open (see openMemory).
+	keep *sql.Conn
 }
 
 var (
@@ -103,7 +107,11 @@ func Open(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if cfg.Path == "" {
 		return openMemory(ctx, cfg)
 	}
-	return openFile(ctx, cfg)
+	abs, err := filepath.Abs(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("attachstore: open %s: %w", cfg.Path, err)
+	}
+	return openFile(ctx, cfg, abs)
 }
 
 func openMemory(ctx context.Context, cfg Config) (*DB, error) {
@@ -119,8 +127,13 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
+	// The in-memory database lives as long as its last connection, and
+	// database/sql closes a connection whenever a transaction's context ends
+	// before the transaction does (mattn/go-sqlite3 cannot reset a session).
+	// So one connection is held, idle, until Close, and all work goes
+	// through the pool's other one.
+	w.SetMaxOpenConns(2)
+	w.SetMaxIdleConns(2)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	keep, err := w.Conn(ctx)
@@ -128,18 +141,13 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	// The in-memory database lives as long as its last connection: the pool
-	// keeps its one connection forever (no lifetime, no idle time), so it
-	// lives until Close.
-	d := &DB{Writer: w, Reader: w, Memory: true}
+	d := &DB{Writer: w, Reader: w, Memory: true, keep: keep}
 	if _, err := keep.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(cfg.PageSize)); err != nil {
-		keep.Close()
-		w.Close()
+		d.Close()
 		return nil, err
 	}
-	keep.Close()
 	if err := migrate(ctx, w.DB); err != nil {
-		w.Close()
+		d.Close()
 		return nil, err
 	}
 	return d, nil
@@ -158,15 +166,14 @@ func baseParams(cfg Config) url.Values {
 	return q
 }
 
+// fileDSN builds a file: URI for path, which must be absolute (a relative
+// path would render as "file://rel", taking rel for a host).
 func fileDSN(path string, q url.Values) string {
-	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
-	// url.URL would render a relative path as "file:rel"; SQLite takes
-	// "file:rel" as a relative URI too, but an absolute path must keep
-	// its leading slash only once.
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode(), OmitHost: true}
 	return u.String()
 }
 
-func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
+func openFile(ctx context.Context, cfg Config, abs string) (_ *DB, err error) {
 	if !cfg.ReadOnly {
 		// SQLite creates new files with mode 0644 (less umask); attachments
 		// are private, so create it first. Its -wal and -shm files take
@@ -181,7 +188,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 		return nil, fmt.Errorf("attachstore: open %s: %w", cfg.Path, err)
 	}
 	if !cfg.ReadOnly {
-		if err := bootstrap(ctx, cfg); err != nil {
+		if err := bootstrap(ctx, cfg, abs); err != nil {
 			return nil, err
 		}
 	}
@@ -192,7 +199,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if cfg.ReadOnly {
 		wq.Set("mode", "ro")
 	}
-	w, err := sqlx.Open(DriverName, fileDSN(cfg.Path, wq))
+	w, err := sqlx.Open(DriverName, fileDSN(abs, wq))
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +228,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	rq.Del("_auto_vacuum")
 	rq.Set("mode", "ro")
 	rq.Set("_query_only", "on")
-	r, err := sqlx.Open(DriverName, fileDSN(cfg.Path, rq))
+	r, err := sqlx.Open(DriverName, fileDSN(abs, rq))
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +242,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 		r.Close()
 		return nil, err
 	}
-	return &DB{Writer: w, Reader: r, Path: cfg.Path}, nil
+	return &DB{Writer: w, Reader: r, Path: abs}, nil
 }
 
 // bootstrap fixes what must be set before the first table exists: page size
@@ -243,11 +250,11 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 // then WAL, which is persistent in the file. It runs on a connection opened
 // with no pragmas because mattn/go-sqlite3 applies DSN pragmas in an order
 // that freezes the page size before it could be set.
-func bootstrap(ctx context.Context, cfg Config) error {
+func bootstrap(ctx context.Context, cfg Config, abs string) error {
 	q := url.Values{}
 	q.Set("mode", "rw")
 	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
-	c, err := sql.Open(DriverName, fileDSN(cfg.Path, q))
+	c, err := sql.Open(DriverName, fileDSN(abs, q))
 	if err != nil {
 		return err
 	}
@@ -285,6 +292,9 @@ func bootstrap(ctx context.Context, cfg Config) error {
 // Close closes every handle.
 func (d *DB) Close() error {
 	var errs []error
+	if d.keep != nil {
+		errs = append(errs, d.keep.Close())
+	}
 	if d.Reader != d.Writer {
 		errs = append(errs, d.Reader.Close())
 	}
