@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/attachstore/attachstore"
+)
+
+var putCmd = &command{
+	name:    "put",
+	args:    "FILE...",
+	summary: "store files (- for stdin); print each id",
+	long: `
+Each file's label is its base name (none for stdin) unless --label is given;
+its media type is --type, else guessed from the file name's extension, else
+from its first bytes. Parameters such as "; charset=utf-8" are dropped: the
+store keeps a bare type/subtype. Input that is not a regular file (stdin
+from a pipe, say) is first copied to a temporary file, so that the database
+is not held locked while a slow producer writes.
+
+With --session S, each file is stored together with an uncommitted ref of
+session S, in one transaction; 'commit --session S' commits it. --json
+prints one object per file: file, id, size, media_type, label, created_at.`,
+	setup: setupPut,
+}
+
+func setupPut(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	typ := fs.String("type", "", "media `TYPE` of every file (default: guessed)")
+	label := fs.String("label", "", "`LABEL` of every file (default: each file's base name)")
+	session := fs.String("session", "", "store through `SESSION`, recording an uncommitted ref")
+	owner := fs.String("owner", "", "with --session: the refs' `OWNER` (e.g. a turn id)")
+	return func(ctx context.Context, args []string) error {
+		if len(args) == 0 {
+			return badUsage("no FILE given (use - for stdin)")
+		}
+		stdin := 0
+		for _, a := range args {
+			if a == "-" {
+				stdin++
+			}
+		}
+		if stdin > 1 {
+			return badUsage("- (stdin) given more than once")
+		}
+		sess, err := sessionFlag(fs, *session, false)
+		if err != nil {
+			return err
+		}
+		if *owner != "" && sess == "" {
+			return badUsage("--owner needs --session")
+		}
+		mediaType := ""
+		if *typ != "" {
+			if mediaType = bareType(*typ); mediaType == "" {
+				return badUsage("--type %q: want a media type such as text/plain", *typ)
+			}
+		}
+		if err := (attachstore.Meta{MediaType: mediaType, Label: *label}).Validate(); err != nil {
+			return badUsage("%s", cleanMsg(err.Error()))
+		}
+		labelSet := isSet(fs, "label")
+
+		s, err := c.open(ctx, true)
+		if err != nil {
+			return err
+		}
+		put := s.PutReader
+		if sess != "" {
+			put = s.Session(sess).WithOwner(*owner).PutReader
+		}
+		for _, name := range args {
+			ref, err := c.putFile(ctx, put, name, mediaType, *label, labelSet)
+			if err != nil {
+				return c.fail("put", displayName(name), err)
+			}
+			if c.json {
+				err = c.emitJSON(struct {
+					File string `json:"file"`
+					attachstore.Ref
+				}{name, ref})
+			} else {
+				_, err = fmt.Fprintln(c.stdout, ref.ID)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+type putFunc func(context.Context, io.Reader, attachstore.Meta) (attachstore.Ref, error)
+
+// putFile stores one input through put, streaming it.
+func (c *cli) putFile(ctx context.Context, put putFunc, name, mediaType, label string, labelSet bool) (attachstore.Ref, error) {
+	in, closeIn, err := c.openInput(ctx, name)
+	if err != nil {
+		return attachstore.Ref{}, err
+	}
+	defer closeIn()
+	br := bufio.NewReader(in)
+	if mediaType == "" && name != "-" {
+		mediaType = bareType(mime.TypeByExtension(filepath.Ext(name)))
+	}
+	if mediaType == "" {
+		head, err := br.Peek(512)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+			return attachstore.Ref{}, err
+		}
+		mediaType = bareType(http.DetectContentType(head))
+	}
+	if !labelSet && name != "-" {
+		label = fileLabel(name)
+	}
+	return put(ctx, br, attachstore.Meta{MediaType: mediaType, Label: label})
+}
+
+// openInput opens a file, or stdin for "-". Input that is not a regular
+// file is spooled to a temporary file first, because PutReader holds the
+// write transaction while it reads: a slow pipe would block every other
+// writer of the database meanwhile.
+func (c *cli) openInput(ctx context.Context, name string) (io.Reader, func(), error) {
+	var f *os.File
+	if name == "-" {
+		sf, ok := c.stdin.(*os.File)
+		if !ok {
+			return spool(ctx, c.stdin)
+		}
+		f = sf
+	} else {
+		var err error
+		if f, err = os.Open(name); err != nil {
+			return nil, nil, err
+		}
+	}
+	closeF := func() {
+		if name != "-" {
+			f.Close()
+		}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		closeF()
+		return nil, nil, err
+	}
+	switch {
+	case fi.IsDir():
+		closeF()
+		return nil, nil, errors.New("is a directory")
+	case fi.Mode().IsRegular():
+		return f, closeF, nil
+	}
+	defer closeF()
+	return spool(ctx, f)
+}
+
+// spool copies r to an unnamed temporary file and returns it rewound.
+func spool(ctx context.Context, r io.Reader) (io.Reader, func(), error) {
+	tmp, err := os.CreateTemp("", "attachstore-put-*")
+	if err != nil {
+		return nil, nil, fmt.Errorf("spooling input: %w", err)
+	}
+	cleanup := func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}
+	if _, err := io.Copy(tmp, ctxReader{ctx, r}); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("reading input: %w", err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return tmp, cleanup, nil
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// bareType returns the lowercased type/subtype of a media type, without
+// parameters, or "" when s is not one.
+func bareType(s string) string {
+	mt, _, err := mime.ParseMediaType(s)
+	if err != nil || !strings.Contains(mt, "/") {
+		return ""
+	}
+	if (attachstore.Meta{MediaType: mt}).Validate() != nil {
+		return ""
+	}
+	return mt
+}
+
+// fileLabel is the label a file gets by default: its base name, made valid
+// UTF-8 and cut to the store's limit.
+func fileLabel(name string) string {
+	l := strings.ToValidUTF8(filepath.Base(name), "\uFFFD")
+	l = strings.ReplaceAll(l, "\x00", "")
+	for len(l) > attachstore.MaxLabelBytes {
+		_, size := utf8.DecodeLastRuneInString(l)
+		l = l[:len(l)-size]
+	}
+	return l
+}
+
+func displayName(name string) string {
+	if name == "-" {
+		return "stdin"
+	}
+	return name
+}
+
+var getCmd = &command{
+	name:    "get",
+	args:    "ID [-o FILE]",
+	summary: "write a blob's bytes to stdout or FILE",
+	long: `
+With -o FILE the bytes go to a temporary file (mode 0600) in FILE's
+directory, which is renamed to FILE once complete: FILE never holds a
+partial blob. With --session S only a blob that session holds a ref to is
+read; any other id is "not found", even when the bytes are stored.`,
+	setup: setupGet,
+}
+
+func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	out := fs.String("o", "", "write to `FILE` instead of stdout")
+	session := fs.String("session", "", "read through `SESSION`: only blobs it holds a ref to")
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 1 {
+			return badUsage("want one ID, got %d arguments", len(args))
+		}
+		ids, err := parseIDs(args)
+		if err != nil {
+			return err
+		}
+		id := ids[0]
+		sess, err := sessionFlag(fs, *session, false)
+		if err != nil {
+			return err
+		}
+		s, err := c.open(ctx, false)
+		if err != nil {
+			return err
+		}
+		var r *attachstore.Reader
+		if sess != "" {
+			r, err = s.Session(sess).NewReader(ctx, id)
+		} else {
+			r, err = s.NewReader(ctx, id)
+		}
+		if err != nil {
+			return c.fail("get", id.String(), err)
+		}
+		defer r.Close()
+		if *out == "" || *out == "-" {
+			_, err = io.Copy(c.stdout, r)
+		} else {
+			err = writeFileAtomic(*out, r)
+		}
+		return c.fail("get", id.String(), err)
+	}
+}
+
+// writeFileAtomic writes r to a temporary file beside path, then renames
+// it to path, so path holds either its old content or all of r.
+func writeFileAtomic(path string, r io.Reader) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = io.Copy(f, r); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+var statCmd = &command{
+	name:    "stat",
+	args:    "ID...",
+	summary: "show size, media type, label, creation time",
+	setup:   setupStat,
+}
+
+func setupStat(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) == 0 {
+			return badUsage("no ID given")
+		}
+		ids, err := parseIDs(args)
+		if err != nil {
+			return err
+		}
+		s, err := c.open(ctx, false)
+		if err != nil {
+			return err
+		}
+		for i, id := range ids {
+			ref, err := s.Stat(ctx, id)
+			if err != nil {
+				return c.fail("stat", id.String(), err)
+			}
+			if c.json {
+				if err := c.emitJSON(ref); err != nil {
+					return err
+				}
+				continue
+			}
+			if i > 0 {
+				fmt.Fprintln(c.stdout)
+			}
+			tw := c.table()
+			fmt.Fprintf(tw, "id\t%s\n", ref.ID)
+			fmt.Fprintf(tw, "size\t%s\n", formatBytes(ref.Size))
+			fmt.Fprintf(tw, "media_type\t%s\n", ref.MediaType)
+			fmt.Fprintf(tw, "label\t%s\n", orDash(printable(ref.Label)))
+			fmt.Fprintf(tw, "created_at\t%s\n", formatTime(ref.CreatedAt))
+			if len(ref.Extra) > 0 {
+				fmt.Fprintf(tw, "extra\t%s\n", ref.Extra)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+var lsCmd = &command{
+	name:    "ls",
+	summary: "list every blob: id, size, media type, label",
+	setup:   setupLs,
+}
+
+func setupLs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 0 {
+			return badUsage("ls takes no arguments")
+		}
+		s, err := c.open(ctx, false)
+		if err != nil {
+			return err
+		}
+		tw := c.table()
+		for ref, err := range s.List(ctx) {
+			if err != nil {
+				tw.Flush()
+				return c.fail("ls", "", err)
+			}
+			if c.json {
+				err = c.emitJSON(ref)
+			} else {
+				_, err = fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", ref.ID, ref.Size, ref.MediaType, printable(ref.Label))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return tw.Flush()
+	}
+}
+
+var rmCmd = &command{
+	name:    "rm",
+	args:    "ID...",
+	summary: "delete unreferenced blobs (--session S: S's refs)",
+	long: `
+Without --session, rm deletes the blobs; a blob that any session still
+references is refused (exit 1) and stays. Removing an id that is not stored
+is not an error. With --session S, rm drops only session S's refs; the bytes
+stay until no ref is left and 'reclaim' collects them.`,
+	setup: setupRm,
+}
+
+func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	session := fs.String("session", "", "drop only `SESSION`'s refs to the ids")
+	return func(ctx context.Context, args []string) error {
+		if len(args) == 0 {
+			return badUsage("no ID given")
+		}
+		ids, err := parseIDs(args)
+		if err != nil {
+			return err
+		}
+		sess, err := sessionFlag(fs, *session, false)
+		if err != nil {
+			return err
+		}
+		s, err := c.open(ctx, false)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if sess != "" {
+				err = s.Session(sess).Delete(ctx, id)
+			} else {
+				err = s.Delete(ctx, id)
+			}
+			if errors.Is(err, attachstore.ErrReferenced) {
+				return &exitError{code: 1, msg: fmt.Sprintf(
+					"rm %s: referenced by a session (drop the refs first: 'rm --session S %s' or 'drop-session S')", id, id)}
+			}
+			if err != nil {
+				return c.fail("rm", id.String(), err)
+			}
+		}
+		return nil
+	}
+}
+
+// isSet reports whether the flag was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+// sessionFlag returns the --session value; given but empty is bad usage,
+// and so is absent when required.
+func sessionFlag(fs *flag.FlagSet, v string, required bool) (string, error) {
+	if v == "" && (required || isSet(fs, "session")) {
+		return "", badUsage("--session SESSION is required")
+	}
+	return v, nil
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/attachstore/attachstore"
+)
+
+func TestReclaim(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	orphan := e.put(e.file("orphan.bin", pseudoRandom(600<<10, 10)))[0]
+	pending := e.put("--session", "s1", e.file("pending.bin", []byte("pending")))[0]
+	committed := e.put("--session", "s1", e.file("committed.bin", []byte("committed")))[0]
+	e.ok(nil, "commit", "--session", "s1", committed)
+
+	report := func(args ...string) map[string]any {
+		t.Helper()
+		objs := jsonLines(t, e.ok(nil, append([]string{"reclaim", "--json"}, args...)...).stdout)
+		if len(objs) != 1 {
+			t.Fatalf("reclaim --json %v: want one report, got %v", args, objs)
+		}
+		return objs[0]
+	}
+
+	// Everything is younger than the default grace of 24h.
+	if r := report(); r["expired_intents"] != 0.0 || r["reclaimed_blobs"] != 0.0 {
+		t.Errorf("reclaim with the default grace took fresh work: %v", r)
+	}
+	// A dry run counts the orphan; whether it also counts the blob that only
+	// the expiring intent holds is the library's call.
+	if r := report("--grace", "0", "--dry-run"); r["dry_run"] != true || r["expired_intents"] != 1.0 || r["reclaimed_blobs"].(float64) < 1 {
+		t.Errorf("dry run: got %v, want 1 intent and at least the unreferenced blob counted", r)
+	}
+	for _, id := range []string{orphan, pending, committed} {
+		e.ok(nil, "stat", id) // the dry run deleted nothing
+	}
+
+	r := report("--grace", "0s", "--batch", "1")
+	if r["expired_intents"] != 1.0 || r["reclaimed_blobs"] != 2.0 || r["reclaimed_bytes"] != float64(600<<10+len("pending")) {
+		t.Errorf("reclaim --grace 0: got %v, want 1 intent and 2 blobs (%d bytes)", r, 600<<10+len("pending"))
+	}
+	e.fails(1, []string{"not found"}, "stat", orphan)
+	e.fails(1, []string{"not found"}, "stat", pending)
+	if got := e.ok(nil, "get", "--session", "s1", committed).stdout; got != "committed" {
+		t.Errorf("a committed ref's bytes did not survive grace 0: %q", got)
+	}
+
+	text := e.ok(nil, "reclaim", "--grace", "0", "--dry-run").stdout
+	for _, want := range []string{"dry run", "expired intents", "would reclaim blobs"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("reclaim text output lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	good := e.put(e.file("good.bin", pseudoRandom(300<<10, 11)))[0]
+	bad := e.put(e.file("bad.bin", pseudoRandom(300<<10, 12)))[0]
+
+	r := e.ok(nil, "verify")
+	if !strings.Contains(r.stdout, "checked 2 blobs") || !strings.Contains(r.stdout, "ok") {
+		t.Errorf("verify on a clean store: %v", r)
+	}
+	o := jsonLines(t, e.ok(nil, "verify", "--json").stdout)
+	if len(o) != 1 || o[0]["ok"] != true || o[0]["checked_blobs"] != 2.0 {
+		t.Errorf("verify --json on a clean store: %v", o)
+	}
+
+	corrupt(t, e.db, bad)
+	r = e.fails(1, []string{"verify", "1 corrupt"}, "verify")
+	if !strings.Contains(r.stdout, "corrupt "+bad) || strings.Contains(r.stdout, good) {
+		t.Errorf("verify should list %s alone as corrupt:\n%s", bad, r.stdout)
+	}
+	r = e.fails(1, nil, "verify", "--json")
+	o = jsonLines(t, r.stdout)
+	if len(o) != 1 || o[0]["ok"] != false || len(o[0]["corrupt"].([]any)) != 1 || o[0]["corrupt"].([]any)[0] != bad {
+		t.Errorf("verify --json on a damaged store: %v", o)
+	}
+}
+
+// corrupt overwrites the first chunk of the blob with id with other bytes
+// of the same length, through the host-SQL door of the library.
+func corrupt(t *testing.T, path, id string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	bid, err := attachstore.ParseID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(tx *attachstore.Tx) error {
+		res, err := tx.SQL().ExecContext(ctx, `UPDATE chunks SET data = zeroblob(length(data))
+			WHERE seq = 0 AND blob_pk = (SELECT pk FROM blobs WHERE id = ?)`, bid[:])
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("corrupting %s changed %d rows", id, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStats(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.put(e.file("a", []byte("aaaa")))
+	e.put("--session", "s1", e.file("b", []byte("bb")))
+	e.put("--session", "s2", e.file("b", []byte("bb")))
+	e.ok(nil, "commit", "--session", "s2")
+	o := jsonLines(t, e.ok(nil, "stats", "--json").stdout)
+	if len(o) != 1 {
+		t.Fatalf("stats --json: %v", o)
+	}
+	want := map[string]float64{"blobs": 2, "refs": 2, "sessions": 2, "uncommitted_refs": 1, "blob_bytes": 6}
+	for k, v := range want {
+		if o[0][k] != v {
+			t.Errorf("stats --json: %s = %v, want %v (all: %v)", k, o[0][k], v, o[0])
+		}
+	}
+	if fb, _ := o[0]["file_bytes"].(float64); fb <= 0 {
+		t.Errorf("stats --json: file_bytes = %v, want > 0", o[0]["file_bytes"])
+	}
+	text := e.ok(nil, "stats").stdout
+	for _, want := range []string{"blobs", "uncommitted refs", "sessions", "file bytes"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("stats text lacks %q:\n%s", want, text)
+		}
+	}
+}

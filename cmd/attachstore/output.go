@@ -1,0 +1,202 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+)
+
+func synopsis(cmd *command) string {
+	s := "attachstore " + cmd.name + " [flags]"
+	if cmd.args != "" {
+		s += " " + cmd.args
+	}
+	return s
+}
+
+// printUsage prints the overview of every command.
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `attachstore stores attachments as content-addressed blobs, with the
+manifest of which session references them, in one SQLite file.
+
+usage: attachstore [--db PATH] [--json] COMMAND [ARGS]
+`)
+	const col = 30
+	for _, g := range commands {
+		fmt.Fprintf(w, "\n%s:\n", g.group)
+		for _, c := range g.cmds {
+			use := strings.TrimSpace(c.name + " " + c.args)
+			if len(use) > col-2 {
+				fmt.Fprintf(w, "  %s\n  %-*s %s\n", use, col-2, "", c.summary)
+			} else {
+				fmt.Fprintf(w, "  %-*s %s\n", col-2, use, c.summary)
+			}
+		}
+	}
+	fmt.Fprint(w, `
+put, get and rm take --session S to act through that session's manifest.
+
+global flags (before the command or among its arguments):
+  --db PATH   the database (default $ATTACHSTORE_DB, else ./attachments.db);
+              only put creates it
+  --json      machine output: one JSON object per line
+
+An ID is 64 hex digits, optionally prefixed "sha256:"; an ID that does not
+parse is bad usage.
+
+Exit status: 0 on success, 1 on an error (the message names the id or file),
+2 on bad usage (unknown command or flag, missing argument, malformed ID).
+
+Run 'attachstore help COMMAND' for a command's flags.
+`)
+}
+
+// printCommandUsage prints one command's synopsis, description and flags.
+func printCommandUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", synopsis(cmd), cmd.summary)
+	if cmd.long != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(cmd.long))
+	}
+	fmt.Fprintln(w, "\nflags:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(tw, "  --%s %s\t%s", f.Name, name, usage)
+		switch f.Name {
+		case "db", "json":
+		default:
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+				fmt.Fprintf(tw, " (default %s)", f.DefValue)
+			}
+		}
+		fmt.Fprintln(tw)
+	})
+	tw.Flush()
+}
+
+// emitJSON writes v as one line of JSON.
+func (c *cli) emitJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// table returns a writer that lines up tab-separated columns; Flush it.
+func (c *cli) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+}
+
+// printable quotes s when it holds characters that would break a line of
+// columns (tabs, newlines, other control or invisible characters).
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) && r != ' ' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(time.RFC3339)
+}
+
+// formatBytes prints n bytes exactly, with a rounded binary size beside it
+// when that is shorter to read.
+func formatBytes(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10)
+	}
+	return fmt.Sprintf("%d (%s)", n, humanBytes(n))
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// progressBar redraws one line on a terminal with \r. A nil *progressBar
+// draws nothing, so callers need not check whether stderr is a terminal.
+type progressBar struct {
+	w     io.Writer
+	label string
+	now   func() time.Time
+	last  time.Time
+	width int // of the last line drawn, to blank it out
+}
+
+// newProgress returns a bar on stderr when stderr is a terminal, else nil.
+func (c *cli) newProgress(label string) *progressBar {
+	if !c.progress {
+		return nil
+	}
+	return &progressBar{w: c.stderr, label: label, now: time.Now}
+}
+
+const barCells = 30
+
+// update draws a bar for done of total and the note, or only the note when
+// total <= 0 (work of unknown size). It redraws at most ten times a second, except
+// when done reaches total.
+func (p *progressBar) update(done, total int64, note string) {
+	if p == nil {
+		return
+	}
+	now := p.now()
+	final := total > 0 && done >= total
+	if !final && now.Sub(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = now
+	var line string
+	if total > 0 {
+		filled := int(min(done, total) * barCells / total)
+		line = fmt.Sprintf("%s [%s%s] %3d%%", p.label,
+			strings.Repeat("=", filled), strings.Repeat(" ", barCells-filled),
+			min(done, total)*100/total)
+	} else {
+		line = p.label + ":"
+	}
+	if note != "" {
+		line += " " + note
+	}
+	pad := ""
+	if n := len(line); n < p.width {
+		pad = strings.Repeat(" ", p.width-n)
+	}
+	p.width = len(line)
+	fmt.Fprintf(p.w, "\r%s%s", line, pad)
+}
+
+// done ends the bar's line, if one was drawn.
+func (p *progressBar) done() {
+	if p == nil || p.width == 0 {
+		return
+	}
+	fmt.Fprintln(p.w)
+	p.width = 0
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSessionFlow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.file("a.txt", []byte("alpha"))
+	b := e.file("b.txt", []byte("beta"))
+	ida := e.put("--session", "s1", "--owner", "turn-1", a)[0]
+	idb := e.put(b, "--session", "s1")[0]
+
+	t.Run("RefsPending", func(t *testing.T) {
+		r := e.ok(nil, "refs", "--session", "s1")
+		for _, id := range []string{ida, idb} {
+			if !strings.Contains(r.stdout, id) {
+				t.Errorf("refs: %s missing from\n%s", id, r.stdout)
+			}
+		}
+		if strings.Count(r.stdout, "pending") != 2 || !strings.Contains(r.stdout, "turn-1") {
+			t.Errorf("refs: want two pending refs, one owned by turn-1:\n%s", r.stdout)
+		}
+		if got := lines(e.ok(nil, "refs", "--session", "s1", "--pending").stdout); len(got) != 2 || got[0] != ida || got[1] != idb {
+			t.Errorf("refs --pending: got %q, want [%s %s]", got, ida, idb)
+		}
+	})
+
+	t.Run("GuardedRead", func(t *testing.T) {
+		if got := e.ok(nil, "get", "--session", "s1", ida).stdout; got != "alpha" {
+			t.Errorf("get --session s1: got %q", got)
+		}
+		// Another session knows the hash, and the bytes are stored, but it
+		// holds no ref: not found.
+		e.fails(1, []string{"get " + ida, "not found"}, "get", "--session", "s2", ida)
+	})
+
+	t.Run("CommitSome", func(t *testing.T) {
+		e.ok(nil, "commit", "--session", "s1", ida)
+		if got := lines(e.ok(nil, "refs", "--session", "s1", "--pending").stdout); len(got) != 1 || got[0] != idb {
+			t.Errorf("after committing %s, pending = %q, want [%s]", ida, got, idb)
+		}
+		objs := jsonLines(t, e.ok(nil, "refs", "--session", "s1", "--json").stdout)
+		if len(objs) != 2 {
+			t.Fatalf("refs --json: want 2 objects, got %v", objs)
+		}
+		for _, o := range objs {
+			committed := o["id"] == ida
+			if o["session_id"] != "s1" || o["committed"] != committed || (o["committed_at"] != nil) != committed {
+				t.Errorf("refs --json: %v: want session s1, committed=%v", o, committed)
+			}
+		}
+		if objs[0]["owner"] != "turn-1" {
+			t.Errorf("refs --json: owner = %v, want turn-1", objs[0]["owner"])
+		}
+	})
+
+	t.Run("CommitAll", func(t *testing.T) {
+		e.ok(nil, "commit", "--session", "s1")
+		if r := e.ok(nil, "refs", "--session", "s1", "--pending", "--json"); r.stdout != "" {
+			t.Errorf("after commit, pending = %q", r.stdout)
+		}
+	})
+
+	t.Run("CommitUnknownFails", func(t *testing.T) {
+		e.fails(1, []string{"s2", unknownID}, "commit", "--session", "s2", unknownID)
+	})
+
+	t.Run("DropSession", func(t *testing.T) {
+		e.fails(1, []string{"rm " + ida, "referenced"}, "rm", ida)
+		e.ok(nil, "drop-session", "s1")
+		if r := e.ok(nil, "refs", "--session", "s1"); r.stdout != "" {
+			t.Errorf("refs after drop-session: %q", r.stdout)
+		}
+		e.fails(1, []string{"not found"}, "get", "--session", "s1", ida)
+		// The bytes stay until reclaim or rm.
+		e.ok(nil, "stat", ida)
+		e.ok(nil, "rm", ida, idb)
+	})
+}
+
+func TestSessionSharedBytes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	f := e.file("shared.bin", pseudoRandom(400<<10, 9))
+	id1 := e.put("--session", "s1", f)[0]
+	id2 := e.put("--session", "s2", "--type", "image/png", "--label", "mine", f)[0]
+	if id1 != id2 {
+		t.Fatalf("the same bytes got ids %s and %s", id1, id2)
+	}
+	// Each session reads back its own metadata.
+	o := jsonLines(t, e.ok(nil, "refs", "--session", "s2", "--json").stdout)
+	if len(o) != 1 || o[0]["media_type"] != "image/png" || o[0]["label"] != "mine" {
+		t.Errorf("s2's ref: got %v, want image/png labelled mine", o)
+	}
+	e.ok(nil, "rm", "--session", "s1", id1)
+	e.fails(1, []string{"not found"}, "get", "--session", "s1", id1)
+	if got := e.ok(nil, "get", "--session", "s2", id1).stdout; len(got) != 400<<10 {
+		t.Errorf("s2 lost the bytes when s1 dropped its ref: got %d bytes", len(got))
+	}
+	e.fails(1, []string{"referenced"}, "rm", id1)
+}
