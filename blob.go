@@ -23,13 +23,16 @@ func (tx *Tx) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	if err := tx.s.checkSize(int64(len(data))); err != nil {
 		return Ref{}, err
 	}
-	return tx.putBytes(ctx, ContentID(data), data, m)
+	var ref Ref
+	err = tx.undoable(ctx, func() (err error) {
+		ref, err = tx.putBytes(ctx, ContentID(data), data, m)
+		return err
+	})
+	return ref, err
 }
 
 // PutReader stores everything r yields in this transaction; see
-// Store.PutReader. On error the caller's transaction must be rolled back
-// (return the error from the Update function): the chunks written so far
-// belong to it.
+// Store.PutReader. When it fails, nothing of it stays in the transaction.
 func (tx *Tx) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
 	if err := tx.check(true); err != nil {
 		return Ref{}, err
@@ -38,7 +41,12 @@ func (tx *Tx) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error
 	if err != nil {
 		return Ref{}, err
 	}
-	return tx.putStream(ctx, r, m)
+	var ref Ref
+	err = tx.undoable(ctx, func() (err error) {
+		ref, err = tx.putStream(ctx, r, m)
+		return err
+	})
+	return ref, err
 }
 
 // Get returns content and its bytes as seen in this transaction.

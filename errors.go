@@ -70,7 +70,12 @@ func mapErr(err error, what string) error {
 		// trigger, so it reports SQLITE_CONSTRAINT_TRIGGER.
 		se.ExtendedCode == sqlite3.ErrConstraintTrigger && strings.Contains(se.Error(), "FOREIGN KEY"):
 		sentinel = ErrReferenced
-	case se.Code == sqlite3.ErrNotADB, se.Code == sqlite3.ErrCorrupt:
+	case se.Code == sqlite3.ErrNotADB, se.Code == sqlite3.ErrCorrupt,
+		// A header whose schema format or read version this SQLite does
+		// not know is a plain SQLITE_ERROR.
+		se.Code == sqlite3.ErrError && strings.Contains(se.Error(), "unsupported file format"),
+		// A short read: the file ends before the pages its header counts.
+		se.ExtendedCode == sqlite3.ErrIoErrShortRead:
 		sentinel = ErrCorrupt
 	case se.Code == sqlite3.ErrReadonly:
 		sentinel = ErrReadOnly

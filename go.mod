@@ -7,3 +7,5 @@ require (
 	github.com/jmoiron/sqlx v1.4.0
 	github.com/mattn/go-sqlite3 v1.14.53
 )
+
+require pgregory.net/rapid v1.3.0

@@ -26,6 +26,10 @@ const (
 	qRollbackToSavepoint = `ROLLBACK TO SAVEPOINT attachstore_call`
 	qReleaseSavepoint    = `RELEASE SAVEPOINT attachstore_call`
 
+	// A View on an in-memory store (one connection for reads and writes).
+	qQueryOnlyOn  = `PRAGMA query_only = ON`
+	qQueryOnlyOff = `PRAGMA query_only = OFF`
+
 	// The manifest. A re-put keeps an existing commit stamp, and with it
 	// the owner and intent time that were committed.
 	qUpsertRef = `INSERT INTO refs (session_id, blob_id, media_type, label, extra, owner, intent_at)

@@ -73,7 +73,9 @@ func (r *Reader) load(seq int64) error {
 		if err := rows.Err(); err != nil {
 			return wrapID(mapErr(err, "read"), "read", r.b.ref.ID)
 		}
-		return wrapID(fmt.Errorf("%w: content was deleted while being read (chunk %d)", ErrNotFound, seq), "read", r.b.ref.ID)
+		// Closed first: an in-memory store has one connection to ask on.
+		rows.Close()
+		return wrapID(r.missing(seq), "read", r.b.ref.ID)
 	}
 	var raw sql.RawBytes
 	if err := rows.Scan(&raw); err != nil {
@@ -86,6 +88,19 @@ func (r *Reader) load(seq int64) error {
 	r.buf = append(r.buf[:0], raw...)
 	r.bufSeq = seq
 	return nil
+}
+
+// missing explains a chunk that is not there: the content was deleted while
+// being read, or, if its blob row is still there, the database is damaged.
+func (r *Reader) missing(seq int64) error {
+	var exists bool
+	if err := r.tx.q.QueryRowContext(r.ctx, qBlobPKExists, r.b.pk).Scan(&exists); err != nil {
+		return mapErr(err, "read")
+	}
+	if exists {
+		return fmt.Errorf("%w: chunk %d of %d bytes is missing", ErrCorrupt, seq, r.b.ref.Size)
+	}
+	return fmt.Errorf("%w: content was deleted while being read (chunk %d)", ErrNotFound, seq)
 }
 
 // Seek implements io.Seeker. Seeking past the end is allowed; reading there

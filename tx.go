@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -26,6 +27,7 @@ type Tx struct {
 	q        querier
 	sqlTx    *sqlx.Tx // nil for the Store's own single-statement reads
 	writable bool
+	host     bool // an Update's: the host's function may go on after an error
 	done     bool
 }
 
@@ -64,7 +66,12 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
-	return s.txs.run(func() error { return s.updateTx(ctx, "update", fn) })
+	return s.txs.run(func() error {
+		return s.updateTx(ctx, "update", func(tx *Tx) error {
+			tx.host = true
+			return fn(tx)
+		})
+	})
 }
 
 // View runs fn in one read snapshot: everything fn reads through tx sees
@@ -74,6 +81,31 @@ func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	return s.txs.run(func() error { return s.viewTx(ctx, fn) })
+}
+
+// undoable runs fn so that, when it fails inside a host's Update, nothing
+// of it stays in the transaction: the host may handle the error and commit
+// the rest of its work without keeping half a blob. The Store's own
+// one-call transactions are rolled back whole instead, so they skip the
+// savepoint.
+func (tx *Tx) undoable(ctx context.Context, fn func() error) error {
+	if !tx.host {
+		return fn()
+	}
+	if _, err := tx.q.ExecContext(ctx, qSavepoint); err != nil {
+		return mapErr(err, "savepoint")
+	}
+	err := fn()
+	// A cancelled ctx must not stop the undo. If database/sql has already
+	// rolled the whole transaction back for that ctx, these fail harmlessly.
+	bg := context.WithoutCancel(ctx)
+	if err != nil {
+		_, _ = tx.q.ExecContext(bg, qRollbackToSavepoint)
+	}
+	if _, rerr := tx.q.ExecContext(bg, qReleaseSavepoint); rerr != nil && err == nil {
+		err = mapErr(rerr, "release savepoint")
+	}
+	return err
 }
 
 func (s *Store) enter() error {
@@ -114,7 +146,7 @@ func (s *Store) updateTx(ctx context.Context, what string, fn func(tx *Tx) error
 	if err != nil {
 		return mapErr(err, what+": begin")
 	}
-	return finish(stx, &Tx{s: s, q: stx, sqlTx: stx, writable: true}, what, fn)
+	return finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: true}, what, fn)
 }
 
 func (s *Store) viewTx(ctx context.Context, fn func(tx *Tx) error) error {
@@ -125,12 +157,28 @@ func (s *Store) viewTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return mapErr(err, "view: begin")
 	}
-	return finish(stx, &Tx{s: s, q: stx, sqlTx: stx}, "view", fn)
+	if s.db.Memory {
+		// An in-memory store reads on the connection that also writes: make
+		// it refuse writes until fn returns, as a file's read pool does, so
+		// that host SQL in a View fails the same way on both.
+		if _, err := stx.ExecContext(ctx, qQueryOnlyOn); err != nil {
+			_ = stx.Rollback()
+			return mapErr(err, "view: begin")
+		}
+		inner := fn
+		fn = func(tx *Tx) error {
+			defer func() { _, _ = stx.ExecContext(context.WithoutCancel(ctx), qQueryOnlyOff) }()
+			return inner(tx)
+		}
+	}
+	return finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx}, "view", fn)
 }
 
 // finish runs fn and commits when it returns nil; otherwise, or on panic,
-// it rolls back.
-func finish(stx *sqlx.Tx, tx *Tx, what string, fn func(tx *Tx) error) (err error) {
+// it rolls back. ctx is the transaction's: when it ends first, database/sql
+// rolls back on its own and Commit may say only sql.ErrTxDone, so the
+// context's error is reported instead.
+func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *Tx) error) (err error) {
 	defer func() {
 		tx.done = true
 		if p := recover(); p != nil {
@@ -141,7 +189,11 @@ func finish(stx *sqlx.Tx, tx *Tx, what string, fn func(tx *Tx) error) (err error
 			_ = stx.Rollback()
 			return
 		}
-		err = mapErr(stx.Commit(), what+": commit")
+		err = stx.Commit()
+		if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		err = mapErr(err, what+": commit")
 	}()
 	return fn(tx)
 }

@@ -198,6 +198,9 @@ func openFile(ctx context.Context, cfg Config, abs string) (_ *DB, err error) {
 	wq.Set("mode", "rw")
 	if cfg.ReadOnly {
 		wq.Set("mode", "ro")
+		// Setting auto_vacuum is a write: on a read-only connection it
+		// fails every statement with "attempt to write a readonly database".
+		wq.Del("_auto_vacuum")
 	}
 	w, err := sqlx.Open(DriverName, fileDSN(abs, wq))
 	if err != nil {

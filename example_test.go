@@ -1,0 +1,257 @@
+package attachstore_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/attachstore/attachstore"
+)
+
+func ExampleOpen() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "attachstore-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	// A file on disk: content survives Close and restarts.
+	s, err := attachstore.Open(ctx, filepath.Join(dir, "attachments.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	fmt.Println(s.Persistence())
+
+	// A private in-memory store, for tests and scratch work.
+	mem, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mem.Close()
+	fmt.Println(mem.Persistence())
+	// Output:
+	// durable
+	// ephemeral
+}
+
+func ExampleStore_Put() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	ref, err := s.Put(ctx, []byte("hello, world\n"), attachstore.Meta{MediaType: "Text/Plain", Label: "hello.txt"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ref.ID, ref.Size, ref.MediaType, ref.Label)
+
+	// The same bytes are the same content: stored once, and they keep the
+	// metadata of their first put.
+	again, err := s.Put(ctx, []byte("hello, world\n"), attachstore.Meta{Label: "other.txt"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(again.ID == ref.ID, again.Label)
+	// Output:
+	// 853ff93762a06ddbf722c4ebe9ddd66d8f63ddaea97f521c3ecc20da7c976020 13 text/plain hello.txt
+	// true hello.txt
+}
+
+func ExampleStore_Get() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	ref, err := s.Put(ctx, []byte(`{"answer": 42}`), attachstore.Meta{MediaType: "application/json", Label: "answer.json"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// An id travels as text (in a chat transcript, say) and comes back
+	// with ParseID.
+	id, err := attachstore.ParseID(ref.ID.String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	a, err := s.Get(ctx, id)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s %s %s\n", a.Data, a.MediaType, a.Label)
+
+	_, err = s.Get(ctx, attachstore.ContentID([]byte("never stored")))
+	fmt.Println(errors.Is(err, attachstore.ErrNotFound))
+	// Output:
+	// {"answer": 42} application/json answer.json
+	// true
+}
+
+func ExampleStore_NewReader() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	// 1 MiB, streamed in and out: memory stays bounded by the chunk size.
+	text := strings.Repeat("0123456789abcdef", 1<<16)
+	ref, err := s.PutReader(ctx, strings.NewReader(text), attachstore.Meta{MediaType: "text/plain"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := s.NewReader(ctx, ref.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(n, attachstore.ID(h.Sum(nil)) == ref.ID)
+
+	// A Reader seeks, so it can serve HTTP range requests.
+	if _, err := r.Seek(-6, io.SeekEnd); err != nil {
+		log.Fatal(err)
+	}
+	tail, err := io.ReadAll(r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", tail)
+	// Output:
+	// 1048576 true
+	// abcdef
+}
+
+func ExampleSession_Put() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	// The agent stages a screenshot in its session: the bytes and an
+	// uncommitted intent are written together.
+	chat := s.Session("chat-42")
+	ref, err := chat.Put(ctx, []byte("\x89PNG..."), attachstore.Meta{MediaType: "image/png", Label: "screenshot.png"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	pending, err := chat.Pending(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("pending:", len(pending))
+
+	// When the turn is saved, the intent is stamped committed.
+	if err := chat.Commit(ctx, ref.ID); err != nil {
+		log.Fatal(err)
+	}
+	pending, err = chat.Pending(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("pending:", len(pending))
+
+	a, err := chat.Get(ctx, ref.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(a.Label, a.Size)
+
+	// Another session cannot read it, even knowing the id.
+	_, err = s.Session("chat-43").Get(ctx, ref.ID)
+	fmt.Println(errors.Is(err, attachstore.ErrNotFound))
+	// Output:
+	// pending: 1
+	// pending: 0
+	// screenshot.png 7
+	// true
+}
+
+// The turn-commit pattern: the host saves its own record of an agent's turn
+// and commits the turn's attachments in one transaction, so a crash leaves
+// either both or neither.
+func ExampleStore_Update() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	// The host keeps its own tables in the same database.
+	err = s.Update(ctx, func(tx *attachstore.Tx) error {
+		_, err := tx.SQL().ExecContext(ctx, `CREATE TABLE IF NOT EXISTS turns (
+			id TEXT PRIMARY KEY, session_id TEXT NOT NULL, reply TEXT NOT NULL, attachment TEXT NOT NULL)`)
+		return err
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	saveTurn := func(turn, reply string, chart []byte, fail bool) error {
+		return s.Update(ctx, func(tx *attachstore.Tx) error {
+			chat := tx.Session("chat-42").WithOwner(turn)
+			ref, err := chat.Put(ctx, chart, attachstore.Meta{MediaType: "image/svg+xml", Label: "chart.svg"})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.SQL().ExecContext(ctx, `INSERT INTO turns (id, session_id, reply, attachment) VALUES (?, ?, ?, ?)`,
+				turn, "chat-42", reply, ref.ID.String()); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("the model call failed")
+			}
+			return chat.CommitOwned(ctx, turn)
+		})
+	}
+	if err := saveTurn("turn-1", "Here is the chart.", []byte("<svg>1</svg>"), false); err != nil {
+		log.Fatal(err)
+	}
+	// A turn that fails leaves no row, no ref and no blob behind.
+	err = saveTurn("turn-2", "never saved", []byte("<svg>2</svg>"), true)
+	fmt.Println("turn-2:", err)
+
+	var turns int
+	err = s.View(ctx, func(tx *attachstore.Tx) error {
+		return tx.SQL().GetContext(ctx, &turns, `SELECT count(*) FROM turns`)
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	refs, err := s.Session("chat-42").Refs(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("turns:", turns, "refs:", len(refs))
+	for _, e := range refs {
+		fmt.Println(e.Owner, e.Label, e.Committed())
+	}
+	_, err = s.Stat(ctx, attachstore.ContentID([]byte("<svg>2</svg>")))
+	fmt.Println("turn-2's chart stored:", !errors.Is(err, attachstore.ErrNotFound))
+	// Output:
+	// turn-2: the model call failed
+	// turns: 1 refs: 1
+	// turn-1 chart.svg true
+	// turn-2's chart stored: false
+}

@@ -1,0 +1,164 @@
+package attachstore_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/attachstore/attachstore"
+)
+
+// TestLargeBlobStreamsInBoundedHeap streams 2 GiB — twice SQLite's 1 GB
+// value limit — into a durable store and back out, never holding it in
+// memory: invariant 10. It fails if the bytes do not hash to their id
+// either way, or if the Go heap reaches 64 MiB at any sampled moment.
+func TestLargeBlobStreamsInBoundedHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 2 GiB through a database file")
+	}
+	const (
+		size      = 2 << 30
+		heapLimit = 64 << 20
+	)
+	ctx := t.Context()
+	// synchronous OFF: this test is about memory, not durability.
+	s := openForTest(t, filepath.Join(t.TempDir(), "large.db"), attachstore.WithSynchronous("OFF"))
+
+	runtime.GC()
+	heap := startHeapSampler(5 * time.Millisecond)
+	defer heap.stop()
+
+	start := time.Now()
+	gen := newLargeGen(42, size)
+	in := sha256.New()
+	ref, err := s.PutReader(ctx, io.TeeReader(gen, in), attachstore.Meta{Label: "2GiB.bin"})
+	if err != nil {
+		t.Fatalf("PutReader(2 GiB): %v", err)
+	}
+	putTime := time.Since(start)
+	if want := attachstore.ID(in.Sum(nil)); ref.ID != want || ref.Size != size {
+		t.Fatalf("PutReader = %s size %d, want %s size %d", ref.ID, ref.Size, want, int64(size))
+	}
+	heap.sample()
+
+	start = time.Now()
+	r, err := s.NewReader(ctx, ref.ID)
+	if err != nil {
+		t.Fatalf("NewReader: %v", err)
+	}
+	defer r.Close()
+	out := sha256.New()
+	n, err := io.Copy(out, r)
+	if err != nil || n != size {
+		t.Fatalf("reading back: %d bytes, %v; want %d", n, err, int64(size))
+	}
+	if got := attachstore.ID(out.Sum(nil)); got != ref.ID {
+		t.Fatalf("the bytes read back hash to %s, want %s", got, ref.ID)
+	}
+	getTime := time.Since(start)
+
+	// Seek back across the 1 GB mark to the last bytes generated.
+	if _, err := r.Seek(-int64(len(gen.tail)), io.SeekEnd); err != nil {
+		t.Fatal(err)
+	}
+	tail, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(tail, gen.tail[:]) {
+		t.Fatalf("the last %d bytes after Seek = %x, %v; want %x", len(gen.tail), tail, err, gen.tail)
+	}
+
+	maxAlloc, maxInuse, samples := heap.stop()
+	t.Logf("2 GiB in %v (%.0f MiB/s), out %v (%.0f MiB/s); max HeapAlloc %.1f MiB, max HeapInuse %.1f MiB over %d samples",
+		putTime.Round(time.Millisecond), float64(size)/(1<<20)/putTime.Seconds(),
+		getTime.Round(time.Millisecond), float64(size)/(1<<20)/getTime.Seconds(),
+		float64(maxAlloc)/(1<<20), float64(maxInuse)/(1<<20), samples)
+	if maxInuse >= heapLimit || maxAlloc >= heapLimit {
+		t.Errorf("the Go heap reached HeapAlloc %d, HeapInuse %d bytes; want under %d", maxAlloc, maxInuse, heapLimit)
+	}
+}
+
+// largeGen yields n deterministic pseudo-random bytes without holding them,
+// and remembers the last few.
+type largeGen struct {
+	rng  *rand.ChaCha8
+	left int64
+	tail [32]byte
+}
+
+func newLargeGen(seed byte, n int64) *largeGen {
+	var key [32]byte
+	key[0] = seed
+	return &largeGen{rng: rand.NewChaCha8(key), left: n}
+}
+
+func (g *largeGen) Read(p []byte) (int, error) {
+	if g.left == 0 {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), g.left)]
+	g.rng.Read(p)
+	g.left -= int64(len(p))
+	// Keep the last len(tail) bytes of the stream.
+	if len(p) >= len(g.tail) {
+		copy(g.tail[:], p[len(p)-len(g.tail):])
+	} else {
+		k := len(g.tail) - len(p)
+		copy(g.tail[:], g.tail[len(p):])
+		copy(g.tail[k:], p)
+	}
+	return len(p), nil
+}
+
+// heapSampler records the largest Go heap seen, sampling on a ticker and
+// whenever sample is called.
+type heapSampler struct {
+	mu               sync.Mutex
+	maxAlloc, maxUse uint64
+	samples          int
+	done             chan struct{}
+	stopped          sync.WaitGroup
+	once             sync.Once
+}
+
+func startHeapSampler(every time.Duration) *heapSampler {
+	h := &heapSampler{done: make(chan struct{})}
+	h.stopped.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-h.done:
+				return
+			case <-tick.C:
+				h.sample()
+			}
+		}
+	})
+	return h
+}
+
+func (h *heapSampler) sample() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.maxAlloc = max(h.maxAlloc, ms.HeapAlloc)
+	h.maxUse = max(h.maxUse, ms.HeapInuse)
+	h.samples++
+}
+
+func (h *heapSampler) stop() (maxAlloc, maxInuse uint64, samples int) {
+	h.once.Do(func() {
+		close(h.done)
+		h.stopped.Wait()
+		h.sample()
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.maxAlloc, h.maxUse, h.samples
+}
