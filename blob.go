@@ -139,15 +139,15 @@ func (tx *Tx) putBytes(ctx context.Context, id ID, data []byte, m Meta) (Ref, er
 func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	s := tx.s
 	buf := make([]byte, s.opts.chunkSize)
-	n, err := io.ReadFull(r, buf)
+	n, eof, err := readChunk(r, buf)
 	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+	case err != nil:
+		return Ref{}, fmt.Errorf("attachstore: put: reading input: %w", err)
+	case eof:
 		if err := s.checkSize(int64(n)); err != nil {
 			return Ref{}, err
 		}
 		return tx.putBytes(ctx, ContentID(buf[:n]), buf[:n], m)
-	case err != nil:
-		return Ref{}, fmt.Errorf("attachstore: put: reading input: %w", err)
 	}
 
 	var placeholder ID
@@ -176,8 +176,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 		if err := ctx.Err(); err != nil {
 			return Ref{}, fmt.Errorf("attachstore: put: %w", err)
 		}
-		n, err = io.ReadFull(r, buf)
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		if n, _, err = readChunk(r, buf); err != nil {
 			return Ref{}, fmt.Errorf("attachstore: put: reading input: %w", err)
 		}
 	}
@@ -218,7 +217,11 @@ func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (At
 			return Attachment{}, mapErr(err, "read")
 		}
 		if first {
-			a.Data = make([]byte, 0, a.Size)
+			if a.Size < 0 {
+				return Attachment{}, fmt.Errorf("%w: recorded size %d", ErrCorrupt, a.Size)
+			}
+			// A damaged size must not allocate: the chunks bound the bytes.
+			a.Data = make([]byte, 0, min(a.Size, 64<<20))
 			first = false
 		}
 		if int64(len(a.Data)+len(chunk)) > a.Size {
@@ -238,6 +241,23 @@ func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (At
 	a.Extra = extraFrom(extra)
 	a.CreatedAt = time.Unix(0, created)
 	return a, nil
+}
+
+// readChunk fills buf from r. Only io.EOF ends the content: any other
+// error, io.ErrUnexpectedEOF included (a cut-off HTTP body says that), is
+// an input failure, so a truncated stream is never stored as complete.
+func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if errors.Is(err, io.EOF) {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
 }
 
 // blobRow is what a reader needs of a blob.
@@ -265,6 +285,9 @@ func (tx *Tx) stat(ctx context.Context, query string, id ID, args ...any) (blobR
 	}
 	b.ref.Extra = extraFrom(extra)
 	b.ref.CreatedAt = time.Unix(0, created)
+	if b.ref.Size < 0 || b.chunkSize <= 0 {
+		return blobRow{}, fmt.Errorf("%w: blob row has size %d, chunk size %d", ErrCorrupt, b.ref.Size, b.chunkSize)
+	}
 	return b, nil
 }
 

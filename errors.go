@@ -37,8 +37,9 @@ var (
 	// ErrCorrupt: the file is not an attachstore database, or SQLite found
 	// it damaged.
 	ErrCorrupt = errors.New("attachstore: database is corrupt or not an attachstore database")
-	// ErrReadOnly: a write was attempted on a read-only file or inside View.
-	ErrReadOnly = errors.New("attachstore: store is read-only")
+	// ErrReadOnly: a write was attempted on a read-only file or inside View,
+	// or a file that cannot be written was opened without WithReadOnly.
+	ErrReadOnly = db.ErrReadOnlyFile
 	// ErrFull: the disk, or the database's page limit, is full. Nothing of
 	// the failed write is kept; the store works again once space is freed.
 	ErrFull = errors.New("attachstore: database or disk is full")
@@ -59,6 +60,10 @@ func mapErr(err error, what string) error {
 	if errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed" {
 		return fmt.Errorf("%w: %s", ErrClosed, what)
 	}
+	if strings.HasPrefix(err.Error(), "sql: Scan error") {
+		// A value of the wrong type in a column attachstore wrote itself.
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
+	}
 	var se sqlite3.Error
 	if !errors.As(err, &se) {
 		return err
@@ -75,7 +80,9 @@ func mapErr(err error, what string) error {
 		// not know is a plain SQLITE_ERROR.
 		se.Code == sqlite3.ErrError && strings.Contains(se.Error(), "unsupported file format"),
 		// A short read: the file ends before the pages its header counts.
-		se.ExtendedCode == sqlite3.ErrIoErrShortRead:
+		se.ExtendedCode == sqlite3.ErrIoErrShortRead,
+		// The schema no longer matches what the migrations created.
+		se.Code == sqlite3.ErrError && schemaMismatch(se.Error()):
 		sentinel = ErrCorrupt
 	case se.Code == sqlite3.ErrReadonly:
 		sentinel = ErrReadOnly
@@ -88,4 +95,15 @@ func mapErr(err error, what string) error {
 		return fmt.Errorf("attachstore: %s: %w", what, err)
 	}
 	return fmt.Errorf("%w: %s: %w", sentinel, what, err)
+}
+
+// schemaMismatch recognises SQLite's messages for a schema that differs from
+// the one attachstore's migrations created.
+func schemaMismatch(msg string) bool {
+	for _, m := range []string{"no such column", "no such table", "has no column named", "foreign key mismatch", "no such function", "unknown function"} {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
 }

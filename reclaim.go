@@ -86,9 +86,11 @@ func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, er
 	if err := s.reclaimBlobs(ctx, cutoff, p, &rep, progress); err != nil {
 		return rep, err
 	}
-	if p.DryRun || rep.ReclaimedBlobs == 0 {
+	if p.DryRun {
 		return rep, nil
 	}
+	// Even with nothing collected now, an earlier vacuum or checkpoint may
+	// have failed (a full disk): finish giving that space back.
 	if err := s.vacuum(ctx); err != nil {
 		return rep, err
 	}

@@ -87,7 +87,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	d, err := db.Open(ctx, cfg)
 	if err != nil {
-		if errors.Is(err, ErrSchemaTooNew) || errors.Is(err, ErrDirtySchema) {
+		if errors.Is(err, ErrSchemaTooNew) || errors.Is(err, ErrDirtySchema) || errors.Is(err, ErrReadOnly) {
 			return nil, fmt.Errorf("attachstore: open %s: %w", path, err)
 		}
 		return nil, mapErr(err, "open "+path)

@@ -29,6 +29,9 @@ type Tx struct {
 	writable bool
 	host     bool // an Update's: the host's function may go on after an error
 	done     bool
+	// aborted is set when SQLite rolled the whole transaction back on its
+	// own (SQLITE_FULL, IOERR, NOMEM can): nothing may commit after it.
+	aborted error
 }
 
 // querier is what helpers run statements on: a transaction, or the read
@@ -49,6 +52,9 @@ func (tx *Tx) Session(id string) *Session { return &Session{s: tx.s, tx: tx, id:
 func (tx *Tx) check(write bool) error {
 	if tx.done {
 		return fmt.Errorf("attachstore: transaction used after its function returned: %w", sql.ErrTxDone)
+	}
+	if tx.aborted != nil {
+		return fmt.Errorf("attachstore: transaction was rolled back by an earlier error: %w", tx.aborted)
 	}
 	if write && !tx.writable {
 		return fmt.Errorf("%w: write inside View", ErrReadOnly)
@@ -100,7 +106,15 @@ func (tx *Tx) undoable(ctx context.Context, fn func() error) error {
 	// rolled the whole transaction back for that ctx, these fail harmlessly.
 	bg := context.WithoutCancel(ctx)
 	if err != nil {
-		_, _ = tx.q.ExecContext(bg, qRollbackToSavepoint)
+		if _, rerr := tx.q.ExecContext(bg, qRollbackToSavepoint); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			// No savepoint left means SQLite already rolled the whole
+			// transaction back. Begin again so that the host's further
+			// statements do not autocommit one by one; finish rolls this
+			// back and the Update fails with err.
+			tx.aborted = err
+			_, _ = tx.q.ExecContext(bg, "BEGIN")
+			return err
+		}
 	}
 	if _, rerr := tx.q.ExecContext(bg, qReleaseSavepoint); rerr != nil && err == nil {
 		err = mapErr(rerr, "release savepoint")
@@ -184,6 +198,9 @@ func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *
 		if p := recover(); p != nil {
 			_ = stx.Rollback()
 			panic(p)
+		}
+		if err == nil && tx.aborted != nil {
+			err = fmt.Errorf("attachstore: %s: rolled back by an earlier error: %w", what, tx.aborted)
 		}
 		if err != nil {
 			_ = stx.Rollback()

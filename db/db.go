@@ -79,6 +79,9 @@ var (
 	ErrSchemaTooNew = errors.New("attachstore: database schema is newer than this version of attachstore")
 	// ErrDirty means a migration stopped half-way.
 	ErrDirty = errors.New("attachstore: database schema is dirty (a migration did not finish)")
+	// ErrReadOnlyFile means the file exists but cannot be opened for
+	// writing.
+	ErrReadOnlyFile = errors.New("attachstore: store is read-only")
 )
 
 // Open opens (creating if need be) the database cfg describes and migrates
@@ -184,8 +187,26 @@ func openFile(ctx context.Context, cfg Config, abs string) (_ *DB, err error) {
 		} else if !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("attachstore: create %s: %w", cfg.Path, err)
 		}
+		// A file that exists but cannot be opened for writing (a read-only
+		// filesystem) would otherwise fail inside SQLite with a misleading
+		// "unable to open database file".
+		f, err = os.OpenFile(abs, os.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w (open it with WithReadOnly)", ErrReadOnlyFile, cfg.Path, err)
+		}
+		f.Close()
 	} else if _, err := os.Stat(cfg.Path); err != nil {
 		return nil, fmt.Errorf("attachstore: open %s: %w", cfg.Path, err)
+	}
+	// On read-only media SQLite cannot create the -shm file WAL readers
+	// need; nothing can change the file there, so it is opened immutable.
+	immutable := false
+	if cfg.ReadOnly {
+		if f, err := os.OpenFile(abs, os.O_RDWR, 0); err != nil {
+			immutable = true
+		} else {
+			f.Close()
+		}
 	}
 	if !cfg.ReadOnly {
 		if err := bootstrap(ctx, cfg, abs); err != nil {
@@ -198,6 +219,9 @@ func openFile(ctx context.Context, cfg Config, abs string) (_ *DB, err error) {
 	wq.Set("mode", "rw")
 	if cfg.ReadOnly {
 		wq.Set("mode", "ro")
+		if immutable {
+			wq.Set("immutable", "1")
+		}
 		// Setting auto_vacuum is a write: on a read-only connection it
 		// fails every statement with "attempt to write a readonly database".
 		wq.Del("_auto_vacuum")
@@ -230,6 +254,9 @@ func openFile(ctx context.Context, cfg Config, abs string) (_ *DB, err error) {
 	rq.Del("_txlock")
 	rq.Del("_auto_vacuum")
 	rq.Set("mode", "ro")
+	if immutable {
+		rq.Set("immutable", "1")
+	}
 	rq.Set("_query_only", "on")
 	r, err := sqlx.Open(DriverName, fileDSN(abs, rq))
 	if err != nil {
