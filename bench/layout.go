@@ -1,0 +1,127 @@
+package main
+
+import "fmt"
+
+// groups are the rows of the report, created by layout in print order.
+// Groups of workloads not selected stay nil.
+type groups struct {
+	sha, fsync, fdatasync, seqWrite, seqWarm, seqCold *group
+
+	w1, w1fsync, w2         *group
+	w3a, w3b, w4a, w4b      *group
+	w5put, w5warm, w5cold   *group
+	w5rss                   *group
+	w6rate, w6base, w6under *group
+	w6ratio                 *group
+	w7p50, w7p99, w7reads   map[int]*group
+	w7growth                *group
+}
+
+// layout creates every group of the report in print order, with the target
+// issue 6 sets for it, so that the targets live in one place and the table
+// reads top to bottom whatever order the workloads ran in.
+func (b *bench) layout() {
+	t, c, g := &b.tab, b.cfg, &b.g
+	systems := func(gr *group, extra ...string) *group {
+		for _, op := range b.systems {
+			gr.seriesFor(op.name)
+		}
+		for _, e := range extra {
+			gr.seriesFor(e)
+		}
+		return gr
+	}
+	limit := func(metric string, u unit) *group {
+		gr := t.group("L", metric, u)
+		gr.seriesFor("limit")
+		return gr
+	}
+	big := humanBytes(c.big)
+
+	g.sha = limit("SHA-256", mbPerSec)
+	g.fsync = limit("4 KiB write+fsync, median", micros)
+	g.fdatasync = limit("4 KiB write+fdatasync, median", micros)
+	g.seqWrite = limit("seq write+fsync "+big, mbPerSec)
+	g.seqWarm = limit("seq read "+big+", warm", mbPerSec)
+	g.seqCold = limit("seq read "+big+", cold", mbPerSec)
+
+	if c.want("W1") {
+		g.w1 = systems(t.group("W1", "Session.Put+Commit 10 KiB, one Update each", opsPerSec).
+			withCheck(check{atLeast: true, limit: 2.5, text: "≥ 2.5× best peer"}))
+		g.w1fsync = t.group("W1", "the same against one fsync", opsPerSec).
+			withCheck(check{kind: vsSeries, against: "limit 1/fsync", atLeast: true, limit: 0.6, text: "≥ 0.60× 1/fsync"})
+		g.w1fsync.seriesFor(subject)
+		g.w1fsync.seriesFor("limit 1/fsync")
+	}
+	if c.want("W2") {
+		g.w2 = systems(t.group("W2", "turn: 20 × 1–100 KiB in one Update", attPerSec).
+			withCheck(check{atLeast: true, limit: 10, text: "≥ 10× best peer"}))
+	}
+	n := humanCount(c.w3Stored)
+	if c.want("W3") {
+		g.w3a = systems(t.group("W3", "(a) Session.Get vs guarded read, 10 KiB of "+n+", warm", opsPerSec).
+			withCheck(check{atLeast: true, limit: 1.35, text: "≥ 1.35× best peer"}))
+		g.w3b = systems(t.group("W3", "(b) Store.Get vs file read, warm", opsPerSec).
+			withCheck(check{atLeast: true, limit: 1.0, text: "≥ 1.0× best peer"}))
+	}
+	if c.want("W4") {
+		g.w4a = systems(t.group("W4", "(a) Session.Get vs guarded read, 10 KiB of "+n+", cold", opsPerSec).
+			withCheck(check{atLeast: true, limit: 1.0, text: "≥ 1.0× best peer"}))
+		g.w4b = systems(t.group("W4", "(b) Store.Get vs file read, cold", opsPerSec).
+			withCheck(check{atLeast: true, limit: 0.8, text: "≥ 0.8× best peer"}))
+	}
+	if c.want("W5") {
+		g.w5put = systems(t.group("W5", "PutReader "+big, mbPerSec).
+			withCheck(check{kind: vsSeries, against: "limit file", atLeast: true, limit: 0.4, text: "≥ 0.4× file write+fsync"}), "limit file")
+		g.w5warm = systems(t.group("W5", "NewReader "+big+", warm", mbPerSec).
+			withCheck(check{kind: vsSeries, against: "limit file", atLeast: true, limit: 0.8, text: "≥ 0.8× file read"}), "limit file")
+		g.w5cold = systems(t.group("W5", "NewReader "+big+", cold", mbPerSec).
+			withCheck(check{kind: vsSeries, against: "limit file", text: "(info) vs file read cold"}), "limit file")
+		g.w5rss = systems(t.group("W5", "peak RSS (VmHWM) of the put and reads", mib).
+			withCheck(check{kind: ownValue, limit: 64, text: "≤ 64 MiB"}))
+	}
+	if c.want("W6") {
+		g.w6rate = systems(t.group("W6", fmt.Sprintf("reclaim %s orphans of %s, W1 writer running",
+			humanCount(c.w6Orphans), humanCount(c.w6Total)), blobPerSec).
+			withCheck(check{atLeast: true, limit: 3, text: "≥ 3× best peer"}))
+		g.w6base = systems(t.group("W6", "W1 writer p99, no sweep", micros))
+		g.w6under = systems(t.group("W6", "W1 writer p99, during the sweep", micros))
+		g.w6ratio = systems(t.group("W6", "W1 writer p99 during ÷ without", times).
+			withCheck(check{kind: ownValue, limit: 5, text: "≤ 5×"}))
+	}
+	if c.want("W7") {
+		g.w7p50, g.w7p99, g.w7reads = map[int]*group{}, map[int]*group{}, map[int]*group{}
+		for _, lv := range c.w7Levels {
+			g.w7p50[lv] = systems(t.group("W7", "W1 p50 @"+humanCount(lv)+" stored", micros))
+		}
+		for _, lv := range c.w7Levels {
+			g.w7p99[lv] = systems(t.group("W7", "W1 p99 @"+humanCount(lv)+" stored", micros))
+		}
+		for _, lv := range c.w7Levels {
+			g.w7reads[lv] = systems(t.group("W7", "W3(a) warm @"+humanCount(lv)+" stored", opsPerSec))
+		}
+		lo, hi := c.w7Levels[0], c.w7Levels[len(c.w7Levels)-1]
+		g.w7growth = systems(t.group("W7", fmt.Sprintf("W1 p50 @%s ÷ p50 @%s", humanCount(hi), humanCount(lo)), times).
+			withCheck(check{kind: ownValue, limit: 1.5, text: "≤ 1.5×"}))
+	}
+}
+
+func humanCount(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,220 @@
+// Command bench measures attachstore against the designs users would pick
+// instead (issue 6): a file CAS with a separate SQLite manifest (filecas), a
+// gocloud.dev fileblob bucket with the same manifest (fileblob), and the
+// physical limits of the machine. It prints one table.
+//
+//	go run .            # the full run (under 30 minutes)
+//	go run . -quick     # CI-sized smoke run (under 2 minutes)
+//	go run . -only W1,W3 -runs 7
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config holds the flags and the sizes of one run.
+type config struct {
+	quick      bool
+	runs       int
+	only       []string
+	systems    []string
+	dir        string
+	pageSize   int // attachstore WithPageSize; 0 = library default
+	chunkSize  int // attachstore WithChunkSize; 0 = library default
+	batch      int // attachstore ReclaimPolicy.BatchSize
+	cpuProfile string
+
+	w1Ops, w2Turns     int
+	w3Stored           int
+	w3Reads, w4Reads   int
+	w7Levels           []int
+	w7Ops, w7Reads     int
+	w6Total, w6Orphans int
+	sessionSize        int // blobs per session when populating
+	big                int64
+	shaBytes           int64
+	fsyncOps           int
+	child              string // W5 child mode: the system to run
+	childDir           string
+}
+
+func (c *config) want(w string) bool { return len(c.only) == 0 || slices.Contains(c.only, w) }
+
+func (c *config) sizes() {
+	if c.quick {
+		c.w1Ops, c.w2Turns = 100, 10
+		c.w3Stored, c.w3Reads, c.w4Reads = 2000, 2000, 200
+		c.w7Levels, c.w7Ops, c.w7Reads = []int{1000, 5000}, 50, 500
+		c.w6Total, c.w6Orphans = 20_000, 2000
+		c.sessionSize = 1000
+		c.big, c.shaBytes, c.fsyncOps = 64<<20, 64<<20, 100
+		return
+	}
+	c.w1Ops, c.w2Turns = 300, 25
+	c.w3Stored, c.w3Reads, c.w4Reads = 100_000, 20_000, 2000
+	c.w7Levels, c.w7Ops, c.w7Reads = []int{10_000, 100_000, 1_000_000}, 300, 5000
+	c.w6Total, c.w6Orphans = 1_000_000, 100_000
+	c.sessionSize = 1000
+	c.big, c.shaBytes, c.fsyncOps = 1<<30, 512<<20, 300
+}
+
+func parseFlags(args []string) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.BoolVar(&c.quick, "quick", false, "CI-sized smoke run: tiny sizes, under 2 minutes")
+	fs.IntVar(&c.runs, "runs", 5, "runs of each workload on each system")
+	only := fs.String("only", "", "comma-separated subset of W1..W7 (default all)")
+	systems := fs.String("systems", "", "comma-separated subset of attachstore,filecas,fileblob (default all)")
+	fs.StringVar(&c.dir, "dir", os.TempDir(), "parent of the scratch directory (a fresh one is made inside and removed at the end)")
+	fs.IntVar(&c.pageSize, "page-size", 0, "attachstore page size in bytes (0: library default)")
+	fs.IntVar(&c.chunkSize, "chunk-size", 0, "attachstore chunk size in bytes (0: library default)")
+	fs.IntVar(&c.batch, "reclaim-batch", 1000, "attachstore Reclaim BatchSize")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (not of W5's child processes) to this file")
+	fs.StringVar(&c.child, "w5-child", "", "internal: run one W5 put+read of this system and print JSON")
+	fs.StringVar(&c.childDir, "w5-dir", "", "internal: the W5 child's store directory")
+	fs.Int64Var(&c.big, "w5-size", 0, "internal: the W5 child's blob size")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	big := c.big
+	c.sizes()
+	if big > 0 {
+		c.big = big
+	}
+	if c.runs < 1 {
+		return nil, fmt.Errorf("-runs must be at least 1")
+	}
+	for _, w := range splitList(*only) {
+		w = strings.ToUpper(w)
+		if len(w) != 2 || w[0] != 'W' || w[1] < '1' || w[1] > '7' {
+			return nil, fmt.Errorf("-only: unknown workload %q (want W1..W7)", w)
+		}
+		c.only = append(c.only, w)
+	}
+	for _, s := range splitList(*systems) {
+		if findOpener(s) == nil {
+			return nil, fmt.Errorf("-systems: unknown system %q", s)
+		}
+		c.systems = append(c.systems, s)
+	}
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// allSystems is every system under test; attachstore comes first so that it
+// heads each group of the table.
+var allSystems = []opener{attachstoreOpener, fileCASOpener, fileBlobOpener}
+
+func findOpener(name string) *opener {
+	for i := range allSystems {
+		if allSystems[i].name == name {
+			return &allSystems[i]
+		}
+	}
+	return nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.child != "" {
+		os.Exit(w5ChildMain(ctx, cfg))
+	}
+	os.Exit(run(ctx, cfg))
+}
+
+func run(ctx context.Context, cfg *config) int {
+	scratch, err := os.MkdirTemp(cfg.dir, "attachstore-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	defer os.RemoveAll(scratch)
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: cpuprofile:", err)
+			return 1
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
+
+	b := &bench{cfg: cfg, scratch: scratch, started: time.Now()}
+	for _, op := range allSystems {
+		if len(cfg.systems) == 0 || slices.Contains(cfg.systems, op.name) {
+			b.systems = append(b.systems, op)
+		}
+	}
+	b.layout()
+	runErr := b.run(ctx)
+
+	fmt.Println(header(cfg, time.Since(b.started)))
+	b.tab.print(os.Stdout)
+	if runErr != nil {
+		fmt.Fprintln(os.Stderr, "bench:", runErr)
+		return 1
+	}
+	return 0
+}
+
+func header(cfg *config, took time.Duration) string {
+	mode := "full"
+	if cfg.quick {
+		mode = "quick"
+	}
+	att := "library defaults"
+	if cfg.pageSize > 0 || cfg.chunkSize > 0 {
+		att = fmt.Sprintf("page size %d, chunk size %d (0 = default)", cfg.pageSize, cfg.chunkSize)
+	}
+	return fmt.Sprintf("attachstore bench, %s mode, %d runs each, %s\n"+
+		"machine: %s, %d CPUs, %s %s/%s\n"+
+		"attachstore: synchronous FULL, %s, reclaim batch %d\n"+
+		"command: %s (in bench/)\n"+
+		"ratio: attachstore ÷ best peer unless the target names another base; medians of the runs\n",
+		mode, cfg.runs, took.Round(time.Second), cpuModel(), runtime.NumCPU(), runtime.Version(),
+		runtime.GOOS, runtime.GOARCH, att, cfg.batch, strings.Join(append([]string{"bench"}, os.Args[1:]...), " "))
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}

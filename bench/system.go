@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// ID is a blob's identity in every system under test: the SHA-256 of its bytes.
+type ID [32]byte
+
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// System is one design under test, reduced to what the workloads of issue 6
+// exercise. Every write method is durable when it returns, except Load.
+type System interface {
+	Name() string
+
+	// PutCommit stores blobs for session and stamps their refs committed, as
+	// the system's normal write path does it: for attachstore one Update, for
+	// the peers an intent row, durable file writes and a commit stamp.
+	PutCommit(ctx context.Context, session string, blobs [][]byte) ([]ID, error)
+
+	// Load stores blobs with committed refs for session as fast as the system
+	// allows, for setting up a workload; it is never timed and need not be
+	// durable (the harness syncs the file system afterwards).
+	Load(ctx context.Context, session string, blobs [][]byte) ([]ID, error)
+
+	// SessionGet is the guarded read: the bytes only if session holds a ref.
+	SessionGet(ctx context.Context, session string, id ID) ([]byte, error)
+	// Get reads the bytes with no session check.
+	Get(ctx context.Context, id ID) ([]byte, error)
+
+	// PutReader streams a blob of unknown id in, durably, with no session.
+	PutReader(ctx context.Context, r io.Reader) (ID, error)
+	// NewReader streams a blob out.
+	NewReader(ctx context.Context, id ID) (io.ReadCloser, error)
+
+	// DropSession releases every ref of session; its blobs become orphans.
+	DropSession(ctx context.Context, session string) error
+	// Reclaim deletes every blob no session references (grace zero) and
+	// returns how many it deleted, or errNotImplemented.
+	Reclaim(ctx context.Context) (int, error)
+
+	Close() error
+}
+
+// opener opens (creating if needed) the system's store inside dir.
+type opener struct {
+	name string
+	open func(ctx context.Context, dir string, cfg *config) (System, error)
+}
+
+// errNotImplemented marks a workload a system cannot run yet; the table
+// shows it as n/a instead of failing the run.
+var errNotImplemented = errors.New("not implemented")
+
+// parallel runs fn(0..n-1) on GOMAXPROCS goroutines and returns the first
+// error. Setup only (Load): timed paths stay sequential, as the designs are.
+func parallel(n int, fn func(i int) error) error {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
