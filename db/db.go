@@ -217,14 +217,17 @@ func openFile(ctx context.Context, cfg Config, abs string) (_ *DB, err error) {
 	wq := baseParams(cfg)
 	wq.Set("_journal_mode", "WAL")
 	wq.Set("mode", "rw")
+	// bootstrap set auto_vacuum on the new file, where it persists. Setting
+	// it again from the DSN would open a write transaction on every new
+	// connection: on a read-only connection that fails every statement, and
+	// on a busy file Open would queue for the write lock behind the other
+	// writers and could time out with "database is locked".
+	wq.Del("_auto_vacuum")
 	if cfg.ReadOnly {
 		wq.Set("mode", "ro")
 		if immutable {
 			wq.Set("immutable", "1")
 		}
-		// Setting auto_vacuum is a write: on a read-only connection it
-		// fails every statement with "attempt to write a readonly database".
-		wq.Del("_auto_vacuum")
 	}
 	w, err := sqlx.Open(DriverName, fileDSN(abs, wq))
 	if err != nil {

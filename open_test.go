@@ -1,0 +1,86 @@
+package attachstore_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/attachstore/attachstore"
+)
+
+func TestOpenRelativePath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, name := range []string{"attachments.db", "sub dir/odd?name#1.db"} {
+		if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		s, err := attachstore.Open(context.Background(), name)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", name, err)
+		}
+		if _, err := s.Put(context.Background(), []byte("x"), attachstore.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		if want := filepath.Join(dir, name); s.Path() != want {
+			t.Errorf("Path() = %q, want %q", s.Path(), want)
+		}
+		s.Close()
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("database not created at %q: %v", name, err)
+		}
+	}
+}
+
+// TestOpenWhileAnotherWriterHoldsTheLock opens an existing store while
+// another connection holds the write lock for longer than the busy timeout.
+// Opening an existing store only reads, so it must not wait for that lock
+// (it once did: auto_vacuum in the writer's DSN opened a write transaction
+// on every new connection, and a busy file made Open fail with "database is
+// locked").
+func TestOpenWhileAnotherWriterHoldsTheLock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "attachments.db")
+	s, err := attachstore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := s.Put(ctx, []byte("before the lock"), attachstore.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	raw, err := sql.Open("sqlite3", "file:"+path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	holder, err := raw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Rollback() })
+	var mode int
+	if err := holder.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != 2 {
+		t.Errorf("PRAGMA auto_vacuum = %d on a file Open created, want 2 (INCREMENTAL)", mode)
+	}
+
+	s, err = attachstore.Open(ctx, path, attachstore.WithBusyTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatalf("Open while another connection holds the write lock: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	got, err := s.Get(ctx, ref.ID)
+	if err != nil || string(got.Data) != "before the lock" {
+		t.Fatalf("Get after Open = %q, %v", got.Data, err)
+	}
+}
