@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // Put stores data in this transaction; see Store.Put.
@@ -125,11 +127,23 @@ func (tx *Tx) putBytes(ctx context.Context, id ID, data []byte, m Meta) (Ref, er
 		return Ref{}, mapErr(err, "put "+id.String())
 	}
 	for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+cs {
-		if _, err := tx.q.ExecContext(ctx, qInsertChunk, pk, seq, data[off:min(off+cs, len(data))]); err != nil {
+		if err := tx.insertChunk(ctx, pk, seq, data[off:min(off+cs, len(data))]); err != nil {
 			return Ref{}, mapErr(err, "put "+id.String())
 		}
 	}
 	return Ref{ID: id, Size: int64(len(data)), Meta: m, CreatedAt: time.Unix(0, now)}, nil
+}
+
+// insertChunk writes one chunk of the new blob pk. pk was just allocated,
+// so a chunk already there means the file is damaged: chunks outlived their
+// blob, or the pk sequence went back.
+func (tx *Tx) insertChunk(ctx context.Context, pk int64, seq int, data []byte) error {
+	_, err := tx.q.ExecContext(ctx, qInsertChunk, pk, seq, data)
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique) {
+		return fmt.Errorf("%w: chunk %d of new blob %d exists already: %w", ErrCorrupt, seq, pk, err)
+	}
+	return err
 }
 
 // putStream writes r's bytes chunk by chunk under a placeholder id while
@@ -167,7 +181,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 			return Ref{}, err
 		}
 		h.Write(buf[:n])
-		if _, err := tx.q.ExecContext(ctx, qInsertChunk, pk, seq, buf[:n]); err != nil {
+		if err := tx.insertChunk(ctx, pk, seq, buf[:n]); err != nil {
 			return Ref{}, mapErr(err, "put")
 		}
 		if n < len(buf) {
