@@ -1,6 +1,7 @@
 package attachstore_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"os"
@@ -82,5 +83,84 @@ func TestOpenWhileAnotherWriterHoldsTheLock(t *testing.T) {
 	got, err := s.Get(ctx, ref.ID)
 	if err != nil || string(got.Data) != "before the lock" {
 		t.Fatalf("Get after Open = %q, %v", got.Data, err)
+	}
+}
+
+func TestOptionsRejectBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  attachstore.Option
+	}{
+		{"page size not a power of two", attachstore.WithPageSize(10000)},
+		{"page size too large", attachstore.WithPageSize(1 << 17)},
+		{"no read connections", attachstore.WithReadConns(0)},
+		{"negative cache", attachstore.WithCacheSize(-1)},
+		{"negative mmap", attachstore.WithMmapSize(-1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "a.db")
+			s, err := attachstore.Open(context.Background(), path, tc.opt)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open accepted the option")
+			}
+			if _, err := os.Stat(path); err == nil {
+				t.Error("Open with a bad option created the file")
+			}
+		})
+	}
+}
+
+func TestMmapStoreReadsBack(t *testing.T) {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, filepath.Join(t.TempDir(), "a.db"), attachstore.WithMmapSize(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	data := bytes.Repeat([]byte("mapped "), 100_000)
+	ref, err := s.Put(ctx, data, attachstore.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, ref.ID)
+	if err != nil || !bytes.Equal(got.Data, data) {
+		t.Fatalf("Get with mmap: %d bytes, %v", len(got.Data), err)
+	}
+}
+
+// TestBackgroundCheckpoint shows the WAL is copied back into the database
+// file without any commit doing it: the commits here stay far below the
+// writer's own automatic checkpoint (db.WALBackstopBytes), so only the
+// background checkpointer can grow the main file.
+func TestBackgroundCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := attachstore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	const total = 4 << 20
+	for i := range 8 {
+		data := bytes.Repeat([]byte{byte(i)}, total/8)
+		if _, err := s.Session("s").Put(ctx, data, attachstore.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for size()-before < total {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file grew %d bytes in 10s after %d bytes were committed: no checkpoint ran", size()-before, total)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

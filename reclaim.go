@@ -16,6 +16,13 @@ var ErrInvalidPolicy = errors.New("attachstore: invalid reclaim policy")
 // transaction when ReclaimPolicy.BatchSize is zero.
 const DefaultReclaimBatch = 500
 
+// reclaimTxBudget bounds the work of one Reclaim write transaction, whatever
+// BatchSize says: a writer that arrives during a sweep waits for at most one
+// such transaction and its commit. Shorter transactions mean more commits
+// (one fsync each) and a slower sweep; 2 ms kept a concurrent writer's p99
+// within a few times its usual value (bench W6).
+const reclaimTxBudget = 2 * time.Millisecond
+
 // ReclaimPolicy says what Reclaim may collect.
 type ReclaimPolicy struct {
 	// Grace protects recent work: nothing touched or intended within Grace
@@ -23,8 +30,9 @@ type ReclaimPolicy struct {
 	Grace time.Duration
 	// DryRun reports what would be collected and deletes nothing.
 	DryRun bool
-	// BatchSize is how many intents or blobs one transaction deletes
-	// (default DefaultReclaimBatch), so writers wait at most one batch.
+	// BatchSize is the most intents or blobs one transaction deletes
+	// (default DefaultReclaimBatch). A blob transaction also ends after a
+	// couple of milliseconds of work, so writers wait little.
 	BatchSize int
 	// Progress, if set, is called after each batch with the running totals.
 	Progress func(ReclaimProgress)
@@ -179,27 +187,43 @@ func (s *Store) reclaimBlobs(ctx context.Context, cutoff int64, p ReclaimPolicy,
 				rep.ReclaimedBytes += c.size
 			}
 		} else {
-			var blobs int
-			var bytes int64
-			err := s.update(ctx, "reclaim blobs", func(tx *Tx) error {
-				blobs, bytes = 0, 0
-				for _, c := range batch {
-					var size int64
-					err := tx.q.QueryRowContext(ctx, qDeleteOrphan, c.pk, cutoff).Scan(&size)
-					if err == nil {
-						blobs++
-						bytes += size
-					} else if !isNoRows(err) {
-						return mapErr(err, "reclaim blob")
+			// A batch is deleted in transactions of at most reclaimTxBudget
+			// each, so a writer waits for one short transaction, never for
+			// the whole batch.
+			for rest := batch; len(rest) > 0; {
+				var blobs, done int
+				var bytes int64
+				err := s.update(ctx, "reclaim blobs", func(tx *Tx) error {
+					blobs, bytes, done = 0, 0, 0
+					start := time.Now()
+					for _, c := range rest {
+						if done > 0 && time.Since(start) > reclaimTxBudget {
+							break
+						}
+						var size int64
+						err := tx.q.QueryRowContext(ctx, qDeleteOrphan, c.pk, cutoff).Scan(&size)
+						if err == nil {
+							blobs++
+							bytes += size
+						} else if !isNoRows(err) {
+							return mapErr(err, "reclaim blob")
+						}
+						done++
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				rest = rest[done:]
+				rep.ReclaimedBlobs += blobs
+				rep.ReclaimedBytes += bytes
+				if len(rest) > 0 {
+					if err := ctx.Err(); err != nil {
+						return fmt.Errorf("attachstore: reclaim: %w", err)
 					}
 				}
-				return nil
-			})
-			if err != nil {
-				return err
 			}
-			rep.ReclaimedBlobs += blobs
-			rep.ReclaimedBytes += bytes
 		}
 		progress("blobs")
 		if len(batch) < p.BatchSize {
@@ -208,9 +232,11 @@ func (s *Store) reclaimBlobs(ctx context.Context, cutoff int64, p ReclaimPolicy,
 	}
 }
 
-// vacuumStep is how many free pages one incremental_vacuum transaction
-// returns, so writers interleave with a large give-back.
-const vacuumStep = 512
+// vacuumStepBytes is how much one incremental_vacuum transaction gives
+// back, so writers interleave with a large give-back: each freed page at
+// the end of the file is filled by moving a live page, and every moved page
+// is written to the WAL.
+const vacuumStepBytes = 2 << 20
 
 // vacuum gives free pages back to the filesystem. In WAL mode the file is
 // only truncated when a checkpoint copies the shortened database back, so
@@ -219,12 +245,17 @@ func (s *Store) vacuum(ctx context.Context) error {
 	if s.db.Memory {
 		return nil
 	}
+	var pageSize int64
+	if err := s.db.Reader.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
+		return mapErr(err, "reclaim: vacuum")
+	}
+	step := max(1, vacuumStepBytes/pageSize)
 	for {
 		var free int64
 		err := s.update(ctx, "reclaim vacuum", func(tx *Tx) error {
 			// incremental_vacuum frees one page per step of its statement:
 			// it must be read to the end, not run with Exec.
-			rows, err := tx.q.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", vacuumStep))
+			rows, err := tx.q.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", step))
 			if err != nil {
 				return err
 			}
@@ -247,15 +278,23 @@ func (s *Store) vacuum(ctx context.Context) error {
 }
 
 // checkpoint copies the WAL back into the database file and truncates the
-// WAL. A checkpoint blocked by readers is not an error: the next one
-// finishes the work.
+// WAL. It runs on its own connection, not the writer's: a PASSIVE
+// checkpoint first copies what it can while writers go on, then a
+// TRUNCATE checkpoint finishes the little that was written meanwhile and
+// empties the WAL, holding writers back only for that. A checkpoint blocked
+// by readers is not an error: the next one finishes the work.
 func (s *Store) checkpoint(ctx context.Context) error {
 	if s.db.Memory {
 		return nil
 	}
 	var busy, logPages, done int
-	err := s.db.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done)
-	return mapErr(err, "checkpoint")
+	for _, mode := range []string{"PASSIVE", "TRUNCATE"} {
+		err := s.db.Maint.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &logPages, &done)
+		if err != nil {
+			return mapErr(err, "checkpoint")
+		}
+	}
+	return nil
 }
 
 // fileBytes is the size on disk of the database file and its WAL.

@@ -54,6 +54,7 @@ type Store struct {
 	opts   options
 	closed atomic.Bool
 	txs    txRegistry
+	ckpt   *checkpointer // nil for Ephemeral and read-only stores
 }
 
 // Open creates or opens the store at path and migrates its schema. Path
@@ -92,7 +93,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		}
 		return nil, mapErr(err, "open "+path)
 	}
-	return &Store{db: d, opts: o}, nil
+	s := &Store{db: d, opts: o}
+	s.startCheckpointer()
+	return s, nil
 }
 
 // Close closes the store. An Ephemeral store's content is gone. Operations
@@ -101,6 +104,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.stopCheckpointer()
 	return s.db.Close()
 }
 

@@ -160,7 +160,11 @@ func (s *Store) updateTx(ctx context.Context, what string, fn func(tx *Tx) error
 	if err != nil {
 		return mapErr(err, what+": begin")
 	}
-	return finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: true}, what, fn)
+	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: true}, what, fn)
+	if err == nil {
+		s.committed()
+	}
+	return err
 }
 
 func (s *Store) viewTx(ctx context.Context, fn func(tx *Tx) error) error {

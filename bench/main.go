@@ -29,9 +29,10 @@ type config struct {
 	only       []string
 	systems    []string
 	dir        string
-	pageSize   int // attachstore WithPageSize; 0 = library default
-	chunkSize  int // attachstore WithChunkSize; 0 = library default
-	batch      int // attachstore ReclaimPolicy.BatchSize
+	pageSize   int   // attachstore WithPageSize; 0 = library default
+	chunkSize  int   // attachstore WithChunkSize; 0 = library default
+	mmapSize   int64 // attachstore WithMmapSize; 0 = library default
+	batch      int   // attachstore ReclaimPolicy.BatchSize
 	cpuProfile string
 
 	w1Ops, w2Turns     int
@@ -78,7 +79,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.dir, "dir", os.TempDir(), "parent of the scratch directory (a fresh one is made inside and removed at the end)")
 	fs.IntVar(&c.pageSize, "page-size", 0, "attachstore page size in bytes (0: library default)")
 	fs.IntVar(&c.chunkSize, "chunk-size", 0, "attachstore chunk size in bytes (0: library default)")
-	fs.IntVar(&c.batch, "reclaim-batch", 1000, "attachstore Reclaim BatchSize")
+	fs.Int64Var(&c.mmapSize, "mmap-size", 0, "attachstore mmap size in bytes (0: library default)")
+	fs.IntVar(&c.batch, "reclaim-batch", 0, "attachstore Reclaim BatchSize (0: library default)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (not of W5's child processes) to this file")
 	fs.StringVar(&c.child, "w5-child", "", "internal: run one W5 put+read of this system and print JSON")
 	fs.StringVar(&c.childDir, "w5-dir", "", "internal: the W5 child's store directory")
@@ -194,8 +196,8 @@ func header(cfg *config, took time.Duration) string {
 		mode = "quick"
 	}
 	att := "library defaults"
-	if cfg.pageSize > 0 || cfg.chunkSize > 0 {
-		att = fmt.Sprintf("page size %d, chunk size %d (0 = default)", cfg.pageSize, cfg.chunkSize)
+	if cfg.pageSize > 0 || cfg.chunkSize > 0 || cfg.mmapSize > 0 {
+		att = fmt.Sprintf("page size %d, chunk size %d, mmap size %d (0 = default)", cfg.pageSize, cfg.chunkSize, cfg.mmapSize)
 	}
 	return fmt.Sprintf("attachstore bench, %s mode, %d runs each, %s\n"+
 		"machine: %s, %d CPUs, %s %s/%s\n"+

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,10 +52,18 @@ type Config struct {
 	ReadOnly bool
 }
 
-// DefaultPageSize is the page size of new database files. Blob bytes live
-// in chunk rows far larger than a page, so large pages mean fewer overflow
-// pages and fewer syscalls per chunk (measured in bench/RESULTS.md).
-const DefaultPageSize = 65536
+// DefaultPageSize is the page size of new database files, chosen by
+// measurement (bench/RESULTS.md). Every page a commit touches is written to
+// the WAL whole, so small pages make small commits cheap: a 10 KiB
+// Session.Put+Commit writes about 16 pages, 1 MiB of WAL with 64 KiB pages
+// against 260 KiB with 16 KiB ones (1.7× the commits per second). Large
+// pages make large blobs cheap: fewer overflow pages per chunk, fewer
+// syscalls (64 KiB pages stream 1.4× faster than 16 KiB ones, 4 KiB pages
+// 0.75×). Cold random reads were best at 16 KiB (4 KiB pages add a read
+// per level of every b-tree; 64 KiB pages read more than a 10 KiB blob
+// needs). 16 KiB wins most of what agent runtimes do: many small
+// attachments, read back at random.
+const DefaultPageSize = 16384
 
 // DB is an open attachstore database.
 type DB struct {
@@ -65,6 +74,10 @@ type DB struct {
 	// Reader is a pool of read-only connections. For an in-memory database
 	// it is the same handle as Writer.
 	Reader *sqlx.DB
+	// Maint is a connection for checkpoints, kept apart from Writer so that
+	// copying the WAL back does not hold the writer's connection. Nil for
+	// an in-memory or read-only database.
+	Maint *sqlx.DB
 	// Memory reports an in-memory database.
 	Memory bool
 	// Path is the absolute file path ("" when Memory).
@@ -126,10 +139,7 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 	q := baseParams(cfg)
 	q.Set("vfs", "memdb")
 	dsn := "file:/attachstore-" + hex.EncodeToString(name[:]) + "?" + q.Encode()
-	w, err := sqlx.Open(DriverName, dsn)
-	if err != nil {
-		return nil, err
-	}
+	w := openDB(dsn, connPragmas(cfg, false))
 	// The in-memory database lives as long as its last connection, and
 	// database/sql closes a connection whenever a transaction's context ends
 	// before the transaction does (mattn/go-sqlite3 cannot reset a session).
@@ -163,11 +173,61 @@ func baseParams(cfg Config) url.Values {
 	q.Set("_synchronous", cfg.Synchronous)
 	q.Set("_auto_vacuum", "incremental")
 	q.Set("_txlock", "immediate")
+	// Each connection keeps its prepared statements: attachstore runs the
+	// same few dozen statements over and over, and preparing a join costs
+	// more than running it on a warm cache.
+	q.Set("_stmt_cache_size", "64")
 	if cfg.CacheSizeKiB != 0 {
 		q.Set("_cache_size", strconv.Itoa(-cfg.CacheSizeKiB))
 	}
 	return q
 }
+
+// WALBackstopBytes is the WAL size at which a commit checkpoints by itself
+// (PRAGMA wal_autocheckpoint, in pages). The store's background
+// checkpointer normally copies the WAL back long before; this bounds the
+// WAL when it cannot keep up.
+const WALBackstopBytes = 16 << 20
+
+// connPragmas are run on every new connection after the DSN's: mattn's
+// DSN has no parameter for them.
+func connPragmas(cfg Config, reader bool) []string {
+	// Statement and savepoint journals stay in memory: on disk each would
+	// be a temp file created per statement once it outgrows 64 KiB (four
+	// 16 KiB pages).
+	p := []string{"PRAGMA temp_store = MEMORY"}
+	if !reader {
+		p = append(p, "PRAGMA wal_autocheckpoint = "+strconv.Itoa(WALBackstopBytes/cfg.PageSize))
+	}
+	if reader && cfg.MmapSize > 0 {
+		p = append(p, "PRAGMA mmap_size = "+strconv.FormatInt(cfg.MmapSize, 10))
+	}
+	return p
+}
+
+// openDB opens a handle whose connections are opened with dsn, then run
+// pragmas.
+func openDB(dsn string, pragmas []string) *sqlx.DB {
+	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		for _, p := range pragmas {
+			if _, err := c.Exec(p, nil); err != nil {
+				return fmt.Errorf("attachstore: %s: %w", p, err)
+			}
+		}
+		return nil
+	}}
+	return sqlx.NewDb(sql.OpenDB(connector{drv: drv, dsn: dsn}), DriverName)
+}
+
+// connector is a driver.Connector for one DSN and its own driver value
+// (the driver holds the ConnectHook).
+type connector struct {
+	drv *sqlite3.SQLiteDriver
+	dsn string
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                        { return c.drv }
 
 // fileDSN builds a file: URI for path, which must be absolute (a relative
 // path would render as "file://rel", taking rel for a host).
@@ -229,10 +289,7 @@ func openFile(ctx context.Context, cfg Config, abs string) (_ *DB, err error) {
 			wq.Set("immutable", "1")
 		}
 	}
-	w, err := sqlx.Open(DriverName, fileDSN(abs, wq))
-	if err != nil {
-		return nil, err
-	}
+	w := openDB(fileDSN(abs, wq), connPragmas(cfg, false))
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -261,10 +318,7 @@ func openFile(ctx context.Context, cfg Config, abs string) (_ *DB, err error) {
 		rq.Set("immutable", "1")
 	}
 	rq.Set("_query_only", "on")
-	r, err := sqlx.Open(DriverName, fileDSN(abs, rq))
-	if err != nil {
-		return nil, err
-	}
+	r := openDB(fileDSN(abs, rq), connPragmas(cfg, true))
 	r.SetMaxOpenConns(cfg.ReadConns)
 	r.SetMaxIdleConns(cfg.ReadConns)
 	r.SetConnMaxIdleTime(5 * time.Minute)
@@ -275,7 +329,17 @@ func openFile(ctx context.Context, cfg Config, abs string) (_ *DB, err error) {
 		r.Close()
 		return nil, err
 	}
-	return &DB{Writer: w, Reader: r, Path: abs}, nil
+	d := &DB{Writer: w, Reader: r, Path: abs}
+	if !cfg.ReadOnly {
+		// Opened lazily by database/sql on first use; its connection is
+		// closed when idle so it holds no file descriptor between uses.
+		m := openDB(fileDSN(abs, wq), connPragmas(cfg, false))
+		m.SetMaxOpenConns(1)
+		m.SetMaxIdleConns(1)
+		m.SetConnMaxIdleTime(time.Minute)
+		d.Maint = m
+	}
+	return d, nil
 }
 
 // bootstrap fixes what must be set before the first table exists: page size
@@ -325,6 +389,9 @@ func bootstrap(ctx context.Context, cfg Config, abs string) error {
 // Close closes every handle.
 func (d *DB) Close() error {
 	var errs []error
+	if d.Maint != nil {
+		errs = append(errs, d.Maint.Close())
+	}
 	if d.keep != nil {
 		errs = append(errs, d.keep.Close())
 	}
