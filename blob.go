@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/attachstore/attachstore/db"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
@@ -212,6 +214,9 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 // data) once per chunk in order — one statement, so one snapshot — and
 // assembles the attachment. No row means ErrNotFound.
 func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (Attachment, error) {
+	if tx.rawReads() {
+		return tx.readAllRaw(ctx, id, query, args...)
+	}
 	rows, err := tx.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return Attachment{}, mapErr(err, "read")
@@ -255,6 +260,94 @@ func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (At
 	a.Extra = extraFrom(extra)
 	a.CreatedAt = time.Unix(0, created)
 	return a, nil
+}
+
+// rawReads reports whether tx is the Store's own read on a file store's
+// read pool, where statements may bypass database/sql (db.QueryRaw).
+func (tx *Tx) rawReads() bool { return tx.sqlTx == nil && !tx.s.db.Memory }
+
+// readAllRaw is readAll through db.QueryRaw: the hot path of Store.Get and
+// Session.Get. A blob of one chunk keeps the driver's copy of it as Data
+// instead of copying it again.
+func (tx *Tx) readAllRaw(ctx context.Context, id ID, query string, args ...any) (Attachment, error) {
+	var (
+		a       = Attachment{Ref: Ref{ID: id}}
+		first   = true
+		created int64
+		extra   *string
+	)
+	err := db.QueryRaw(ctx, tx.s.db.Reader.DB, query, args, func(row []driver.Value) error {
+		if first {
+			var ok [4]bool
+			a.Size, ok[0] = row[0].(int64)
+			a.MediaType, ok[1] = textValue(row[1])
+			a.Label, ok[2] = textValue(row[2])
+			created, ok[3] = row[4].(int64)
+			if ok != [4]bool{true, true, true, true} {
+				return fmt.Errorf("%w: blob row has columns of the wrong type", ErrCorrupt)
+			}
+			if row[3] != nil {
+				x, isText := textValue(row[3])
+				if !isText {
+					return fmt.Errorf("%w: extra metadata is not text", ErrCorrupt)
+				}
+				extra = &x
+			}
+			if a.Size < 0 {
+				return fmt.Errorf("%w: recorded size %d", ErrCorrupt, a.Size)
+			}
+			first = false
+		}
+		var chunk []byte
+		switch v := row[5].(type) {
+		case nil: // no chunk at all: the LEFT JOIN of an empty blob
+		case []byte:
+			chunk = v
+		case string:
+			chunk = []byte(v)
+		default:
+			return fmt.Errorf("%w: chunk of type %T", ErrCorrupt, v)
+		}
+		if int64(len(a.Data)+len(chunk)) > a.Size {
+			return fmt.Errorf("%w: chunks hold more than the %d bytes recorded", ErrCorrupt, a.Size)
+		}
+		switch {
+		case a.Data == nil && int64(len(chunk)) == a.Size:
+			a.Data = chunk
+		case a.Data == nil:
+			// A damaged size must not allocate: the chunks bound the bytes.
+			a.Data = append(make([]byte, 0, min(a.Size, 64<<20)), chunk...)
+		default:
+			a.Data = append(a.Data, chunk...)
+		}
+		return nil
+	})
+	if err != nil {
+		return Attachment{}, mapErr(err, "read")
+	}
+	if first {
+		return Attachment{}, ErrNotFound
+	}
+	if int64(len(a.Data)) != a.Size {
+		return Attachment{}, fmt.Errorf("%w: chunks hold %d of the %d bytes recorded", ErrCorrupt, len(a.Data), a.Size)
+	}
+	if a.Data == nil {
+		a.Data = []byte{}
+	}
+	a.Extra = extraFrom(extra)
+	a.CreatedAt = time.Unix(0, created)
+	return a, nil
+}
+
+// textValue is a TEXT column's value as the driver returns it.
+func textValue(v driver.Value) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case []byte:
+		return string(v), true
+	}
+	return "", false
 }
 
 // readChunk fills buf from r. Only io.EOF ends the content: any other

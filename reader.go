@@ -3,9 +3,12 @@ package attachstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/attachstore/attachstore/db"
 )
 
 // Reader streams one blob's bytes. It holds one chunk in memory and no lock
@@ -64,6 +67,9 @@ func (r *Reader) load(seq int64) error {
 			return err
 		}
 	}
+	if r.tx.rawReads() {
+		return r.loadRaw(seq)
+	}
 	rows, err := r.tx.q.QueryContext(r.ctx, qReadChunk, r.b.pk, seq)
 	if err != nil {
 		return wrapID(mapErr(err, "read"), "read", r.b.ref.ID)
@@ -86,6 +92,41 @@ func (r *Reader) load(seq int64) error {
 		return wrapID(fmt.Errorf("%w: chunk %d holds %d bytes, want %d", ErrCorrupt, seq, len(raw), want), "read", r.b.ref.ID)
 	}
 	r.buf = append(r.buf[:0], raw...)
+	r.bufSeq = seq
+	return nil
+}
+
+// loadRaw is load through db.QueryRaw, on a file store's read pool. The
+// driver's copy of the chunk becomes the buffer: no second copy.
+func (r *Reader) loadRaw(seq int64) error {
+	var (
+		chunk []byte
+		found bool
+	)
+	err := db.QueryRaw(r.ctx, r.tx.s.db.Reader.DB, qReadChunk, []any{r.b.pk, seq}, func(row []driver.Value) error {
+		found = true
+		switch v := row[0].(type) {
+		case []byte:
+			chunk = v
+		case string:
+			chunk = []byte(v)
+		case nil:
+		default:
+			return fmt.Errorf("%w: chunk %d of type %T", ErrCorrupt, seq, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return wrapID(mapErr(err, "read"), "read", r.b.ref.ID)
+	}
+	if !found {
+		return wrapID(r.missing(seq), "read", r.b.ref.ID)
+	}
+	want := min(r.b.chunkSize, r.b.ref.Size-seq*r.b.chunkSize)
+	if int64(len(chunk)) != want {
+		return wrapID(fmt.Errorf("%w: chunk %d holds %d bytes, want %d", ErrCorrupt, seq, len(chunk), want), "read", r.b.ref.ID)
+	}
+	r.buf = chunk
 	r.bufSeq = seq
 	return nil
 }
