@@ -100,7 +100,7 @@ func mapErr(err error, what string) error {
 // schemaMismatch recognises SQLite's messages for a schema that differs from
 // the one attachstore's migrations created.
 func schemaMismatch(msg string) bool {
-	for _, m := range []string{"no such column", "no such table", "has no column named", "foreign key mismatch", "no such function", "unknown function"} {
+	for _, m := range []string{"no such column", "no such table", "no such index", "has no column named", "foreign key mismatch", "no such function", "unknown function"} {
 		if strings.Contains(msg, m) {
 			return true
 		}

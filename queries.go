@@ -46,11 +46,14 @@ const (
 	qSessionStat = `SELECT b.pk, b.size, b.chunk_size, r.media_type, r.label, r.extra, b.created_at
 		FROM refs r JOIN blobs b ON b.id = r.blob_id
 		WHERE r.session_id = ? AND r.blob_id = ?`
-	qDeleteRef      = `DELETE FROM refs WHERE session_id = ? AND blob_id = ?`
-	qDropSession    = `DELETE FROM refs WHERE session_id = ?`
-	qPending        = `SELECT blob_id FROM refs WHERE session_id = ? AND committed_at IS NULL ORDER BY intent_at, blob_id`
-	qCommitAll      = `UPDATE refs SET committed_at = ? WHERE session_id = ? AND committed_at IS NULL`
-	qCommitOwned    = `UPDATE refs SET committed_at = ? WHERE session_id = ? AND owner = ? AND committed_at IS NULL`
+	qDeleteRef   = `DELETE FROM refs WHERE session_id = ? AND blob_id = ?`
+	qDropSession = `DELETE FROM refs WHERE session_id = ?`
+	// INDEXED BY: without statistics SQLite prefers the primary key, which
+	// walks every ref of the session, committed or not, to find the few
+	// pending ones.
+	qPending        = `SELECT blob_id FROM refs INDEXED BY refs_pending WHERE session_id = ? AND committed_at IS NULL ORDER BY intent_at, blob_id`
+	qCommitAll      = `UPDATE refs INDEXED BY refs_pending SET committed_at = ? WHERE session_id = ? AND committed_at IS NULL`
+	qCommitOwned    = `UPDATE refs INDEXED BY refs_pending SET committed_at = ? WHERE session_id = ? AND owner = ? AND committed_at IS NULL`
 	qCommitOne      = `UPDATE refs SET committed_at = coalesce(committed_at, ?) WHERE session_id = ? AND blob_id = ?`
 	qHoldsRef       = `SELECT EXISTS (SELECT 1 FROM refs WHERE session_id = ? AND blob_id = ?)`
 	qEntryColumns   = `r.session_id, r.blob_id, b.size, r.media_type, r.label, r.extra, b.created_at, r.owner, r.intent_at, r.committed_at`
@@ -63,8 +66,8 @@ const (
 // Reclaim.
 const (
 	qCountExpired  = `SELECT count(*) FROM refs WHERE committed_at IS NULL AND intent_at < ?`
-	qExpireIntents = `DELETE FROM refs WHERE rowid IN (
-		SELECT rowid FROM refs WHERE committed_at IS NULL AND intent_at < ? LIMIT ?)`
+	qExpireIntents = `DELETE FROM refs WHERE (session_id, blob_id) IN (
+		SELECT session_id, blob_id FROM refs WHERE committed_at IS NULL AND intent_at < ? LIMIT ?)`
 	// Orphans in (touched_at, pk) order after a cursor; rows with refs are
 	// passed over once each, never re-read by a later batch.
 	qOrphanBlobs = `SELECT b.pk, b.size, b.touched_at FROM blobs b

@@ -2,8 +2,9 @@
 // library and the CLI carry their schema with them.
 //
 // Files follow golang-migrate's naming (NNNN_name.up.sql / NNNN_name.down.sql).
-// Every statement is idempotent (IF NOT EXISTS) so that two processes opening
-// a new file at the same moment cannot fail each other's migration.
+// Each file runs in one transaction and is safe to run twice (IF NOT EXISTS,
+// copies that read whichever table exists), so that two processes opening a
+// file at the same moment cannot fail each other's migration.
 package schema
 
 import "embed"
@@ -15,4 +16,4 @@ var FS embed.FS
 
 // Version is the newest migration version in FS. A database whose recorded
 // version is higher was written by a newer attachstore.
-const Version = 1
+const Version = 2
