@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/attachstore/attachstore/db"
@@ -182,8 +183,13 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 		if err := s.checkSize(size); err != nil {
 			return Ref{}, err
 		}
-		h.Write(buf[:n])
-		if err := tx.insertChunk(ctx, pk, seq, buf[:n]); err != nil {
+		// Hash the chunk on another core while SQLite writes it: both only
+		// read buf, and both finish before buf is refilled.
+		var hashed sync.WaitGroup
+		hashed.Go(func() { h.Write(buf[:n]) })
+		err := tx.insertChunk(ctx, pk, seq, buf[:n])
+		hashed.Wait()
+		if err != nil {
 			return Ref{}, mapErr(err, "put")
 		}
 		if n < len(buf) {

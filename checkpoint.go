@@ -3,6 +3,8 @@ package attachstore
 import (
 	"context"
 	"time"
+
+	"github.com/attachstore/attachstore/db"
 )
 
 // checkpointDelay gathers the commits of a burst into one background
@@ -15,9 +17,22 @@ const checkpointDelay = 100 * time.Millisecond
 // 1000 WAL pages copies them all before it returns, and every writer
 // waiting behind it sees that in its latency. Commits stay durable without
 // it — synchronous FULL syncs the WAL at every commit — a checkpoint only
-// keeps the WAL short. The writer connection keeps an automatic checkpoint
-// as a backstop (db.WALBackstopPages); it finds the frames already copied
-// and has little left to do.
+// keeps the WAL short. A large PutReader returns once its bytes are durable
+// in the WAL, not after they were copied a second time.
+//
+// A PASSIVE checkpoint never waits for writers, so under a steady stream
+// of commits it may never find the WAL fully copied, and only a write that
+// begins when it is rewinds the WAL to its start. A RESTART checkpoint
+// from this connection would queue for the write lock behind the writers
+// and starve. So when the WAL has grown past db.WALLimitBytes the
+// checkpointer raises a flag, and the next commit runs RESTART on the
+// writer's own connection, which holds what RESTART waits for; most of the
+// copying is done by then. That commit's caller waits for the rest (bench
+// W6 saw 10–40 ms), once per WALLimitBytes of writes that outran the
+// background copy.
+//
+// Another process's writes are copied back when this process commits, or
+// by SQLite when the last connection to the file closes.
 type checkpointer struct {
 	kick chan struct{}
 	stop chan struct{}
@@ -49,18 +64,27 @@ func (s *Store) startCheckpointer() {
 				return
 			case <-time.After(checkpointDelay):
 			}
-			// PASSIVE never waits for writers or readers. A failure (a
-			// full disk) is not the committer's: the next run, the
-			// backstop or Reclaim's checkpoint retries it.
+			// A failure (a full disk) is not the committer's: the next
+			// commit's run or Reclaim's checkpoint retries it.
+			ctx := context.Background()
 			var busy, logPages, done int
-			_ = s.db.Maint.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done)
+			err := s.db.Maint.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done)
+			if err == nil {
+				s.walOver.Store(int64(logPages)*s.db.PageSize > db.WALLimitBytes)
+			}
 		}
 	}()
 }
 
-// committed tells the checkpointer that the WAL grew.
+// committed is called after each commit of the writer: it rewinds the WAL
+// when the checkpointer asked for it, and tells the checkpointer the WAL
+// grew.
 func (s *Store) committed() {
 	if c := s.ckpt; c != nil {
+		if s.walOver.CompareAndSwap(true, false) {
+			var busy, logPages, done int
+			_ = s.db.Writer.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &logPages, &done)
+		}
 		select {
 		case c.kick <- struct{}{}:
 		default:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -130,9 +131,8 @@ func TestMmapStoreReadsBack(t *testing.T) {
 }
 
 // TestBackgroundCheckpoint shows the WAL is copied back into the database
-// file without any commit doing it: the commits here stay far below the
-// writer's own automatic checkpoint (db.WALBackstopBytes), so only the
-// background checkpointer can grow the main file.
+// file without any commit doing it: the writer's automatic checkpoint is
+// off, so only the background checkpointer can grow the main file.
 func TestBackgroundCheckpoint(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "a.db")
@@ -162,5 +162,36 @@ func TestBackgroundCheckpoint(t *testing.T) {
 			t.Fatalf("database file grew %d bytes in 10s after %d bytes were committed: no checkpoint ran", size()-before, total)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWALStaysBounded writes far more than db.WALLimitBytes in a tight loop
+// of commits. The background checkpoint alone never finds the WAL fully
+// copied while commits keep arriving, so the WAL would only grow; the
+// commit that follows an over-limit checkpoint rewinds it.
+func TestWALStaysBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 192 MiB")
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := attachstore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	data := make([]byte, 1<<20)
+	var largest int64
+	for i := range 192 {
+		binary.LittleEndian.PutUint64(data, uint64(i))
+		if _, err := s.Put(ctx, data, attachstore.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path + "-wal"); err == nil {
+			largest = max(largest, fi.Size())
+		}
+	}
+	if limit := int64(128 << 20); largest > limit {
+		t.Errorf("the WAL reached %d MiB while 192 MiB were written, want at most %d MiB", largest>>20, limit>>20)
 	}
 }

@@ -245,11 +245,7 @@ func (s *Store) vacuum(ctx context.Context) error {
 	if s.db.Memory {
 		return nil
 	}
-	var pageSize int64
-	if err := s.db.Reader.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
-		return mapErr(err, "reclaim: vacuum")
-	}
-	step := max(1, vacuumStepBytes/pageSize)
+	step := max(1, vacuumStepBytes/s.db.PageSize)
 	for {
 		var free int64
 		err := s.update(ctx, "reclaim vacuum", func(tx *Tx) error {
@@ -278,23 +274,23 @@ func (s *Store) vacuum(ctx context.Context) error {
 }
 
 // checkpoint copies the WAL back into the database file and truncates the
-// WAL. It runs on its own connection, not the writer's: a PASSIVE
-// checkpoint first copies what it can while writers go on, then a
-// TRUNCATE checkpoint finishes the little that was written meanwhile and
-// empties the WAL, holding writers back only for that. A checkpoint blocked
-// by readers is not an error: the next one finishes the work.
+// WAL. A PASSIVE checkpoint on its own connection first copies what it can
+// while writers go on; then a TRUNCATE checkpoint on the writer's
+// connection finishes the little that was written meanwhile and empties
+// the WAL. (Run from another connection, TRUNCATE queues for the write
+// lock behind a busy writer and can starve for the whole busy timeout.) A
+// checkpoint blocked by readers is not an error: the next one finishes the
+// work.
 func (s *Store) checkpoint(ctx context.Context) error {
 	if s.db.Memory {
 		return nil
 	}
 	var busy, logPages, done int
-	for _, mode := range []string{"PASSIVE", "TRUNCATE"} {
-		err := s.db.Maint.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &logPages, &done)
-		if err != nil {
-			return mapErr(err, "checkpoint")
-		}
+	if err := s.db.Maint.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done); err != nil {
+		return mapErr(err, "checkpoint")
 	}
-	return nil
+	err := s.db.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done)
+	return mapErr(err, "checkpoint")
 }
 
 // fileBytes is the size on disk of the database file and its WAL.

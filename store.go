@@ -55,6 +55,8 @@ type Store struct {
 	closed atomic.Bool
 	txs    txRegistry
 	ckpt   *checkpointer // nil for Ephemeral and read-only stores
+	// walOver asks the next commit to rewind the WAL (see checkpointer).
+	walOver atomic.Bool
 }
 
 // Open creates or opens the store at path and migrates its schema. Path

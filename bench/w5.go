@@ -64,7 +64,8 @@ func (b *bench) w5(ctx context.Context) error {
 func runW5Child(ctx context.Context, exe string, c *config, system, dir string) (w5Result, error) {
 	cmd := exec.CommandContext(ctx, exe,
 		"-w5-child", system, "-w5-dir", dir, "-w5-size", strconv.FormatInt(c.big, 10),
-		"-page-size", strconv.Itoa(c.pageSize), "-chunk-size", strconv.Itoa(c.chunkSize))
+		"-page-size", strconv.Itoa(c.pageSize), "-chunk-size", strconv.Itoa(c.chunkSize),
+		"-mmap-size", strconv.FormatInt(c.mmapSize, 10))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	var res w5Result

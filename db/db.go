@@ -82,6 +82,9 @@ type DB struct {
 	Memory bool
 	// Path is the absolute file path ("" when Memory).
 	Path string
+	// PageSize is the file's page size, which an existing file keeps
+	// whatever Config says.
+	PageSize int64
 
 	// keep holds an in-memory database open (see openMemory).
 	keep *sql.Conn
@@ -183,11 +186,14 @@ func baseParams(cfg Config) url.Values {
 	return q
 }
 
-// WALBackstopBytes is the WAL size at which a commit checkpoints by itself
-// (PRAGMA wal_autocheckpoint, in pages). The store's background
-// checkpointer normally copies the WAL back long before; this bounds the
-// WAL when it cannot keep up.
-const WALBackstopBytes = 16 << 20
+// WALLimitBytes bounds the WAL between transactions. The writer does not
+// checkpoint by itself (wal_autocheckpoint is off): the store's background
+// checkpointer copies the WAL back after commits, and has the next commit
+// rewind it (a RESTART checkpoint) when commits arriving during its copy
+// have kept the WAL above this size. After a checkpoint empties it, a larger WAL file is
+// truncated to this size (journal_size_limit), so one big transaction does
+// not leave a big file behind.
+const WALLimitBytes = 64 << 20
 
 // connPragmas are run on every new connection after the DSN's: mattn's
 // DSN has no parameter for them.
@@ -197,7 +203,8 @@ func connPragmas(cfg Config, reader bool) []string {
 	// 16 KiB pages).
 	p := []string{"PRAGMA temp_store = MEMORY"}
 	if !reader {
-		p = append(p, "PRAGMA wal_autocheckpoint = "+strconv.Itoa(WALBackstopBytes/cfg.PageSize))
+		p = append(p, "PRAGMA wal_autocheckpoint = 0",
+			"PRAGMA journal_size_limit = "+strconv.Itoa(WALLimitBytes))
 	}
 	if reader && cfg.MmapSize > 0 {
 		p = append(p, "PRAGMA mmap_size = "+strconv.FormatInt(cfg.MmapSize, 10))
@@ -330,6 +337,10 @@ func openFile(ctx context.Context, cfg Config, abs string) (_ *DB, err error) {
 		return nil, err
 	}
 	d := &DB{Writer: w, Reader: r, Path: abs}
+	if err := w.QueryRowContext(ctx, "PRAGMA page_size").Scan(&d.PageSize); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if !cfg.ReadOnly {
 		// Opened lazily by database/sql on first use; its connection is
 		// closed when idle so it holds no file descriptor between uses.
