@@ -29,6 +29,9 @@ func openAttachstore(ctx context.Context, dir string, cfg *config) (System, erro
 	if cfg.pageSize > 0 {
 		opts = append(opts, attachstore.WithPageSize(cfg.pageSize))
 	}
+	if cfg.cacheKiB > 0 {
+		opts = append(opts, attachstore.WithCacheSize(cfg.cacheKiB))
+	}
 	if cfg.mmapSize > 0 {
 		opts = append(opts, attachstore.WithMmapSize(cfg.mmapSize))
 	}

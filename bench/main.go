@@ -32,6 +32,7 @@ type config struct {
 	pageSize   int   // attachstore WithPageSize; 0 = library default
 	chunkSize  int   // attachstore WithChunkSize; 0 = library default
 	mmapSize   int64 // attachstore WithMmapSize; 0 = library default
+	cacheKiB   int   // attachstore WithCacheSize; 0 = library default
 	batch      int   // attachstore ReclaimPolicy.BatchSize
 	cpuProfile string
 
@@ -80,6 +81,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.pageSize, "page-size", 0, "attachstore page size in bytes (0: library default)")
 	fs.IntVar(&c.chunkSize, "chunk-size", 0, "attachstore chunk size in bytes (0: library default)")
 	fs.Int64Var(&c.mmapSize, "mmap-size", 0, "attachstore mmap size in bytes (0: library default)")
+	fs.IntVar(&c.cacheKiB, "cache-size", 0, "attachstore page cache per connection in KiB (0: library default)")
 	fs.IntVar(&c.batch, "reclaim-batch", 0, "attachstore Reclaim BatchSize (0: library default)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (not of W5's child processes) to this file")
 	fs.StringVar(&c.child, "w5-child", "", "internal: run one W5 put+read of this system and print JSON")
@@ -196,8 +198,9 @@ func header(cfg *config, took time.Duration) string {
 		mode = "quick"
 	}
 	att := "library defaults"
-	if cfg.pageSize > 0 || cfg.chunkSize > 0 || cfg.mmapSize > 0 {
-		att = fmt.Sprintf("page size %d, chunk size %d, mmap size %d (0 = default)", cfg.pageSize, cfg.chunkSize, cfg.mmapSize)
+	if cfg.pageSize > 0 || cfg.chunkSize > 0 || cfg.mmapSize > 0 || cfg.cacheKiB > 0 {
+		att = fmt.Sprintf("page size %d, chunk size %d, mmap size %d, cache %d KiB (0 = default)",
+			cfg.pageSize, cfg.chunkSize, cfg.mmapSize, cfg.cacheKiB)
 	}
 	return fmt.Sprintf("attachstore bench, %s mode, %d runs each, %s\n"+
 		"machine: %s, %d CPUs, %s %s/%s\n"+
