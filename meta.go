@@ -58,7 +58,9 @@ func (m Meta) normalize() (Meta, error) {
 		if len(m.Extra) > MaxExtraBytes {
 			return Meta{}, fmt.Errorf("%w: extra is %d bytes, at most %d", ErrInvalidMeta, len(m.Extra), MaxExtraBytes)
 		}
-		t := bytes.TrimSpace(m.Extra)
+		// Only JSON's own whitespace: bytes.TrimSpace would also drop a
+		// \v or \f that makes the text invalid JSON (found by fuzzing).
+		t := bytes.Trim(m.Extra, " \t\r\n")
 		if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
 			return Meta{}, fmt.Errorf("%w: extra must be a JSON object", ErrInvalidMeta)
 		}
