@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/attachstoretest"
 )
 
 func TestOpenRelativePath(t *testing.T) {
@@ -135,12 +136,8 @@ func TestMmapStoreReadsBack(t *testing.T) {
 // off, so only the background checkpointer can grow the main file.
 func TestBackgroundCheckpoint(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	s, err := attachstore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := attachstoretest.NewFile(t)
+	path := s.Path()
 	size := func() int64 {
 		fi, err := os.Stat(path)
 		if err != nil {
@@ -174,12 +171,8 @@ func TestWALStaysBounded(t *testing.T) {
 		t.Skip("writes 192 MiB")
 	}
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	s, err := attachstore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := attachstoretest.NewFile(t)
+	path := s.Path()
 	data := make([]byte, 1<<20)
 	var largest int64
 	for i := range 192 {
