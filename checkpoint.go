@@ -2,6 +2,8 @@ package attachstore
 
 import (
 	"context"
+	"database/sql/driver"
+	"strconv"
 	"time"
 
 	"github.com/attachstore/attachstore/db"
@@ -82,8 +84,7 @@ func (s *Store) startCheckpointer() {
 func (s *Store) committed() {
 	if c := s.ckpt; c != nil {
 		if s.walOver.CompareAndSwap(true, false) {
-			var busy, logPages, done int
-			_ = s.db.Writer.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &logPages, &done)
+			s.rewindWAL()
 		}
 		select {
 		case c.kick <- struct{}{}:
@@ -97,5 +98,30 @@ func (s *Store) stopCheckpointer() {
 	if c := s.ckpt; c != nil {
 		close(c.stop)
 		<-c.done
+	}
+}
+
+// rewindWAL runs a RESTART checkpoint on the writer's connection without
+// waiting for anyone: a reader still on old WAL frames (a long View, a
+// Verify) would otherwise hold this commit's caller for the whole busy
+// timeout, and again after every later checkpoint. When it cannot finish,
+// the WAL is simply not rewound this time; the next over-limit checkpoint
+// asks again.
+func (s *Store) rewindWAL() {
+	ctx := context.Background()
+	c, err := s.db.Writer.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
+		return
+	}
+	var busy, logPages, done int
+	_ = c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &logPages, &done)
+	if _, err := c.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.FormatInt(s.db.BusyTimeout.Milliseconds(), 10)); err != nil {
+		// A connection left without its busy timeout would fail writes
+		// that should wait: drop it, the pool opens a fresh one.
+		_ = c.Raw(func(any) error { return driver.ErrBadConn })
 	}
 }

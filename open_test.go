@@ -188,3 +188,49 @@ func TestWALStaysBounded(t *testing.T) {
 		t.Errorf("the WAL reached %d MiB while 192 MiB were written, want at most %d MiB", largest>>20, limit>>20)
 	}
 }
+
+// TestCommitDoesNotWaitForALongReader holds a View open (as Verify does)
+// while more than db.WALLimitBytes is committed. The reader pins old WAL
+// frames, so every background checkpoint leaves the WAL over the limit and
+// asks the next commit to rewind it; that rewind must give up at once
+// instead of waiting out the busy timeout for the reader.
+func TestCommitDoesNotWaitForALongReader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 96 MiB")
+	}
+	ctx := context.Background()
+	s := attachstoretest.NewFile(t, attachstore.WithBusyTimeout(3*time.Second))
+	if _, err := s.Put(ctx, []byte("before the reader"), attachstore.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	inView, release, viewDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		viewDone <- s.View(ctx, func(tx *attachstore.Tx) error {
+			if _, err := tx.Stat(ctx, attachstore.ContentID([]byte("before the reader"))); err != nil {
+				return err
+			}
+			close(inView)
+			<-release
+			return nil
+		})
+	}()
+	<-inView
+	data := make([]byte, 1<<20)
+	var slowest time.Duration
+	for i := range 96 {
+		binary.LittleEndian.PutUint64(data, uint64(i))
+		start := time.Now()
+		if _, err := s.Put(ctx, data, attachstore.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		slowest = max(slowest, time.Since(start))
+		time.Sleep(5 * time.Millisecond) // let the background checkpoint run
+	}
+	close(release)
+	if err := <-viewDone; err != nil {
+		t.Fatal(err)
+	}
+	if slowest > time.Second {
+		t.Errorf("the slowest of 96 commits took %v while a reader held an old snapshot, want under 1s", slowest)
+	}
+}

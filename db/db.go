@@ -85,6 +85,8 @@ type DB struct {
 	// PageSize is the file's page size, which an existing file keeps
 	// whatever Config says.
 	PageSize int64
+	// BusyTimeout is the busy timeout every connection was opened with.
+	BusyTimeout time.Duration
 
 	// keep holds an in-memory database open (see openMemory).
 	keep *sql.Conn
@@ -336,7 +338,7 @@ func openFile(ctx context.Context, cfg Config, abs string) (_ *DB, err error) {
 		r.Close()
 		return nil, err
 	}
-	d := &DB{Writer: w, Reader: r, Path: abs}
+	d := &DB{Writer: w, Reader: r, Path: abs, BusyTimeout: cfg.BusyTimeout}
 	if err := w.QueryRowContext(ctx, "PRAGMA page_size").Scan(&d.PageSize); err != nil {
 		r.Close()
 		return nil, err
