@@ -5,8 +5,6 @@ import (
 	"database/sql/driver"
 	"strconv"
 	"time"
-
-	"github.com/attachstore/attachstore/db"
 )
 
 // checkpointDelay gathers the commits of a burst into one background
@@ -26,11 +24,11 @@ const checkpointDelay = 100 * time.Millisecond
 // of commits it may never find the WAL fully copied, and only a write that
 // begins when it is rewinds the WAL to its start. A RESTART checkpoint
 // from this connection would queue for the write lock behind the writers
-// and starve. So when the WAL has grown past db.WALLimitBytes the
+// and starve. So when the WAL has grown past db.WALRewindBytes the
 // checkpointer raises a flag, and the next commit runs RESTART on the
 // writer's own connection, which holds what RESTART waits for; most of the
 // copying is done by then. That commit's caller waits for the rest (bench
-// W6 saw 10–40 ms), once per WALLimitBytes of writes that outran the
+// W6 saw 10–40 ms), once per WALRewindBytes of writes that outran the
 // background copy.
 //
 // Another process's writes are copied back when this process commits, or
@@ -72,7 +70,7 @@ func (s *Store) startCheckpointer() {
 			var busy, logPages, done int
 			err := s.db.Maint.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done)
 			if err == nil {
-				s.walOver.Store(int64(logPages)*s.db.PageSize > db.WALLimitBytes)
+				s.walOver.Store(int64(logPages)*s.db.PageSize > s.walRewind)
 			}
 		}
 	}()

@@ -162,16 +162,18 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	}
 }
 
-// TestWALStaysBounded writes far more than db.WALLimitBytes in a tight loop
-// of commits. The background checkpoint alone never finds the WAL fully
-// copied while commits keep arriving, so the WAL would only grow; the
-// commit that follows an over-limit checkpoint rewinds it.
+// TestWALStaysBounded writes far more than the rewind threshold
+// (db.WALRewindBytes, lowered to 64 MiB here) in a tight loop of commits.
+// The background checkpoint alone never finds the WAL fully copied while
+// commits keep arriving, so the WAL would only grow; the commit that
+// follows an over-limit checkpoint rewinds it.
 func TestWALStaysBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 192 MiB")
 	}
 	ctx := context.Background()
 	s := attachstoretest.NewFile(t)
+	attachstore.SetWALRewindBytes(s, 64<<20)
 	path := s.Path()
 	data := make([]byte, 1<<20)
 	var largest int64
@@ -190,16 +192,18 @@ func TestWALStaysBounded(t *testing.T) {
 }
 
 // TestCommitDoesNotWaitForALongReader holds a View open (as Verify does)
-// while more than db.WALLimitBytes is committed. The reader pins old WAL
-// frames, so every background checkpoint leaves the WAL over the limit and
-// asks the next commit to rewind it; that rewind must give up at once
-// instead of waiting out the busy timeout for the reader.
+// while more than the rewind threshold (db.WALRewindBytes, lowered to
+// 64 MiB here) is committed. The reader pins old WAL frames, so every
+// background checkpoint leaves the WAL over the limit and asks the next
+// commit to rewind it; that rewind must give up at once instead of waiting
+// out the busy timeout for the reader.
 func TestCommitDoesNotWaitForALongReader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 96 MiB")
 	}
 	ctx := context.Background()
 	s := attachstoretest.NewFile(t, attachstore.WithBusyTimeout(3*time.Second))
+	attachstore.SetWALRewindBytes(s, 64<<20)
 	if _, err := s.Put(ctx, []byte("before the reader"), attachstore.Meta{}); err != nil {
 		t.Fatal(err)
 	}

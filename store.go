@@ -55,8 +55,10 @@ type Store struct {
 	closed atomic.Bool
 	txs    txRegistry
 	ckpt   *checkpointer // nil for Ephemeral and read-only stores
-	// walOver asks the next commit to rewind the WAL (see checkpointer).
-	walOver atomic.Bool
+	// walOver asks the next commit to rewind the WAL (see checkpointer),
+	// once the WAL passes walRewind bytes (db.WALRewindBytes).
+	walOver   atomic.Bool
+	walRewind int64
 }
 
 // Open creates or opens the store at path and migrates its schema. Path
@@ -95,7 +97,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		}
 		return nil, mapErr(err, "open "+path)
 	}
-	s := &Store{db: d, opts: o}
+	s := &Store{db: d, opts: o, walRewind: db.WALRewindBytes}
 	s.startCheckpointer()
 	return s, nil
 }
