@@ -228,44 +228,32 @@ func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (At
 		return Attachment{}, mapErr(err, "read")
 	}
 	defer rows.Close()
+	b := attachmentBuilder{a: Attachment{Ref: Ref{ID: id}}}
 	var (
-		a       = Attachment{Ref: Ref{ID: id}}
-		first   = true
-		created int64
-		extra   *string
-		chunk   sql.RawBytes
+		size, created    int64
+		mediaType, label string
+		extra            *string
+		chunk            sql.RawBytes
 	)
 	for rows.Next() {
 		// The blob's columns repeat on every chunk row; they are scanned
 		// again rather than skipped because database/sql cannot skip.
-		if err := rows.Scan(&a.Size, &a.MediaType, &a.Label, &extra, &created, &chunk); err != nil {
+		if err := rows.Scan(&size, &mediaType, &label, &extra, &created, &chunk); err != nil {
 			return Attachment{}, mapErr(err, "read")
 		}
-		if first {
-			if a.Size < 0 {
-				return Attachment{}, fmt.Errorf("%w: recorded size %d", ErrCorrupt, a.Size)
+		if !b.started {
+			if err := b.start(size, mediaType, label, extra, created); err != nil {
+				return Attachment{}, err
 			}
-			// A damaged size must not allocate: the chunks bound the bytes.
-			a.Data = make([]byte, 0, min(a.Size, 64<<20))
-			first = false
 		}
-		if int64(len(a.Data)+len(chunk)) > a.Size {
-			return Attachment{}, fmt.Errorf("%w: chunks hold more than the %d bytes recorded", ErrCorrupt, a.Size)
+		if err := b.add(chunk, false); err != nil {
+			return Attachment{}, err
 		}
-		a.Data = append(a.Data, chunk...)
 	}
 	if err := rows.Err(); err != nil {
 		return Attachment{}, mapErr(err, "read")
 	}
-	if first {
-		return Attachment{}, ErrNotFound
-	}
-	if int64(len(a.Data)) != a.Size {
-		return Attachment{}, fmt.Errorf("%w: chunks hold %d of the %d bytes recorded", ErrCorrupt, len(a.Data), a.Size)
-	}
-	a.Extra = extraFrom(extra)
-	a.CreatedAt = time.Unix(0, created)
-	return a, nil
+	return b.finish()
 }
 
 // rawReads reports whether tx is the Store's own read on a file store's
@@ -276,22 +264,17 @@ func (tx *Tx) rawReads() bool { return tx.sqlTx == nil && !tx.s.db.Memory }
 // Session.Get. A blob of one chunk keeps the driver's copy of it as Data
 // instead of copying it again.
 func (tx *Tx) readAllRaw(ctx context.Context, id ID, query string, args ...any) (Attachment, error) {
-	var (
-		a       = Attachment{Ref: Ref{ID: id}}
-		first   = true
-		created int64
-		extra   *string
-	)
+	b := attachmentBuilder{a: Attachment{Ref: Ref{ID: id}}}
 	err := db.QueryRaw(ctx, tx.s.db.Reader.DB, query, args, func(row []driver.Value) error {
-		if first {
-			var ok [4]bool
-			a.Size, ok[0] = row[0].(int64)
-			a.MediaType, ok[1] = textValue(row[1])
-			a.Label, ok[2] = textValue(row[2])
-			created, ok[3] = row[4].(int64)
-			if ok != [4]bool{true, true, true, true} {
+		if !b.started {
+			size, ok0 := row[0].(int64)
+			mediaType, ok1 := textValue(row[1])
+			label, ok2 := textValue(row[2])
+			created, ok3 := row[4].(int64)
+			if !ok0 || !ok1 || !ok2 || !ok3 {
 				return fmt.Errorf("%w: blob row has columns of the wrong type", ErrCorrupt)
 			}
+			var extra *string
 			if row[3] != nil {
 				x, isText := textValue(row[3])
 				if !isText {
@@ -299,39 +282,64 @@ func (tx *Tx) readAllRaw(ctx context.Context, id ID, query string, args ...any) 
 				}
 				extra = &x
 			}
-			if a.Size < 0 {
-				return fmt.Errorf("%w: recorded size %d", ErrCorrupt, a.Size)
+			if err := b.start(size, mediaType, label, extra, created); err != nil {
+				return err
 			}
-			first = false
 		}
-		var chunk []byte
-		switch v := row[5].(type) {
-		case nil: // no chunk at all: the LEFT JOIN of an empty blob
-		case []byte:
-			chunk = v
-		case string:
-			chunk = []byte(v)
-		default:
-			return fmt.Errorf("%w: chunk of type %T", ErrCorrupt, v)
+		chunk, ok := chunkValue(row[5])
+		if !ok {
+			return fmt.Errorf("%w: chunk of type %T", ErrCorrupt, row[5])
 		}
-		if int64(len(a.Data)+len(chunk)) > a.Size {
-			return fmt.Errorf("%w: chunks hold more than the %d bytes recorded", ErrCorrupt, a.Size)
-		}
-		switch {
-		case a.Data == nil && int64(len(chunk)) == a.Size:
-			a.Data = chunk
-		case a.Data == nil:
-			// A damaged size must not allocate: the chunks bound the bytes.
-			a.Data = append(make([]byte, 0, min(a.Size, 64<<20)), chunk...)
-		default:
-			a.Data = append(a.Data, chunk...)
-		}
-		return nil
+		return b.add(chunk, true)
 	})
 	if err != nil {
 		return Attachment{}, mapErr(err, "read")
 	}
-	if first {
+	return b.finish()
+}
+
+// attachmentBuilder assembles an Attachment from the rows of a read query:
+// the blob's columns from the first row, then each row's chunk in order.
+type attachmentBuilder struct {
+	a       Attachment
+	started bool
+	extra   *string
+	created int64
+}
+
+func (b *attachmentBuilder) start(size int64, mediaType, label string, extra *string, created int64) error {
+	if size < 0 {
+		return fmt.Errorf("%w: recorded size %d", ErrCorrupt, size)
+	}
+	b.a.Size, b.a.MediaType, b.a.Label = size, mediaType, label
+	b.extra, b.created, b.started = extra, created, true
+	return nil
+}
+
+// add appends one chunk. owned says the chunk is a copy no one else holds,
+// so a blob of that one chunk may keep it as its Data.
+func (b *attachmentBuilder) add(chunk []byte, owned bool) error {
+	a := &b.a
+	if int64(len(a.Data)+len(chunk)) > a.Size {
+		return fmt.Errorf("%w: chunks hold more than the %d bytes recorded", ErrCorrupt, a.Size)
+	}
+	switch {
+	case a.Data == nil && owned && int64(len(chunk)) == a.Size:
+		a.Data = chunk
+	case a.Data == nil:
+		// A damaged size must not allocate: the chunks bound the bytes.
+		a.Data = append(make([]byte, 0, min(a.Size, 64<<20)), chunk...)
+	default:
+		a.Data = append(a.Data, chunk...)
+	}
+	return nil
+}
+
+// finish checks the chunks added up to the recorded size. No row at all
+// means ErrNotFound.
+func (b *attachmentBuilder) finish() (Attachment, error) {
+	a := b.a
+	if !b.started {
 		return Attachment{}, ErrNotFound
 	}
 	if int64(len(a.Data)) != a.Size {
@@ -340,8 +348,8 @@ func (tx *Tx) readAllRaw(ctx context.Context, id ID, query string, args ...any) 
 	if a.Data == nil {
 		a.Data = []byte{}
 	}
-	a.Extra = extraFrom(extra)
-	a.CreatedAt = time.Unix(0, created)
+	a.Extra = extraFrom(b.extra)
+	a.CreatedAt = time.Unix(0, b.created)
 	return a, nil
 }
 
@@ -354,6 +362,20 @@ func textValue(v driver.Value) (string, bool) {
 		return string(v), true
 	}
 	return "", false
+}
+
+// chunkValue is a chunk's bytes as the driver returns them; NULL (the LEFT
+// JOIN of a blob with no chunk) is none.
+func chunkValue(v driver.Value) ([]byte, bool) {
+	switch v := v.(type) {
+	case nil:
+		return nil, true
+	case []byte:
+		return v, true
+	case string:
+		return []byte(v), true
+	}
+	return nil, false
 }
 
 // readChunk fills buf from r. Only io.EOF ends the content: any other

@@ -87,13 +87,7 @@ func (r *Reader) load(seq int64) error {
 	if err := rows.Scan(&raw); err != nil {
 		return wrapID(mapErr(err, "read"), "read", r.b.ref.ID)
 	}
-	want := min(r.b.chunkSize, r.b.ref.Size-seq*r.b.chunkSize)
-	if int64(len(raw)) != want {
-		return wrapID(fmt.Errorf("%w: chunk %d holds %d bytes, want %d", ErrCorrupt, seq, len(raw), want), "read", r.b.ref.ID)
-	}
-	r.buf = append(r.buf[:0], raw...)
-	r.bufSeq = seq
-	return nil
+	return r.keep(seq, raw, false)
 }
 
 // loadRaw is load through db.QueryRaw, on a file store's read pool. The
@@ -104,16 +98,11 @@ func (r *Reader) loadRaw(seq int64) error {
 		found bool
 	)
 	err := db.QueryRaw(r.ctx, r.tx.s.db.Reader.DB, qReadChunk, []any{r.b.pk, seq}, func(row []driver.Value) error {
-		found = true
-		switch v := row[0].(type) {
-		case []byte:
-			chunk = v
-		case string:
-			chunk = []byte(v)
-		case nil:
-		default:
-			return fmt.Errorf("%w: chunk %d of type %T", ErrCorrupt, seq, v)
+		var ok bool
+		if chunk, ok = chunkValue(row[0]); !ok {
+			return fmt.Errorf("%w: chunk %d of type %T", ErrCorrupt, seq, row[0])
 		}
+		found = true
 		return nil
 	})
 	if err != nil {
@@ -122,11 +111,21 @@ func (r *Reader) loadRaw(seq int64) error {
 	if !found {
 		return wrapID(r.missing(seq), "read", r.b.ref.ID)
 	}
+	return r.keep(seq, chunk, true)
+}
+
+// keep makes chunk seq the buffer after checking its length. owned says
+// the chunk is a copy no one else holds, so it is kept without copying.
+func (r *Reader) keep(seq int64, chunk []byte, owned bool) error {
 	want := min(r.b.chunkSize, r.b.ref.Size-seq*r.b.chunkSize)
 	if int64(len(chunk)) != want {
 		return wrapID(fmt.Errorf("%w: chunk %d holds %d bytes, want %d", ErrCorrupt, seq, len(chunk), want), "read", r.b.ref.ID)
 	}
-	r.buf = chunk
+	if owned {
+		r.buf = chunk
+	} else {
+		r.buf = append(r.buf[:0], chunk...)
+	}
 	r.bufSeq = seq
 	return nil
 }
