@@ -139,14 +139,38 @@ func (tx *Tx) putBytes(ctx context.Context, id ID, data []byte, m Meta) (Ref, er
 
 // insertChunk writes one chunk of the new blob pk. pk was just allocated,
 // so a chunk already there means the file is damaged: chunks outlived their
-// blob, or the pk sequence went back.
+// blob.
 func (tx *Tx) insertChunk(ctx context.Context, pk int64, seq int, data []byte) error {
-	_, err := tx.q.ExecContext(ctx, qInsertChunk, pk, seq, data)
+	key, err := chunkKey(pk, int64(seq))
+	if err != nil {
+		return err
+	}
+	_, err = tx.q.ExecContext(ctx, qInsertChunk, key, data)
 	var se sqlite3.Error
 	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique) {
 		return fmt.Errorf("%w: chunk %d of new blob %d exists already: %w", ErrCorrupt, seq, pk, err)
 	}
 	return err
+}
+
+// maxChunks is how many chunks one blob may have: seq takes the low 32
+// bits of a chunk's key.
+const maxChunks = 1 << 32
+
+// chunkKey is the key of chunk seq of blob pk: (pk << 32) | seq, so that a
+// blob's chunks are one range of the chunks table's rowid and a read finds
+// them with one b-tree walk. The schema keeps pk below 2^31 (a CHECK on
+// blobs), so keys stay positive; pk is max(pk) + 1 at each put, so the pk
+// of the newest blob is reused after it is deleted, and a streaming reader
+// checks the blob's id with each chunk (qReadChunk).
+func chunkKey(pk, seq int64) (int64, error) {
+	if pk <= 0 || pk >= 1<<31 {
+		return 0, fmt.Errorf("%w: blob pk %d is outside 1..2^31-1", ErrCorrupt, pk)
+	}
+	if seq < 0 || seq >= maxChunks {
+		return 0, fmt.Errorf("%w: more than %d chunks", ErrTooLarge, int64(maxChunks))
+	}
+	return pk<<32 | seq, nil
 }
 
 // putStream writes r's bytes chunk by chunk under a placeholder id while

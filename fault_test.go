@@ -858,7 +858,7 @@ func TestFaultDamagedRows(t *testing.T) {
 		{"NegativeChunkSize", `UPDATE blobs SET chunk_size = -4096 WHERE pk = ?`},
 		{"ShortID", `UPDATE blobs SET id = x'0102' WHERE pk = ?`},
 		{"TextSize", `UPDATE blobs SET size = 'many' WHERE pk = ?`},
-		{"NegativeSeq", `UPDATE chunks SET seq = -1 WHERE blob_pk = ? AND seq = 0`},
+		{"DisplacedChunk", `UPDATE chunks SET key = key + 1000 WHERE blob_pk = ? AND seq = 0`},
 		{"TextChunk", `UPDATE chunks SET data = 'text, not a blob' WHERE blob_pk = ? AND seq = 1`},
 	} {
 		t.Run(dmg.name, func(t *testing.T) {

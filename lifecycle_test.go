@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -300,7 +301,7 @@ func TestVerifyFindsDamage(t *testing.T) {
 	damage := []string{
 		`UPDATE chunks SET data = zeroblob(length(data)) WHERE blob_pk = ? AND seq = 1`, // altered bytes
 		`DELETE FROM chunks WHERE blob_pk = ? AND seq = 2`,                              // missing chunk
-		`INSERT INTO chunks (blob_pk, seq, data) VALUES (?, 9, x'00')`,                  // extra chunk
+		`INSERT INTO chunks (key, data) VALUES ((? << 32) | 9, x'00')`,                  // extra chunk
 	}
 	for i, q := range damage {
 		if _, err := db.Exec(q, pk(ids[i])); err != nil {
@@ -325,6 +326,55 @@ func TestVerifyFindsDamage(t *testing.T) {
 	}
 	if rep.OK() {
 		t.Error("OK() is true for a damaged store")
+	}
+}
+
+// TestVerifyFindsStrayChunks puts chunk rows where no blob's key range is:
+// before the first blob, between two blobs (a deleted one's range), and
+// after the last. The chunks table has no foreign key to report them.
+func TestVerifyFindsStrayChunks(t *testing.T) {
+	ctx := context.Background()
+	s := attachstoretest.NewFile(t)
+	var ids []attachstore.ID
+	for i := range 3 {
+		ref, err := s.Put(ctx, fmt.Appendf(nil, "blob %d", i), attachstore.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ref.ID)
+	}
+	// The middle blob's range becomes a gap (and the trigger empties it).
+	if err := s.Delete(ctx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
+		t.Fatalf("Verify on a clean store = %+v, %v", rep, err)
+	}
+	db := rawDB(t, s.Path())
+	for _, tc := range []struct {
+		name string
+		key  string
+	}{
+		{"BeforeTheFirst", `0`},
+		{"InADeletedBlobsRange", `((SELECT min(pk) FROM blobs) + 1) << 32`},
+		{"AfterTheLast", `((SELECT max(pk) FROM blobs) + 5) << 32 | 7`},
+		{"NegativeKey", `-12345`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := db.Exec(`INSERT INTO chunks (key, data) VALUES (` + tc.key + `, x'00')`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, _ := res.LastInsertId()
+			t.Cleanup(func() { db.Exec(`DELETE FROM chunks WHERE key = ?`, key) })
+			rep, err := s.Verify(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK() || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "1 rows") || len(rep.Corrupt) != 0 {
+				t.Errorf("Verify with a stray chunk at key %d: %+v; want one problem naming it", key, rep)
+			}
+		})
 	}
 }
 

@@ -3,23 +3,45 @@ package attachstore
 // Every statement attachstore runs is here, so that a second SQL dialect
 // (PostgreSQL: bytea chunks, the same foreign keys) has one file to follow.
 // Times are Unix nanoseconds; ids are 32-byte BLOBs.
+
+// The whole-blob reads (Get) fetch a blob's first chunk with an equality
+// seek and the rest, if any, with a range scan up to the last key its size
+// implies. A range scan alone would step on to the row after the range to
+// see it end, and with a small chunk to a page that row is the next blob's
+// page: one more page read per small Get, which a cold read pays for from
+// disk. A chunk row past the last one is never read; Verify reports it.
+const (
+	// Never past the blob's own key range, whatever a damaged size says.
+	qLastKey = `min((b.pk << 32) + max(b.size - 1, 0) / b.chunk_size, (b.pk << 32) | 4294967295)`
+)
+
 const (
 	qTouchBlob = `UPDATE blobs SET touched_at = ? WHERE id = ?
 		RETURNING pk, size, media_type, label, extra, created_at`
-	qInsertBlob = `INSERT INTO blobs (id, size, chunk_size, media_type, label, extra, created_at, touched_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk`
-	qInsertChunk   = `INSERT INTO chunks (blob_pk, seq, data) VALUES (?, ?, ?)`
-	qFinishBlob    = `UPDATE blobs SET id = ?, size = ? WHERE pk = ?`
-	qDeleteBlobPK  = `DELETE FROM blobs WHERE pk = ?`
-	qDeleteBlob    = `DELETE FROM blobs WHERE id = ?`
-	qStatBlob      = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM blobs WHERE id = ?`
-	qReadChunk     = `SELECT data FROM chunks WHERE blob_pk = ? AND seq = ?`
+	// A new blob takes the next pk after the highest (the pk index's last
+	// entry); see chunkKey.
+	qInsertBlob = `INSERT INTO blobs (pk, id, size, chunk_size, media_type, label, extra, created_at, touched_at)
+		VALUES ((SELECT coalesce(max(pk), 0) + 1 FROM blobs), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk`
+	qInsertChunk  = `INSERT INTO chunks (key, data) VALUES (?, ?)`
+	qFinishBlob   = `UPDATE blobs SET id = ?, size = ? WHERE pk = ?`
+	qDeleteBlobPK = `DELETE FROM blobs WHERE pk = ?`
+	qDeleteBlob   = `DELETE FROM blobs WHERE id = ?`
+	qStatBlob     = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM blobs WHERE id = ?`
+	// A streaming reader holds no transaction between chunks, so it reads
+	// each one with the blob row it expects: a pk reused after a delete
+	// finds no row (see chunkKey).
+	qReadChunk = `SELECT c.data FROM blobs b, chunks c
+		WHERE b.id = ?1 AND b.pk = ?2 AND c.key = ?3`
+	qBlobPK        = `SELECT pk FROM blobs WHERE id = ?`
 	qGetBlobChunks = `SELECT b.size, b.media_type, b.label, b.extra, b.created_at, c.data
-		FROM blobs b LEFT JOIN chunks c ON c.blob_pk = b.pk
-		WHERE b.id = ? ORDER BY c.seq`
+		FROM blobs b LEFT JOIN chunks c ON c.key = b.pk << 32
+		WHERE b.id = ?1
+		UNION ALL
+		SELECT b.size, b.media_type, b.label, b.extra, b.created_at, c.data
+		FROM blobs b JOIN chunks c ON c.key > b.pk << 32 AND c.key <= ` + qLastKey + `
+		WHERE b.id = ?1 AND b.size > b.chunk_size`
 	qListBlobs = `SELECT pk, id, size, media_type, label, extra, created_at FROM blobs
 		WHERE pk > ? ORDER BY pk LIMIT ?`
-	qBlobPKExists = `SELECT EXISTS (SELECT 1 FROM blobs WHERE pk = ?)`
 
 	// One Tx call inside a host's Update is undone alone when it fails.
 	qSavepoint           = `SAVEPOINT attachstore_call`
@@ -41,8 +63,12 @@ const (
 			owner = CASE WHEN refs.committed_at IS NULL THEN excluded.owner ELSE refs.owner END,
 			intent_at = CASE WHEN refs.committed_at IS NULL THEN excluded.intent_at ELSE refs.intent_at END`
 	qSessionGet = `SELECT b.size, r.media_type, r.label, r.extra, b.created_at, c.data
-		FROM refs r JOIN blobs b ON b.id = r.blob_id LEFT JOIN chunks c ON c.blob_pk = b.pk
-		WHERE r.session_id = ? AND r.blob_id = ? ORDER BY c.seq`
+		FROM refs r JOIN blobs b ON b.id = r.blob_id LEFT JOIN chunks c ON c.key = b.pk << 32
+		WHERE r.session_id = ?1 AND r.blob_id = ?2
+		UNION ALL
+		SELECT b.size, r.media_type, r.label, r.extra, b.created_at, c.data
+		FROM refs r JOIN blobs b ON b.id = r.blob_id JOIN chunks c ON c.key > b.pk << 32 AND c.key <= ` + qLastKey + `
+		WHERE r.session_id = ?1 AND r.blob_id = ?2 AND b.size > b.chunk_size`
 	qSessionStat = `SELECT b.pk, b.size, b.chunk_size, r.media_type, r.label, r.extra, b.created_at
 		FROM refs r JOIN blobs b ON b.id = r.blob_id
 		WHERE r.session_id = ? AND r.blob_id = ?`
@@ -68,23 +94,27 @@ const (
 	qCountExpired  = `SELECT count(*) FROM refs WHERE committed_at IS NULL AND intent_at < ?`
 	qExpireIntents = `DELETE FROM refs WHERE (session_id, blob_id) IN (
 		SELECT session_id, blob_id FROM refs WHERE committed_at IS NULL AND intent_at < ? LIMIT ?)`
-	// Orphans in (touched_at, pk) order after a cursor; rows with refs are
-	// passed over once each, never re-read by a later batch.
-	qOrphanBlobs = `SELECT b.pk, b.size, b.touched_at FROM blobs b
-		WHERE b.touched_at < ?1 AND (b.touched_at, b.pk) > (?2, ?3)
+	// Orphans in pk order after a cursor; rows with refs are passed over
+	// once each, never re-read by a later batch. pk order is put order, so
+	// the orphans of one dropped session lie together, and so do their
+	// chunks: a delete transaction rewrites few pages. Nearly every blob of
+	// a store is older than the grace period, so this tests touched_at on
+	// each row rather than keep an index on it that every put would write.
+	qOrphanBlobs = `SELECT b.pk, b.id, b.size FROM blobs b
+		WHERE b.pk > ?2 AND b.touched_at < ?1
 		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = b.id)
-		ORDER BY b.touched_at, b.pk LIMIT ?4`
+		ORDER BY b.pk LIMIT ?3`
 	// A dry run has forgotten no intent, so it counts a blob as orphaned
 	// when its only refs are intents the real run would forget first.
-	qOrphanBlobsDry = `SELECT b.pk, b.size, b.touched_at FROM blobs b
-		WHERE b.touched_at < ?1 AND (b.touched_at, b.pk) > (?2, ?3)
+	qOrphanBlobsDry = `SELECT b.pk, b.id, b.size FROM blobs b
+		WHERE b.pk > ?2 AND b.touched_at < ?1
 		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = b.id
 			AND (r.committed_at IS NOT NULL OR r.intent_at >= ?1))
-		ORDER BY b.touched_at, b.pk LIMIT ?4`
+		ORDER BY b.pk LIMIT ?3`
 	// The same test again under the write lock; the foreign key refuses
 	// the delete regardless if a ref exists.
-	qDeleteOrphan = `DELETE FROM blobs WHERE pk = ?1 AND touched_at < ?2
-		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = blobs.id) RETURNING size`
+	qDeleteOrphan = `DELETE FROM blobs WHERE id = ?1 AND touched_at < ?2
+		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = ?1) RETURNING size`
 )
 
 // Verify and Stats.
@@ -92,5 +122,7 @@ const (
 	qBlobTotals   = `SELECT count(*), coalesce(sum(size), 0) FROM blobs`
 	qRefTotals    = `SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at IS NULL) FROM refs`
 	qVerifyBlobs  = `SELECT pk, id, size, chunk_size FROM blobs WHERE pk > ? ORDER BY pk LIMIT ?`
-	qVerifyChunks = `SELECT seq, data FROM chunks WHERE blob_pk = ? ORDER BY seq`
+	qVerifyChunks = `SELECT seq, data FROM chunks WHERE key >= (?1 << 32) AND key < ((?1 + 1) << 32) ORDER BY key`
+	// Chunk rows whose key lies between two blobs' ranges belong to none.
+	qStrayChunks = `SELECT count(*) FROM chunks WHERE key BETWEEN ?1 AND ?2`
 )

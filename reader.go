@@ -70,7 +70,11 @@ func (r *Reader) load(seq int64) error {
 	if r.tx.rawReads() {
 		return r.loadRaw(seq)
 	}
-	rows, err := r.tx.q.QueryContext(r.ctx, qReadChunk, r.b.pk, seq)
+	key, err := chunkKey(r.b.pk, seq)
+	if err != nil {
+		return wrapID(err, "read", r.b.ref.ID)
+	}
+	rows, err := r.tx.q.QueryContext(r.ctx, qReadChunk, r.b.ref.ID[:], r.b.pk, key)
 	if err != nil {
 		return wrapID(mapErr(err, "read"), "read", r.b.ref.ID)
 	}
@@ -97,7 +101,11 @@ func (r *Reader) loadRaw(seq int64) error {
 		chunk []byte
 		found bool
 	)
-	err := db.QueryRaw(r.ctx, r.tx.s.db.Reader.DB, qReadChunk, []any{r.b.pk, seq}, func(row []driver.Value) error {
+	key, err := chunkKey(r.b.pk, seq)
+	if err != nil {
+		return wrapID(err, "read", r.b.ref.ID)
+	}
+	err = db.QueryRaw(r.ctx, r.tx.s.db.Reader.DB, qReadChunk, []any{r.b.ref.ID[:], r.b.pk, key}, func(row []driver.Value) error {
 		var ok bool
 		if chunk, ok = chunkValue(row[0]); !ok {
 			return fmt.Errorf("%w: chunk %d of type %T", ErrCorrupt, seq, row[0])
@@ -131,16 +139,18 @@ func (r *Reader) keep(seq int64, chunk []byte, owned bool) error {
 }
 
 // missing explains a chunk that is not there: the content was deleted while
-// being read, or, if its blob row is still there, the database is damaged.
+// being read (perhaps put again since, under another pk), or, if its blob
+// row is still there under the same pk, the database is damaged.
 func (r *Reader) missing(seq int64) error {
-	var exists bool
-	if err := r.tx.q.QueryRowContext(r.ctx, qBlobPKExists, r.b.pk).Scan(&exists); err != nil {
-		return mapErr(err, "read")
-	}
-	if exists {
+	var pk int64
+	err := r.tx.q.QueryRowContext(r.ctx, qBlobPK, r.b.ref.ID[:]).Scan(&pk)
+	switch {
+	case err == nil && pk == r.b.pk:
 		return fmt.Errorf("%w: chunk %d of %d bytes is missing", ErrCorrupt, seq, r.b.ref.Size)
+	case err == nil || errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%w: content was deleted while being read (chunk %d)", ErrNotFound, seq)
 	}
-	return fmt.Errorf("%w: content was deleted while being read (chunk %d)", ErrNotFound, seq)
+	return mapErr(err, "read")
 }
 
 // Seek implements io.Seeker. Seeking past the end is allowed; reading there

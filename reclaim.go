@@ -141,12 +141,12 @@ func (s *Store) expireIntents(ctx context.Context, cutoff int64, p ReclaimPolicy
 	}
 }
 
-// reclaimBlobs finds orphans on the read pool, walking blobs in
-// (touched_at, pk) order from a cursor so that no row is examined twice,
+// reclaimBlobs finds orphans on the read pool, walking blobs in pk order
+// from a cursor so that no row is examined twice,
 // and deletes each batch in a short write transaction that checks again,
 // under the write lock, that the blob is still unreferenced and untouched.
 func (s *Store) reclaimBlobs(ctx context.Context, cutoff int64, p ReclaimPolicy, rep *ReclaimReport, progress func(string)) error {
-	var curTouched, curPK int64 = -1 << 63, 0
+	var cursor int64 // before every pk
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("attachstore: reclaim: %w", err)
@@ -155,23 +155,26 @@ func (s *Store) reclaimBlobs(ctx context.Context, cutoff int64, p ReclaimPolicy,
 		if err != nil {
 			return err
 		}
-		type cand struct{ pk, size int64 }
+		type cand struct {
+			pk, size int64
+			id       []byte
+		}
 		var batch []cand
 		q := qOrphanBlobs
 		if p.DryRun {
 			q = qOrphanBlobsDry
 		}
-		rows, err := t.q.QueryContext(ctx, q, cutoff, curTouched, curPK, p.BatchSize)
+		rows, err := t.q.QueryContext(ctx, q, cutoff, cursor, p.BatchSize)
 		if err != nil {
 			return mapErr(err, "reclaim: find orphans")
 		}
 		for rows.Next() {
 			var c cand
-			if err := rows.Scan(&c.pk, &c.size, &curTouched); err != nil {
+			if err := rows.Scan(&c.pk, &c.id, &c.size); err != nil {
 				rows.Close()
 				return mapErr(err, "reclaim: find orphans")
 			}
-			curPK = c.pk
+			cursor = c.pk
 			batch = append(batch, c)
 		}
 		rows.Close()
@@ -201,7 +204,7 @@ func (s *Store) reclaimBlobs(ctx context.Context, cutoff int64, p ReclaimPolicy,
 							break
 						}
 						var size int64
-						err := tx.q.QueryRowContext(ctx, qDeleteOrphan, c.pk, cutoff).Scan(&size)
+						err := tx.q.QueryRowContext(ctx, qDeleteOrphan, c.id, cutoff).Scan(&size)
 						if err == nil {
 							blobs++
 							bytes += size

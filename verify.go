@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"fmt"
+	"math"
 )
 
 // VerifyReport says what Verify found.
@@ -12,7 +13,7 @@ type VerifyReport struct {
 	CheckedBlobs int      `json:"checked_blobs"`
 	CheckedBytes int64    `json:"checked_bytes"`
 	Corrupt      []ID     `json:"corrupt,omitempty"`  // bytes no longer hash to their id, or chunks missing or extra
-	Problems     []string `json:"problems,omitempty"` // integrity_check and foreign_key_check findings
+	Problems     []string `json:"problems,omitempty"` // integrity_check and foreign_key_check findings, chunk rows of no blob
 }
 
 // OK reports whether Verify found nothing wrong.
@@ -33,7 +34,8 @@ type VerifyPolicy struct {
 }
 
 // Verify checks the whole store: SQLite's integrity_check and
-// foreign_key_check, and a re-hash of every blob streamed chunk by chunk. It
+// foreign_key_check, chunk rows that belong to no blob, and a re-hash of
+// every blob streamed chunk by chunk. It
 // returns an error only when it could not check; what it found is in the
 // report.
 func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
@@ -67,12 +69,16 @@ func (t *Tx) verify(ctx context.Context, p VerifyPolicy) (VerifyReport, error) {
 		return rep, mapErr(err, "verify")
 	}
 	var after int64
+	strays := strayChunks{from: math.MinInt64}
 	for {
 		page, last, err := t.verifyPage(ctx, after)
 		if err != nil {
 			return rep, err
 		}
 		for _, b := range page {
+			if err := strays.upTo(ctx, t, b.pk, &rep); err != nil {
+				return rep, err
+			}
 			ok, err := t.verifyBlob(ctx, b)
 			if err != nil {
 				return rep, err
@@ -88,10 +94,51 @@ func (t *Tx) verify(ctx context.Context, p VerifyPolicy) (VerifyReport, error) {
 			}
 		}
 		if len(page) < listPage {
-			return rep, nil
+			return rep, strays.upTo(ctx, t, 0, &rep)
 		}
 		after = last
 	}
+}
+
+// strayChunks finds chunk rows that belong to no blob. The chunks table has
+// no foreign key (its key is computed; see chunkKey), so foreign_key_check
+// cannot see them: walking blobs in pk order, it counts the chunk keys in
+// each gap between one blob's range and the next.
+type strayChunks struct {
+	from int64 // the first key after the ranges checked so far
+	done bool
+}
+
+// upTo checks the keys before blob pk's range, then moves past it; pk 0
+// checks the rest of the table.
+func (s *strayChunks) upTo(ctx context.Context, t *Tx, pk int64, rep *VerifyReport) error {
+	if s.done {
+		return nil
+	}
+	to := int64(math.MaxInt64)
+	if pk != 0 {
+		start, err := chunkKey(pk, 0)
+		if err != nil {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("blobs: %v", err))
+			return nil
+		}
+		to = start - 1
+	}
+	var n int64
+	if s.from <= to {
+		if err := t.q.QueryRowContext(ctx, qStrayChunks, s.from, to).Scan(&n); err != nil {
+			return mapErr(err, "verify")
+		}
+	}
+	if n > 0 {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("chunks: %d rows with keys %d..%d belong to no blob", n, s.from, to))
+	}
+	if pk == 0 || pk >= 1<<31-1 {
+		s.done = true
+		return nil
+	}
+	s.from = (pk + 1) << 32
+	return nil
 }
 
 // pragmaRows runs a checking pragma and returns its findings ("ok" is none).

@@ -24,7 +24,8 @@ func testContent(t *testing.T, h Harness) {
 	t.Run("EmptyBlob", func(t *testing.T) { testEmptyBlob(t, h) })
 	t.Run("ErrNotFound", func(t *testing.T) { testNotFound(t, h) })
 	t.Run("ChunkBoundaries", func(t *testing.T) { testChunkBoundaries(t, h) })
-	t.Run("ReaderDeletedWhileReading", func(t *testing.T) { testReaderDeleted(t, h) })
+	t.Run("ReaderDeletedWhileReading", func(t *testing.T) { testReaderDeleted(t, h, false) })
+	t.Run("ReaderDeletedAndOtherContentPut", func(t *testing.T) { testReaderDeleted(t, h, true) })
 	t.Run("List", func(t *testing.T) { testList(t, h) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, h) })
 }
@@ -442,7 +443,11 @@ func checkSeeks(t *testing.T, s *attachstore.Store, id attachstore.ID, data []by
 	}
 }
 
-func testReaderDeleted(t *testing.T, h Harness) {
+// testReaderDeleted deletes content while a Reader is half-way through it.
+// With putOther, other content of the same size is put right after the
+// delete: a backend that reuses the deleted content's storage key must
+// still not let the Reader go on with the new content's bytes.
+func testReaderDeleted(t *testing.T, h Harness, putOther bool) {
 	s := h.Open(t, smallChunks)
 	data := content(11, 3*chunk)
 	ref := mustPut(t, s, data, attachstore.Meta{})
@@ -457,6 +462,9 @@ func testReaderDeleted(t *testing.T, h Harness) {
 	}
 	if err := s.Delete(t.Context(), ref.ID); err != nil {
 		t.Fatalf("Delete(%s) with a Reader open: %v", ref.ID, err)
+	}
+	if putOther {
+		mustPut(t, s, content(12, 3*chunk), attachstore.Meta{})
 	}
 	if _, err := io.ReadAll(r); !errors.Is(err, attachstore.ErrNotFound) {
 		t.Errorf("reading on after Delete: %v, want ErrNotFound", err)
