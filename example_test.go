@@ -255,3 +255,55 @@ func ExampleStore_Update() {
 	// turn-1 chart.svg true
 	// turn-2's chart stored: false
 }
+
+func ExampleStore_Reclaim() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "attachstore-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	s, err := attachstore.Open(ctx, filepath.Join(dir, "attachments.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	// A turn that crashed before it committed leaves an intent behind; a
+	// committed turn keeps its content.
+	turn := s.Session("chat-1")
+	kept, err := turn.Put(ctx, []byte("a committed screenshot"), attachstore.Meta{MediaType: "image/png"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := turn.Commit(ctx, kept.ID); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := turn.Put(ctx, []byte("a half-finished tool output"), attachstore.Meta{}); err != nil {
+		log.Fatal(err)
+	}
+
+	// A service would run this periodically with a Grace of hours, so
+	// turns in progress are never touched; zero collects everything
+	// unreferenced now. VacuumAlways gives the freed pages back to the
+	// filesystem at once; by default they stay for new content to reuse
+	// until they are a quarter of the file.
+	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0, Vacuum: attachstore.VacuumAlways})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("expired intents:", rep.ExpiredIntents)
+	fmt.Println("reclaimed blobs:", rep.ReclaimedBlobs)
+	fmt.Println("pages left free:", rep.FreeBytes)
+
+	a, err := turn.Get(ctx, kept.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", a.Data)
+	// Output:
+	// expired intents: 1
+	// reclaimed blobs: 1
+	// pages left free: 0
+	// a committed screenshot
+}

@@ -201,7 +201,7 @@ func TestReclaimDryRunCountsBlobsOfExpiringIntents(t *testing.T) {
 
 func TestReclaimInvalidPolicy(t *testing.T) {
 	s := attachstoretest.New(t)
-	for _, p := range []attachstore.ReclaimPolicy{{Grace: -time.Second}, {BatchSize: -1}} {
+	for _, p := range []attachstore.ReclaimPolicy{{Grace: -time.Second}, {BatchSize: -1}, {Vacuum: -1}, {Vacuum: attachstore.VacuumNever + 1}} {
 		if _, err := s.Reclaim(context.Background(), p); !errors.Is(err, attachstore.ErrInvalidPolicy) {
 			t.Errorf("Reclaim(%+v) err = %v, want ErrInvalidPolicy", p, err)
 		}
@@ -246,6 +246,80 @@ func TestReclaimGivesDiskBack(t *testing.T) {
 	}
 	if rep.ReturnedBytes < 80<<20 {
 		t.Errorf("ReturnedBytes = %d, want at least 80 MiB", rep.ReturnedBytes)
+	}
+}
+
+// TestReclaimVacuumPolicy checks when Reclaim gives free pages back: by
+// default once they are a quarter of the file, always or never on request.
+// Pages not given back are reported as FreeBytes and reused by later puts.
+func TestReclaimVacuumPolicy(t *testing.T) {
+	const blobs, size = 40, 64 << 10
+	for _, tc := range []struct {
+		name     string
+		orphans  int
+		vacuum   attachstore.Vacuum
+		givesBak bool
+	}{
+		{"WhenLargeSmallShare", 4, attachstore.VacuumWhenLarge, false},
+		{"WhenLargeLargeShare", 20, attachstore.VacuumWhenLarge, true},
+		{"AlwaysSmallShare", 4, attachstore.VacuumAlways, true},
+		{"NeverLargeShare", 20, attachstore.VacuumNever, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := attachstoretest.NewFile(t)
+			buf := make([]byte, size)
+			for i := range blobs {
+				rand.Read(buf)
+				ss := s.Session("keep")
+				if i < tc.orphans {
+					ss = s.Session("drop")
+				}
+				if _, err := ss.Put(ctx, buf, attachstore.Meta{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Session("keep").Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DropSession(ctx, "drop"); err != nil {
+				t.Fatal(err)
+			}
+			rep := mustReclaim(t, s, attachstore.ReclaimPolicy{Vacuum: tc.vacuum})
+			if rep.ReclaimedBlobs != tc.orphans {
+				t.Fatalf("reclaimed %d blobs, want %d", rep.ReclaimedBlobs, tc.orphans)
+			}
+			orphanBytes := int64(tc.orphans * size)
+			if tc.givesBak {
+				if rep.ReturnedBytes < orphanBytes || rep.FreeBytes != 0 {
+					t.Errorf("report %+v: want at least %d bytes returned and none left free", rep, orphanBytes)
+				}
+				return
+			}
+			if rep.ReturnedBytes != 0 || rep.FreeBytes < orphanBytes {
+				t.Errorf("report %+v: want nothing returned and at least %d bytes free", rep, orphanBytes)
+			}
+			// The next puts take the free pages before the file grows.
+			pages := func() (n int64) {
+				t.Helper()
+				if err := s.View(ctx, func(tx *attachstore.Tx) error {
+					return tx.SQL().QueryRowContext(ctx, "PRAGMA page_count").Scan(&n)
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			before := pages()
+			for range tc.orphans / 2 {
+				rand.Read(buf)
+				if _, err := s.Put(ctx, buf, attachstore.Meta{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if after := pages(); after > before {
+				t.Errorf("the database grew from %d to %d pages while %d free bytes were left", before, after, rep.FreeBytes)
+			}
+		})
 	}
 }
 
@@ -373,6 +447,55 @@ func TestVerifyFindsStrayChunks(t *testing.T) {
 			}
 			if rep.OK() || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "1 rows") || len(rep.Corrupt) != 0 {
 				t.Errorf("Verify with a stray chunk at key %d: %+v; want one problem naming it", key, rep)
+			}
+		})
+	}
+}
+
+// TestReclaimLeavesCommitsSynchronous checks that Reclaim's own
+// transactions, which commit without fsync, hand the writer's connection
+// back at the store's synchronous level, whether Reclaim finishes or its
+// context ends mid-way: a Put after it must be durable.
+func TestReclaimLeavesCommitsSynchronous(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cancel bool
+	}{{"Finished", false}, {"Cancelled", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := attachstoretest.NewFile(t)
+			if err := s.Update(ctx, func(tx *attachstore.Tx) error {
+				for i := range 300 {
+					if _, err := tx.Put(ctx, fmt.Appendf(nil, "orphan %d", i), attachstore.Meta{}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			p := attachstore.ReclaimPolicy{BatchSize: 10}
+			if tc.cancel {
+				p.Progress = func(pr attachstore.ReclaimProgress) {
+					if pr.Phase == "blobs" {
+						cancel()
+					}
+				}
+			}
+			rep, err := s.Reclaim(rctx, p)
+			if tc.cancel != (err != nil) || rep.ReclaimedBlobs == 0 {
+				t.Fatalf("Reclaim: %+v, %v", rep, err)
+			}
+			var level int
+			if err := s.Update(ctx, func(tx *attachstore.Tx) error {
+				return tx.SQL().QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if level != 2 {
+				t.Errorf("PRAGMA synchronous on the writer after Reclaim = %d, want 2 (FULL)", level)
 			}
 		})
 	}

@@ -527,6 +527,7 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 			modelWantErr(rt, "Reclaim", err, nil)
 			want := m.ms.reclaim(m.now()-int64(p.Grace), p.DryRun)
 			got.ReturnedBytes = 0
+			got.FreeBytes = 0
 			if got != want {
 				rt.Fatalf("Reclaim(%+v) = %+v, want %+v", p, got, want)
 			}

@@ -18,10 +18,11 @@ const DefaultReclaimBatch = 500
 
 // reclaimTxBudget bounds the work of one Reclaim write transaction, whatever
 // BatchSize says: a writer that arrives during a sweep waits for at most one
-// such transaction and its commit. Shorter transactions mean more commits
-// (one fsync each) and a slower sweep; 2 ms kept a concurrent writer's p99
-// within a few times its usual value (bench W6).
-const reclaimTxBudget = 2 * time.Millisecond
+// such transaction and its commit. The commits do not fsync
+// (updateUnsynced), so short transactions cost the sweep little: at 1 ms a
+// concurrent writer's p99 stayed within about 4–5× its usual value in bench
+// W6 (quick), against 6–8× at 2 ms, at the same sweep rate.
+const reclaimTxBudget = 1 * time.Millisecond
 
 // ReclaimPolicy says what Reclaim may collect.
 type ReclaimPolicy struct {
@@ -36,6 +37,45 @@ type ReclaimPolicy struct {
 	BatchSize int
 	// Progress, if set, is called after each batch with the running totals.
 	Progress func(ReclaimProgress)
+	// Vacuum says when to give free pages back to the filesystem; the
+	// zero value is VacuumWhenLarge.
+	Vacuum Vacuum
+}
+
+// Vacuum says when Reclaim gives the pages it freed back to the
+// filesystem. Pages not given back stay in the file, and the next puts
+// reuse them before the file grows again.
+type Vacuum int
+
+const (
+	// VacuumWhenLarge gives free pages back once they are at least a
+	// quarter of the file (VacuumFreeFraction). Giving pages back moves
+	// live pages from the end of the file into the holes, each written
+	// twice (WAL and checkpoint): for a sweep of a tenth of a store that
+	// was more I/O than the deletes themselves (bench W6), for space the
+	// next puts would take again.
+	VacuumWhenLarge Vacuum = iota
+	// VacuumAlways gives every free page back.
+	VacuumAlways
+	// VacuumNever leaves free pages in the file for reuse.
+	VacuumNever
+)
+
+// VacuumFreeFraction is the share of the file that free pages must reach
+// before VacuumWhenLarge gives them back.
+const VacuumFreeFraction = 0.25
+
+// String returns the name the CLI's --vacuum flag takes.
+func (v Vacuum) String() string {
+	switch v {
+	case VacuumWhenLarge:
+		return "auto"
+	case VacuumAlways:
+		return "always"
+	case VacuumNever:
+		return "never"
+	}
+	return fmt.Sprintf("Vacuum(%d)", int(v))
 }
 
 // ReclaimProgress is the running state of a Reclaim.
@@ -51,12 +91,13 @@ type ReclaimReport struct {
 	ReclaimedBlobs int   `json:"reclaimed_blobs"` // blobs with no ref left and untouched for Grace, deleted
 	ReclaimedBytes int64 `json:"reclaimed_bytes"` // their sizes, summed
 	ReturnedBytes  int64 `json:"returned_bytes"`  // file bytes given back to the OS by incremental vacuum
+	FreeBytes      int64 `json:"free_bytes"`      // free pages left in the file for reuse afterwards (0 for a DryRun)
 }
 
 // Reclaim collects what crashed or abandoned work left behind. It forgets
 // uncommitted intents older than Grace, deletes every blob that no ref points
-// to and that was untouched for Grace, then gives the freed pages back to the
-// filesystem (incremental vacuum and a WAL checkpoint).
+// to and that was untouched for Grace, then, as p.Vacuum says, gives free
+// pages back to the filesystem (incremental vacuum and a WAL checkpoint).
 //
 // Each batch is its own transaction, so a Put racing Reclaim never loses
 // data: a blob is deleted only in a transaction that sees it unreferenced and
@@ -73,6 +114,9 @@ func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, er
 	}
 	if p.BatchSize == 0 {
 		p.BatchSize = DefaultReclaimBatch
+	}
+	if p.Vacuum < VacuumWhenLarge || p.Vacuum > VacuumNever {
+		return rep, fmt.Errorf("%w: vacuum %v", ErrInvalidPolicy, p.Vacuum)
 	}
 	if err := s.enter(); err != nil {
 		return rep, err
@@ -98,11 +142,32 @@ func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, er
 		return rep, nil
 	}
 	// Even with nothing collected now, an earlier vacuum or checkpoint may
-	// have failed (a full disk): finish giving that space back.
-	if err := s.vacuum(ctx); err != nil {
+	// have failed (a full disk) or been put off: the free pages decide.
+	free, pages, err := s.freePages(ctx)
+	if err != nil {
 		return rep, err
 	}
+	var giveBack func(context.Context) error
+	switch {
+	case p.Vacuum == VacuumAlways && free > 0 || p.Vacuum == VacuumWhenLarge && float64(free) >= VacuumFreeFraction*float64(pages):
+		giveBack = s.vacuum
+	case s.giveBackPending.Load() || s.mainFileBytes() > pages*s.db.PageSize:
+		// An earlier vacuum shrank the database, but its checkpoint, which
+		// truncates the file and the WAL, failed (a full disk): finish it.
+		giveBack = s.checkpoint
+	}
+	if giveBack != nil {
+		err := giveBack(ctx)
+		s.giveBackPending.Store(err != nil)
+		if err != nil {
+			return rep, err
+		}
+	}
 	rep.ReturnedBytes = max(0, sizeBefore-s.fileBytes())
+	if free, _, err = s.freePages(ctx); err != nil {
+		return rep, err
+	}
+	rep.FreeBytes = free * s.db.PageSize
 	progress("vacuum")
 	return rep, nil
 }
@@ -122,7 +187,7 @@ func (s *Store) expireIntents(ctx context.Context, cutoff int64, p ReclaimPolicy
 			return fmt.Errorf("attachstore: reclaim: %w", err)
 		}
 		var n int64
-		err := s.update(ctx, "reclaim intents", func(tx *Tx) error {
+		err := s.updateUnsynced(ctx, "reclaim intents", func(tx *Tx) error {
 			res, err := tx.q.ExecContext(ctx, qExpireIntents, cutoff, p.BatchSize)
 			if err != nil {
 				return mapErr(err, "reclaim intents")
@@ -196,7 +261,7 @@ func (s *Store) reclaimBlobs(ctx context.Context, cutoff int64, p ReclaimPolicy,
 			for rest := batch; len(rest) > 0; {
 				var blobs, done int
 				var bytes int64
-				err := s.update(ctx, "reclaim blobs", func(tx *Tx) error {
+				err := s.updateUnsynced(ctx, "reclaim blobs", func(tx *Tx) error {
 					blobs, bytes, done = 0, 0, 0
 					start := time.Now()
 					for _, c := range rest {
@@ -251,7 +316,7 @@ func (s *Store) vacuum(ctx context.Context) error {
 	step := max(1, vacuumStepBytes/s.db.PageSize)
 	for {
 		var free int64
-		err := s.update(ctx, "reclaim vacuum", func(tx *Tx) error {
+		err := s.updateUnsynced(ctx, "reclaim vacuum", func(tx *Tx) error {
 			// incremental_vacuum frees one page per step of its statement:
 			// it must be read to the end, not run with Exec.
 			rows, err := tx.q.QueryContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", step))
@@ -294,6 +359,32 @@ func (s *Store) checkpoint(ctx context.Context) error {
 	}
 	err := s.db.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done)
 	return mapErr(err, "checkpoint")
+}
+
+// freePages returns the file's free pages and all its pages, as of now.
+func (s *Store) freePages(ctx context.Context) (free, pages int64, err error) {
+	if s.db.Memory {
+		return 0, 0, nil
+	}
+	if err := s.db.Reader.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
+		return 0, 0, mapErr(err, "reclaim: free pages")
+	}
+	if err := s.db.Reader.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return 0, 0, mapErr(err, "reclaim: page count")
+	}
+	return free, pages, nil
+}
+
+// mainFileBytes is the size of the database file alone (0 when Ephemeral).
+func (s *Store) mainFileBytes() int64 {
+	if s.db.Memory {
+		return 0
+	}
+	fi, err := os.Stat(s.db.Path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // fileBytes is the size on disk of the database file and its WAL.

@@ -57,8 +57,11 @@ type Store struct {
 	ckpt   *checkpointer // nil for Ephemeral and read-only stores
 	// walOver asks the next commit to rewind the WAL (see checkpointer),
 	// once the WAL passes walRewind bytes (db.WALRewindBytes).
-	walOver   atomic.Bool
-	walRewind int64
+	walOver atomic.Bool
+	// giveBackPending says a Reclaim's vacuum or checkpoint failed, so the
+	// next Reclaim finishes it whatever its Vacuum policy decides.
+	giveBackPending atomic.Bool
+	walRewind       int64
 }
 
 // Open creates or opens the store at path and migrates its schema. Path

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,11 +158,62 @@ func (s *Store) updateTx(ctx context.Context, what string, fn func(tx *Tx) error
 	if s.opts.readOnly {
 		return fmt.Errorf("%w: %s", ErrReadOnly, what)
 	}
-	stx, err := s.beginWrite(ctx)
+	stx, err := s.beginWrite(ctx, s.db.Writer)
 	if err != nil {
 		return mapErr(err, what+": begin")
 	}
 	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: true}, what, fn)
+	if err == nil {
+		s.committed()
+	}
+	return err
+}
+
+// updateUnsynced is update with a commit that does not wait for fsync
+// (synchronous NORMAL for this one transaction). Only Reclaim uses it: its
+// transactions delete what nothing references and move free pages, and
+// losing the last of them in a power cut only brings orphans back for the
+// next Reclaim. WAL frames are appended in commit order, so the next
+// synchronous commit (any Put, any Update) makes these durable first: a
+// commit after them is never durable without them. The fsyncs they skip
+// were most of a sweep's time, and what a concurrent writer waited for.
+func (s *Store) updateUnsynced(ctx context.Context, what string, fn func(tx *Tx) error) error {
+	level := strings.ToUpper(s.opts.synchronous)
+	if s.db.Memory || (level != "FULL" && level != "EXTRA") {
+		return s.update(ctx, what, fn)
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.opts.readOnly {
+		return fmt.Errorf("%w: %s", ErrReadOnly, what)
+	}
+	conn, err := s.db.Writer.Connx(ctx)
+	if err != nil {
+		return mapErr(err, what+": begin")
+	}
+	err = func() error {
+		defer func() {
+			// A connection left at NORMAL would make the next commit of a
+			// user's Put undurable: restore it, or drop the connection.
+			bg := context.WithoutCancel(ctx)
+			if _, rerr := conn.ExecContext(bg, "PRAGMA synchronous = "+level); rerr != nil {
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+			_ = conn.Close()
+		}()
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			return mapErr(err, what+": begin")
+		}
+		stx, err := s.beginWrite(ctx, conn)
+		if err != nil {
+			return mapErr(err, what+": begin")
+		}
+		return finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: true}, what, fn)
+	}()
 	if err == nil {
 		s.committed()
 	}
@@ -224,10 +277,12 @@ func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *
 // that, beginWrite keeps trying until ctx ends, so a long write elsewhere
 // (a large PutReader, a Reclaim batch) delays writers rather than failing
 // them with "database is locked".
-func (s *Store) beginWrite(ctx context.Context) (*sqlx.Tx, error) {
+func (s *Store) beginWrite(ctx context.Context, on interface {
+	BeginTxx(context.Context, *sql.TxOptions) (*sqlx.Tx, error)
+}) (*sqlx.Tx, error) {
 	delay := time.Millisecond
 	for {
-		stx, err := s.db.Writer.BeginTxx(ctx, nil)
+		stx, err := on.BeginTxx(ctx, nil)
 		if err == nil || !db.IsSQLiteError(err, sqlite3.ErrBusy) {
 			return stx, err
 		}

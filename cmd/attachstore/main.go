@@ -30,7 +30,7 @@
 //
 // Maintenance:
 //
-//	reclaim [--grace 24h] [--dry-run] [--batch N]
+//	reclaim [--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never]
 //	                              forget stale intents, delete orphans, shrink file
 //	verify                        check integrity, re-hash blobs; exit 1 on a problem
 //	stats                         count blobs, refs, sessions; show sizes

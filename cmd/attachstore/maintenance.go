@@ -11,12 +11,14 @@ import (
 
 var reclaimCmd = &command{
 	name:    "reclaim",
-	args:    "[--grace 24h] [--dry-run] [--batch N]",
+	args:    "[--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never]",
 	summary: "forget stale intents, delete orphans, shrink file",
 	long: `
 Reclaim forgets uncommitted refs older than --grace, deletes every blob that
 no ref points to and that nobody put within --grace, then gives the freed
-space back to the filesystem. Work goes in batches of --batch blobs, each
+space back to the filesystem: with --vacuum auto (the default) once free
+space is a quarter of the file, otherwise leaving it for new content to
+reuse; always or never on request. Work goes in batches of --batch blobs, each
 its own transaction, so agents writing to the same database wait at most one
 batch. Interrupting it (Ctrl-C) stops between batches; what was done is
 reported. --dry-run only counts. On a terminal a progress line is drawn on
@@ -28,6 +30,7 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 	grace := fs.Duration("grace", 24*time.Hour, "keep everything put or intended within this `DURATION`")
 	dryRun := fs.Bool("dry-run", false, "count what would be reclaimed; delete nothing")
 	batch := fs.Int("batch", attachstore.DefaultReclaimBatch, "blobs per transaction (`N`)")
+	vacuum := fs.String("vacuum", "auto", "give free space back to the filesystem: `WHEN` is auto, always or never")
 	return func(ctx context.Context, args []string) error {
 		if len(args) != 0 {
 			return badUsage("reclaim takes no arguments")
@@ -38,12 +41,18 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		if *batch < 1 {
 			return badUsage("--batch %d: want at least 1", *batch)
 		}
+		vac, ok := map[string]attachstore.Vacuum{
+			"auto": attachstore.VacuumWhenLarge, "always": attachstore.VacuumAlways, "never": attachstore.VacuumNever,
+		}[*vacuum]
+		if !ok {
+			return badUsage("--vacuum %q: want auto, always or never", *vacuum)
+		}
 		s, err := c.open(ctx, false)
 		if err != nil {
 			return err
 		}
 		bar := c.newProgress("reclaim")
-		policy := attachstore.ReclaimPolicy{Grace: *grace, DryRun: *dryRun, BatchSize: *batch}
+		policy := attachstore.ReclaimPolicy{Grace: *grace, DryRun: *dryRun, BatchSize: *batch, Vacuum: vac}
 		if bar != nil {
 			policy.Progress = func(p attachstore.ReclaimProgress) {
 				bar.update(0, 0, fmt.Sprintf("%s: %d intents expired, %d blobs (%s)",
@@ -80,6 +89,7 @@ func printReclaim(c *cli, rep attachstore.ReclaimReport, dryRun bool) error {
 	fmt.Fprintf(tw, "%s bytes\t%s\n", verb, formatBytes(rep.ReclaimedBytes))
 	if !dryRun {
 		fmt.Fprintf(tw, "returned to the filesystem\t%s\n", formatBytes(rep.ReturnedBytes))
+		fmt.Fprintf(tw, "left free for new content\t%s\n", formatBytes(rep.FreeBytes))
 	}
 	return tw.Flush()
 }

@@ -48,6 +48,21 @@ func TestReclaim(t *testing.T) {
 		t.Errorf("a committed ref's bytes did not survive grace 0: %q", got)
 	}
 
+	// --vacuum: never leaves the orphan's pages free in the file; always
+	// gives them back. Nothing is orphaned on the second run, but the free
+	// pages the first one left are returned.
+	again := e.put(e.file("again.bin", pseudoRandom(600<<10, 11)))[0]
+	r = report("--grace", "0", "--vacuum", "never")
+	if r["reclaimed_blobs"] != 1.0 || r["returned_bytes"] != 0.0 || r["free_bytes"].(float64) < 500<<10 {
+		t.Errorf("reclaim --vacuum never: got %v, want 1 blob, nothing returned, at least 500 KiB free", r)
+	}
+	e.fails(1, []string{"not found"}, "stat", again)
+	r = report("--grace", "0", "--vacuum", "always")
+	if r["reclaimed_blobs"] != 0.0 || r["returned_bytes"].(float64) < 500<<10 || r["free_bytes"] != 0.0 {
+		t.Errorf("reclaim --vacuum always: got %v, want at least 500 KiB returned, none free", r)
+	}
+	e.fails(2, []string{"--vacuum", "auto, always or never"}, "reclaim", "--vacuum", "sometimes")
+
 	text := e.ok(nil, "reclaim", "--grace", "0", "--dry-run").stdout
 	for _, want := range []string{"dry run", "expired intents", "would reclaim blobs"} {
 		if !strings.Contains(text, want) {
