@@ -12,8 +12,9 @@ import (
 // file, every write one transaction. This file is the only one that calls
 // the library, so an API change is fixed here.
 type attachStore struct {
-	s     *attachstore.Store
-	batch int
+	s      *attachstore.Store
+	batch  int
+	vacuum attachstore.Vacuum
 }
 
 var attachstoreOpener = opener{name: subject, open: openAttachstore}
@@ -45,7 +46,7 @@ func openAttachstore(ctx context.Context, dir string, cfg *config) (System, erro
 	if err != nil {
 		return nil, err
 	}
-	return &attachStore{s: s, batch: cfg.batch}, nil
+	return &attachStore{s: s, batch: cfg.batch, vacuum: cfg.vacuum}, nil
 }
 
 func (a *attachStore) Name() string { return subject }
@@ -99,6 +100,6 @@ func (a *attachStore) DropSession(ctx context.Context, session string) error {
 }
 
 func (a *attachStore) Reclaim(ctx context.Context) (int, error) {
-	rep, err := a.s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0, BatchSize: a.batch})
+	rep, err := a.s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0, BatchSize: a.batch, Vacuum: a.vacuum})
 	return rep.ReclaimedBlobs, err
 }

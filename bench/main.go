@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/attachstore/attachstore"
 )
 
 // config holds the flags and the sizes of one run.
@@ -34,6 +36,7 @@ type config struct {
 	mmapSize   int64 // attachstore WithMmapSize; 0 = library default
 	cacheKiB   int   // attachstore WithCacheSize; 0 = library default
 	batch      int   // attachstore ReclaimPolicy.BatchSize
+	vacuum     attachstore.Vacuum
 	cpuProfile string
 
 	w1Ops, w2Turns     int
@@ -83,6 +86,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.Int64Var(&c.mmapSize, "mmap-size", 0, "attachstore mmap size in bytes (0: library default)")
 	fs.IntVar(&c.cacheKiB, "cache-size", 0, "attachstore page cache per connection in KiB (0: library default)")
 	fs.IntVar(&c.batch, "reclaim-batch", 0, "attachstore Reclaim BatchSize (0: library default)")
+	vacuum := fs.String("reclaim-vacuum", "auto", "attachstore Reclaim Vacuum: auto (the library default), always or never")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (not of W5's child processes) to this file")
 	fs.StringVar(&c.child, "w5-child", "", "internal: run one W5 put+read of this system and print JSON")
 	fs.StringVar(&c.childDir, "w5-dir", "", "internal: the W5 child's store directory")
@@ -100,6 +104,16 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.runs < 1 {
 		return nil, fmt.Errorf("-runs must be at least 1")
+	}
+	switch *vacuum {
+	case "auto":
+		c.vacuum = attachstore.VacuumWhenLarge
+	case "always":
+		c.vacuum = attachstore.VacuumAlways
+	case "never":
+		c.vacuum = attachstore.VacuumNever
+	default:
+		return nil, fmt.Errorf("-reclaim-vacuum %q: want auto, always or never", *vacuum)
 	}
 	for _, w := range splitList(*only) {
 		w = strings.ToUpper(w)
@@ -204,11 +218,11 @@ func header(cfg *config, took time.Duration) string {
 	}
 	return fmt.Sprintf("attachstore bench, %s mode, %d runs each, %s\n"+
 		"machine: %s, %d CPUs, %s %s/%s\n"+
-		"attachstore: synchronous FULL, %s, reclaim batch %d\n"+
+		"attachstore: synchronous FULL, %s, reclaim batch %d, reclaim vacuum %v\n"+
 		"command: %s (in bench/)\n"+
 		"ratio: attachstore ÷ best peer unless the target names another base; medians of the runs\n",
 		mode, cfg.runs, took.Round(time.Second), cpuModel(), runtime.NumCPU(), runtime.Version(),
-		runtime.GOOS, runtime.GOARCH, att, cfg.batch, strings.Join(append([]string{"bench"}, os.Args[1:]...), " "))
+		runtime.GOOS, runtime.GOARCH, att, cfg.batch, cfg.vacuum, strings.Join(append([]string{"bench"}, os.Args[1:]...), " "))
 }
 
 func cpuModel() string {
