@@ -35,9 +35,8 @@ type VerifyPolicy struct {
 
 // Verify checks the whole store: SQLite's integrity_check and
 // foreign_key_check, chunk rows that belong to no blob, and a re-hash of
-// every blob streamed chunk by chunk. It
-// returns an error only when it could not check; what it found is in the
-// report.
+// every blob streamed chunk by chunk. It returns an error only when it
+// could not check; what it found is in the report.
 func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	return s.VerifyWith(ctx, VerifyPolicy{})
 }
