@@ -170,6 +170,50 @@ func TestReclaimDropSessionAndDryRun(t *testing.T) {
 	}
 }
 
+// TestReclaimGathersInRounds makes Reclaim hold fewer candidates than
+// there are orphans, so it scans, deletes and scans on from where it was,
+// with orphans and live blobs interleaved in both id and pk order.
+func TestReclaimGathersInRounds(t *testing.T) {
+	for _, gather := range []int{1, 4, 29, 1000} {
+		t.Run(fmt.Sprint("gather ", gather), func(t *testing.T) {
+			ctx := context.Background()
+			clock := newFakeClock()
+			s := attachstoretest.New(t, attachstore.WithClock(clock.Now))
+			attachstore.SetReclaimGather(s, gather)
+			var orphans, live []attachstore.ID
+			for i := range 50 {
+				if i%5 < 3 {
+					orphans = append(orphans, mustPut(t, s.Session("gone"), fmt.Sprint("orphan ", i)))
+				} else {
+					live = append(live, mustPut(t, s.Session("live"), fmt.Sprint("live ", i)))
+				}
+			}
+			if err := s.DropSession(ctx, "gone"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Session("live").Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(time.Minute)
+			dry := mustReclaim(t, s, attachstore.ReclaimPolicy{DryRun: true, BatchSize: 3})
+			rep := mustReclaim(t, s, attachstore.ReclaimPolicy{BatchSize: 3})
+			if dry.ReclaimedBlobs != len(orphans) || rep.ReclaimedBlobs != len(orphans) || rep.ReclaimedBytes != dry.ReclaimedBytes {
+				t.Errorf("dry run %+v, Reclaim %+v; want %d blobs each", dry, rep, len(orphans))
+			}
+			for _, id := range orphans {
+				if exists(t, s, id) {
+					t.Errorf("orphan %s survived", id)
+				}
+			}
+			for _, id := range live {
+				if !exists(t, s, id) {
+					t.Errorf("live blob %s was reclaimed", id)
+				}
+			}
+		})
+	}
+}
+
 func TestReclaimDryRunCountsBlobsOfExpiringIntents(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()

@@ -103,23 +103,23 @@ const (
 	qCountExpired  = `SELECT count(*) FROM refs WHERE committed_at IS NULL AND intent_at < +?`
 	qExpireIntents = `DELETE FROM refs WHERE (session_id, blob_id) IN (
 		SELECT session_id, blob_id FROM refs WHERE committed_at IS NULL AND intent_at < +? LIMIT +?)`
-	// Orphans in pk order after a cursor; rows with refs are passed over
-	// once each, never re-read by a later batch. pk order is put order, so
-	// the orphans of one dropped session lie together, and so do their
-	// chunks: a delete transaction rewrites few pages. Nearly every blob of
-	// a store is older than the grace period, so this tests touched_at on
-	// each row rather than keep an index on it that every put would write.
+	// Orphans in id order after a cursor; rows with refs are passed over
+	// once each, never re-read by a later batch. id order is the blobs
+	// table's own order and refs_blob's, so both are read sequentially (see
+	// reclaimBlobs). Nearly every blob of a store is older than the grace
+	// period, so this tests touched_at on each row rather than keep an
+	// index on it that every put would write.
 	qOrphanBlobs = `SELECT b.pk, b.id, b.size FROM blobs b
-		WHERE b.pk > +?2 AND b.touched_at < +?1
+		WHERE b.id > +?2 AND b.touched_at < +?1
 		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = b.id)
-		ORDER BY b.pk LIMIT +?3`
+		ORDER BY b.id LIMIT +?3`
 	// A dry run has forgotten no intent, so it counts a blob as orphaned
 	// when its only refs are intents the real run would forget first.
 	qOrphanBlobsDry = `SELECT b.pk, b.id, b.size FROM blobs b
-		WHERE b.pk > +?2 AND b.touched_at < +?1
+		WHERE b.id > +?2 AND b.touched_at < +?1
 		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = b.id
 			AND (r.committed_at IS NOT NULL OR r.intent_at >= +?1))
-		ORDER BY b.pk LIMIT +?3`
+		ORDER BY b.id LIMIT +?3`
 	// The same test again under the write lock; the foreign key refuses
 	// the delete regardless if a ref exists.
 	qDeleteOrphan = `DELETE FROM blobs WHERE id = +?1 AND touched_at < +?2

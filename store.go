@@ -62,6 +62,9 @@ type Store struct {
 	// next Reclaim finishes it whatever its Vacuum policy decides.
 	giveBackPending atomic.Bool
 	walRewind       int64
+	// reclaimGather is how many orphan candidates Reclaim holds at once
+	// (defaultReclaimGather).
+	reclaimGather int
 }
 
 // Open creates or opens the store at path and migrates its schema. Path
@@ -100,7 +103,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		}
 		return nil, mapErr(err, "open "+path)
 	}
-	s := &Store{db: d, opts: o, walRewind: db.WALRewindBytes}
+	s := &Store{db: d, opts: o, walRewind: db.WALRewindBytes, reclaimGather: defaultReclaimGather}
 	s.startCheckpointer()
 	return s, nil
 }
