@@ -105,7 +105,9 @@ type ReclaimReport struct {
 // data: a blob is deleted only in a transaction that sees it unreferenced and
 // untouched, and the refs table's foreign key refuses any other delete. A
 // cancelled ctx stops Reclaim between batches; what was done so far is
-// consistent and reported along with the error.
+// consistent and reported along with the error. Reclaim holds at most
+// about 64k orphan candidates in memory at once (some 6 MiB), however many
+// there are.
 func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, error) {
 	var rep ReclaimReport
 	if p.Grace < 0 {
