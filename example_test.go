@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -306,4 +307,21 @@ func ExampleStore_Reclaim() {
 	// reclaimed blobs: 1
 	// pages left free: 0
 	// a committed screenshot
+}
+
+func ExampleVacuum_UnmarshalText() {
+	// A Vacuum is a flag by the names String gives it.
+	fs := flag.NewFlagSet("reclaim", flag.ContinueOnError)
+	var v attachstore.Vacuum
+	fs.TextVar(&v, "vacuum", attachstore.VacuumWhenLarge, "auto, always or never")
+	if err := fs.Parse([]string{"--vacuum", "never"}); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(v == attachstore.VacuumNever, v)
+
+	err := v.UnmarshalText([]byte("sometimes"))
+	fmt.Println(errors.Is(err, attachstore.ErrInvalidPolicy))
+	// Output:
+	// true never
+	// true
 }

@@ -252,6 +252,32 @@ func TestReclaimInvalidPolicy(t *testing.T) {
 	}
 }
 
+// TestVacuumText checks that every Vacuum reads back from the name it
+// writes, and that other text and values are ErrInvalidPolicy.
+func TestVacuumText(t *testing.T) {
+	for _, v := range []attachstore.Vacuum{attachstore.VacuumWhenLarge, attachstore.VacuumAlways, attachstore.VacuumNever} {
+		text, err := v.MarshalText()
+		if err != nil || string(text) != v.String() {
+			t.Errorf("%v.MarshalText() = %q, %v; want %q", v, text, err, v.String())
+		}
+		got := attachstore.VacuumNever + 1
+		if err := got.UnmarshalText(text); err != nil || got != v {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", text, got, err, v)
+		}
+	}
+	for _, text := range []string{"", "Auto", "sometimes", "0"} {
+		v := attachstore.VacuumAlways
+		if err := v.UnmarshalText([]byte(text)); !errors.Is(err, attachstore.ErrInvalidPolicy) || v != attachstore.VacuumAlways {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want ErrInvalidPolicy and the value unchanged", text, v, err)
+		}
+	}
+	for _, v := range []attachstore.Vacuum{-1, attachstore.VacuumNever + 1} {
+		if _, err := v.MarshalText(); !errors.Is(err, attachstore.ErrInvalidPolicy) {
+			t.Errorf("%v.MarshalText() err = %v, want ErrInvalidPolicy", v, err)
+		}
+	}
+}
+
 func TestReclaimGivesDiskBack(t *testing.T) {
 	ctx := context.Background()
 	s := attachstoretest.NewFile(t, attachstore.WithSynchronous("NORMAL"))

@@ -84,6 +84,28 @@ func (v Vacuum) String() string {
 	return fmt.Sprintf("Vacuum(%d)", int(v))
 }
 
+// MarshalText returns the name String returns; a Vacuum that is none of
+// the constants is ErrInvalidPolicy.
+func (v Vacuum) MarshalText() ([]byte, error) {
+	if v < VacuumWhenLarge || v > VacuumNever {
+		return nil, fmt.Errorf("%w: vacuum %v", ErrInvalidPolicy, v)
+	}
+	return []byte(v.String()), nil
+}
+
+// UnmarshalText sets v from a name String returns (auto, always or
+// never), so a Vacuum can be a flag (flag.TextVar) or a configuration
+// field. Any other text is ErrInvalidPolicy and leaves v as it was.
+func (v *Vacuum) UnmarshalText(text []byte) error {
+	for _, w := range []Vacuum{VacuumWhenLarge, VacuumAlways, VacuumNever} {
+		if string(text) == w.String() {
+			*v = w
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: vacuum %q: want auto, always or never", ErrInvalidPolicy, text)
+}
+
 // ReclaimProgress is the running state of a Reclaim.
 type ReclaimProgress struct {
 	Phase string // "intents", "blobs" or "vacuum"

@@ -86,7 +86,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.Int64Var(&c.mmapSize, "mmap-size", 0, "attachstore mmap size in bytes (0: library default)")
 	fs.IntVar(&c.cacheKiB, "cache-size", 0, "attachstore page cache per connection in KiB (0: library default)")
 	fs.IntVar(&c.batch, "reclaim-batch", 0, "attachstore Reclaim BatchSize (0: library default)")
-	vacuum := fs.String("reclaim-vacuum", "auto", "attachstore Reclaim Vacuum: auto (the library default), always or never")
+	fs.TextVar(&c.vacuum, "reclaim-vacuum", attachstore.VacuumWhenLarge, "attachstore Reclaim Vacuum: auto (the library default), always or never")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (not of W5's child processes) to this file")
 	fs.StringVar(&c.child, "w5-child", "", "internal: run one W5 put+read of this system and print JSON")
 	fs.StringVar(&c.childDir, "w5-dir", "", "internal: the W5 child's store directory")
@@ -104,16 +104,6 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.runs < 1 {
 		return nil, fmt.Errorf("-runs must be at least 1")
-	}
-	switch *vacuum {
-	case "auto":
-		c.vacuum = attachstore.VacuumWhenLarge
-	case "always":
-		c.vacuum = attachstore.VacuumAlways
-	case "never":
-		c.vacuum = attachstore.VacuumNever
-	default:
-		return nil, fmt.Errorf("-reclaim-vacuum %q: want auto, always or never", *vacuum)
 	}
 	for _, w := range splitList(*only) {
 		w = strings.ToUpper(w)

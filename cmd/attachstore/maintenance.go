@@ -41,10 +41,8 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		if *batch < 1 {
 			return badUsage("--batch %d: want at least 1", *batch)
 		}
-		vac, ok := map[string]attachstore.Vacuum{
-			"auto": attachstore.VacuumWhenLarge, "always": attachstore.VacuumAlways, "never": attachstore.VacuumNever,
-		}[*vacuum]
-		if !ok {
+		var vac attachstore.Vacuum
+		if err := vac.UnmarshalText([]byte(*vacuum)); err != nil {
 			return badUsage("--vacuum %q: want auto, always or never", *vacuum)
 		}
 		s, err := c.open(ctx, false)
