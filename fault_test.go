@@ -860,6 +860,11 @@ func TestFaultDamagedRows(t *testing.T) {
 		{"TextSize", `UPDATE blobs SET size = 'many' WHERE pk = ?`},
 		{"DisplacedChunk", `UPDATE chunks SET key = key + 1000 WHERE blob_pk = ? AND seq = 0`},
 		{"TextChunk", `UPDATE chunks SET data = 'text, not a blob' WHERE blob_pk = ? AND seq = 1`},
+		// The ref's copy of the blob's columns (schema 0004).
+		{"RefNegativeSize", `UPDATE refs SET blob_size = -1 WHERE blob_pk = ?`},
+		{"RefZeroChunkSize", `UPDATE refs SET blob_chunk_size = 0 WHERE blob_pk = ?`},
+		{"RefOtherPK", `UPDATE refs SET blob_pk = blob_pk + 7 WHERE blob_pk = ?`},
+		{"RefTextSize", `UPDATE refs SET blob_size = 'many' WHERE blob_pk = ?`},
 	} {
 		t.Run(dmg.name, func(t *testing.T) {
 			ctx := context.Background()

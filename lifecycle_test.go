@@ -1,6 +1,7 @@
 package attachstore_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -519,6 +520,86 @@ func TestVerifyFindsStrayChunks(t *testing.T) {
 				t.Errorf("Verify with a stray chunk at key %d: %+v; want one problem naming it", key, rep)
 			}
 		})
+	}
+}
+
+// TestRefsCarryBlobColumns checks schema 0004's copy of a blob's pk,
+// size, chunk size and creation time in each ref: attachstore writes it, a
+// ref written by hand or moved to another blob gets it from the triggers,
+// a session reads through it, and Verify reports a copy that disagrees.
+func TestRefsCarryBlobColumns(t *testing.T) {
+	ctx := context.Background()
+	s := attachstoretest.NewFile(t, attachstore.WithChunkSize(attachstore.MinChunkSize))
+	small, err := s.Session("a").Put(ctx, []byte("one chunk"), attachstore.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("several chunks "), attachstore.MinChunkSize/5)
+	multi, err := s.Put(ctx, big, attachstore.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, s.Path())
+	// agree reports whether the ref's copy equals its blob's columns, and
+	// fails the test if the ref is not there.
+	agree := func(session string, id attachstore.ID) bool {
+		t.Helper()
+		var same bool
+		err := db.QueryRow(`SELECT r.blob_pk IS b.pk AND r.blob_size IS b.size
+			AND r.blob_chunk_size IS b.chunk_size AND r.blob_created_at IS b.created_at
+			FROM refs r JOIN blobs b ON b.id = r.blob_id WHERE r.session_id = ? AND r.blob_id = ?`,
+			session, id[:]).Scan(&same)
+		if err != nil {
+			t.Fatalf("ref (%s, %s): %v", session, id, err)
+		}
+		return same
+	}
+	if !agree("a", small.ID) {
+		t.Error("Session.Put wrote a ref whose blob columns differ from the blob's")
+	}
+
+	// A ref inserted without the columns gets them from the insert trigger,
+	// and the session reads the content through it.
+	if _, err := db.Exec(`INSERT INTO refs (session_id, blob_id, media_type, intent_at) VALUES ('hand', ?, 'text/plain', 1)`, multi.ID[:]); err != nil {
+		t.Fatal(err)
+	}
+	if !agree("hand", multi.ID) {
+		t.Error("a ref written without the blob columns was not filled in")
+	}
+	if a, err := s.Session("hand").Get(ctx, multi.ID); err != nil || !bytes.Equal(a.Data, big) || a.Size != multi.Size {
+		t.Errorf("Get through a hand-written ref: %d bytes, size %d, %v", len(a.Data), a.Size, err)
+	}
+	// Moving a ref to another blob, or clearing a column, fills them again.
+	if _, err := db.Exec(`UPDATE refs SET blob_id = ? WHERE session_id = 'hand'`, small.ID[:]); err != nil {
+		t.Fatal(err)
+	}
+	if !agree("hand", small.ID) {
+		t.Error("a ref moved to another blob kept the old blob's columns")
+	}
+	if _, err := db.Exec(`UPDATE refs SET blob_size = NULL WHERE session_id = 'hand'`); err != nil {
+		t.Fatal(err)
+	}
+	if !agree("hand", small.ID) {
+		t.Error("a cleared blob column was not filled in again")
+	}
+	if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
+		t.Fatalf("Verify after the hand edits = %+v, %v", rep, err)
+	}
+
+	// A copy that disagrees is reported, and a session read through it
+	// fails with a typed error instead of returning other bytes.
+	if _, err := db.Exec(`UPDATE refs SET blob_size = blob_size + 1 WHERE session_id = 'a'`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "1 refs disagree") {
+		t.Errorf("Verify with a stale ref = %+v; want one problem naming it", rep)
+	}
+	if _, err := s.Session("a").Get(ctx, small.ID); !errors.Is(err, attachstore.ErrCorrupt) {
+		t.Errorf("Session.Get through a stale ref = %v, want ErrCorrupt", err)
 	}
 }
 

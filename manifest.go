@@ -156,9 +156,21 @@ func (ss *Session) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, 
 }
 
 func (ss *Session) addRef(ctx context.Context, tx *Tx, id ID, m Meta) error {
-	_, err := tx.q.ExecContext(ctx, qUpsertRef, ss.id, id[:], m.MediaType, m.Label, extraArg(m.Extra),
+	res, err := tx.q.ExecContext(ctx, qUpsertRef, ss.id, id[:], m.MediaType, m.Label, extraArg(m.Extra),
 		ss.owner, ss.s.now())
-	return mapErr(err, "add ref "+id.String())
+	if err != nil {
+		return mapErr(err, "add ref "+id.String())
+	}
+	// The blob was put in this transaction, so it is there; no row means
+	// it is not, and the ref was not written.
+	n, err := res.RowsAffected()
+	if err != nil {
+		return mapErr(err, "add ref "+id.String())
+	}
+	if n == 0 {
+		return fmt.Errorf("add ref %s: %w: content is not stored", id, ErrNotFound)
+	}
+	return nil
 }
 
 // Get returns content this session holds a ref to, with the metadata the

@@ -145,7 +145,7 @@ func checkUpgraded(t *testing.T, path string, small, multi []byte) {
 	}
 	defer check.Close()
 	for table, want := range map[string]string{
-		"refs":   "WITHOUT ROWID",
+		"refs":   "blob_created_at INTEGER",
 		"blobs":  "WITHOUT ROWID",
 		"chunks": "key     INTEGER PRIMARY KEY",
 	} {
@@ -170,29 +170,39 @@ func checkUpgraded(t *testing.T, path string, small, multi []byte) {
 	}
 }
 
-// TestMigration3RunsTwice runs 0003's SQL again on a file it already
-// upgraded, as a second process that read the old version before the first
-// one committed would: nothing may be lost or fail.
-func TestMigration3RunsTwice(t *testing.T) {
-	path, small, multi := oldFile(t, 2)
-	s, err := attachstore.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
+// TestMigrationsRunTwice runs migrations again on a file already upgraded,
+// as a second process that read an older version before the first one
+// committed would: it runs every migration after the version it read.
+// Nothing may be lost or fail.
+func TestMigrationsRunTwice(t *testing.T) {
+	for _, again := range [][]string{
+		{"0003_blobs_by_id.up.sql", "0004_refs_carry_blob.up.sql"}, // it read version 2
+		{"0004_refs_carry_blob.up.sql"},                            // it read version 3
+	} {
+		t.Run(strings.Join(again, "+"), func(t *testing.T) {
+			path, small, multi := oldFile(t, 2)
+			s, err := attachstore.Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range again {
+				up, err := schema.FS.ReadFile(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := raw.Exec(string(up)); err != nil {
+					t.Fatalf("%s run a second time: %v", name, err)
+				}
+			}
+			raw.Close()
+			checkUpgraded(t, path, small, multi)
+		})
 	}
-	s.Close()
-	up, err := schema.FS.ReadFile("0003_blobs_by_id.up.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := raw.Exec(string(up)); err != nil {
-		t.Fatalf("0003 run a second time: %v", err)
-	}
-	raw.Close()
-	checkUpgraded(t, path, small, multi)
 }
 
 // TestDowngradeTo2 runs 0003's down migration through golang-migrate on a

@@ -63,24 +63,34 @@ const (
 
 	// The manifest. A re-put keeps an existing commit stamp, and with it
 	// the owner and intent time that were committed.
-	qUpsertRef = `INSERT INTO refs (session_id, blob_id, media_type, label, extra, owner, intent_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	// A ref copies its blob's pk, size, chunk size and creation time (schema
+	// 0004), so that a guarded read never looks the blob up. They never
+	// change while the ref exists, so a re-put leaves them as they are. No
+	// blob, no row: the caller reports it.
+	qUpsertRef = `INSERT INTO refs (session_id, blob_id, media_type, label, extra, owner, intent_at,
+			blob_pk, blob_size, blob_chunk_size, blob_created_at)
+		SELECT ?1, b.id, ?3, ?4, ?5, ?6, ?7, b.pk, b.size, b.chunk_size, b.created_at
+		FROM blobs b WHERE b.id = +?2
 		ON CONFLICT (session_id, blob_id) DO UPDATE SET
 			media_type = excluded.media_type,
 			label = excluded.label,
 			extra = excluded.extra,
 			owner = CASE WHEN refs.committed_at IS NULL THEN excluded.owner ELSE refs.owner END,
 			intent_at = CASE WHEN refs.committed_at IS NULL THEN excluded.intent_at ELSE refs.intent_at END`
-	qSessionGet = `SELECT b.size, r.media_type, r.label, r.extra, b.created_at, c.data
-		FROM refs r JOIN blobs b ON b.id = r.blob_id LEFT JOIN chunks c ON c.key = b.pk << 32
-		WHERE r.session_id = +?1 AND r.blob_id = +?2
+	// A session's ref with its blob's columns under the blobs table's
+	// names, so that qLastKey serves both read paths. SQLite flattens the
+	// subquery: the plan is one seek of refs.
+	qRefBlob = `SELECT blob_pk AS pk, blob_size AS size, blob_chunk_size AS chunk_size,
+			media_type, label, extra, blob_created_at AS created_at
+		FROM refs WHERE session_id = +?1 AND blob_id = +?2`
+	qSessionGet = `SELECT b.size, b.media_type, b.label, b.extra, b.created_at, c.data
+		FROM (` + qRefBlob + `) b LEFT JOIN chunks c ON c.key = b.pk << 32
 		UNION ALL
-		SELECT b.size, r.media_type, r.label, r.extra, b.created_at, c.data
-		FROM refs r JOIN blobs b ON b.id = r.blob_id JOIN chunks c ON c.key > b.pk << 32 AND c.key <= ` + qLastKey + `
-		WHERE r.session_id = +?1 AND r.blob_id = +?2 AND b.size > b.chunk_size`
-	qSessionStat = `SELECT b.pk, b.size, b.chunk_size, r.media_type, r.label, r.extra, b.created_at
-		FROM refs r JOIN blobs b ON b.id = r.blob_id
-		WHERE r.session_id = +? AND r.blob_id = +?`
+		SELECT b.size, b.media_type, b.label, b.extra, b.created_at, c.data
+		FROM (` + qRefBlob + `) b JOIN chunks c ON c.key > b.pk << 32 AND c.key <= ` + qLastKey + `
+		WHERE b.size > b.chunk_size`
+	qSessionStat = `SELECT b.pk, b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at
+		FROM (` + qRefBlob + `) b`
 	qDeleteRef   = `DELETE FROM refs WHERE session_id = +? AND blob_id = +?`
 	qDropSession = `DELETE FROM refs WHERE session_id = +?`
 	// INDEXED BY: without statistics SQLite prefers the primary key, which
@@ -132,6 +142,11 @@ const (
 	qRefTotals    = `SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at IS NULL) FROM refs`
 	qVerifyBlobs  = `SELECT pk, id, size, chunk_size FROM blobs WHERE pk > +? ORDER BY pk LIMIT +?`
 	qVerifyChunks = `SELECT seq, data FROM chunks WHERE key >= (?1 << 32) AND key < ((?1 + 1) << 32) ORDER BY key`
+	// Refs whose copy of their blob's columns (schema 0004) is not the
+	// blob's; a ref to a missing blob is foreign_key_check's finding.
+	qStaleRefs = `SELECT count(*) FROM refs r JOIN blobs b ON b.id = r.blob_id
+		WHERE r.blob_pk IS NOT b.pk OR r.blob_size IS NOT b.size
+		OR r.blob_chunk_size IS NOT b.chunk_size OR r.blob_created_at IS NOT b.created_at`
 	// Chunk rows whose key lies between two blobs' ranges belong to none.
 	qStrayChunks = `SELECT count(*) FROM chunks WHERE key BETWEEN ?1 AND ?2`
 )

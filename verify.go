@@ -13,7 +13,7 @@ type VerifyReport struct {
 	CheckedBlobs int      `json:"checked_blobs"`
 	CheckedBytes int64    `json:"checked_bytes"`
 	Corrupt      []ID     `json:"corrupt,omitempty"`  // bytes no longer hash to their id, or chunks missing or extra
-	Problems     []string `json:"problems,omitempty"` // integrity_check and foreign_key_check findings, chunk rows of no blob
+	Problems     []string `json:"problems,omitempty"` // integrity_check and foreign_key_check findings, chunk rows of no blob, refs that disagree with their blob
 }
 
 // OK reports whether Verify found nothing wrong.
@@ -34,7 +34,8 @@ type VerifyPolicy struct {
 }
 
 // Verify checks the whole store: SQLite's integrity_check and
-// foreign_key_check, chunk rows that belong to no blob, and a re-hash of
+// foreign_key_check, chunk rows that belong to no blob, refs whose copy of
+// their blob's columns disagrees with the blob, and a re-hash of
 // every blob streamed chunk by chunk. It returns an error only when it
 // could not check; what it found is in the report.
 func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
@@ -61,6 +62,14 @@ func (t *Tx) verify(ctx context.Context, p VerifyPolicy) (VerifyReport, error) {
 			return rep, err
 		}
 		rep.Problems = append(rep.Problems, probs...)
+	}
+
+	var stale int64
+	if err := t.q.QueryRowContext(ctx, qStaleRefs).Scan(&stale); err != nil {
+		return rep, mapErr(err, "verify")
+	}
+	if stale > 0 {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("%d refs disagree with their blob's pk, size, chunk size or creation time", stale))
 	}
 
 	var prog VerifyProgress

@@ -16,4 +16,4 @@ var FS embed.FS
 
 // Version is the newest migration version in FS. A database whose recorded
 // version is higher was written by a newer attachstore.
-const Version = 3
+const Version = 4
