@@ -59,7 +59,7 @@ func (tx *Tx) Get(ctx context.Context, id ID) (Attachment, error) {
 	if err := tx.check(false); err != nil {
 		return Attachment{}, err
 	}
-	a, err := tx.readAll(ctx, id, qGetBlobChunks, id[:])
+	a, err := tx.readAll(ctx, id, getRead, id[:])
 	return a, wrapID(err, "get", id)
 }
 
@@ -240,29 +240,39 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, nil
 }
 
-// readAll runs a query yielding (size, media_type, label, extra, created_at,
-// data) once per chunk in order — one statement, so one snapshot — and
-// assembles the attachment. No row means ErrNotFound.
-func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (Attachment, error) {
+// wholeRead is the SQL of a whole-blob read (Get, Session.Get): first
+// yields (size, chunk_size, media_type, label, extra, created_at, data)
+// for the first chunk, rest the same for the chunks after it when the size
+// says there are any, and union is the two as one statement.
+type wholeRead struct{ first, rest, union string }
+
+var (
+	getRead     = wholeRead{qGetFirst, qGetRest, qGetBlobChunks}
+	sessionRead = wholeRead{qSessionFirst, qSessionRest, qSessionGet}
+)
+
+// readAll runs a whole-blob read and assembles the attachment, from one
+// snapshot. No row means ErrNotFound.
+func (tx *Tx) readAll(ctx context.Context, id ID, q wholeRead, args ...any) (Attachment, error) {
 	if tx.rawReads() {
-		return tx.readAllRaw(ctx, id, query, args...)
+		return tx.readAllRaw(ctx, id, q, args...)
 	}
-	rows, err := tx.q.QueryContext(ctx, query, args...)
+	rows, err := tx.q.QueryContext(ctx, q.union, args...)
 	if err != nil {
 		return Attachment{}, mapErr(err, "read")
 	}
 	defer rows.Close()
 	b := attachmentBuilder{a: Attachment{Ref: Ref{ID: id}}}
 	var (
-		size, created    int64
-		mediaType, label string
-		extra            *string
-		chunk            sql.RawBytes
+		size, chunkSize, created int64
+		mediaType, label         string
+		extra                    *string
+		chunk                    sql.RawBytes
 	)
 	for rows.Next() {
 		// The blob's columns repeat on every chunk row; they are scanned
 		// again rather than skipped because database/sql cannot skip.
-		if err := rows.Scan(&size, &mediaType, &label, &extra, &created, &chunk); err != nil {
+		if err := rows.Scan(&size, &chunkSize, &mediaType, &label, &extra, &created, &chunk); err != nil {
 			return Attachment{}, mapErr(err, "read")
 		}
 		if !b.started {
@@ -284,37 +294,42 @@ func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (At
 // read pool, where statements may bypass database/sql (db.QueryRaw).
 func (tx *Tx) rawReads() bool { return tx.sqlTx == nil && !tx.s.db.Memory }
 
-// readAllRaw is readAll through db.QueryRaw: the hot path of Store.Get and
-// Session.Get. A blob of one chunk keeps the driver's copy of it as Data
-// instead of copying it again.
-func (tx *Tx) readAllRaw(ctx context.Context, id ID, query string, args ...any) (Attachment, error) {
+// readAllRaw is readAll through db.QueryRawThen: the hot path of Store.Get
+// and Session.Get. A blob of one chunk runs q.first alone, never the second
+// half of the union (a tenth of a small warm Get), and keeps the driver's
+// copy of its chunk as Data instead of copying it again. A longer blob
+// reads the rest with q.rest in the same snapshot.
+func (tx *Tx) readAllRaw(ctx context.Context, id ID, q wholeRead, args ...any) (Attachment, error) {
 	b := attachmentBuilder{a: Attachment{Ref: Ref{ID: id}}}
-	err := db.QueryRaw(ctx, tx.s.db.Reader.DB, query, args, func(row []driver.Value) error {
+	err := db.QueryRawThen(ctx, tx.s.db.Reader.DB, q.first, q.rest, args, func(row []driver.Value) (bool, error) {
+		more := false
 		if !b.started {
 			size, ok0 := row[0].(int64)
-			mediaType, ok1 := textValue(row[1])
-			label, ok2 := textValue(row[2])
-			created, ok3 := row[4].(int64)
-			if !ok0 || !ok1 || !ok2 || !ok3 {
-				return fmt.Errorf("%w: blob row has columns of the wrong type", ErrCorrupt)
+			chunkSize, ok1 := row[1].(int64)
+			mediaType, ok2 := textValue(row[2])
+			label, ok3 := textValue(row[3])
+			created, ok4 := row[5].(int64)
+			if !ok0 || !ok1 || !ok2 || !ok3 || !ok4 {
+				return false, fmt.Errorf("%w: blob row has columns of the wrong type", ErrCorrupt)
 			}
 			var extra *string
-			if row[3] != nil {
-				x, isText := textValue(row[3])
+			if row[4] != nil {
+				x, isText := textValue(row[4])
 				if !isText {
-					return fmt.Errorf("%w: extra metadata is not text", ErrCorrupt)
+					return false, fmt.Errorf("%w: extra metadata is not text", ErrCorrupt)
 				}
 				extra = &x
 			}
 			if err := b.start(size, mediaType, label, extra, created); err != nil {
-				return err
+				return false, err
 			}
+			more = size > chunkSize
 		}
-		chunk, ok := chunkValue(row[5])
+		chunk, ok := chunkValue(row[6])
 		if !ok {
-			return fmt.Errorf("%w: chunk of type %T", ErrCorrupt, row[5])
+			return false, fmt.Errorf("%w: chunk of type %T", ErrCorrupt, row[6])
 		}
-		return b.add(chunk, true)
+		return more, b.add(chunk, true)
 	})
 	if err != nil {
 		return Attachment{}, mapErr(err, "read")

@@ -179,7 +179,7 @@ func (ss *Session) addRef(ctx context.Context, tx *Tx, id ID, m Meta) error {
 func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 	var a Attachment
 	err := ss.read(func(tx *Tx) (err error) {
-		a, err = tx.readAll(ctx, id, qSessionGet, ss.id, id[:])
+		a, err = tx.readAll(ctx, id, sessionRead, ss.id, id[:])
 		return err
 	})
 	return a, ss.errf("get "+id.String(), err)

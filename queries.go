@@ -41,15 +41,19 @@ const (
 	// finds no row (see chunkKey).
 	qReadChunk = `SELECT c.data FROM blobs b, chunks c
 		WHERE b.id = +?1 AND b.pk = +?2 AND c.key = +?3`
-	qBlobPK        = `SELECT pk FROM blobs WHERE id = +?`
-	qGetBlobChunks = `SELECT b.size, b.media_type, b.label, b.extra, b.created_at, c.data
+	qBlobPK = `SELECT pk FROM blobs WHERE id = +?`
+	// A whole-blob read (wholeRead): the first query reads the blob's
+	// columns and its first chunk, the second the rest when the size says
+	// there is more; the union of the two is the same read as one
+	// statement, for transactions and in-memory stores.
+	qGetFirst = `SELECT b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, c.data
 		FROM blobs b LEFT JOIN chunks c ON c.key = b.pk << 32
-		WHERE b.id = +?1
-		UNION ALL
-		SELECT b.size, b.media_type, b.label, b.extra, b.created_at, c.data
+		WHERE b.id = +?1`
+	qGetRest = `SELECT b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, c.data
 		FROM blobs b JOIN chunks c ON c.key > b.pk << 32 AND c.key <= ` + qLastKey + `
 		WHERE b.id = +?1 AND b.size > b.chunk_size`
-	qListBlobs = `SELECT pk, id, size, media_type, label, extra, created_at FROM blobs
+	qGetBlobChunks = qGetFirst + ` UNION ALL ` + qGetRest
+	qListBlobs     = `SELECT pk, id, size, media_type, label, extra, created_at FROM blobs
 		WHERE pk > +? ORDER BY pk LIMIT +?`
 
 	// One Tx call inside a host's Update is undone alone when it fails.
@@ -83,12 +87,12 @@ const (
 	qRefBlob = `SELECT blob_pk AS pk, blob_size AS size, blob_chunk_size AS chunk_size,
 			media_type, label, extra, blob_created_at AS created_at
 		FROM refs WHERE session_id = +?1 AND blob_id = +?2`
-	qSessionGet = `SELECT b.size, b.media_type, b.label, b.extra, b.created_at, c.data
-		FROM (` + qRefBlob + `) b LEFT JOIN chunks c ON c.key = b.pk << 32
-		UNION ALL
-		SELECT b.size, b.media_type, b.label, b.extra, b.created_at, c.data
+	qSessionFirst = `SELECT b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, c.data
+		FROM (` + qRefBlob + `) b LEFT JOIN chunks c ON c.key = b.pk << 32`
+	qSessionRest = `SELECT b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, c.data
 		FROM (` + qRefBlob + `) b JOIN chunks c ON c.key > b.pk << 32 AND c.key <= ` + qLastKey + `
 		WHERE b.size > b.chunk_size`
+	qSessionGet  = qSessionFirst + ` UNION ALL ` + qSessionRest
 	qSessionStat = `SELECT b.pk, b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at
 		FROM (` + qRefBlob + `) b`
 	qDeleteRef   = `DELETE FROM refs WHERE session_id = +? AND blob_id = +?`
