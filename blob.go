@@ -296,7 +296,7 @@ func (tx *Tx) rawReads() bool { return tx.sqlTx == nil && !tx.s.db.Memory }
 
 // readAllRaw is readAll through db.QueryRawThen: the hot path of Store.Get
 // and Session.Get. A blob of one chunk runs q.first alone, never the second
-// half of the union (a tenth of a small warm Get), and keeps the driver's
+// half of the union (about 5% of a small warm Get), and keeps the driver's
 // copy of its chunk as Data instead of copying it again. A longer blob
 // reads the rest with q.rest in the same snapshot.
 func (tx *Tx) readAllRaw(ctx context.Context, id ID, q wholeRead, args ...any) (Attachment, error) {
