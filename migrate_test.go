@@ -205,9 +205,9 @@ func TestMigrationsRunTwice(t *testing.T) {
 	}
 }
 
-// TestDowngradeTo2 runs 0003's down migration through golang-migrate on a
-// version 3 store and checks the version 2 layout holds every blob, then
-// opens it again, which upgrades it back.
+// TestDowngradeTo2 runs the down migrations of 0004 and 0003 through
+// golang-migrate on a current store and checks the version 2 layout holds
+// every blob, then opens it again, which upgrades it back.
 func TestDowngradeTo2(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
