@@ -205,61 +205,96 @@ func TestMigrationsRunTwice(t *testing.T) {
 	}
 }
 
-// TestDowngradeTo2 runs the down migrations of 0004 and 0003 through
-// golang-migrate on a current store and checks the version 2 layout holds
-// every blob, then opens it again, which upgrades it back.
-func TestDowngradeTo2(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := attachstore.Open(ctx, path, attachstore.WithChunkSize(attachstore.MinChunkSize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := bytes.Repeat([]byte("0123456789abcdef"), attachstore.MinChunkSize/16*3+1)
-	ref, err := s.Session("keep").Put(ctx, data, attachstore.Meta{MediaType: "text/plain"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+// TestDowngradeAndUpgrade runs down migrations through golang-migrate on a
+// current store, checks the older layout holds every blob and ref, then
+// opens the file again, which upgrades it back: to version 2 (0004 and
+// 0003 undone) and to version 3, the release before 0004, whose refs lack
+// the blob columns that the upgrade must fill in.
+func TestDowngradeAndUpgrade(t *testing.T) {
+	for _, tc := range []struct {
+		version uint
+		check   func(t *testing.T, raw *sql.DB, id attachstore.ID, data []byte)
+	}{
+		{2, func(t *testing.T, raw *sql.DB, id attachstore.ID, data []byte) {
+			var seqs, bytesIn int
+			if err := raw.QueryRow(`SELECT count(*), sum(length(data)) FROM chunks c JOIN blobs b ON b.pk = c.blob_pk WHERE b.id = ?`, id[:]).Scan(&seqs, &bytesIn); err != nil {
+				t.Fatal(err)
+			}
+			if seqs != 4 || bytesIn != len(data) {
+				t.Errorf("version 2 layout: %d chunks of %d bytes, want 4 of %d", seqs, bytesIn, len(data))
+			}
+		}},
+		{3, func(t *testing.T, raw *sql.DB, _ attachstore.ID, _ []byte) {
+			var refs, blobCols int
+			if err := raw.QueryRow(`SELECT (SELECT count(*) FROM refs), (SELECT count(*) FROM pragma_table_info('refs') WHERE name LIKE 'blob\_%' ESCAPE '\' AND name != 'blob_id')`).Scan(&refs, &blobCols); err != nil {
+				t.Fatal(err)
+			}
+			if refs != 2 || blobCols != 0 {
+				t.Errorf("version 3 layout: %d refs, %d blob columns in refs; want 2 and 0", refs, blobCols)
+			}
+		}},
+	} {
+		t.Run(fmt.Sprintf("To%d", tc.version), func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "s.db")
+			s, err := attachstore.Open(ctx, path, attachstore.WithChunkSize(attachstore.MinChunkSize))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := bytes.Repeat([]byte("0123456789abcdef"), attachstore.MinChunkSize/16*3+1)
+			ref, err := s.Session("keep").Put(ctx, data, attachstore.Meta{MediaType: "text/plain"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			small, err := s.Session("other").Put(ctx, []byte("one chunk"), attachstore.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Session("keep").Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
 
-	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := iofs.New(schema.FS, ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv, err := msqlite.WithInstance(raw, &msqlite.Config{MigrationsTable: "schema_migrations"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "sqlite3", drv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Migrate(2); err != nil {
-		t.Fatalf("down to version 2: %v", err)
-	}
-	var seqs, bytesIn int
-	if err := raw.QueryRow(`SELECT count(*), sum(length(data)) FROM chunks c JOIN blobs b ON b.pk = c.blob_pk WHERE b.id = ?`, ref.ID[:]).Scan(&seqs, &bytesIn); err != nil {
-		t.Fatal(err)
-	}
-	if seqs != 4 || bytesIn != len(data) {
-		t.Errorf("version 2 layout: %d chunks of %d bytes, want 4 of %d", seqs, bytesIn, len(data))
-	}
-	m.Close() // closes raw too
+			raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, err := iofs.New(schema.FS, ".")
+			if err != nil {
+				t.Fatal(err)
+			}
+			drv, err := msqlite.WithInstance(raw, &msqlite.Config{MigrationsTable: "schema_migrations"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := migrate.NewWithInstance("iofs", src, "sqlite3", drv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Migrate(tc.version); err != nil {
+				t.Fatalf("down to version %d: %v", tc.version, err)
+			}
+			tc.check(t, raw, ref.ID, data)
+			m.Close() // closes raw too
 
-	s, err = attachstore.Open(ctx, path)
-	if err != nil {
-		t.Fatalf("Open after the downgrade: %v", err)
-	}
-	defer s.Close()
-	a, err := s.Session("keep").Get(ctx, ref.ID)
-	if err != nil || !bytes.Equal(a.Data, data) {
-		t.Errorf("Get after down and up again: %d bytes, %v", len(a.Data), err)
-	}
-	if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
-		t.Errorf("Verify after down and up again: %+v, %v", rep, err)
+			s, err = attachstore.Open(ctx, path)
+			if err != nil {
+				t.Fatalf("Open after the downgrade: %v", err)
+			}
+			defer s.Close()
+			for _, r := range []struct {
+				session string
+				id      attachstore.ID
+				want    []byte
+			}{{"keep", ref.ID, data}, {"other", small.ID, []byte("one chunk")}} {
+				a, err := s.Session(r.session).Get(ctx, r.id)
+				if err != nil || !bytes.Equal(a.Data, r.want) {
+					t.Errorf("Session(%s).Get after down and up again: %d bytes, %v", r.session, len(a.Data), err)
+				}
+			}
+			if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
+				t.Errorf("Verify after down and up again: %+v, %v", rep, err)
+			}
+		})
 	}
 }
