@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -125,49 +124,6 @@ func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }
 // freeing gigabytes issues TRIMs at the next journal commit: without the
 // sync they land in the next system's timed part.
 func removeAndSync(dir string) {
-	removeTree(dir, removeWorkers)
+	_ = os.RemoveAll(dir)
 	_ = syncFS(filepath.Dir(dir))
-}
-
-// removeWorkers is how many directories removeTree empties at once.
-const removeWorkers = 8
-
-// removeTree is os.RemoveAll with the directories one or two levels down
-// (a peer CAS's fan-out directories, a million files in all at full size)
-// emptied by several goroutines at once. It runs between systems, outside
-// every timed part; one RemoveAll took some 150 s of a full run per peer.
-func removeTree(dir string, workers int) {
-	var units []string // directories with no directory below them, to two levels
-	top, _ := os.ReadDir(dir)
-	for _, e := range top {
-		if !e.IsDir() {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		below, _ := os.ReadDir(p)
-		n := len(units)
-		for _, b := range below {
-			if b.IsDir() {
-				units = append(units, filepath.Join(p, b.Name()))
-			}
-		}
-		if len(units) == n {
-			units = append(units, p)
-		}
-	}
-	work := make(chan string)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for d := range work {
-				_ = os.RemoveAll(d)
-			}
-		})
-	}
-	for _, d := range units {
-		work <- d
-	}
-	close(work)
-	wg.Wait()
-	_ = os.RemoveAll(dir) // what is left: files, the emptied parents
 }
