@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -124,6 +125,62 @@ func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }
 // freeing gigabytes issues TRIMs at the next journal commit: without the
 // sync they land in the next system's timed part.
 func removeAndSync(dir string) {
-	_ = os.RemoveAll(dir)
+	_ = removeTree(dir, removeWorkers)
 	_ = syncFS(filepath.Dir(dir))
+}
+
+// removeWorkers is how many directories removeTree empties at once.
+const removeWorkers = 8
+
+// removeTree is os.RemoveAll that empties the directories of a tree with
+// several goroutines at once. A peer CAS's tree holds a million files in 256
+// fan-out directories three levels down at full size; one os.RemoveAll of it
+// took 170 s here with its inodes out of the cache, eight workers 68 s.
+// It runs between systems, outside every timed part.
+func removeTree(root string, workers int) error {
+	var (
+		mu      sync.Mutex
+		pending sync.WaitGroup
+		errs    []error
+	)
+	work := make(chan string, 1024)
+	// empty unlinks the files of one directory and queues its directories.
+	// A queued directory is counted in pending before it is sent, so Wait
+	// returns only once every directory has been emptied.
+	empty := func(dir string) {
+		defer pending.Done()
+		entries, err := os.ReadDir(dir)
+		for _, e := range entries {
+			p := filepath.Join(dir, e.Name())
+			if e.IsDir() {
+				pending.Add(1)
+				go func() { work <- p }()
+				continue
+			}
+			if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				err = errors.Join(err, rerr)
+			}
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+	var workersDone sync.WaitGroup
+	for range workers {
+		workersDone.Go(func() {
+			for dir := range work {
+				empty(dir)
+			}
+		})
+	}
+	pending.Add(1)
+	work <- root
+	pending.Wait()
+	close(work)
+	workersDone.Wait()
+	// What is left is empty directories (or whatever the workers could not
+	// remove, which RemoveAll then reports).
+	return errors.Join(append(errs, os.RemoveAll(root))...)
 }

@@ -289,10 +289,12 @@ func (b *bench) grow(ctx context.Context, op opener) (err error) {
 		return fmt.Errorf("open: %w", err)
 	}
 	defer func() {
+		start := time.Now()
 		if sys != nil {
 			sys.Close()
 		}
 		removeAndSync(dir)
+		b.logf("%s: store closed and deleted (%.0f s)", op.name, time.Since(start).Seconds())
 	}()
 	p := &population{tag: newTag(), per: c.sessionSize}
 	for _, lv := range b.ladder() {
