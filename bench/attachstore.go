@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"slices"
 
 	"github.com/attachstore/attachstore"
 )
@@ -13,6 +14,8 @@ import (
 // the library, so an API change is fixed here.
 type attachStore struct {
 	s      *attachstore.Store
+	path   string
+	opts   []attachstore.Option
 	batch  int
 	vacuum attachstore.Vacuum
 }
@@ -42,11 +45,12 @@ func openAttachstore(ctx context.Context, dir string, cfg *config) (System, erro
 	if err := mkdirAll(dir); err != nil {
 		return nil, err
 	}
-	s, err := attachstore.Open(ctx, filepath.Join(dir, "attach.db"), opts...)
+	path := filepath.Join(dir, "attach.db")
+	s, err := attachstore.Open(ctx, path, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &attachStore{s: s, batch: cfg.batch, vacuum: cfg.vacuum}, nil
+	return &attachStore{s: s, path: path, opts: opts, batch: cfg.batch, vacuum: cfg.vacuum}, nil
 }
 
 func (a *attachStore) Name() string { return subject }
@@ -74,6 +78,62 @@ func (a *attachStore) PutCommit(ctx context.Context, session string, blobs [][]b
 // Load is the same single transaction: it is already the fast path.
 func (a *attachStore) Load(ctx context.Context, session string, blobs [][]byte) ([]ID, error) {
 	return a.PutCommit(ctx, session, blobs)
+}
+
+// Loader settings, for building stores only. With a thousand blobs per
+// transaction, loading a store of a million 10 KiB blobs took some 300 s of
+// each full run: every put rewrites a random leaf of the id-keyed b-trees,
+// and at that size a transaction shares few leaves. Ten sessions per
+// transaction, in a page cache that holds what they dirty, and no fsync (the
+// harness syncs the file system after loading, as for the peers' Load):
+// 2,955 → 4,805 blobs/s at 300k stored in a probe here, and a million
+// stored in 247 s where the last full run took 329 s.
+const (
+	loaderCacheKiB      = 512 << 10
+	loaderSessionsPerTx = 10
+)
+
+// LoadSessions builds a store faster than one Load per session: it opens
+// a second handle on the same file with the loader settings, puts and
+// commits loaderSessionsPerTx sessions per Update, and closes it. The
+// measured handle stays open and keeps the library's defaults.
+func (a *attachStore) LoadSessions(ctx context.Context, sessions []string, blobs [][][]byte) (ids [][]ID, err error) {
+	opts := append(slices.Clone(a.opts), attachstore.WithSynchronous("OFF"), attachstore.WithCacheSize(loaderCacheKiB))
+	l, err := attachstore.Open(ctx, a.path, opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := l.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	ids = make([][]ID, len(sessions))
+	for lo := 0; lo < len(sessions); lo += loaderSessionsPerTx {
+		hi := min(lo+loaderSessionsPerTx, len(sessions))
+		err := l.Update(ctx, func(tx *attachstore.Tx) error {
+			for k := lo; k < hi; k++ {
+				ss := tx.Session(sessions[k])
+				aids := make([]attachstore.ID, len(blobs[k]))
+				ids[k] = make([]ID, len(blobs[k]))
+				for i, b := range blobs[k] {
+					ref, err := ss.Put(ctx, b, octet)
+					if err != nil {
+						return err
+					}
+					aids[i], ids[k][i] = ref.ID, ID(ref.ID)
+				}
+				if err := ss.Commit(ctx, aids...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
 }
 
 func (a *attachStore) SessionGet(ctx context.Context, session string, id ID) ([]byte, error) {

@@ -49,6 +49,30 @@ type System interface {
 	Close() error
 }
 
+// sessionsLoader is a System with a faster way to build a store than one
+// Load per session, for setup only. loadSessions uses it when a System has it.
+type sessionsLoader interface {
+	// LoadSessions is Load for several sessions at once: blobs[k] go to
+	// sessions[k], and the IDs come back in the same shape.
+	LoadSessions(ctx context.Context, sessions []string, blobs [][][]byte) ([][]ID, error)
+}
+
+// loadSessions loads blobs[k] with committed refs for sessions[k], outside
+// every timed part.
+func loadSessions(ctx context.Context, sys System, sessions []string, blobs [][][]byte) ([][]ID, error) {
+	if l, ok := sys.(sessionsLoader); ok {
+		return l.LoadSessions(ctx, sessions, blobs)
+	}
+	ids := make([][]ID, len(sessions))
+	for k, s := range sessions {
+		var err error
+		if ids[k], err = sys.Load(ctx, s, blobs[k]); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
 // opener opens (creating if needed) the system's store inside dir.
 type opener struct {
 	name string

@@ -227,6 +227,10 @@ func turns(ctx context.Context, sys System, run, n int) (float64, error) {
 
 // population is the set of committed 10 KiB blobs a growing store holds; blob
 // i is referenced by session pop-(i / per).
+// loadBatch is how many sessions the bench hands a system's loader at once
+// (20k blobs, 200 MB, at full size); see attachStore.LoadSessions.
+const loadBatch = 20
+
 type population struct {
 	tag uint64
 	per int
@@ -242,20 +246,33 @@ func (p *population) grow(ctx context.Context, sys System, target int, progress 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		i0 := len(p.ids)
-		n := min(p.per-i0%p.per, target-i0)
-		blobs := make([][]byte, n)
-		for j := range blobs {
-			blobs[j] = makeBlob(p.tag, uint64(i0+j), blobSize)
+		// Up to loadBatch sessions, each filled to p.per blobs (the first
+		// may be partly filled already) or to target.
+		var (
+			sessions []string
+			blobs    [][][]byte
+		)
+		for i := len(p.ids); i < target && len(sessions) < loadBatch; {
+			n := min(p.per-i%p.per, target-i)
+			bl := make([][]byte, n)
+			for j := range bl {
+				bl[j] = makeBlob(p.tag, uint64(i+j), blobSize)
+			}
+			sessions, blobs = append(sessions, p.session(i)), append(blobs, bl)
+			i += n
 		}
-		ids, err := sys.Load(ctx, p.session(i0), blobs)
+		ids, err := loadSessions(ctx, sys, sessions, blobs)
 		if err != nil {
 			return fmt.Errorf("load: %w", err)
 		}
-		p.ids = append(p.ids, ids...)
+		for _, s := range ids {
+			p.ids = append(p.ids, s...)
+		}
 		if len(p.ids) >= next {
 			progress(len(p.ids))
-			next += target / 10
+			for next <= len(p.ids) {
+				next += max(target/10, 1)
+			}
 		}
 	}
 	return nil
@@ -487,16 +504,19 @@ func (b *bench) w6(ctx context.Context, sys System, name string, p *population) 
 			p.ids = p.ids[:len(p.ids)-nOrph]
 		} else {
 			tag := newTag()
-			for k := range nOrph / per {
-				s := fmt.Sprintf("orphans-%d-%d", r, k)
-				blobs := make([][]byte, per)
-				for j := range blobs {
-					blobs[j] = makeBlob(tag, uint64(k*per+j), blobSize)
+			for k0 := 0; k0 < nOrph/per; k0 += loadBatch {
+				var blobs [][][]byte
+				first := len(drop)
+				for k := k0; k < min(k0+loadBatch, nOrph/per); k++ {
+					bl := make([][]byte, per)
+					for j := range bl {
+						bl[j] = makeBlob(tag, uint64(k*per+j), blobSize)
+					}
+					drop, blobs = append(drop, fmt.Sprintf("orphans-%d-%d", r, k)), append(blobs, bl)
 				}
-				if _, err := sys.Load(ctx, s, blobs); err != nil {
+				if _, err := loadSessions(ctx, sys, drop[first:], blobs); err != nil {
 					return fmt.Errorf("load orphans: %w", err)
 				}
-				drop = append(drop, s)
 			}
 		}
 		for _, s := range drop {
