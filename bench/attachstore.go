@@ -81,13 +81,13 @@ func (a *attachStore) Load(ctx context.Context, session string, blobs [][]byte) 
 }
 
 // Loader settings, for building stores only. With a thousand blobs per
-// transaction, loading a store of a million 10 KiB blobs took some 300 s of
-// each full run: every put rewrites a random leaf of the id-keyed b-trees,
-// and at that size a transaction shares few leaves. Ten sessions per
+// transaction on the measured handle, growing a store from 100k to a
+// million 10 KiB blobs took some 300 s of each full run. Ten sessions per
 // transaction, in a page cache that holds what they dirty, and no fsync (the
 // harness syncs the file system after loading, as for the peers' Load):
-// 2,955 → 4,805 blobs/s at 300k stored in a probe here, and a million
-// stored in 247 s where the last full run took 329 s.
+// 2,955 → 4,805 blobs/s at 300k stored in a probe here, and 176–191 s from
+// 100k to a million in full runs. Fifty sessions per transaction were no
+// faster (see bench/RESULTS.md).
 const (
 	loaderCacheKiB      = 512 << 10
 	loaderSessionsPerTx = 10
