@@ -58,21 +58,27 @@ func (a *attachStore) Close() error { return a.s.Close() }
 
 // PutCommit is W1 and W2: every Session.Put and the Commit in one Update.
 func (a *attachStore) PutCommit(ctx context.Context, session string, blobs [][]byte) ([]ID, error) {
-	ids := make([]ID, len(blobs))
-	err := a.s.Update(ctx, func(tx *attachstore.Tx) error {
-		ss := tx.Session(session)
-		aids := make([]attachstore.ID, len(blobs))
-		for i, b := range blobs {
-			ref, err := ss.Put(ctx, b, octet)
-			if err != nil {
-				return err
-			}
-			aids[i] = ref.ID
-			ids[i] = ID(ref.ID)
-		}
-		return ss.Commit(ctx, aids...)
+	var ids []ID
+	err := a.s.Update(ctx, func(tx *attachstore.Tx) (err error) {
+		ids, err = putCommitTx(ctx, tx, session, blobs)
+		return err
 	})
 	return ids, err
+}
+
+// putCommitTx puts blobs for session inside tx and commits their refs.
+func putCommitTx(ctx context.Context, tx *attachstore.Tx, session string, blobs [][]byte) ([]ID, error) {
+	ss := tx.Session(session)
+	ids := make([]ID, len(blobs))
+	aids := make([]attachstore.ID, len(blobs))
+	for i, b := range blobs {
+		ref, err := ss.Put(ctx, b, octet)
+		if err != nil {
+			return nil, err
+		}
+		aids[i], ids[i] = ref.ID, ID(ref.ID)
+	}
+	return ids, ss.Commit(ctx, aids...)
 }
 
 // Load is the same single transaction: it is already the fast path.
@@ -111,23 +117,11 @@ func (a *attachStore) LoadSessions(ctx context.Context, sessions []string, blobs
 	ids = make([][]ID, len(sessions))
 	for lo := 0; lo < len(sessions); lo += loaderSessionsPerTx {
 		hi := min(lo+loaderSessionsPerTx, len(sessions))
-		err := l.Update(ctx, func(tx *attachstore.Tx) error {
-			for k := lo; k < hi; k++ {
-				ss := tx.Session(sessions[k])
-				aids := make([]attachstore.ID, len(blobs[k]))
-				ids[k] = make([]ID, len(blobs[k]))
-				for i, b := range blobs[k] {
-					ref, err := ss.Put(ctx, b, octet)
-					if err != nil {
-						return err
-					}
-					aids[i], ids[k][i] = ref.ID, ID(ref.ID)
-				}
-				if err := ss.Commit(ctx, aids...); err != nil {
-					return err
-				}
+		err := l.Update(ctx, func(tx *attachstore.Tx) (err error) {
+			for k := lo; k < hi && err == nil; k++ {
+				ids[k], err = putCommitTx(ctx, tx, sessions[k], blobs[k])
 			}
-			return nil
+			return err
 		})
 		if err != nil {
 			return nil, err

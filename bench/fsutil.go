@@ -150,6 +150,9 @@ func removeTree(root string, workers int) error {
 	empty := func(dir string) {
 		defer pending.Done()
 		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
 		for _, e := range entries {
 			p := filepath.Join(dir, e.Name())
 			if e.IsDir() {
@@ -161,7 +164,7 @@ func removeTree(root string, workers int) error {
 				err = errors.Join(err, rerr)
 			}
 		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err != nil {
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()

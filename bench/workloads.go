@@ -225,12 +225,12 @@ func turns(ctx context.Context, sys System, run, n int) (float64, error) {
 	return float64(20*n) / time.Since(start).Seconds(), nil
 }
 
-// population is the set of committed 10 KiB blobs a growing store holds; blob
-// i is referenced by session pop-(i / per).
 // loadBatch is how many sessions the bench hands a system's loader at once
 // (20k blobs, 200 MB, at full size); see attachStore.LoadSessions.
 const loadBatch = 20
 
+// population is the set of committed 10 KiB blobs a growing store holds; blob
+// i is referenced by session pop-(i / per).
 type population struct {
 	tag uint64
 	per int
