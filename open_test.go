@@ -12,6 +12,7 @@ import (
 
 	"github.com/attachstore/attachstore"
 	"github.com/attachstore/attachstore/attachstoretest"
+	"github.com/attachstore/attachstore/db"
 )
 
 func TestOpenRelativePath(t *testing.T) {
@@ -188,6 +189,55 @@ func TestWALStaysBounded(t *testing.T) {
 	}
 	if limit := int64(128 << 20); largest > limit {
 		t.Errorf("the WAL reached %d MiB while 192 MiB were written, want at most %d MiB", largest>>20, limit>>20)
+	}
+}
+
+// TestWALKeepsItsSpaceAfterRewind writes past the default rewind threshold
+// in a tight loop of commits and checks that the rewind does not shrink the
+// WAL file below the rewind threshold: the commits of the next cycle, up to
+// the next rewind, write over blocks the file already has instead of
+// appending (see db.WALKeepBytes), and that Close removes the WAL.
+func TestWALKeepsItsSpaceAfterRewind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes up to 512 MiB")
+	}
+	ctx := context.Background()
+	s := attachstoretest.NewFile(t)
+	path := s.Path()
+	data := make([]byte, 1<<20)
+	var prev, smallestAfter int64
+	rewound, after := false, 0
+	for i := 0; i < 512 && after < 32; i++ {
+		binary.LittleEndian.PutUint64(data, uint64(i))
+		if _, err := s.Put(ctx, data, attachstore.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := fi.Size()
+		if size < prev && !rewound {
+			rewound, smallestAfter = true, size
+		}
+		if rewound {
+			smallestAfter = min(smallestAfter, size)
+			after++
+		}
+		prev = size
+	}
+	if !rewound {
+		t.Fatalf("the WAL was never rewound while 512 MiB were committed (last size %d MiB)", prev>>20)
+	}
+	if smallestAfter < db.WALRewindBytes {
+		t.Errorf("after the rewind the WAL file shrank to %d MiB, want the %d MiB a rewind cycle writes kept", smallestAfter>>20, db.WALRewindBytes>>20)
+	}
+	// The space is the open store's only: Close gives it back.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err == nil {
+		t.Errorf("after Close a %d MiB WAL file is left beside the store", fi.Size()>>20)
 	}
 }
 
