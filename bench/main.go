@@ -85,6 +85,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.chunkSize, "chunk-size", 0, "attachstore chunk size in bytes (0: library default)")
 	fs.Int64Var(&c.mmapSize, "mmap-size", 0, "attachstore mmap size in bytes (0: library default)")
 	fs.IntVar(&c.cacheKiB, "cache-size", 0, "attachstore page cache per connection in KiB (0: library default)")
+	w1Ops := fs.Int("w1-ops", 0, "W1 operations per run (0: the mode's size); thousands show a sustained stream, whose WAL is rewound and reused")
 	fs.IntVar(&c.batch, "reclaim-batch", 0, "attachstore Reclaim BatchSize (0: library default)")
 	fs.TextVar(&c.vacuum, "reclaim-vacuum", attachstore.VacuumWhenLarge, "attachstore Reclaim Vacuum: auto (the library default), always or never")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (not of W5's child processes) to this file")
@@ -101,6 +102,12 @@ func parseFlags(args []string) (*config, error) {
 	c.sizes()
 	if big > 0 {
 		c.big = big
+	}
+	switch {
+	case *w1Ops < 0:
+		return nil, fmt.Errorf("-w1-ops must not be negative")
+	case *w1Ops > 0:
+		c.w1Ops = *w1Ops
 	}
 	if c.runs < 1 {
 		return nil, fmt.Errorf("-runs must be at least 1")
