@@ -193,10 +193,10 @@ func TestWALStaysBounded(t *testing.T) {
 }
 
 // TestWALKeepsItsSpaceAfterRewind writes past the default rewind threshold
-// in a tight loop of commits and checks that the rewind does not shrink the
-// WAL file below the rewind threshold: the commits of the next cycle, up to
-// the next rewind, write over blocks the file already has instead of
-// appending (see db.WALKeepBytes), and that Close removes the WAL.
+// in a tight loop of commits and checks two things. The rewind does not
+// shrink the WAL file below the threshold, so the commits of the next
+// cycle write over blocks the file already has instead of appending (see
+// db.WALKeepBytes). And Close removes the WAL, space and all.
 func TestWALKeepsItsSpaceAfterRewind(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes up to 512 MiB")
