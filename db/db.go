@@ -209,7 +209,7 @@ const WALRewindBytes = 256 << 20
 // 1,028 ops/s (bench: go run . -only W1 -systems attachstore -w1-ops 4000,
 // medians of 5 runs); with 256 MiB at 1,186 and 1,253. Reclaim sweeping
 // 100k of 1M blobs, which writes a dozen rewinds' worth, ran at 3,222 and
-// 4,126 blobs/s (bench -only W6 -systems attachstore). In a probe, a 152 KiB
+// 4,126 blobs/s (bench -only W6 -systems attachstore -runs 3). In a probe, a 152 KiB
 // write+fdatasync here took 0.26 ms over existing blocks and 0.42 ms
 // appended. The price is disk space: while the store is open its WAL may
 // keep up to this many bytes after a burst (SQLite's default keeps all).
