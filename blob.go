@@ -117,38 +117,73 @@ func (tx *Tx) touch(ctx context.Context, id ID, now int64) (Ref, bool, error) {
 }
 
 // putBytes stores data under id unless it is there already.
+//
+// It inserts first and touches only when the id was there: a new blob, the
+// common case, runs statements that return no rows. That matters inside a
+// transaction, where database/sql starts a goroutine to watch the
+// transaction's context for every result set it reads; waking a thread
+// for it cost more than the statement itself here.
 func (tx *Tx) putBytes(ctx context.Context, id ID, data []byte, m Meta) (Ref, error) {
 	now := tx.s.now()
-	if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
-		return ref, err
+	res, err := tx.q.ExecContext(ctx, qInsertNewBlob, id[:], len(data), tx.s.opts.chunkSize, m.MediaType, m.Label,
+		extraArg(m.Extra), now, now)
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
 	}
-	cs := tx.s.opts.chunkSize
-	var pk int64
-	err := tx.q.QueryRowContext(ctx, qInsertBlob, id[:], len(data), cs, m.MediaType, m.Label,
-		extraArg(m.Extra), now, now).Scan(&pk)
 	if err != nil {
 		return Ref{}, mapErr(err, "put "+id.String())
 	}
+	if n == 0 {
+		ref, ok, err := tx.touch(ctx, id, now)
+		if err == nil && !ok {
+			err = fmt.Errorf("%w: blob %s is neither there nor insertable", ErrCorrupt, id)
+		}
+		return ref, err
+	}
+	cs := tx.s.opts.chunkSize
 	for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+cs {
-		if err := tx.insertChunk(ctx, pk, seq, data[off:min(off+cs, len(data))]); err != nil {
+		if err := tx.insertChunkOf(ctx, id, seq, data[off:min(off+cs, len(data))]); err != nil {
 			return Ref{}, mapErr(err, "put "+id.String())
 		}
 	}
 	return Ref{ID: id, Size: int64(len(data)), Meta: m, CreatedAt: time.Unix(0, now)}, nil
 }
 
-// insertChunk writes one chunk of the new blob pk. pk was just allocated,
-// so a chunk already there means the file is damaged: chunks outlived their
-// blob.
+// insertChunk writes chunk seq of the new blob pk.
 func (tx *Tx) insertChunk(ctx context.Context, pk int64, seq int, data []byte) error {
 	key, err := chunkKey(pk, int64(seq))
 	if err != nil {
 		return err
 	}
 	_, err = tx.q.ExecContext(ctx, qInsertChunk, key, data)
+	return chunkErr(err, seq)
+}
+
+// insertChunkOf writes chunk seq of the blob just inserted under id; the
+// statement finds the blob's pk itself.
+func (tx *Tx) insertChunkOf(ctx context.Context, id ID, seq int, data []byte) error {
+	if seq < 0 || seq >= maxChunks {
+		return fmt.Errorf("%w: more than %d chunks", ErrTooLarge, int64(maxChunks))
+	}
+	res, err := tx.q.ExecContext(ctx, qInsertChunkOf, id[:], seq, data)
+	if err != nil {
+		return chunkErr(err, seq)
+	}
+	n, err := res.RowsAffected()
+	if err == nil && n != 1 {
+		err = fmt.Errorf("%w: chunk %d: the blob row it belongs to is gone", ErrCorrupt, seq)
+	}
+	return err
+}
+
+// chunkErr explains a failed chunk insert. The blob's pk was just
+// allocated, so a chunk already there means the file is damaged: chunks
+// outlived their blob.
+func chunkErr(err error, seq int) error {
 	var se sqlite3.Error
 	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique) {
-		return fmt.Errorf("%w: chunk %d of new blob %d exists already: %w", ErrCorrupt, seq, pk, err)
+		return fmt.Errorf("%w: chunk %d of a new blob exists already: %w", ErrCorrupt, seq, err)
 	}
 	return err
 }

@@ -965,3 +965,61 @@ func faultNewFile(t *testing.T, opts ...attachstore.Option) *attachstore.Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestFaultStrayChunkAtNextPK plants a chunk row under the pk the next put
+// will take (chunks outliving their blob: a damaged file). Every put path
+// must refuse with ErrCorrupt rather than mix the stray bytes into new
+// content, and leave the store as it was.
+func TestFaultStrayChunkAtNextPK(t *testing.T) {
+	const c = attachstore.MinChunkSize
+	for _, tc := range []struct {
+		name string
+		put  func(ctx context.Context, s *attachstore.Store, data []byte) (attachstore.Ref, error)
+	}{
+		{"Put", func(ctx context.Context, s *attachstore.Store, data []byte) (attachstore.Ref, error) {
+			return s.Put(ctx, data, attachstore.Meta{})
+		}},
+		{"PutReader", func(ctx context.Context, s *attachstore.Store, data []byte) (attachstore.Ref, error) {
+			return s.PutReader(ctx, bytes.NewReader(data), attachstore.Meta{})
+		}},
+		{"SessionPutInUpdate", func(ctx context.Context, s *attachstore.Store, data []byte) (ref attachstore.Ref, err error) {
+			uerr := s.Update(ctx, func(tx *attachstore.Tx) error {
+				ref, err = tx.Session("chat").Put(ctx, data, attachstore.Meta{})
+				return nil // the host goes on; the failed put must leave nothing
+			})
+			if uerr != nil {
+				t.Fatalf("Update: %v", uerr)
+			}
+			return ref, err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := faultNewFile(t, attachstore.WithChunkSize(c))
+			if _, err := s.Session("chat").Put(ctx, faultContent(1, 2*c), attachstore.Meta{}); err != nil {
+				t.Fatal(err)
+			}
+			err := s.Update(ctx, func(tx *attachstore.Tx) error {
+				_, err := tx.SQL().ExecContext(ctx, `INSERT INTO chunks (key, data)
+					SELECT ((SELECT max(pk) FROM blobs) + 1) << 32, x'0102'`)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := faultSnapshot(t, s, "chat")
+
+			data := faultContent(2, 3*c+5)
+			_, err = tc.put(ctx, s, data)
+			if !errors.Is(err, attachstore.ErrCorrupt) {
+				t.Fatalf("put over a stray chunk: %v, want ErrCorrupt", err)
+			}
+			if _, err := s.Stat(ctx, attachstore.ContentID(data)); !errors.Is(err, attachstore.ErrNotFound) {
+				t.Errorf("Stat after the failed put: %v, want ErrNotFound", err)
+			}
+			if d := before.diff(faultSnapshot(t, s, "chat")); d != "" {
+				t.Errorf("the failed put changed the store: %s", d)
+			}
+		})
+	}
+}

@@ -32,6 +32,14 @@ const (
 	qInsertBlob = `INSERT INTO blobs (pk, id, size, chunk_size, media_type, label, extra, created_at, touched_at)
 		VALUES ((SELECT coalesce(max(pk), 0) + 1 FROM blobs), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk`
 	qInsertChunk  = `INSERT INTO chunks (key, data) VALUES (?, ?)`
+	// A put of bytes whose id is known inserts the blob unless it is there
+	// and writes the chunks under the pk the row got, with statements that
+	// return no rows (see Tx.putBytes). Only the id's uniqueness is a
+	// conflict to skip: any other constraint still fails the put.
+	qInsertNewBlob = `INSERT INTO blobs (pk, id, size, chunk_size, media_type, label, extra, created_at, touched_at)
+		VALUES ((SELECT coalesce(max(pk), 0) + 1 FROM blobs), ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`
+	qInsertChunkOf = `INSERT INTO chunks (key, data) SELECT (pk << 32) | ?2, ?3 FROM blobs WHERE id = +?1`
 	qFinishBlob   = `UPDATE blobs SET id = ?, size = ? WHERE pk = +?`
 	qDeleteBlobPK = `DELETE FROM blobs WHERE pk = +?`
 	qDeleteBlob   = `DELETE FROM blobs WHERE id = +?`
