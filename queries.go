@@ -145,7 +145,7 @@ const (
 	// The same test again under the write lock; the foreign key refuses
 	// the delete regardless if a ref exists.
 	qDeleteOrphan = `DELETE FROM blobs WHERE id = +?1 AND touched_at < +?2
-		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = +?1) RETURNING size`
+		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = +?1)`
 )
 
 // Verify and Stats.

@@ -3,7 +3,6 @@ package attachstore
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -344,13 +343,20 @@ func (s *Store) deleteOrphans(ctx context.Context, cutoff int64, batch []orphan,
 				if done > 0 && time.Since(start) > reclaimTxBudget {
 					break
 				}
-				var size int64
-				err := tx.q.QueryRowContext(ctx, qDeleteOrphan, c.id, cutoff).Scan(&size)
+				// An Exec, not a query: database/sql starts a goroutine
+				// for every result set read in a transaction. The size
+				// is the scan's: an id's content has one size.
+				res, err := tx.q.ExecContext(ctx, qDeleteOrphan, c.id, cutoff)
+				var n int64
 				if err == nil {
-					blobs++
-					bytes += size
-				} else if !isNoRows(err) {
+					n, err = res.RowsAffected()
+				}
+				if err != nil {
 					return mapErr(err, "reclaim blob")
+				}
+				if n > 0 {
+					blobs++
+					bytes += c.size
 				}
 				done++
 			}
@@ -471,5 +477,3 @@ func (s *Store) fileBytes() int64 {
 	}
 	return n
 }
-
-func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
