@@ -31,7 +31,7 @@ const (
 	// entry); see chunkKey.
 	qInsertBlob = `INSERT INTO blobs (pk, id, size, chunk_size, media_type, label, extra, created_at, touched_at)
 		VALUES ((SELECT coalesce(max(pk), 0) + 1 FROM blobs), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk`
-	qInsertChunk  = `INSERT INTO chunks (key, data) VALUES (?, ?)`
+	qInsertChunk = `INSERT INTO chunks (key, data) VALUES (?, ?)`
 	// A put of bytes whose id is known inserts the blob unless it is there
 	// and writes the chunks under the pk the row got, with statements that
 	// return no rows (see Tx.putBytes). Only the id's uniqueness is a
@@ -40,10 +40,10 @@ const (
 		VALUES ((SELECT coalesce(max(pk), 0) + 1 FROM blobs), ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`
 	qInsertChunkOf = `INSERT INTO chunks (key, data) SELECT (pk << 32) | ?2, ?3 FROM blobs WHERE id = +?1`
-	qFinishBlob   = `UPDATE blobs SET id = ?, size = ? WHERE pk = +?`
-	qDeleteBlobPK = `DELETE FROM blobs WHERE pk = +?`
-	qDeleteBlob   = `DELETE FROM blobs WHERE id = +?`
-	qStatBlob     = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM blobs WHERE id = +?`
+	qFinishBlob    = `UPDATE blobs SET id = ?, size = ? WHERE pk = +?`
+	qDeleteBlobPK  = `DELETE FROM blobs WHERE pk = +?`
+	qDeleteBlob    = `DELETE FROM blobs WHERE id = +?`
+	qStatBlob      = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM blobs WHERE id = +?`
 	// A streaming reader holds no transaction between chunks, so it reads
 	// each one with the blob row it expects: a pk reused after a delete
 	// finds no row (see chunkKey).
