@@ -132,6 +132,14 @@ func (tx *Tx) putBytes(ctx context.Context, id ID, data []byte, m Meta) (Ref, er
 		n, err = res.RowsAffected()
 	}
 	if err != nil {
+		// With the pk range used up (a CHECK on blobs) every insert
+		// fails, even of content stored already, which is still a hit.
+		var se sqlite3.Error
+		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintCheck {
+			if ref, ok, terr := tx.touch(ctx, id, now); ok || terr != nil {
+				return ref, terr
+			}
+		}
 		return Ref{}, mapErr(err, "put "+id.String())
 	}
 	if n == 0 {

@@ -1023,3 +1023,48 @@ func TestFaultStrayChunkAtNextPK(t *testing.T) {
 		})
 	}
 }
+
+// TestFaultPKRangeUsedUp plants a blob at the highest pk the schema allows,
+// so that no new blob can be inserted. Content stored already must still
+// put (a dedup hit), and new content must fail without a panic and without
+// changing the store.
+func TestFaultPKRangeUsedUp(t *testing.T) {
+	ctx := context.Background()
+	s := faultNewFile(t)
+	old := []byte("stored before the pk range ran out")
+	if _, err := s.Session("chat").Put(ctx, old, attachstore.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Update(ctx, func(tx *attachstore.Tx) error {
+		_, err := tx.SQL().ExecContext(ctx, `INSERT INTO blobs (pk, id, size, chunk_size, media_type, label, extra, created_at, touched_at)
+			VALUES (2147483647, randomblob(32), 0, 4096, 'application/octet-stream', '', NULL, 0, 0)`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		put  func(data []byte) (attachstore.Ref, error)
+	}{
+		{"Put", func(data []byte) (attachstore.Ref, error) { return s.Put(ctx, data, attachstore.Meta{}) }},
+		{"SessionPut", func(data []byte) (attachstore.Ref, error) {
+			return s.Session("other").Put(ctx, data, attachstore.Meta{})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref, err := tc.put(old)
+			if err != nil || ref.ID != attachstore.ContentID(old) {
+				t.Fatalf("re-put of stored content = %v, %v; want its ref", ref.ID, err)
+			}
+			before := faultSnapshot(t, s, "chat", "other")
+			fresh := []byte("new content, no pk left for it: " + tc.name)
+			if _, err := tc.put(fresh); err == nil {
+				t.Fatal("put of new content succeeded with no pk left")
+			}
+			if d := before.diff(faultSnapshot(t, s, "chat", "other")); d != "" {
+				t.Errorf("the failed put changed the store: %s", d)
+			}
+		})
+	}
+}
