@@ -117,32 +117,13 @@ func (tx *Tx) touch(ctx context.Context, id ID, now int64) (Ref, bool, error) {
 }
 
 // putBytes stores data under id unless it is there already.
-//
-// It inserts first and touches only when the id was there: a new blob, the
-// common case, runs statements that return no rows. That matters inside a
-// transaction, where database/sql starts a goroutine to watch the
-// transaction's context for every result set it reads; waking a thread
-// for it cost more than the statement itself here.
 func (tx *Tx) putBytes(ctx context.Context, id ID, data []byte, m Meta) (Ref, error) {
 	now := tx.s.now()
-	res, err := tx.q.ExecContext(ctx, qInsertNewBlob, id[:], len(data), tx.s.opts.chunkSize, m.MediaType, m.Label,
-		extraArg(m.Extra), now, now)
-	var n int64
-	if err == nil {
-		n, err = res.RowsAffected()
-	}
+	inserted, err := tx.insertBlob(ctx, id, int64(len(data)), m, now)
 	if err != nil {
-		// With the pk range used up (a CHECK on blobs) every insert
-		// fails, even of content stored already, which is still a hit.
-		var se sqlite3.Error
-		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintCheck {
-			if ref, ok, terr := tx.touch(ctx, id, now); ok || terr != nil {
-				return ref, terr
-			}
-		}
 		return Ref{}, mapErr(err, "put "+id.String())
 	}
-	if n == 0 {
+	if !inserted {
 		ref, ok, err := tx.touch(ctx, id, now)
 		if err == nil && !ok {
 			err = fmt.Errorf("%w: blob %s is neither there nor insertable", ErrCorrupt, id)
@@ -151,47 +132,47 @@ func (tx *Tx) putBytes(ctx context.Context, id ID, data []byte, m Meta) (Ref, er
 	}
 	cs := tx.s.opts.chunkSize
 	for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+cs {
-		if err := tx.insertChunkOf(ctx, id, seq, data[off:min(off+cs, len(data))]); err != nil {
+		if err := tx.insertChunk(ctx, id, seq, data[off:min(off+cs, len(data))]); err != nil {
 			return Ref{}, mapErr(err, "put "+id.String())
 		}
 	}
 	return Ref{ID: id, Size: int64(len(data)), Meta: m, CreatedAt: time.Unix(0, now)}, nil
 }
 
-// insertChunk writes chunk seq of the new blob pk.
-func (tx *Tx) insertChunk(ctx context.Context, pk int64, seq int, data []byte) error {
-	key, err := chunkKey(pk, int64(seq))
+// insertBlob inserts the row of a blob under id unless one is there, and
+// says whether it did. Puts write with statements that return no rows:
+// inside a transaction database/sql starts a goroutine to watch the
+// transaction's context for every result set it reads, and waking a
+// thread for it cost more than the statement itself here.
+func (tx *Tx) insertBlob(ctx context.Context, id ID, size int64, m Meta, now int64) (bool, error) {
+	res, err := tx.q.ExecContext(ctx, qInsertNewBlob, id[:], size, tx.s.opts.chunkSize, m.MediaType, m.Label,
+		extraArg(m.Extra), now, now)
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = tx.q.ExecContext(ctx, qInsertChunk, key, data)
-	return chunkErr(err, seq)
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
-// insertChunkOf writes chunk seq of the blob just inserted under id; the
-// statement finds the blob's pk itself.
-func (tx *Tx) insertChunkOf(ctx context.Context, id ID, seq int, data []byte) error {
+// insertChunk writes chunk seq of the blob just inserted under id; the
+// statement finds the blob's pk itself. The pk was just allocated, so a
+// chunk already there means the file is damaged: chunks outlived their
+// blob.
+func (tx *Tx) insertChunk(ctx context.Context, id ID, seq int, data []byte) error {
 	if seq < 0 || seq >= maxChunks {
 		return fmt.Errorf("%w: more than %d chunks", ErrTooLarge, int64(maxChunks))
 	}
 	res, err := tx.q.ExecContext(ctx, qInsertChunkOf, id[:], seq, data)
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique) {
+		return fmt.Errorf("%w: chunk %d of a new blob exists already: %w", ErrCorrupt, seq, err)
+	}
 	if err != nil {
-		return chunkErr(err, seq)
+		return err
 	}
 	n, err := res.RowsAffected()
 	if err == nil && n != 1 {
 		err = fmt.Errorf("%w: chunk %d: the blob row it belongs to is gone", ErrCorrupt, seq)
-	}
-	return err
-}
-
-// chunkErr explains a failed chunk insert. The blob's pk was just
-// allocated, so a chunk already there means the file is damaged: chunks
-// outlived their blob.
-func chunkErr(err error, seq int) error {
-	var se sqlite3.Error
-	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique) {
-		return fmt.Errorf("%w: chunk %d of a new blob exists already: %w", ErrCorrupt, seq, err)
 	}
 	return err
 }
@@ -237,9 +218,10 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	var placeholder ID
 	_, _ = rand.Read(placeholder[:])
 	now := s.now()
-	var pk int64
-	err = tx.q.QueryRowContext(ctx, qInsertBlob, placeholder[:], 0, len(buf), m.MediaType, m.Label,
-		extraArg(m.Extra), now, now).Scan(&pk)
+	inserted, err := tx.insertBlob(ctx, placeholder, 0, m, now)
+	if err == nil && !inserted {
+		err = fmt.Errorf("%w: a random placeholder id is taken", ErrCorrupt)
+	}
 	if err != nil {
 		return Ref{}, mapErr(err, "put")
 	}
@@ -254,7 +236,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 		// read buf, and both finish before buf is refilled.
 		var hashed sync.WaitGroup
 		hashed.Go(func() { h.Write(buf[:n]) })
-		err := tx.insertChunk(ctx, pk, seq, buf[:n])
+		err := tx.insertChunk(ctx, placeholder, seq, buf[:n])
 		hashed.Wait()
 		if err != nil {
 			return Ref{}, mapErr(err, "put")
@@ -273,11 +255,11 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	h.Sum(id[:0])
 	if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
 		if err == nil {
-			_, err = tx.q.ExecContext(ctx, qDeleteBlobPK, pk)
+			_, err = tx.q.ExecContext(ctx, qDeleteBlob, placeholder[:])
 		}
 		return ref, mapErr(err, "put "+id.String())
 	}
-	if _, err := tx.q.ExecContext(ctx, qFinishBlob, id[:], size, pk); err != nil {
+	if _, err := tx.q.ExecContext(ctx, qFinishBlob, id[:], size, placeholder[:]); err != nil {
 		return Ref{}, mapErr(err, "put "+id.String())
 	}
 	return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, nil

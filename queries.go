@@ -27,23 +27,20 @@ const (
 const (
 	qTouchBlob = `UPDATE blobs SET touched_at = ? WHERE id = +?
 		RETURNING pk, size, media_type, label, extra, created_at`
-	// A new blob takes the next pk after the highest (the pk index's last
-	// entry); see chunkKey.
-	qInsertBlob = `INSERT INTO blobs (pk, id, size, chunk_size, media_type, label, extra, created_at, touched_at)
-		VALUES ((SELECT coalesce(max(pk), 0) + 1 FROM blobs), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING pk`
-	qInsertChunk = `INSERT INTO chunks (key, data) VALUES (?, ?)`
-	// A put of bytes whose id is known inserts the blob unless it is there
-	// and writes the chunks under the pk the row got, with statements that
-	// return no rows (see Tx.putBytes). Only the id's uniqueness is a
-	// conflict to skip: any other constraint still fails the put.
+	// A put inserts the blob row unless its id is there, with a statement
+	// that returns no rows (see Tx.insertBlob). The id test comes before
+	// the insert, so content stored already is never refused by a
+	// constraint on the new row (a used-up pk range). A new blob takes the
+	// next pk after the highest (the pk index's last entry); see chunkKey.
 	qInsertNewBlob = `INSERT INTO blobs (pk, id, size, chunk_size, media_type, label, extra, created_at, touched_at)
-		VALUES ((SELECT coalesce(max(pk), 0) + 1 FROM blobs), ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`
+		SELECT (SELECT coalesce(max(pk), 0) + 1 FROM blobs), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+		WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE id = +?1)`
+	// A chunk of the blob stored under id: the statement finds its pk.
 	qInsertChunkOf = `INSERT INTO chunks (key, data) SELECT (pk << 32) | ?2, ?3 FROM blobs WHERE id = +?1`
-	qFinishBlob    = `UPDATE blobs SET id = ?, size = ? WHERE pk = +?`
-	qDeleteBlobPK  = `DELETE FROM blobs WHERE pk = +?`
-	qDeleteBlob    = `DELETE FROM blobs WHERE id = +?`
-	qStatBlob      = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM blobs WHERE id = +?`
+	// A streamed put gives its row the real id once the bytes are hashed.
+	qFinishBlob = `UPDATE blobs SET id = ?, size = ? WHERE id = +?`
+	qDeleteBlob = `DELETE FROM blobs WHERE id = +?`
+	qStatBlob   = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM blobs WHERE id = +?`
 	// A streaming reader holds no transaction between chunks, so it reads
 	// each one with the blob row it expects: a pk reused after a delete
 	// finds no row (see chunkKey).
