@@ -826,3 +826,115 @@ func TestReclaimRacingWriters(t *testing.T) {
 		t.Fatalf("Verify after the race = %+v, %v", v, err)
 	}
 }
+
+// TestReclaimCountsOnlyWhatItDeleted takes back one orphan (a session puts
+// its bytes again) after Reclaim has scanned it but before its delete, in
+// the middle of a multi-blob delete statement: that blob must survive, and
+// the report must count the others, and their sizes, exactly.
+func TestReclaimCountsOnlyWhatItDeleted(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	s := attachstoretest.NewFile(t, attachstore.WithClock(clock.Now))
+	var data [][]byte
+	var ids []attachstore.ID
+	var total int64
+	for i := range 12 {
+		b := bytes.Repeat([]byte{byte('a' + i)}, 100+i) // sizes differ
+		data = append(data, b)
+		ids = append(ids, mustPut(t, s.Session("gone"), string(b)))
+		total += int64(len(b))
+	}
+	if err := s.DropSession(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	const taken = 8 // in the second batch: candidates are deleted in put order
+	var putErr error
+	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: time.Second, BatchSize: 6, Progress: func(p attachstore.ReclaimProgress) {
+		if p.Phase == "blobs" && p.ReclaimedBlobs == 6 {
+			_, putErr = s.Session("keeps").Put(ctx, data[taken], attachstore.Meta{})
+		}
+	}})
+	if err != nil || putErr != nil {
+		t.Fatalf("Reclaim: %v; put during it: %v", err, putErr)
+	}
+	if want := int64(len(data[taken])); rep.ReclaimedBlobs != 11 || rep.ReclaimedBytes != total-want {
+		t.Errorf("report %+v, want 11 blobs of %d bytes", rep, total-want)
+	}
+	for i, id := range ids {
+		if got := exists(t, s, id); got != (i == taken) {
+			t.Errorf("blob %d exists = %v after Reclaim", i, got)
+		}
+	}
+}
+
+// TestReclaimWaitsForAnotherWriter holds the write lock from another
+// connection, as another process would, for longer than the busy timeout
+// while Reclaim has blobs to delete: Reclaim waits for it, and when its
+// context ends first it stops with the context's error, having deleted
+// nothing.
+func TestReclaimWaitsForAnotherWriter(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cancel bool
+	}{{"LockReleased", false}, {"Cancelled", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s := attachstoretest.NewFile(t, attachstore.WithBusyTimeout(20*time.Millisecond))
+			var ids []attachstore.ID
+			for i := range 5 {
+				ids = append(ids, mustPut(t, s.Session("gone"), fmt.Sprint("orphan ", i)))
+			}
+			if err := s.DropSession(ctx, "gone"); err != nil {
+				t.Fatal(err)
+			}
+			other, err := sql.Open("sqlite3", "file:"+s.Path()+"?_txlock=immediate")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { other.Close() })
+			var holder *sql.Tx
+			var holdErr error
+			released := make(chan struct{})
+			p := attachstore.ReclaimPolicy{Progress: func(p attachstore.ReclaimProgress) {
+				if p.Phase != "intents" || holder != nil || holdErr != nil {
+					return
+				}
+				// Between the intents and the blobs: take the write lock
+				// and keep it for ten busy timeouts.
+				if holder, holdErr = other.BeginTx(context.Background(), nil); holdErr != nil {
+					return
+				}
+				go func() {
+					defer close(released)
+					time.Sleep(200 * time.Millisecond)
+					if tc.cancel {
+						cancel()
+						time.Sleep(50 * time.Millisecond)
+					}
+					_ = holder.Rollback()
+				}()
+			}}
+			rep, err := s.Reclaim(ctx, p)
+			if holdErr != nil || holder == nil {
+				t.Fatalf("taking the write lock: %v", holdErr)
+			}
+			<-released
+			if tc.cancel {
+				if !errors.Is(err, context.Canceled) || rep.ReclaimedBlobs != 0 {
+					t.Fatalf("Reclaim = %+v, %v; want nothing reclaimed and context.Canceled", rep, err)
+				}
+				for _, id := range ids {
+					if !exists(t, s, id) {
+						t.Errorf("orphan %s deleted by a cancelled Reclaim", id)
+					}
+				}
+				return
+			}
+			if err != nil || rep.ReclaimedBlobs != len(ids) {
+				t.Fatalf("Reclaim = %+v, %v; want %d blobs reclaimed", rep, err, len(ids))
+			}
+		})
+	}
+}

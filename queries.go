@@ -139,10 +139,17 @@ const (
 		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = b.id
 			AND (r.committed_at IS NOT NULL OR r.intent_at >= +?1))
 		ORDER BY b.id LIMIT +?3`
-	// The same test again under the write lock; the foreign key refuses
-	// the delete regardless if a ref exists.
-	qDeleteOrphan = `DELETE FROM blobs WHERE id = +?1 AND touched_at < +?2
-		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = +?1)`
+	// The same test again under the write lock, for up to 32 candidates
+	// at once (?2 … ?33; unused ones are NULL, which matches no id); the
+	// foreign key refuses the delete regardless if a ref exists. Run
+	// outside a transaction, one statement is one transaction, and SQLite
+	// needs no statement journal for it (see deleteOrphans).
+	qDeleteOrphans = `DELETE FROM blobs WHERE id IN (
+		+?2, +?3, +?4, +?5, +?6, +?7, +?8, +?9, +?10, +?11, +?12, +?13, +?14, +?15, +?16, +?17,
+		+?18, +?19, +?20, +?21, +?22, +?23, +?24, +?25, +?26, +?27, +?28, +?29, +?30, +?31, +?32, +?33)
+		AND touched_at < +?1
+		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = blobs.id)
+		RETURNING size`
 )
 
 // Verify and Stats.

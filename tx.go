@@ -178,10 +178,21 @@ func (s *Store) updateTx(ctx context.Context, what string, fn func(tx *Tx) error
 // commit after them is never durable without them. The fsyncs they skip
 // were most of a sweep's time, and what a concurrent writer waited for.
 func (s *Store) updateUnsynced(ctx context.Context, what string, fn func(tx *Tx) error) error {
-	level := strings.ToUpper(s.opts.synchronous)
-	if s.db.Memory || (level != "FULL" && level != "EXTRA") {
-		return s.update(ctx, what, fn)
-	}
+	return s.unsynced(ctx, what, func(conn *sqlx.Conn) error {
+		stx, err := s.beginWrite(ctx, conn)
+		if err != nil {
+			return mapErr(err, what+": begin")
+		}
+		return finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: true}, what, fn)
+	})
+}
+
+// unsynced runs fn on the writer's connection with commits that do not
+// wait for fsync (see updateUnsynced), and hands the connection back at
+// the store's own synchronous level. fn either runs one transaction or
+// statements that each commit on their own; unsynced reports the commit
+// to the checkpointer when fn succeeds.
+func (s *Store) unsynced(ctx context.Context, what string, fn func(conn *sqlx.Conn) error) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -191,6 +202,8 @@ func (s *Store) updateUnsynced(ctx context.Context, what string, fn func(tx *Tx)
 	if s.opts.readOnly {
 		return fmt.Errorf("%w: %s", ErrReadOnly, what)
 	}
+	level := strings.ToUpper(s.opts.synchronous)
+	lower := !s.db.Memory && (level == "FULL" || level == "EXTRA")
 	conn, err := s.db.Writer.Connx(ctx)
 	if err != nil {
 		return mapErr(err, what+": begin")
@@ -199,20 +212,20 @@ func (s *Store) updateUnsynced(ctx context.Context, what string, fn func(tx *Tx)
 		defer func() {
 			// A connection left at NORMAL would make the next commit of a
 			// user's Put undurable: restore it, or drop the connection.
-			bg := context.WithoutCancel(ctx)
-			if _, rerr := conn.ExecContext(bg, "PRAGMA synchronous = "+level); rerr != nil {
-				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			if lower {
+				bg := context.WithoutCancel(ctx)
+				if _, rerr := conn.ExecContext(bg, "PRAGMA synchronous = "+level); rerr != nil {
+					_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+				}
 			}
 			_ = conn.Close()
 		}()
-		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-			return mapErr(err, what+": begin")
+		if lower {
+			if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+				return mapErr(err, what+": begin")
+			}
 		}
-		stx, err := s.beginWrite(ctx, conn)
-		if err != nil {
-			return mapErr(err, what+": begin")
-		}
-		return finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: true}, what, fn)
+		return fn(conn)
 	}()
 	if err == nil {
 		s.committed()
@@ -280,15 +293,29 @@ func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *
 func (s *Store) beginWrite(ctx context.Context, on interface {
 	BeginTxx(context.Context, *sql.TxOptions) (*sqlx.Tx, error)
 }) (*sqlx.Tx, error) {
+	var stx *sqlx.Tx
+	err := whileBusy(ctx, func() (err error) {
+		stx, err = on.BeginTxx(ctx, nil)
+		return err
+	})
+	return stx, err
+}
+
+// whileBusy runs try until it returns anything but SQLITE_BUSY, waiting a
+// little longer between tries (up to 50 ms) until ctx ends. try must be
+// something that fails busy before it changes anything: a BEGIN
+// IMMEDIATE, or a single write statement outside a transaction, which
+// takes the write lock before its first change.
+func whileBusy(ctx context.Context, try func() error) error {
 	delay := time.Millisecond
 	for {
-		stx, err := on.BeginTxx(ctx, nil)
+		err := try()
 		if err == nil || !db.IsSQLiteError(err, sqlite3.ErrBusy) {
-			return stx, err
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 50*time.Millisecond)
