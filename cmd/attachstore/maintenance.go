@@ -18,9 +18,10 @@ Reclaim forgets uncommitted refs older than --grace, deletes every blob that
 no ref points to and that nobody put within --grace, then gives the freed
 space back to the filesystem: with --vacuum auto (the default) once free
 space is a quarter of the file, otherwise leaving it for new content to
-reuse; always or never on request. Work goes in batches of --batch blobs, each
-its own transaction, so agents writing to the same database wait at most one
-batch. Interrupting it (Ctrl-C) stops between batches; what was done is
+reuse; always or never on request. Work goes in batches of --batch blobs, and
+each transaction deletes at most that many, 32 at most and about a
+millisecond's worth, so agents writing to the same database wait little.
+Interrupting it (Ctrl-C) stops between transactions; what was done is
 reported. --dry-run only counts. On a terminal a progress line is drawn on
 stderr.`,
 	setup: setupReclaim,
@@ -29,7 +30,7 @@ stderr.`,
 func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 	grace := fs.Duration("grace", 24*time.Hour, "keep everything put or intended within this `DURATION`")
 	dryRun := fs.Bool("dry-run", false, "count what would be reclaimed; delete nothing")
-	batch := fs.Int("batch", attachstore.DefaultReclaimBatch, "blobs per transaction (`N`)")
+	batch := fs.Int("batch", attachstore.DefaultReclaimBatch, "blobs per batch (`N`)")
 	vacuum := fs.String("vacuum", "auto", "give free space back to the filesystem: `WHEN` is auto, always or never")
 	return func(ctx context.Context, args []string) error {
 		if len(args) != 0 {
