@@ -114,6 +114,15 @@ func (ss *Session) errf(op string, err error) error {
 	return fmt.Errorf("attachstore: session %q: %s: %w", truncate(ss.id, 80), op, err)
 }
 
+// errID is errf for an operation on one id. The id is formatted only on
+// error: a guarded read's success path spent two allocations on it.
+func (ss *Session) errID(op string, id ID, err error) error {
+	if err == nil {
+		return nil
+	}
+	return ss.errf(op+" "+id.String(), err)
+}
+
 // Put stores data and records this session's uncommitted intent to
 // reference it, in one transaction: after a crash there is either both or
 // neither. The ref keeps meta (each session reads back its own metadata). A
@@ -182,7 +191,7 @@ func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 		a, err = tx.readAll(ctx, id, sessionRead, ss.id, id[:])
 		return err
 	})
-	return a, ss.errf("get "+id.String(), err)
+	return a, ss.errID("get", id, err)
 }
 
 // NewReader streams content this session holds a ref to; see Store.NewReader.
@@ -196,14 +205,14 @@ func (ss *Session) NewReader(ctx context.Context, id ID) (*Reader, error) {
 		r = tx.openReader(ctx, b)
 		return nil
 	})
-	return r, ss.errf("open "+id.String(), err)
+	return r, ss.errID("open", id, err)
 }
 
 // Delete drops this session's ref to the content; the bytes stay for other
 // sessions, and Reclaim collects them once no ref is left. Deleting a ref the
 // session does not hold is not an error.
 func (ss *Session) Delete(ctx context.Context, id ID) error {
-	return ss.errf("delete "+id.String(), ss.write(ctx, "session delete", func(tx *Tx) error {
+	return ss.errID("delete", id, ss.write(ctx, "session delete", func(tx *Tx) error {
 		_, err := tx.q.ExecContext(ctx, qDeleteRef, ss.id, id[:])
 		return mapErr(err, "delete ref")
 	}))
