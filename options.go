@@ -94,9 +94,9 @@ func WithBusyTimeout(d time.Duration) Option {
 }
 
 // WithPageSize sets the page size of a newly created database file (a power
-// of two from 512 to 65536; default 16384, see db.DefaultPageSize). An
-// existing file keeps its own. Larger pages stream large blobs faster and
-// make small commits slower.
+// of two from 512 to 65536; default 16384). An existing file keeps its
+// own. Smaller pages make small commits and Reclaim faster, and cold reads
+// and large blobs slower; db.DefaultPageSize says by how much.
 func WithPageSize(n int) Option {
 	return func(o *options) error {
 		if n < 512 || n > 65536 || n&(n-1) != 0 {

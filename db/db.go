@@ -53,16 +53,20 @@ type Config struct {
 }
 
 // DefaultPageSize is the page size of new database files, chosen by
-// measurement (bench/RESULTS.md). Every page a commit touches is written to
-// the WAL whole, so small pages make small commits cheap: a 10 KiB
-// Session.Put+Commit writes about 16 pages, 1 MiB of WAL with 64 KiB pages
-// against 260 KiB with 16 KiB ones (1.7× the commits per second). Large
-// pages make large blobs cheap: fewer overflow pages per chunk, fewer
-// syscalls (64 KiB pages stream 1.4× faster than 16 KiB ones, 4 KiB pages
-// 0.75×). Cold random reads were best at 16 KiB (4 KiB pages add a read
-// per level of every b-tree; 64 KiB pages read more than a 10 KiB blob
-// needs). 16 KiB wins most of what agent runtimes do: many small
-// attachments, read back at random.
+// measurement (bench/RESULTS.md, "Page size, after run 13"). Every page a
+// commit touches is written to the WAL whole, and a 10 KiB
+// Session.Put+Commit touches about nine, so small pages make small commits
+// and Reclaim cheaper: with 4 KiB pages W1 ran 1.1–1.75× as many calls per
+// second, and the W6 sweep 7,996 blobs/s against 6,240. But a 10 KiB chunk
+// then spans a leaf and two overflow pages, read one after the other, and
+// every b-tree is a level deeper: cold random reads ran at about 0.4× of 16
+// KiB's (8 KiB pages: 0.6×), and a 1 GiB blob streamed slower both ways (in
+// full runs: put 233 against 348 MB/s, warm read 693 against 1,107). 64 KiB
+// pages were no faster than 16 KiB for a 1 GiB put (283 against 290–306
+// MB/s) and read more than a 10 KiB blob needs. With 16 KiB, cold guarded
+// reads keep level with a file-per-blob store while small commits still
+// beat it; 4 KiB (WithPageSize) suits a store that is written and swept far
+// more than it is read cold.
 const DefaultPageSize = 16384
 
 // DB is an open attachstore database.
