@@ -114,7 +114,8 @@ func (ss *Session) errf(op string, err error) error {
 	return fmt.Errorf("attachstore: session %q: %s: %w", truncate(ss.id, 80), op, err)
 }
 
-// errID is errf for an operation on one id. The id is formatted only on
+// errID is errf for an operation on one id, the session's counterpart of
+// wrapID (which has no session to name). The id is formatted only on
 // error: a guarded read's success path spent two allocations on it.
 func (ss *Session) errID(op string, id ID, err error) error {
 	if err == nil {
