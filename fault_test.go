@@ -956,6 +956,54 @@ func TestFaultDamagedRows(t *testing.T) {
 
 // faultNewFile is a durable store in a temporary file,
 // closed when the test ends.
+// TestFaultFailedChunkReadKeepsBuffer damages a blob's second chunk
+// while a Reader holds its first in its buffer, reads the damaged chunk
+// (ErrCorrupt), then seeks back: the first chunk must read as it was put,
+// not as the failed read left the buffer.
+func TestFaultFailedChunkReadKeepsBuffer(t *testing.T) {
+	const c = attachstore.MinChunkSize
+	ctx := context.Background()
+	s := faultNewFile(t, attachstore.WithChunkSize(c))
+	data := faultContent(5, 3*c+11)
+	ref, err := s.Put(ctx, data, attachstore.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.NewReader(ctx, ref.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := make([]byte, 100)
+	if _, err := io.ReadFull(r, p); err != nil || !bytes.Equal(p, data[:100]) {
+		t.Fatalf("first read: %v", err)
+	}
+
+	db, err := sql.Open("sqlite3", "file:"+s.Path()+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE chunks SET data = substr(data, 1, 10)
+		WHERE key = ((SELECT pk FROM blobs WHERE id = ?) << 32) | 1`, ref.ID[:]); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	if _, err := r.Seek(c, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Read(p); !errors.Is(err, attachstore.ErrCorrupt) {
+		t.Fatalf("reading the damaged chunk: %v, want ErrCorrupt", err)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(r, p); err != nil || !bytes.Equal(p, data[:100]) {
+		t.Fatalf("the first chunk after a failed read = %x…, %v; want %x…", p[:8], err, data[:8])
+	}
+}
+
 func faultNewFile(t *testing.T, opts ...attachstore.Option) *attachstore.Store {
 	t.Helper()
 	s, err := attachstore.Open(context.Background(), filepath.Join(t.TempDir(), "damaged.db"), opts...)
