@@ -52,6 +52,9 @@ func (r *Reader) Read(p []byte) (int, error) {
 	}
 	seq := r.off / r.b.chunkSize
 	if seq != r.bufSeq {
+		if err := r.ready(); err != nil {
+			return 0, err
+		}
 		if r.tx.rawReads() && !r.noHandle {
 			n, err := r.readInto(p)
 			if !errors.Is(err, db.ErrNoHandle) {
@@ -68,15 +71,19 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (r *Reader) load(seq int64) error {
+// ready reports whether the Reader may read now: its Tx still open, and,
+// reading through the Store, the Store open and not inside a transaction.
+func (r *Reader) ready() error {
 	if err := r.tx.check(false); err != nil {
 		return err
 	}
 	if r.tx.sqlTx == nil {
-		if err := r.tx.s.enter(); err != nil {
-			return err
-		}
+		return r.tx.s.enter()
 	}
+	return nil
+}
+
+func (r *Reader) load(seq int64) error {
 	if r.tx.rawReads() {
 		return r.loadRaw(seq)
 	}
@@ -148,16 +155,9 @@ func (r *Reader) loadRaw(seq int64) error {
 // read before an error, it returns them, and the error comes again on the
 // next call.
 func (r *Reader) readInto(p []byte) (int, error) {
-	if err := r.tx.check(false); err != nil {
-		return 0, err
-	}
-	if err := r.tx.s.enter(); err != nil {
-		return 0, err
-	}
 	var (
 		n       int
 		missing = int64(-1)
-		bad     error
 	)
 	cs := r.b.chunkSize
 	// A copy: the ID inside the Reader shares an allocation with Go
@@ -194,13 +194,11 @@ func (r *Reader) readInto(p []byte) (int, error) {
 				missing = seq
 				return err
 			case errors.Is(err, db.ErrNotBlob):
-				bad = fmt.Errorf("%w: chunk %d: %w", ErrCorrupt, seq, err)
-				return bad
+				return fmt.Errorf("%w: chunk %d: %w", ErrCorrupt, seq, err)
 			case err != nil:
 				return err
 			case size != want:
-				bad = fmt.Errorf("%w: chunk %d holds %d bytes, want %d", ErrCorrupt, seq, size, want)
-				return bad
+				return errChunkSize(seq, int64(size), int64(want))
 			case got != len(dst):
 				return fmt.Errorf("attachstore: chunk %d: read %d of %d bytes", seq, got, len(dst))
 			}
@@ -225,10 +223,15 @@ func (r *Reader) readInto(p []byte) (int, error) {
 		return n, nil
 	case missing >= 0:
 		return 0, wrapID(r.missing(missing), "read", r.b.ref.ID)
-	case bad != nil:
-		return 0, wrapID(bad, "read", r.b.ref.ID)
 	}
+	// mapErr passes attachstore's own errors (ErrCorrupt) through.
 	return 0, wrapID(mapErr(err, "read"), "read", r.b.ref.ID)
+}
+
+// errChunkSize reports chunk seq holding size bytes where its blob's
+// size and chunk size say want.
+func errChunkSize(seq, size, want int64) error {
+	return fmt.Errorf("%w: chunk %d holds %d bytes, want %d", ErrCorrupt, seq, size, want)
 }
 
 // keep makes chunk seq the buffer after checking its length. owned says
@@ -236,7 +239,7 @@ func (r *Reader) readInto(p []byte) (int, error) {
 func (r *Reader) keep(seq int64, chunk []byte, owned bool) error {
 	want := min(r.b.chunkSize, r.b.ref.Size-seq*r.b.chunkSize)
 	if int64(len(chunk)) != want {
-		return wrapID(fmt.Errorf("%w: chunk %d holds %d bytes, want %d", ErrCorrupt, seq, len(chunk), want), "read", r.b.ref.ID)
+		return wrapID(errChunkSize(seq, int64(len(chunk)), want), "read", r.b.ref.ID)
 	}
 	if owned {
 		r.buf = chunk

@@ -26,8 +26,8 @@ const char *sqlite3_errmsg(void *db);
 const char *sqlite3_db_filename(void *db, const char *zDbName);
 
 // bind_blob binds a copy of p: SQLITE_TRANSIENT, so SQLite keeps no
-// pointer into Go memory after the call.
-// An empty value binds as an empty blob, not NULL.
+// pointer into Go memory after the call. An empty value binds as an empty
+// blob, not NULL.
 static int bind_blob(sqlite3_stmt *s, int i, const void *p, int n) {
 	if (p == 0) p = "";
 	return sqlite3_bind_blob(s, i, p, n, (void (*)(void *))-1);
@@ -93,8 +93,9 @@ var ErrNoHandle = errors.New("attachstore: the driver's connection handle is not
 // mattn/go-sqlite3 keeps the handle in an unexported field and has no API
 // that reads a value into a caller's buffer; reading the field through
 // reflect is the one way to reach it. The field must be a pointer to cgo's
-// struct sqlite3. If a driver version renames or retypes the field, the lookup fails, ReadInto returns ErrNoHandle and
-// callers fall back to queries: slower, never wrong.
+// struct sqlite3. If a driver version renames or retypes the field, the
+// lookup fails, ReadInto returns ErrNoHandle and callers fall back to
+// queries: slower, never wrong.
 var handleField = sync.OnceValue(func() int {
 	f, ok := reflect.TypeFor[sqlite3.SQLiteConn]().FieldByName("db")
 	if !ok || len(f.Index) != 1 || f.Type.Kind() != reflect.Pointer ||
