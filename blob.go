@@ -2,7 +2,6 @@ package attachstore
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
@@ -121,6 +120,11 @@ func (tx *Tx) putBytes(ctx context.Context, id ID, data []byte, m Meta) (Ref, er
 	now := tx.s.now()
 	inserted, err := tx.insertBlob(ctx, id, int64(len(data)), m, now)
 	if err != nil {
+		// The schema's CHECK refuses a pk past its range; say so as the
+		// streamed path does.
+		if _, perr := tx.nextPK(ctx); errors.Is(perr, ErrFull) {
+			return Ref{}, perr
+		}
 		return Ref{}, mapErr(err, "put "+id.String())
 	}
 	if !inserted {
@@ -163,12 +167,8 @@ func (tx *Tx) insertChunk(ctx context.Context, id ID, seq int, data []byte) erro
 		return fmt.Errorf("%w: more than %d chunks", ErrTooLarge, int64(maxChunks))
 	}
 	res, err := tx.q.ExecContext(ctx, qInsertChunkOf, id[:], seq, data)
-	var se sqlite3.Error
-	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique) {
-		return fmt.Errorf("%w: chunk %d of a new blob exists already: %w", ErrCorrupt, seq, err)
-	}
 	if err != nil {
-		return err
+		return chunkExists(err, int64(seq))
 	}
 	n, err := res.RowsAffected()
 	if err == nil && n != 1 {
@@ -177,9 +177,24 @@ func (tx *Tx) insertChunk(ctx context.Context, id ID, seq int, data []byte) erro
 	return err
 }
 
+// chunkExists gives a failed chunk insert that hit a chunk already there
+// ErrCorrupt: the pk was just allocated, so chunks outlived their blob.
+// Other errors are returned as they are.
+func chunkExists(err error, seq int64) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique) {
+		return fmt.Errorf("%w: chunk %d of a new blob exists already: %w", ErrCorrupt, seq, err)
+	}
+	return err
+}
+
 // maxChunks is how many chunks one blob may have: seq takes the low 32
 // bits of a chunk's key.
 const maxChunks = 1 << 32
+
+// maxBlobPK bounds a blob's pk, as the schema's CHECK on blobs does, so
+// that chunk keys stay positive.
+const maxBlobPK = 1 << 31
 
 // chunkKey is the key of chunk seq of blob pk: (pk << 32) | seq, so that a
 // blob's chunks are one range of the chunks table's rowid and a read finds
@@ -188,7 +203,7 @@ const maxChunks = 1 << 32
 // of the newest blob is reused after it is deleted, and a streaming reader
 // checks the blob's id with each chunk (qReadChunk).
 func chunkKey(pk, seq int64) (int64, error) {
-	if pk <= 0 || pk >= 1<<31 {
+	if pk <= 0 || pk >= maxBlobPK {
 		return 0, fmt.Errorf("%w: blob pk %d is outside 1..2^31-1", ErrCorrupt, pk)
 	}
 	if seq < 0 || seq >= maxChunks {
@@ -197,10 +212,20 @@ func chunkKey(pk, seq int64) (int64, error) {
 	return pk<<32 | seq, nil
 }
 
-// putStream writes r's bytes chunk by chunk under a placeholder id while
-// hashing them, then either gives the row its real id or, when that content
-// exists already, drops the copy. Content that fits in one chunk takes
-// putBytes's path: its id is known before anything is written.
+// putStream writes r's bytes chunk by chunk while hashing them, then
+// inserts the blob's row under the id the hash gives, or, when that content
+// is stored already, drops the chunks it wrote. Content that fits in one
+// chunk takes putBytes's path: its id is known before anything is written.
+//
+// The chunks go under the pk the next blob takes (max(pk) + 1: the
+// transaction holds the write lock, so no other put can take it), and the
+// blob row comes last because its id is known only then, so that its page
+// is written once. A row inserted first under a placeholder id and renamed
+// at the end would have its page spilled to the WAL early in a large put
+// and rewritten in place at the end, and a frame rewritten in place makes
+// the commit read back and checksum every frame after it: for a 1 GiB put
+// the whole gigabyte again, 0.4 s of its commit (bench/RESULTS.md, "W5
+// put: the blob row last").
 func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	s := tx.s
 	buf := make([]byte, s.opts.chunkSize)
@@ -215,31 +240,30 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 		return tx.putBytes(ctx, ContentID(buf[:n]), buf[:n], m)
 	}
 
-	var placeholder ID
-	_, _ = rand.Read(placeholder[:])
 	now := s.now()
-	inserted, err := tx.insertBlob(ctx, placeholder, 0, m, now)
-	if err == nil && !inserted {
-		err = fmt.Errorf("%w: a random placeholder id is taken", ErrCorrupt)
-	}
+	pk, err := tx.nextPK(ctx)
 	if err != nil {
-		return Ref{}, mapErr(err, "put")
+		return Ref{}, err
 	}
 	h := sha256.New()
 	var size int64
-	for seq := 0; n > 0; seq++ {
+	for seq := int64(0); n > 0; seq++ {
 		size += int64(n)
 		if err := s.checkSize(size); err != nil {
+			return Ref{}, err
+		}
+		key, err := chunkKey(pk, seq)
+		if err != nil {
 			return Ref{}, err
 		}
 		// Hash the chunk on another core while SQLite writes it: both only
 		// read buf, and both finish before buf is refilled.
 		var hashed sync.WaitGroup
 		hashed.Go(func() { h.Write(buf[:n]) })
-		err := tx.insertChunk(ctx, placeholder, seq, buf[:n])
+		_, err = tx.q.ExecContext(ctx, qInsertChunk, key, buf[:n])
 		hashed.Wait()
 		if err != nil {
-			return Ref{}, mapErr(err, "put")
+			return Ref{}, mapErr(chunkExists(err, seq), "put")
 		}
 		if n < len(buf) {
 			break
@@ -255,14 +279,29 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	h.Sum(id[:0])
 	if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
 		if err == nil {
-			_, err = tx.q.ExecContext(ctx, qDeleteBlob, placeholder[:])
+			_, err = tx.q.ExecContext(ctx, qDeleteChunksOf, pk)
 		}
 		return ref, mapErr(err, "put "+id.String())
 	}
-	if _, err := tx.q.ExecContext(ctx, qFinishBlob, id[:], size, placeholder[:]); err != nil {
+	if _, err := tx.q.ExecContext(ctx, qInsertBlobAt, pk, id[:], size, s.opts.chunkSize,
+		m.MediaType, m.Label, extraArg(m.Extra), now, now); err != nil {
 		return Ref{}, mapErr(err, "put "+id.String())
 	}
 	return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, nil
+}
+
+// nextPK returns the pk the next blob takes: one past the highest. Past
+// the schema's range (2^31 - 1) the store takes no new content until the
+// blob with the highest pk is deleted: ErrFull.
+func (tx *Tx) nextPK(ctx context.Context) (int64, error) {
+	var pk int64
+	if err := tx.q.QueryRowContext(ctx, qNextBlobPK).Scan(&pk); err != nil {
+		return 0, mapErr(err, "put")
+	}
+	if pk >= maxBlobPK {
+		return 0, fmt.Errorf("%w: put: every blob pk up to %d is taken", ErrFull, int64(maxBlobPK-1))
+	}
+	return pk, nil
 }
 
 // wholeRead is the SQL of a whole-blob read (Get, Session.Get): first

@@ -1074,11 +1074,12 @@ func TestFaultStrayChunkAtNextPK(t *testing.T) {
 
 // TestFaultPKRangeUsedUp plants a blob at the highest pk the schema allows,
 // so that no new blob can be inserted. Content stored already must still
-// put (a dedup hit), and new content must fail without a panic and without
-// changing the store.
+// put (a dedup hit), and new content must fail with ErrFull, without a
+// panic and without changing the store, whichever put path it takes.
 func TestFaultPKRangeUsedUp(t *testing.T) {
+	const c = attachstore.MinChunkSize
 	ctx := context.Background()
-	s := faultNewFile(t)
+	s := faultNewFile(t, attachstore.WithChunkSize(c))
 	old := []byte("stored before the pk range ran out")
 	if _, err := s.Session("chat").Put(ctx, old, attachstore.Meta{}); err != nil {
 		t.Fatal(err)
@@ -1091,13 +1092,21 @@ func TestFaultPKRangeUsedUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		name string
+		size int // of the new content
 		put  func(data []byte) (attachstore.Ref, error)
 	}{
-		{"Put", func(data []byte) (attachstore.Ref, error) { return s.Put(ctx, data, attachstore.Meta{}) }},
-		{"SessionPut", func(data []byte) (attachstore.Ref, error) {
+		{"Put", 100, func(data []byte) (attachstore.Ref, error) { return s.Put(ctx, data, attachstore.Meta{}) }},
+		{"SessionPut", 100, func(data []byte) (attachstore.Ref, error) {
 			return s.Session("other").Put(ctx, data, attachstore.Meta{})
+		}},
+		// More than a chunk: the streamed path, which writes chunks first.
+		{"PutReader", 3 * c, func(data []byte) (attachstore.Ref, error) {
+			return s.PutReader(ctx, bytes.NewReader(data), attachstore.Meta{})
+		}},
+		{"SessionPutReader", 3*c + 1, func(data []byte) (attachstore.Ref, error) {
+			return s.Session("other").PutReader(ctx, bytes.NewReader(data), attachstore.Meta{})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1106,9 +1115,8 @@ func TestFaultPKRangeUsedUp(t *testing.T) {
 				t.Fatalf("re-put of stored content = %v, %v; want its ref", ref.ID, err)
 			}
 			before := faultSnapshot(t, s, "chat", "other")
-			fresh := []byte("new content, no pk left for it: " + tc.name)
-			if _, err := tc.put(fresh); err == nil {
-				t.Fatal("put of new content succeeded with no pk left")
+			if _, err := tc.put(faultContent(10+i, tc.size)); !errors.Is(err, attachstore.ErrFull) {
+				t.Fatalf("put of new content with no pk left: %v, want ErrFull", err)
 			}
 			if d := before.diff(faultSnapshot(t, s, "chat", "other")); d != "" {
 				t.Errorf("the failed put changed the store: %s", d)

@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,4 +217,74 @@ func TestReaderAllocatesNoChunks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStreamedPutReadsNothingBack streams 64 MiB, thirty-two times SQLite's
+// default page cache, so that the cache spills pages to the WAL while the
+// put runs. A page spilled and then changed again in the same transaction
+// is rewritten in place in the WAL, and a frame rewritten in place makes
+// the commit read back and checksum every frame after it: a blob row
+// inserted first and renamed at the end made a 1 GiB put read its whole
+// gigabyte again. The test counts the bytes the put's own thread reads
+// with read system calls (rchar in /proc/thread-self/io; the goroutine is
+// locked to its thread, and SQLite runs on the calling thread) and allows
+// an eighth of the blob.
+func TestStreamedPutReadsNothingBack(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts reads in /proc/thread-self/io")
+	}
+	const size = 64 << 20
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name string
+		put  func(s *attachstore.Store, r io.Reader) (attachstore.Ref, error)
+	}{
+		{"PutReader", func(s *attachstore.Store, r io.Reader) (attachstore.Ref, error) {
+			return s.PutReader(ctx, r, attachstore.Meta{})
+		}},
+		{"SessionPutReaderInUpdate", func(s *attachstore.Store, r io.Reader) (ref attachstore.Ref, err error) {
+			err = s.Update(ctx, func(tx *attachstore.Tx) error {
+				ref, err = tx.Session("chat").PutReader(ctx, r, attachstore.Meta{})
+				return err
+			})
+			return ref, err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openForTest(t, filepath.Join(t.TempDir(), "stream.db"))
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			before := threadReadBytes(t)
+			ref, err := tc.put(s, newLargeGen(7, size))
+			read := threadReadBytes(t) - before
+			if err != nil || ref.Size != size {
+				t.Fatalf("put = size %d, %v; want size %d", ref.Size, err, size)
+			}
+			t.Logf("a put of %d MiB read %d KiB", size>>20, read>>10)
+			if read > size/8 {
+				t.Errorf("a put of %d MiB read %d MiB back: a WAL frame was rewritten in place", size>>20, read>>20)
+			}
+		})
+	}
+}
+
+// threadReadBytes is rchar of the calling thread: bytes it read with read
+// system calls, from the page cache or not.
+func threadReadBytes(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/thread-self/io")
+	if err != nil {
+		t.Skipf("no per-thread I/O counts: %v", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no rchar in /proc/thread-self/io:\n%s", b)
+	return 0
 }

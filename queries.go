@@ -37,8 +37,15 @@ const (
 		WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE id = +?1)`
 	// A chunk of the blob stored under id: the statement finds its pk.
 	qInsertChunkOf = `INSERT INTO chunks (key, data) SELECT (pk << 32) | ?2, ?3 FROM blobs WHERE id = +?1`
-	// A streamed put gives its row the real id once the bytes are hashed.
-	qFinishBlob = `UPDATE blobs SET id = ?, size = ? WHERE id = +?`
+	// A streamed put writes its chunks first, under the pk the next blob
+	// takes, and inserts the blob row last, once the bytes are hashed (see
+	// Tx.putStream); content stored already drops those chunks instead.
+	qNextBlobPK   = `SELECT coalesce(max(pk), 0) + 1 FROM blobs`
+	qInsertChunk  = `INSERT INTO chunks (key, data) VALUES (?, ?)`
+	qInsertBlobAt = `INSERT INTO blobs (pk, id, size, chunk_size, media_type, label, extra, created_at, touched_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qDeleteChunksOf = `DELETE FROM chunks WHERE key >= +?1 << 32 AND key < (+?1 + 1) << 32`
+
 	qDeleteBlob = `DELETE FROM blobs WHERE id = +?`
 	qStatBlob   = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM blobs WHERE id = +?`
 	// A streaming reader holds no transaction between chunks, so it reads
