@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync/atomic"
+	"time"
 )
 
 // pattern is random bytes shared by every generated blob; stamps make each
@@ -81,4 +82,24 @@ func (r *patternReader) Read(p []byte) (int, error) {
 	}
 	r.off = end
 	return len(p), nil
+}
+
+// pacedReader yields r's bytes at most 64 KiB a call, and each call takes
+// as long as its bytes at rate bytes a second, however long the caller
+// took between calls: a source that makes bytes only when asked, such as a
+// decompressor, or a pipe fed by a goroutine. W5's -w5-source-mbps, for a
+// put whose source is slower than the store.
+type pacedReader struct {
+	r    io.Reader
+	rate float64
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	start := time.Now()
+	n, err := p.r.Read(b[:min(len(b), 64<<10)])
+	// Spin: a sleep this short oversleeps by a millisecond here, and a
+	// source that makes bytes on demand keeps a core busy doing it.
+	for due := start.Add(time.Duration(float64(n) / p.rate * float64(time.Second))); time.Now().Before(due); {
+	}
+	return n, err
 }

@@ -38,6 +38,7 @@ type config struct {
 	batch      int   // attachstore ReclaimPolicy.BatchSize
 	vacuum     attachstore.Vacuum
 	cpuProfile string
+	sourceMBps float64 // W5's put source rate; 0 = memcpy speed
 
 	w1Ops, w2Turns     int
 	w3Stored           int
@@ -88,6 +89,7 @@ func parseFlags(args []string) (*config, error) {
 	w1Ops := fs.Int("w1-ops", 0, "W1 operations per run (0: the mode's size); thousands show a sustained stream, whose WAL is rewound and reused")
 	fs.IntVar(&c.batch, "reclaim-batch", 0, "attachstore Reclaim BatchSize (0: library default)")
 	fs.TextVar(&c.vacuum, "reclaim-vacuum", attachstore.VacuumWhenLarge, "attachstore Reclaim Vacuum: auto (the library default), always or never")
+	fs.Float64Var(&c.sourceMBps, "w5-source-mbps", 0, "W5's PutReader reads from a source that makes its bytes only when asked, at this many MB/s, 64 KiB a read (0: at memcpy speed)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (not of W5's child processes) to this file")
 	fs.StringVar(&c.child, "w5-child", "", "internal: run one W5 put+read of this system and print JSON")
 	fs.StringVar(&c.childDir, "w5-dir", "", "internal: the W5 child's store directory")
@@ -108,6 +110,9 @@ func parseFlags(args []string) (*config, error) {
 		return nil, fmt.Errorf("-w1-ops must not be negative")
 	case *w1Ops > 0:
 		c.w1Ops = *w1Ops
+	}
+	if c.sourceMBps < 0 {
+		return nil, fmt.Errorf("-w5-source-mbps must not be negative")
 	}
 	if c.runs < 1 {
 		return nil, fmt.Errorf("-runs must be at least 1")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,7 +66,8 @@ func runW5Child(ctx context.Context, exe string, c *config, system, dir string) 
 	cmd := exec.CommandContext(ctx, exe,
 		"-w5-child", system, "-w5-dir", dir, "-w5-size", strconv.FormatInt(c.big, 10),
 		"-page-size", strconv.Itoa(c.pageSize), "-chunk-size", strconv.Itoa(c.chunkSize),
-		"-mmap-size", strconv.FormatInt(c.mmapSize, 10), "-cache-size", strconv.Itoa(c.cacheKiB))
+		"-mmap-size", strconv.FormatInt(c.mmapSize, 10), "-cache-size", strconv.Itoa(c.cacheKiB),
+		"-w5-source-mbps", strconv.FormatFloat(c.sourceMBps, 'g', -1, 64))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	var res w5Result
@@ -120,8 +122,12 @@ func w5Child(ctx context.Context, c *config) (w5Result, error) {
 			sys.Close()
 		}
 	}()
+	var src io.Reader = newPatternReader(c.big)
+	if c.sourceMBps > 0 {
+		src = &pacedReader{r: src, rate: c.sourceMBps * 1e6}
+	}
 	start := time.Now()
-	id, err := sys.PutReader(ctx, newPatternReader(c.big))
+	id, err := sys.PutReader(ctx, src)
 	if err != nil {
 		return res, fmt.Errorf("put: %w", err)
 	}
