@@ -246,6 +246,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 		return Ref{}, err
 	}
 	h := sha256.New()
+	next := make([]byte, len(buf))
 	var size int64
 	for seq := int64(0); n > 0; seq++ {
 		size += int64(n)
@@ -256,24 +257,43 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 		if err != nil {
 			return Ref{}, err
 		}
-		// Hash the chunk on another core while SQLite writes it: both only
-		// read buf, and both finish before buf is refilled.
-		var hashed sync.WaitGroup
-		hashed.Go(func() { h.Write(buf[:n]) })
+		// While SQLite writes the chunk, another core hashes it and, if the
+		// chunk was full, reads the next one into the other buffer: SQLite
+		// and the hash only read buf, the read writes only next, and all
+		// finish before the two swap. A panic of r's Read is raised again
+		// here, where the transaction's own recover rolls it back.
+		more := n == len(buf)
+		var (
+			m        int
+			readErr  error
+			panicked any
+			worker   sync.WaitGroup
+		)
+		worker.Go(func() {
+			defer func() { panicked = recover() }()
+			h.Write(buf[:n])
+			if more {
+				m, _, readErr = readChunk(r, next)
+			}
+		})
 		_, err = tx.q.ExecContext(ctx, qInsertChunk, key, buf[:n])
-		hashed.Wait()
+		worker.Wait()
+		if panicked != nil {
+			panic(panicked)
+		}
 		if err != nil {
 			return Ref{}, mapErr(chunkExists(err, seq), "put")
 		}
-		if n < len(buf) {
+		if !more {
 			break
+		}
+		if readErr != nil {
+			return Ref{}, fmt.Errorf("attachstore: put: reading input: %w", readErr)
 		}
 		if err := ctx.Err(); err != nil {
 			return Ref{}, fmt.Errorf("attachstore: put: %w", err)
 		}
-		if n, _, err = readChunk(r, buf); err != nil {
-			return Ref{}, fmt.Errorf("attachstore: put: reading input: %w", err)
-		}
+		buf, next, n = next, buf, m
 	}
 	var id ID
 	h.Sum(id[:0])

@@ -1124,3 +1124,66 @@ func TestFaultPKRangeUsedUp(t *testing.T) {
 		})
 	}
 }
+
+// panicReader yields full bytes up to after, then panics: a caller's
+// io.Reader with a bug.
+type panicReader struct{ after, off int }
+
+func (r *panicReader) Read(p []byte) (int, error) {
+	if r.off >= r.after {
+		panic("panicReader: a bug in the caller's reader")
+	}
+	n := min(len(p), r.after-r.off)
+	for i := range n {
+		p[i] = byte(r.off + i)
+	}
+	r.off += n
+	return n, nil
+}
+
+// TestFaultPanickingReader streams from a reader that panics after the
+// first chunk. The put reads ahead on another goroutine; the panic must
+// still reach the caller (not crash the process), roll the put back, and
+// leave the store working.
+func TestFaultPanickingReader(t *testing.T) {
+	const c = attachstore.MinChunkSize
+	ctx := context.Background()
+	s := faultNewFile(t, attachstore.WithChunkSize(c))
+	if _, err := s.Session("chat").Put(ctx, faultContent(1, 2*c), attachstore.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		put  func(r io.Reader) error
+	}{
+		{"PutReader", func(r io.Reader) error {
+			_, err := s.PutReader(ctx, r, attachstore.Meta{})
+			return err
+		}},
+		{"SessionPutReaderInUpdate", func(r io.Reader) error {
+			return s.Update(ctx, func(tx *attachstore.Tx) error {
+				_, err := tx.Session("chat").PutReader(ctx, r, attachstore.Meta{})
+				return err
+			})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := faultSnapshot(t, s, "chat")
+			got := func() (p any) {
+				defer func() { p = recover() }()
+				err := tc.put(&panicReader{after: 2 * c})
+				t.Errorf("the put returned %v; want the reader's panic", err)
+				return nil
+			}()
+			if msg, _ := got.(string); !strings.Contains(msg, "panicReader") {
+				t.Fatalf("recovered %v; want the reader's panic", got)
+			}
+			if d := before.diff(faultSnapshot(t, s, "chat")); d != "" {
+				t.Errorf("the panicked put changed the store: %s", d)
+			}
+			if _, err := s.Put(ctx, faultContent(3, 3*c), attachstore.Meta{}); err != nil {
+				t.Errorf("Put after the panic: %v", err)
+			}
+		})
+	}
+}

@@ -143,10 +143,13 @@ func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 }
 
 // PutReader stores everything r yields, like Put, hashing while it writes
-// chunks so that memory stays bounded by the chunk size. It holds the write
-// lock while it reads r: give it a reader that does not stall (spool a slow
+// chunks so that memory stays bounded by the chunk size (two chunks: while
+// SQLite writes one, the next is read from r on another goroutine; r's
+// Read is never called by two goroutines at once). It holds the write lock
+// while it reads r: give it a reader that does not stall (spool a slow
 // network stream to a file first). An error from r, ErrTooLarge or a
-// cancelled context stores nothing.
+// cancelled context stores nothing; a panic in r's Read reaches the caller
+// and stores nothing.
 func (s *Store) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
 	var ref Ref
 	err := s.update(ctx, "put", func(tx *Tx) (err error) {
