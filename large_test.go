@@ -219,17 +219,17 @@ func TestReaderAllocatesNoChunks(t *testing.T) {
 	}
 }
 
-// TestStreamedPutReadsNothingBack streams 64 MiB, thirty-two times SQLite's
+// TestLargePutReadsNothingBack puts 64 MiB, thirty-two times SQLite's
 // default page cache, so that the cache spills pages to the WAL while the
 // put runs. A page spilled and then changed again in the same transaction
 // is rewritten in place in the WAL, and a frame rewritten in place makes
 // the commit read back and checksum every frame after it: a blob row
-// inserted first and renamed at the end made a 1 GiB put read its whole
-// gigabyte again. The test counts the bytes the put's own thread reads
-// with read system calls (rchar in /proc/thread-self/io; the goroutine is
-// locked to its thread, and SQLite runs on the calling thread) and allows
-// an eighth of the blob.
-func TestStreamedPutReadsNothingBack(t *testing.T) {
+// inserted first and renamed at the end made a 1 GiB PutReader read its
+// whole gigabyte again. The test counts the bytes the put's own thread
+// reads with read system calls (rchar in /proc/thread-self/io; the
+// goroutine is locked to its thread, and SQLite runs on the calling
+// thread) and allows an eighth of the blob, for each put path.
+func TestLargePutReadsNothingBack(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("counts reads in /proc/thread-self/io")
 	}
@@ -241,6 +241,24 @@ func TestStreamedPutReadsNothingBack(t *testing.T) {
 	}{
 		{"PutReader", func(s *attachstore.Store, r io.Reader) (attachstore.Ref, error) {
 			return s.PutReader(ctx, r, attachstore.Meta{})
+		}},
+		{"PutBytes", func(s *attachstore.Store, r io.Reader) (attachstore.Ref, error) {
+			data, err := io.ReadAll(r)
+			if err != nil {
+				return attachstore.Ref{}, err
+			}
+			return s.Put(ctx, data, attachstore.Meta{})
+		}},
+		{"SessionPutInUpdate", func(s *attachstore.Store, r io.Reader) (ref attachstore.Ref, err error) {
+			data, err := io.ReadAll(r)
+			if err != nil {
+				return attachstore.Ref{}, err
+			}
+			err = s.Update(ctx, func(tx *attachstore.Tx) error {
+				ref, err = tx.Session("chat").Put(ctx, data, attachstore.Meta{})
+				return err
+			})
+			return ref, err
 		}},
 		{"SessionPutReaderInUpdate", func(s *attachstore.Store, r io.Reader) (ref attachstore.Ref, err error) {
 			err = s.Update(ctx, func(tx *attachstore.Tx) error {
