@@ -264,7 +264,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 		// here, where the transaction's own recover rolls it back.
 		more := n == len(buf)
 		var (
-			m        int
+			nextN    int
 			readErr  error
 			panicked any
 			worker   sync.WaitGroup
@@ -273,7 +273,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 			defer func() { panicked = recover() }()
 			h.Write(buf[:n])
 			if more {
-				m, _, readErr = readChunk(r, next)
+				nextN, _, readErr = readChunk(r, next)
 			}
 		})
 		_, err = tx.q.ExecContext(ctx, qInsertChunk, key, buf[:n])
@@ -293,7 +293,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 		if err := ctx.Err(); err != nil {
 			return Ref{}, fmt.Errorf("attachstore: put: %w", err)
 		}
-		buf, next, n = next, buf, m
+		buf, next, n = next, buf, nextN
 	}
 	var id ID
 	h.Sum(id[:0])
