@@ -136,9 +136,11 @@ func (tx *Tx) putBytes(ctx context.Context, id ID, data []byte, m Meta) (Ref, er
 	}
 	cs := tx.s.opts.chunkSize
 	for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+cs {
-		if err := tx.insertChunk(ctx, id, seq, data[off:min(off+cs, len(data))]); err != nil {
+		chunk := data[off:min(off+cs, len(data))]
+		if err := tx.insertChunk(ctx, id, seq, chunk); err != nil {
 			return Ref{}, mapErr(err, "put "+id.String())
 		}
+		tx.wroteData(len(chunk))
 	}
 	return Ref{ID: id, Size: int64(len(data)), Meta: m, CreatedAt: time.Unix(0, now)}, nil
 }
@@ -284,6 +286,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 		if err != nil {
 			return Ref{}, mapErr(chunkExists(err, seq), "put")
 		}
+		tx.wroteData(n)
 		if !more {
 			break
 		}

@@ -7,3 +7,7 @@ func SetWALRewindBytes(s *Store, n int64) { s.walRewind = n }
 // SetReclaimGather lets a test make Reclaim scan, delete and scan again
 // with fewer orphans than defaultReclaimGather.
 func SetReclaimGather(s *Store, n int) { s.reclaimGather = n }
+
+// Writebacks is how many WAL writeback requests the kernel took, in this
+// process, since it started.
+func Writebacks() int64 { return writebacks.Load() }

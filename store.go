@@ -65,6 +65,10 @@ type Store struct {
 	// reclaimGather is how many orphan candidates Reclaim holds at once
 	// (defaultReclaimGather).
 	reclaimGather int
+	// walPath is the WAL that large write transactions have written back
+	// as they go (see writeback), or "" when their commit does not fsync
+	// it: an Ephemeral or read-only store, synchronous OFF or NORMAL.
+	walPath string
 }
 
 // Open creates or opens the store at path and migrates its schema. Path
@@ -104,6 +108,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, mapErr(err, "open "+path)
 	}
 	s := &Store{db: d, opts: o, walRewind: db.WALRewindBytes, reclaimGather: defaultReclaimGather}
+	if !d.Memory && !o.readOnly && (o.synchronous == "FULL" || o.synchronous == "EXTRA") {
+		s.walPath = d.Path + "-wal"
+	}
 	s.startCheckpointer()
 	return s, nil
 }

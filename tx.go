@@ -34,7 +34,13 @@ type Tx struct {
 	// aborted is set when SQLite rolled the whole transaction back on its
 	// own (SQLITE_FULL, IOERR, NOMEM can): nothing may commit after it.
 	aborted error
+	// wb starts the WAL's writeback while a large transaction writes.
+	wb writeback
 }
+
+// wroteData tells the transaction's writeback that n more bytes of blob
+// data went to SQLite.
+func (tx *Tx) wroteData(n int) { tx.wb.wrote(tx.s.walPath, n) }
 
 // querier is what helpers run statements on: a transaction, or the read
 // pool for the Store's single-statement reads.
@@ -263,6 +269,9 @@ func (s *Store) viewTx(ctx context.Context, fn func(tx *Tx) error) error {
 // rolls back on its own and Commit may say only sql.ErrTxDone, so the
 // context's error is reported instead.
 func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *Tx) error) (err error) {
+	// After the commit or rollback below: a writeback request in flight
+	// overlaps the commit's fsync instead of delaying it.
+	defer tx.wb.stop()
 	defer func() {
 		tx.done = true
 		if p := recover(); p != nil {
