@@ -37,9 +37,8 @@ const writebackEvery = 8 << 20
 type writeback struct {
 	pending int64 // bytes put since the last request
 	fd      int
-	started bool // the WAL is open and the goroutine runs
-	failed  bool // the WAL could not be opened: do not try again
-	kick    chan struct{}
+	failed  bool          // the WAL could not be opened: do not try again
+	kick    chan struct{} // nil until the WAL is open and run is running
 	done    chan struct{}
 }
 
@@ -62,13 +61,13 @@ func (w *writeback) wrote(walPath string, n int) {
 		return
 	}
 	w.pending = 0
-	if !w.started {
+	if w.kick == nil {
 		fd, ok := openWAL(walPath)
 		if !ok {
 			w.failed = true
 			return
 		}
-		w.fd, w.started = fd, true
+		w.fd = fd
 		w.kick, w.done = make(chan struct{}, 1), make(chan struct{})
 		go w.run()
 	}
@@ -92,7 +91,7 @@ func (w *writeback) run() {
 // stop waits for a request in flight and closes the WAL's descriptor. It
 // runs when the transaction has ended, and leaves w ready for reuse.
 func (w *writeback) stop() {
-	if w.started {
+	if w.kick != nil {
 		close(w.kick)
 		<-w.done
 		closeWAL(w.fd)
