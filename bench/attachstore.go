@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/db"
 )
 
 // attachStore is the subject: bytes, metadata and manifest in one SQLite
@@ -23,6 +24,15 @@ type attachStore struct {
 var attachstoreOpener = opener{name: subject, open: openAttachstore}
 
 var octet = attachstore.Meta{MediaType: "application/octet-stream"}
+
+// floorPageSize is the page size attachstore runs with in this bench, for
+// the SQLite floor (floor.go).
+func floorPageSize(c *config) int {
+	if c.pageSize > 0 {
+		return c.pageSize
+	}
+	return db.DefaultPageSize
+}
 
 func openAttachstore(ctx context.Context, dir string, cfg *config) (System, error) {
 	// Durable settings, as for every system: synchronous FULL.

@@ -6,6 +6,7 @@ import "fmt"
 // Groups of workloads not selected stay nil.
 type groups struct {
 	sha, fsync, fdatasync, seqWrite, seqWarm, seqCold *group
+	floorW1, floorW2                                  *group
 
 	w1, w1fsync, w2         *group
 	w3a, w3b, w4a, w4b      *group
@@ -44,6 +45,8 @@ func (b *bench) layout() {
 	g.seqWrite = limit("seq write+fsync "+big, mbPerSec)
 	g.seqWarm = limit("seq read "+big+", warm", mbPerSec)
 	g.seqCold = limit("seq read "+big+", cold", mbPerSec)
+	g.floorW1 = limit("SQLite alone: one 10 KiB row a commit", opsPerSec)
+	g.floorW2 = limit("SQLite alone: a W2 turn of 20 rows a commit", attPerSec)
 
 	if c.want("W1") {
 		g.w1 = systems(t.group("W1", "Session.Put+Commit 10 KiB, one Update each", opsPerSec).
@@ -52,10 +55,11 @@ func (b *bench) layout() {
 			withCheck(check{kind: vsSeries, against: "limit 1/fsync", atLeast: true, limit: 0.6, text: "≥ 0.60× 1/fsync"})
 		g.w1fsync.seriesFor(subject)
 		g.w1fsync.seriesFor("limit 1/fsync")
+		g.w1fsync.seriesFor("limit sqlite")
 	}
 	if c.want("W2") {
 		g.w2 = systems(t.group("W2", "turn: 20 × 1–100 KiB in one Update", attPerSec).
-			withCheck(check{atLeast: true, limit: 10, text: "≥ 10× best peer"}))
+			withCheck(check{atLeast: true, limit: 10, text: "≥ 10× best peer"}), "limit sqlite")
 	}
 	n := humanCount(c.w3Stored)
 	if c.want("W3") {

@@ -110,6 +110,23 @@ func (b *bench) limits(ctx context.Context) error {
 		if g.w1fsync != nil {
 			g.w1fsync.add("limit 1/fsync", 1e6/micro(fs))
 		}
+		tag, ps := newTag(), floorPageSize(c)
+		w1, err := sqliteFloor(ctx, dir, ps, c.w1Ops, w1Rows(tag))
+		if err != nil {
+			return fmt.Errorf("sqlite floor, W1: %w", err)
+		}
+		w2, err := sqliteFloor(ctx, dir, ps, c.w2Turns, w2Rows(tag, r, c.w2Turns))
+		if err != nil {
+			return fmt.Errorf("sqlite floor, W2: %w", err)
+		}
+		g.floorW1.add("limit", w1)
+		g.floorW2.add("limit", w2)
+		if g.w1fsync != nil {
+			g.w1fsync.add("limit sqlite", w1)
+		}
+		if g.w2 != nil {
+			g.w2.add("limit sqlite", w2)
+		}
 		w, warm, cold, err := fileBandwidth(dir, c.big)
 		if err != nil {
 			return err
@@ -207,13 +224,12 @@ func (b *bench) smallWrites(ctx context.Context) error {
 // committed at once; it returns attachments per second. The sizes depend on
 // the run only, so every system writes the same mix.
 func turns(ctx context.Context, sys System, run, n int) (float64, error) {
-	rng := rand.New(rand.NewPCG(uint64(run), 2))
 	tag := newTag()
 	all := make([][][]byte, n)
-	for t := range all {
-		all[t] = make([][]byte, 20)
-		for i := range all[t] {
-			all[t][i] = makeBlob(tag, uint64(t*20+i), 1<<10+rng.IntN(99<<10+1))
+	for t, sizes := range turnSizes(run, n) {
+		all[t] = make([][]byte, len(sizes))
+		for i, size := range sizes {
+			all[t][i] = makeBlob(tag, uint64(t*20+i), size)
 		}
 	}
 	start := time.Now()
@@ -223,6 +239,19 @@ func turns(ctx context.Context, sys System, run, n int) (float64, error) {
 		}
 	}
 	return float64(20*n) / time.Since(start).Seconds(), nil
+}
+
+// turnSizes returns the attachment sizes of W2's n turns in the given run:
+// 20 a turn, 1–100 KiB, the same for every system.
+func turnSizes(run, n int) [][20]int {
+	rng := rand.New(rand.NewPCG(uint64(run), 2))
+	sizes := make([][20]int, n)
+	for t := range sizes {
+		for i := range sizes[t] {
+			sizes[t][i] = 1<<10 + rng.IntN(99<<10+1)
+		}
+	}
+	return sizes
 }
 
 // loadBatch is how many sessions the bench hands a system's loader at once

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// The floor of SQLite's own durable commits on this machine: the engine
+// under attachstore committing the bytes of W1 and W2 with nothing of
+// attachstore's work around them. One rowid table of (integer key, blob),
+// WAL, synchronous FULL, attachstore's page size and auto_vacuum, no
+// hashing, no metadata rows, indexes or foreign keys, no checkpoint inside
+// the timed commits, and a WAL already as long as the commits need, so they
+// overwrite blocks the file has (a fresh WAL that grows pays more per
+// fsync). A target above this floor cannot be met by any design that keeps
+// its bytes in a SQLite WAL at synchronous FULL.
+
+// floorDB is a scratch database for the floor.
+type floorDB struct {
+	db   *sql.DB
+	conn *sql.Conn
+	path string
+}
+
+// openFloor creates a fresh database in dir with the given page size.
+func openFloor(ctx context.Context, dir string, pageSize int) (*floorDB, error) {
+	f, err := os.CreateTemp(dir, "floor-*.db")
+	if err != nil {
+		return nil, err
+	}
+	path := f.Name()
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	fd := &floorDB{path: path}
+	if fd.db, err = sql.Open("sqlite3", "file:"+path+"?_synchronous=FULL&_txlock=immediate"); err != nil {
+		return nil, errors.Join(err, fd.remove())
+	}
+	// One connection, so that the pragmas below hold for every commit. Page
+	// size and auto_vacuum take only before the file leaves rollback mode.
+	if fd.conn, err = fd.db.Conn(ctx); err != nil {
+		return nil, errors.Join(err, fd.close())
+	}
+	for _, q := range []string{
+		"PRAGMA page_size = " + strconv.Itoa(pageSize),
+		"PRAGMA auto_vacuum = INCREMENTAL",
+		"PRAGMA journal_mode = WAL",
+		"PRAGMA wal_autocheckpoint = 0",
+		"CREATE TABLE t (k INTEGER PRIMARY KEY, data BLOB NOT NULL)",
+	} {
+		if _, err := fd.conn.ExecContext(ctx, q); err != nil {
+			return nil, errors.Join(fmt.Errorf("%s: %w", q, err), fd.close())
+		}
+	}
+	return fd, nil
+}
+
+// commit runs n write transactions, the i-th inserting the rows rows(i)
+// returns, and returns rows committed per second, timing only the
+// transactions.
+func (fd *floorDB) commit(ctx context.Context, n int, rows func(i int) [][]byte) (float64, error) {
+	var spent time.Duration
+	total := 0
+	for i := range n {
+		batch := rows(i)
+		start := time.Now()
+		tx, err := fd.conn.BeginTx(ctx, nil)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range batch {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO t (data) VALUES (?)", r); err != nil {
+				return 0, errors.Join(err, tx.Rollback())
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, err
+		}
+		spent += time.Since(start)
+		total += len(batch)
+	}
+	if spent <= 0 {
+		return 0, fmt.Errorf("no commit timed")
+	}
+	return float64(total) / spent.Seconds(), nil
+}
+
+// restartWAL copies the WAL into the database and has the next commit
+// write from the WAL's head again, over the blocks it has.
+func (fd *floorDB) restartWAL(ctx context.Context) error {
+	var busy, logged, done int
+	if err := fd.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &logged, &done); err != nil {
+		return err
+	}
+	if busy != 0 || done != logged {
+		return fmt.Errorf("wal_checkpoint(RESTART): busy %d, %d of %d frames copied", busy, done, logged)
+	}
+	return nil
+}
+
+// close closes the database and removes its files.
+func (fd *floorDB) close() error {
+	var err error
+	if fd.conn != nil {
+		err = fd.conn.Close()
+	}
+	return errors.Join(err, fd.db.Close(), fd.remove())
+}
+
+func (fd *floorDB) remove() error {
+	var errs []error
+	for _, p := range []string{fd.path, fd.path + "-wal", fd.path + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sqliteFloor measures the floor for n transactions of rows: it commits
+// them once to grow the WAL, restarts the WAL, and times n more.
+func sqliteFloor(ctx context.Context, dir string, pageSize, n int, rows func(i int) [][]byte) (perSec float64, err error) {
+	fd, err := openFloor(ctx, dir, pageSize)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, fd.close()) }()
+	if _, err := fd.commit(ctx, n, rows); err != nil {
+		return 0, err
+	}
+	if err := fd.restartWAL(ctx); err != nil {
+		return 0, err
+	}
+	return fd.commit(ctx, n, rows)
+}
+
+// w1Rows is W1's transaction for the floor: one 10 KiB row.
+func w1Rows(tag uint64) func(i int) [][]byte {
+	return func(i int) [][]byte { return [][]byte{makeBlob(tag, uint64(i), blobSize)} }
+}
+
+// w2Rows is W2's turns for the floor: n turns of 20 rows, with the sizes
+// turns writes in the same run.
+func w2Rows(tag uint64, run, n int) func(i int) [][]byte {
+	sizes := turnSizes(run, n)
+	return func(i int) [][]byte {
+		turn := make([][]byte, len(sizes[i]))
+		for j, size := range sizes[i] {
+			turn[j] = makeBlob(tag, uint64(i*20+j), size)
+		}
+		return turn
+	}
+}
