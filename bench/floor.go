@@ -17,8 +17,9 @@ import (
 // hashing, no metadata rows, indexes or foreign keys, no checkpoint inside
 // the timed commits, and a WAL already as long as the commits need, so they
 // overwrite blocks the file has (a fresh WAL that grows pays more per
-// fsync). A target above this floor cannot be met by any design that keeps
-// its bytes in a SQLite WAL at synchronous FULL.
+// fsync). A target above this floor cannot be met by a design that keeps
+// its bytes in a SQLite WAL at synchronous FULL with this page size (run
+// the bench with -page-size to see another's).
 
 // floorDB is a scratch database for the floor.
 type floorDB struct {
