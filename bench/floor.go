@@ -36,7 +36,7 @@ func openFloor(ctx context.Context, dir string, pageSize int) (*floorDB, error) 
 	}
 	path := f.Name()
 	if err := f.Close(); err != nil {
-		return nil, err
+		return nil, errors.Join(err, os.Remove(path))
 	}
 	fd := &floorDB{path: path}
 	if fd.db, err = sql.Open("sqlite3", "file:"+path+"?_synchronous=FULL&_txlock=immediate"); err != nil {
@@ -149,11 +149,5 @@ func w1Rows(tag uint64) func(i int) [][]byte {
 // turns writes in the same run.
 func w2Rows(tag uint64, run, n int) func(i int) [][]byte {
 	sizes := turnSizes(run, n)
-	return func(i int) [][]byte {
-		turn := make([][]byte, len(sizes[i]))
-		for j, size := range sizes[i] {
-			turn[j] = makeBlob(tag, uint64(i*20+j), size)
-		}
-		return turn
-	}
+	return func(i int) [][]byte { return turnBlobs(tag, i, sizes[i]) }
 }

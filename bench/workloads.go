@@ -227,10 +227,7 @@ func turns(ctx context.Context, sys System, run, n int) (float64, error) {
 	tag := newTag()
 	all := make([][][]byte, n)
 	for t, sizes := range turnSizes(run, n) {
-		all[t] = make([][]byte, len(sizes))
-		for i, size := range sizes {
-			all[t][i] = makeBlob(tag, uint64(t*20+i), size)
-		}
+		all[t] = turnBlobs(tag, t, sizes)
 	}
 	start := time.Now()
 	for t, blobs := range all {
@@ -252,6 +249,15 @@ func turnSizes(run, n int) [][20]int {
 		}
 	}
 	return sizes
+}
+
+// turnBlobs makes the attachments of turn t, one of each size given.
+func turnBlobs(tag uint64, t int, sizes [20]int) [][]byte {
+	blobs := make([][]byte, len(sizes))
+	for i, size := range sizes {
+		blobs[i] = makeBlob(tag, uint64(t*len(sizes)+i), size)
+	}
+	return blobs
 }
 
 // loadBatch is how many sessions the bench hands a system's loader at once
