@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/attachstore/attachstore/db"
-	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // Put stores data in this transaction; see Store.Put.
@@ -24,12 +22,9 @@ func (tx *Tx) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	if err != nil {
 		return Ref{}, err
 	}
-	if err := tx.s.checkSize(int64(len(data))); err != nil {
-		return Ref{}, err
-	}
 	var ref Ref
 	err = tx.undoable(ctx, func() (err error) {
-		ref, err = tx.putBytes(ctx, ContentID(data), data, m)
+		ref, err = tx.putBytes(ctx, data, m)
 		return err
 	})
 	return ref, err
@@ -58,7 +53,7 @@ func (tx *Tx) Get(ctx context.Context, id ID) (Attachment, error) {
 	if err := tx.check(false); err != nil {
 		return Attachment{}, err
 	}
-	a, err := tx.readAll(ctx, id, getRead, id[:])
+	a, err := tx.readAll(ctx, id, qGet, id[:])
 	return a, wrapID(err, "get", id)
 }
 
@@ -67,8 +62,21 @@ func (tx *Tx) Stat(ctx context.Context, id ID) (Ref, error) {
 	if err := tx.check(false); err != nil {
 		return Ref{}, err
 	}
-	b, err := tx.stat(ctx, qStatBlob, id, id[:])
+	b, err := tx.stat(ctx, id, qStatBlob, id[:])
 	return b.ref, wrapID(err, "stat", id)
+}
+
+// NewReader opens content for streaming as seen in this transaction; the
+// Reader must not be used after the transaction's function returns.
+func (tx *Tx) NewReader(ctx context.Context, id ID) (*Reader, error) {
+	if err := tx.check(false); err != nil {
+		return nil, err
+	}
+	b, err := tx.stat(ctx, id, qStatBlob, id[:])
+	if err != nil {
+		return nil, wrapID(err, "open", id)
+	}
+	return &Reader{tx: tx, ctx: ctx, b: b}, nil
 }
 
 // Delete removes content in this transaction; see Store.Delete.
@@ -76,11 +84,14 @@ func (tx *Tx) Delete(ctx context.Context, id ID) error {
 	if err := tx.check(true); err != nil {
 		return err
 	}
-	_, err := tx.q.ExecContext(ctx, qDeleteBlob, id[:])
-	return wrapID(mapErr(err, "delete"), "delete", id)
+	err := tx.undoable(ctx, func() error {
+		_, err := tx.exec(ctx, qDeleteBlob, id[:])
+		return mapErr(err, "delete")
+	})
+	return wrapID(err, "delete", id)
 }
 
-// wrapID names the id in an error from a helper.
+// wrapID names the id in an error.
 func wrapID(err error, op string, id ID) error {
 	if err == nil {
 		return nil
@@ -95,139 +106,97 @@ func (s *Store) checkSize(n int64) error {
 	return nil
 }
 
-func (s *Store) now() int64 { return s.opts.now().UnixNano() }
-
-// touch refreshes an existing blob's touched time and returns its Ref.
-func (tx *Tx) touch(ctx context.Context, id ID, now int64) (Ref, bool, error) {
+// touch refreshes a stored blob's touched time and returns its Ref; ok is
+// false when no blob has that id.
+func (tx *Tx) touch(ctx context.Context, id ID, now int64) (ref Ref, ok bool, err error) {
 	var (
-		pk, size, created int64
-		m                 Meta
-		extra             *string
+		created int64
+		extra   *string
 	)
-	err := tx.q.QueryRowContext(ctx, qTouchBlob, now, id[:]).Scan(&pk, &size, &m.MediaType, &m.Label, &extra, &created)
+	ref.ID = id
+	err = tx.queryRow(ctx, qTouchBlob, now, id[:]).Scan(&ref.Size, &ref.MediaType, &ref.Label, &extra, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Ref{}, false, nil
 	}
 	if err != nil {
 		return Ref{}, false, mapErr(err, "put "+id.String())
 	}
-	m.Extra = extraFrom(extra)
-	return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, created)}, true, nil
+	ref.Extra = extraFrom(extra)
+	ref.CreatedAt = time.Unix(0, created)
+	return ref, true, nil
 }
 
-// putBytes stores data under id unless it is there already.
-func (tx *Tx) putBytes(ctx context.Context, id ID, data []byte, m Meta) (Ref, error) {
-	now := tx.s.now()
-	inserted, err := tx.insertBlob(ctx, id, int64(len(data)), m, now)
+// putBytes stores data unless it is there already.
+func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (Ref, error) {
+	if err := tx.s.checkSize(int64(len(data))); err != nil {
+		return Ref{}, err
+	}
+	id, now := ContentID(data), tx.s.now()
+	if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
+		return ref, err
+	}
+	pk, err := tx.nextPK(ctx)
 	if err != nil {
-		// The schema's CHECK refuses a pk past its range; say so as the
-		// streamed path does.
-		if _, perr := tx.nextPK(ctx); errors.Is(perr, ErrFull) {
-			return Ref{}, perr
+		return Ref{}, err
+	}
+	cs := tx.s.opts.chunkSize
+	for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+cs {
+		if err := tx.insertChunk(ctx, pk, seq, data[off:min(off+cs, len(data))]); err != nil {
+			return Ref{}, err
 		}
+	}
+	return tx.insertBlob(ctx, id, pk, int64(len(data)), m, now)
+}
+
+// insertBlob inserts the row of a blob whose chunks were written under pk.
+// If another writer stored the same content meanwhile (only possible where
+// writers run in parallel), that one stays and these chunks go.
+func (tx *Tx) insertBlob(ctx context.Context, id ID, pk, size int64, m Meta, now int64) (Ref, error) {
+	res, err := tx.exec(ctx, qInsertBlob, id[:], pk, size, tx.s.opts.chunkSize,
+		m.MediaType, m.Label, extraArg(m.Extra), now, now)
+	if err != nil {
 		return Ref{}, mapErr(err, "put "+id.String())
 	}
-	if !inserted {
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err == nil {
+			_, err = tx.exec(ctx, qDeleteChunks, pk)
+		}
+		if err != nil {
+			return Ref{}, mapErr(err, "put "+id.String())
+		}
 		ref, ok, err := tx.touch(ctx, id, now)
 		if err == nil && !ok {
 			err = fmt.Errorf("%w: blob %s is neither there nor insertable", ErrCorrupt, id)
 		}
 		return ref, err
 	}
-	cs := tx.s.opts.chunkSize
-	for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+cs {
-		chunk := data[off:min(off+cs, len(data))]
-		if err := tx.insertChunk(ctx, id, seq, chunk); err != nil {
-			return Ref{}, mapErr(err, "put "+id.String())
-		}
-		tx.wroteData(len(chunk))
-	}
-	return Ref{ID: id, Size: int64(len(data)), Meta: m, CreatedAt: time.Unix(0, now)}, nil
+	return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, nil
 }
 
-// insertBlob inserts the row of a blob under id unless one is there, and
-// says whether it did. Puts write with statements that return no rows:
-// inside a transaction database/sql starts a goroutine to watch the
-// transaction's context for every result set it reads, and waking a
-// thread for it cost more than the statement itself here.
-func (tx *Tx) insertBlob(ctx context.Context, id ID, size int64, m Meta, now int64) (bool, error) {
-	res, err := tx.q.ExecContext(ctx, qInsertNewBlob, id[:], size, tx.s.opts.chunkSize, m.MediaType, m.Label,
-		extraArg(m.Extra), now, now)
-	if err != nil {
-		return false, err
+// insertChunk writes chunk seq of the blob that takes pk. The pk is new,
+// so a chunk there already means chunks outlived their blob: a damaged
+// file.
+func (tx *Tx) insertChunk(ctx context.Context, pk int64, seq int, data []byte) error {
+	_, err := tx.exec(ctx, qInsertChunk, pk, seq, data)
+	if db.KindOf(err) == db.Conflict {
+		return fmt.Errorf("%w: put: chunk %d of new blob pk %d exists already: %w", ErrCorrupt, seq, pk, err)
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	return mapErr(err, "put")
 }
 
-// insertChunk writes chunk seq of the blob just inserted under id; the
-// statement finds the blob's pk itself. The pk was just allocated, so a
-// chunk already there means the file is damaged: chunks outlived their
-// blob.
-func (tx *Tx) insertChunk(ctx context.Context, id ID, seq int, data []byte) error {
-	if seq < 0 || seq >= maxChunks {
-		return fmt.Errorf("%w: more than %d chunks", ErrTooLarge, int64(maxChunks))
-	}
-	res, err := tx.q.ExecContext(ctx, qInsertChunkOf, id[:], seq, data)
-	if err != nil {
-		return chunkExists(err, int64(seq))
-	}
-	n, err := res.RowsAffected()
-	if err == nil && n != 1 {
-		err = fmt.Errorf("%w: chunk %d: the blob row it belongs to is gone", ErrCorrupt, seq)
-	}
-	return err
-}
-
-// chunkExists gives a failed chunk insert that hit a chunk already there
-// ErrCorrupt: the pk was just allocated, so chunks outlived their blob.
-// Other errors are returned as they are.
-func chunkExists(err error, seq int64) error {
-	var se sqlite3.Error
-	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique) {
-		return fmt.Errorf("%w: chunk %d of a new blob exists already: %w", ErrCorrupt, seq, err)
-	}
-	return err
-}
-
-// maxChunks is how many chunks one blob may have: seq takes the low 32
-// bits of a chunk's key.
-const maxChunks = 1 << 32
-
-// maxBlobPK bounds a blob's pk, as the schema's CHECK on blobs does, so
-// that chunk keys stay positive.
-const maxBlobPK = 1 << 31
-
-// chunkKey is the key of chunk seq of blob pk: (pk << 32) | seq, so that a
-// blob's chunks are one range of the chunks table's rowid and a read finds
-// them with one b-tree walk. The schema keeps pk below 2^31 (a CHECK on
-// blobs), so keys stay positive; pk is max(pk) + 1 at each put, so the pk
-// of the newest blob is reused after it is deleted, and a streaming reader
-// checks the blob's id with each chunk (qReadChunk).
-func chunkKey(pk, seq int64) (int64, error) {
-	if pk <= 0 || pk >= maxBlobPK {
-		return 0, fmt.Errorf("%w: blob pk %d is outside 1..2^31-1", ErrCorrupt, pk)
-	}
-	if seq < 0 || seq >= maxChunks {
-		return 0, fmt.Errorf("%w: more than %d chunks", ErrTooLarge, int64(maxChunks))
-	}
-	return pk<<32 | seq, nil
+// nextPK returns the pk a new blob takes.
+func (tx *Tx) nextPK(ctx context.Context) (int64, error) {
+	var pk int64
+	err := tx.queryRow(ctx, tx.s.db.NextBlobPK()).Scan(&pk)
+	return pk, mapErr(err, "put")
 }
 
 // putStream writes r's bytes chunk by chunk while hashing them, then
 // inserts the blob's row under the id the hash gives, or, when that content
 // is stored already, drops the chunks it wrote. Content that fits in one
 // chunk takes putBytes's path: its id is known before anything is written.
-//
-// The chunks go under the pk the next blob takes (max(pk) + 1: the
-// transaction holds the write lock, so no other put can take it), and the
-// blob row comes last because its id is known only then, so that its page
-// is written once. A row inserted first under a placeholder id and renamed
-// at the end would have its page spilled to the WAL early in a large put
-// and rewritten in place at the end, and a frame rewritten in place makes
-// the commit read back and checksum every frame after it: for a 1 GiB put
-// the whole gigabyte again, 0.4 s of its commit (bench/RESULTS.md, "W5
-// put: the blob row last").
+// The chunks go first under a pk taken in advance, and the blob row last,
+// once its id is known (the chunks' foreign key is checked at commit).
 func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	s := tx.s
 	buf := make([]byte, s.opts.chunkSize)
@@ -236,12 +205,8 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	case err != nil:
 		return Ref{}, fmt.Errorf("attachstore: put: reading input: %w", err)
 	case eof:
-		if err := s.checkSize(int64(n)); err != nil {
-			return Ref{}, err
-		}
-		return tx.putBytes(ctx, ContentID(buf[:n]), buf[:n], m)
+		return tx.putBytes(ctx, buf[:n], m)
 	}
-
 	now := s.now()
 	pk, err := tx.nextPK(ctx)
 	if err != nil {
@@ -250,20 +215,16 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	h := sha256.New()
 	next := make([]byte, len(buf))
 	var size int64
-	for seq := int64(0); n > 0; seq++ {
+	for seq := 0; ; seq++ {
 		size += int64(n)
 		if err := s.checkSize(size); err != nil {
 			return Ref{}, err
 		}
-		key, err := chunkKey(pk, seq)
-		if err != nil {
-			return Ref{}, err
-		}
-		// While SQLite writes the chunk, another core hashes it and, if the
-		// chunk was full, reads the next one into the other buffer: SQLite
-		// and the hash only read buf, the read writes only next, and all
-		// finish before the two swap. A panic of r's Read is raised again
-		// here, where the transaction's own recover rolls it back.
+		// While the database writes this chunk, another core hashes it and,
+		// if the chunk was full, reads the next one into the other buffer:
+		// the database and the hash only read buf, the read writes only
+		// next, and all finish before the two swap. A panic of r's Read is
+		// raised again here, where the transaction's recover rolls it back.
 		more := n == len(buf)
 		var (
 			nextN    int
@@ -278,15 +239,14 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 				nextN, _, readErr = readChunk(r, next)
 			}
 		})
-		_, err = tx.q.ExecContext(ctx, qInsertChunk, key, buf[:n])
+		err := tx.insertChunk(ctx, pk, seq, buf[:n])
 		worker.Wait()
 		if panicked != nil {
 			panic(panicked)
 		}
 		if err != nil {
-			return Ref{}, mapErr(chunkExists(err, seq), "put")
+			return Ref{}, err
 		}
-		tx.wroteData(n)
 		if !more {
 			break
 		}
@@ -296,212 +256,20 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 		if err := ctx.Err(); err != nil {
 			return Ref{}, fmt.Errorf("attachstore: put: %w", err)
 		}
+		if nextN == 0 {
+			break
+		}
 		buf, next, n = next, buf, nextN
 	}
 	var id ID
 	h.Sum(id[:0])
 	if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
 		if err == nil {
-			_, err = tx.q.ExecContext(ctx, qDeleteChunksOf, pk)
+			_, err = tx.exec(ctx, qDeleteChunks, pk)
 		}
 		return ref, mapErr(err, "put "+id.String())
 	}
-	if _, err := tx.q.ExecContext(ctx, qInsertBlobAt, pk, id[:], size, s.opts.chunkSize,
-		m.MediaType, m.Label, extraArg(m.Extra), now, now); err != nil {
-		return Ref{}, mapErr(err, "put "+id.String())
-	}
-	return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, nil
-}
-
-// nextPK returns the pk the next blob takes: one past the highest. Past
-// the schema's range (2^31 - 1) the store takes no new content until the
-// blob with the highest pk is deleted: ErrFull.
-func (tx *Tx) nextPK(ctx context.Context) (int64, error) {
-	var pk int64
-	if err := tx.q.QueryRowContext(ctx, qNextBlobPK).Scan(&pk); err != nil {
-		return 0, mapErr(err, "put")
-	}
-	if pk >= maxBlobPK {
-		return 0, fmt.Errorf("%w: put: every blob pk up to %d is taken", ErrFull, int64(maxBlobPK-1))
-	}
-	return pk, nil
-}
-
-// wholeRead is the SQL of a whole-blob read (Get, Session.Get): first
-// yields (size, chunk_size, media_type, label, extra, created_at, data)
-// for the first chunk, rest the same for the chunks after it when the size
-// says there are any, and union is the two as one statement.
-type wholeRead struct{ first, rest, union string }
-
-var (
-	getRead     = wholeRead{qGetFirst, qGetRest, qGetBlobChunks}
-	sessionRead = wholeRead{qSessionFirst, qSessionRest, qSessionGet}
-)
-
-// readAll runs a whole-blob read and assembles the attachment, from one
-// snapshot. No row means ErrNotFound.
-func (tx *Tx) readAll(ctx context.Context, id ID, q wholeRead, args ...any) (Attachment, error) {
-	if tx.rawReads() {
-		return tx.readAllRaw(ctx, id, q, args...)
-	}
-	rows, err := tx.q.QueryContext(ctx, q.union, args...)
-	if err != nil {
-		return Attachment{}, mapErr(err, "read")
-	}
-	defer rows.Close()
-	b := attachmentBuilder{a: Attachment{Ref: Ref{ID: id}}}
-	var (
-		size, chunkSize, created int64
-		mediaType, label         string
-		extra                    *string
-		chunk                    sql.RawBytes
-	)
-	for rows.Next() {
-		// The blob's columns repeat on every chunk row; they are scanned
-		// again rather than skipped because database/sql cannot skip.
-		if err := rows.Scan(&size, &chunkSize, &mediaType, &label, &extra, &created, &chunk); err != nil {
-			return Attachment{}, mapErr(err, "read")
-		}
-		if !b.started {
-			if err := b.start(size, mediaType, label, extra, created); err != nil {
-				return Attachment{}, err
-			}
-		}
-		if err := b.add(chunk, false); err != nil {
-			return Attachment{}, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return Attachment{}, mapErr(err, "read")
-	}
-	return b.finish()
-}
-
-// rawReads reports whether tx is the Store's own read on a file store's
-// read pool, where statements may bypass database/sql (db.QueryRaw).
-func (tx *Tx) rawReads() bool { return tx.sqlTx == nil && !tx.s.db.Memory }
-
-// readAllRaw is readAll through db.QueryRawThen: the hot path of Store.Get
-// and Session.Get. A blob of one chunk runs q.first alone, never the second
-// half of the union (about 5% of a small warm Get), and keeps the driver's
-// copy of its chunk as Data instead of copying it again. A longer blob
-// reads the rest with q.rest in the same snapshot.
-func (tx *Tx) readAllRaw(ctx context.Context, id ID, q wholeRead, args ...any) (Attachment, error) {
-	b := attachmentBuilder{a: Attachment{Ref: Ref{ID: id}}}
-	err := db.QueryRawThen(ctx, tx.s.db.Reader.DB, q.first, q.rest, args, func(row []driver.Value) (bool, error) {
-		more := false
-		if !b.started {
-			size, ok0 := row[0].(int64)
-			chunkSize, ok1 := row[1].(int64)
-			mediaType, ok2 := textValue(row[2])
-			label, ok3 := textValue(row[3])
-			created, ok4 := row[5].(int64)
-			if !ok0 || !ok1 || !ok2 || !ok3 || !ok4 {
-				return false, fmt.Errorf("%w: blob row has columns of the wrong type", ErrCorrupt)
-			}
-			var extra *string
-			if row[4] != nil {
-				x, isText := textValue(row[4])
-				if !isText {
-					return false, fmt.Errorf("%w: extra metadata is not text", ErrCorrupt)
-				}
-				extra = &x
-			}
-			if err := b.start(size, mediaType, label, extra, created); err != nil {
-				return false, err
-			}
-			more = size > chunkSize
-		}
-		chunk, ok := chunkValue(row[6])
-		if !ok {
-			return false, fmt.Errorf("%w: chunk of type %T", ErrCorrupt, row[6])
-		}
-		return more, b.add(chunk, true)
-	})
-	if err != nil {
-		return Attachment{}, mapErr(err, "read")
-	}
-	return b.finish()
-}
-
-// attachmentBuilder assembles an Attachment from the rows of a read query:
-// the blob's columns from the first row, then each row's chunk in order.
-type attachmentBuilder struct {
-	a       Attachment
-	started bool
-	extra   *string
-	created int64
-}
-
-func (b *attachmentBuilder) start(size int64, mediaType, label string, extra *string, created int64) error {
-	if size < 0 {
-		return fmt.Errorf("%w: recorded size %d", ErrCorrupt, size)
-	}
-	b.a.Size, b.a.MediaType, b.a.Label = size, mediaType, label
-	b.extra, b.created, b.started = extra, created, true
-	return nil
-}
-
-// add appends one chunk. owned says the chunk is a copy no one else holds,
-// so a blob of that one chunk may keep it as its Data.
-func (b *attachmentBuilder) add(chunk []byte, owned bool) error {
-	a := &b.a
-	if int64(len(a.Data)+len(chunk)) > a.Size {
-		return fmt.Errorf("%w: chunks hold more than the %d bytes recorded", ErrCorrupt, a.Size)
-	}
-	switch {
-	case a.Data == nil && owned && int64(len(chunk)) == a.Size:
-		a.Data = chunk
-	case a.Data == nil:
-		// A damaged size must not allocate: the chunks bound the bytes.
-		a.Data = append(make([]byte, 0, min(a.Size, 64<<20)), chunk...)
-	default:
-		a.Data = append(a.Data, chunk...)
-	}
-	return nil
-}
-
-// finish checks the chunks added up to the recorded size. No row at all
-// means ErrNotFound.
-func (b *attachmentBuilder) finish() (Attachment, error) {
-	a := b.a
-	if !b.started {
-		return Attachment{}, ErrNotFound
-	}
-	if int64(len(a.Data)) != a.Size {
-		return Attachment{}, fmt.Errorf("%w: chunks hold %d of the %d bytes recorded", ErrCorrupt, len(a.Data), a.Size)
-	}
-	if a.Data == nil {
-		a.Data = []byte{}
-	}
-	a.Extra = extraFrom(b.extra)
-	a.CreatedAt = time.Unix(0, b.created)
-	return a, nil
-}
-
-// textValue is a TEXT column's value as the driver returns it.
-func textValue(v driver.Value) (string, bool) {
-	switch v := v.(type) {
-	case string:
-		return v, true
-	case []byte:
-		return string(v), true
-	}
-	return "", false
-}
-
-// chunkValue is a chunk's bytes as the driver returns them; NULL (the LEFT
-// JOIN of a blob with no chunk) is none.
-func chunkValue(v driver.Value) ([]byte, bool) {
-	switch v := v.(type) {
-	case nil:
-		return nil, true
-	case []byte:
-		return v, true
-	case string:
-		return []byte(v), true
-	}
-	return nil, false
+	return tx.insertBlob(ctx, id, pk, size, m, now)
 }
 
 // readChunk fills buf from r. Only io.EOF ends the content: any other
@@ -521,7 +289,75 @@ func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
 	return n, false, nil
 }
 
-// blobRow is what a reader needs of a blob.
+// readAll runs a whole-blob read, whose rows are (size, chunk_size,
+// media_type, label, extra, created_at, seq, data), one per chunk in
+// order, and assembles the attachment. No row means ErrNotFound; missing,
+// extra or misshapen chunks are ErrCorrupt.
+func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (Attachment, error) {
+	rows, err := tx.query(ctx, query, args...)
+	if err != nil {
+		return Attachment{}, mapErr(err, "read")
+	}
+	defer rows.Close()
+	a := Attachment{Ref: Ref{ID: id}}
+	var (
+		chunkSize, created int64
+		extra              *string
+		seq                sql.NullInt64
+		chunk              sql.RawBytes
+		found              bool
+	)
+	for rows.Next() {
+		// The blob's columns repeat on every chunk row; database/sql cannot
+		// skip them.
+		if err := rows.Scan(&a.Size, &chunkSize, &a.MediaType, &a.Label, &extra, &created, &seq, &chunk); err != nil {
+			return Attachment{}, mapErr(err, "read")
+		}
+		if !found {
+			found = true
+			if a.Size < 0 || chunkSize <= 0 {
+				return Attachment{}, fmt.Errorf("%w: blob row has size %d, chunk size %d", ErrCorrupt, a.Size, chunkSize)
+			}
+			// A damaged size must not allocate: the chunks bound the bytes.
+			a.Data = make([]byte, 0, min(a.Size, 64<<20))
+		}
+		if !seq.Valid || int64(len(a.Data)) >= a.Size {
+			// No chunk (an empty blob), or rows past the recorded size,
+			// which no read looks at and Verify reports.
+			break
+		}
+		if err := chunkFits(seq.Int64, int64(len(a.Data)), int64(len(chunk)), a.Size, chunkSize); err != nil {
+			return Attachment{}, err
+		}
+		a.Data = append(a.Data, chunk...)
+	}
+	if err := rows.Err(); err != nil {
+		return Attachment{}, mapErr(err, "read")
+	}
+	if !found {
+		return Attachment{}, ErrNotFound
+	}
+	if int64(len(a.Data)) != a.Size {
+		return Attachment{}, fmt.Errorf("%w: chunks hold %d of the %d bytes recorded", ErrCorrupt, len(a.Data), a.Size)
+	}
+	a.Extra = extraFrom(extra)
+	a.CreatedAt = time.Unix(0, created)
+	return a, nil
+}
+
+// chunkFits checks that chunk seq, of n bytes, is the one that starts at
+// byte off of a blob of size bytes in chunks of chunkSize.
+func chunkFits(seq, off, n, size, chunkSize int64) error {
+	if seq != off/chunkSize || off%chunkSize != 0 {
+		return fmt.Errorf("%w: chunk %d found where chunk %d belongs", ErrCorrupt, seq, off/chunkSize)
+	}
+	if want := min(chunkSize, size-off); n != want {
+		return fmt.Errorf("%w: chunk %d holds %d bytes, want %d", ErrCorrupt, seq, n, max(want, 0))
+	}
+	return nil
+}
+
+// blobRow is what a Reader needs of a blob.
 type blobRow struct {
 	pk        int64
 	chunkSize int64
@@ -530,13 +366,13 @@ type blobRow struct {
 
 // stat runs a query yielding (pk, size, chunk_size, media_type, label,
 // extra, created_at).
-func (tx *Tx) stat(ctx context.Context, query string, id ID, args ...any) (blobRow, error) {
+func (tx *Tx) stat(ctx context.Context, id ID, query string, args ...any) (blobRow, error) {
 	var (
 		b       = blobRow{ref: Ref{ID: id}}
 		created int64
 		extra   *string
 	)
-	err := tx.q.QueryRowContext(ctx, query, args...).Scan(&b.pk, &b.ref.Size, &b.chunkSize,
+	err := tx.queryRow(ctx, query, args...).Scan(&b.pk, &b.ref.Size, &b.chunkSize,
 		&b.ref.MediaType, &b.ref.Label, &extra, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return blobRow{}, ErrNotFound
@@ -544,27 +380,16 @@ func (tx *Tx) stat(ctx context.Context, query string, id ID, args ...any) (blobR
 	if err != nil {
 		return blobRow{}, mapErr(err, "stat")
 	}
-	b.ref.Extra = extraFrom(extra)
-	b.ref.CreatedAt = time.Unix(0, created)
 	if b.ref.Size < 0 || b.chunkSize <= 0 {
 		return blobRow{}, fmt.Errorf("%w: blob row has size %d, chunk size %d", ErrCorrupt, b.ref.Size, b.chunkSize)
 	}
+	b.ref.Extra = extraFrom(extra)
+	b.ref.CreatedAt = time.Unix(0, created)
 	return b, nil
 }
 
-func (tx *Tx) newReader(ctx context.Context, id ID) (*Reader, error) {
-	if err := tx.check(false); err != nil {
-		return nil, err
-	}
-	b, err := tx.stat(ctx, qStatBlob, id, id[:])
-	if err != nil {
-		return nil, wrapID(err, "open", id)
-	}
-	return tx.openReader(ctx, b), nil
-}
-
-func (tx *Tx) listPage(ctx context.Context, after int64, limit int) ([]Ref, int64, error) {
-	rows, err := tx.q.QueryContext(ctx, qListBlobs, after, limit)
+func (tx *Tx) listPage(ctx context.Context, after int64) ([]Ref, int64, error) {
+	rows, err := tx.query(ctx, qListBlobs, after, listPage)
 	if err != nil {
 		return nil, 0, mapErr(err, "list")
 	}
@@ -583,13 +408,21 @@ func (tx *Tx) listPage(ctx context.Context, after int64, limit int) ([]Ref, int6
 		if err := rows.Scan(&last, &id, &r.Size, &r.MediaType, &r.Label, &extra, &created); err != nil {
 			return nil, 0, mapErr(err, "list")
 		}
-		if len(id) != len(r.ID) {
-			return nil, 0, fmt.Errorf("%w: blob row %d has a %d-byte id", ErrCorrupt, last, len(id))
+		if r.ID, err = idFromBytes(id); err != nil {
+			return nil, 0, err
 		}
-		copy(r.ID[:], id)
 		r.Extra = extraFrom(extra)
 		r.CreatedAt = time.Unix(0, created)
 		page = append(page, r)
 	}
 	return page, last, mapErr(rows.Err(), "list")
+}
+
+func idFromBytes(b []byte) (ID, error) {
+	var id ID
+	if len(b) != len(id) {
+		return ID{}, fmt.Errorf("%w: stored id has %d bytes", ErrCorrupt, len(b))
+	}
+	copy(id[:], b)
+	return id, nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/attachstore/attachstore/db"
-	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // Sentinel errors. Every error attachstore returns for one of these causes
@@ -25,6 +24,10 @@ var (
 	ErrInvalidMeta = errors.New("attachstore: invalid metadata")
 	// ErrInvalidSession: an empty, overlong or malformed session id or owner.
 	ErrInvalidSession = errors.New("attachstore: invalid session id")
+	// ErrInvalidOption: an Option value that Open does not accept.
+	ErrInvalidOption = errors.New("attachstore: invalid option")
+	// ErrInvalidPolicy: a ReclaimPolicy that Reclaim does not accept.
+	ErrInvalidPolicy = errors.New("attachstore: invalid reclaim policy")
 	// ErrTooLarge: the blob is larger than the store's maximum blob size.
 	ErrTooLarge = errors.New("attachstore: blob too large")
 	// ErrClosed: the Store was closed.
@@ -34,22 +37,34 @@ var (
 	// ErrDirtySchema: a schema migration stopped half-way; the message says
 	// how to recover.
 	ErrDirtySchema = db.ErrDirty
-	// ErrCorrupt: the file is not an attachstore database, or SQLite found
-	// it damaged.
+	// ErrNotAStore: a read-only Open found a database attachstore never
+	// wrote. It changed nothing; a writable Open would adopt the file.
+	ErrNotAStore = db.ErrNotAStore
+	// ErrCorrupt: the file is not a database, SQLite found it damaged, or
+	// stored bytes do not match their id.
 	ErrCorrupt = errors.New("attachstore: database is corrupt or not an attachstore database")
-	// ErrReadOnly: a write was attempted on a read-only file or inside View,
-	// or a file that cannot be written was opened without WithReadOnly.
-	ErrReadOnly = db.ErrReadOnlyFile
+	// ErrReadOnly: a write was attempted on a read-only store or inside
+	// View, or a file that cannot be written was opened without
+	// WithReadOnly.
+	ErrReadOnly = db.ErrReadOnly
 	// ErrFull: the disk, or the database's page limit, is full. Nothing of
 	// the failed write is kept; the store works again once space is freed.
 	ErrFull = errors.New("attachstore: database or disk is full")
 	// ErrInTransaction: a Store method was called from inside that Store's
 	// Update or View function; use the *Tx instead.
 	ErrInTransaction = errors.New("attachstore: Store method called inside its own transaction; use the Tx")
+	// ErrSessionDropped: a put, commit or hold into a session that
+	// DropSession dropped, before Reclaim cleared its tombstone.
+	ErrSessionDropped = errors.New("attachstore: session was dropped")
+	// ErrNoRoots: Reclaim would delete blobs from a store whose manifest is
+	// empty (no ref, hold or tombstone), which is what a host that never
+	// used sessions, or the wrong file, looks like. It deleted nothing; set
+	// ReclaimPolicy.AllowEmptyRoots to reclaim anyway.
+	ErrNoRoots = errors.New("attachstore: refusing to reclaim: no session holds any ref (set AllowEmptyRoots to reclaim anyway)")
 )
 
 // mapErr gives a driver error its sentinel, naming what was being done. It
-// returns nil for nil and leaves attachstore's own and context errors alone.
+// returns nil for nil and leaves attachstore's own errors alone.
 func mapErr(err error, what string) error {
 	if err == nil {
 		return nil
@@ -64,46 +79,23 @@ func mapErr(err error, what string) error {
 		// A value of the wrong type in a column attachstore wrote itself.
 		return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
 	}
-	var se sqlite3.Error
-	if !errors.As(err, &se) {
-		return err
-	}
 	var sentinel error
-	switch {
-	case se.ExtendedCode == sqlite3.ErrConstraintForeignKey,
-		// ON DELETE RESTRICT fires through SQLite's foreign-key action
-		// trigger, so it reports SQLITE_CONSTRAINT_TRIGGER.
-		se.ExtendedCode == sqlite3.ErrConstraintTrigger && strings.Contains(se.Error(), "FOREIGN KEY"):
+	switch db.KindOf(err) {
+	case db.Referenced:
 		sentinel = ErrReferenced
-	case se.Code == sqlite3.ErrNotADB, se.Code == sqlite3.ErrCorrupt,
-		// A header whose schema format or read version this SQLite does
-		// not know is a plain SQLITE_ERROR.
-		se.Code == sqlite3.ErrError && strings.Contains(se.Error(), "unsupported file format"),
-		// A short read: the file ends before the pages its header counts.
-		se.ExtendedCode == sqlite3.ErrIoErrShortRead,
-		// The schema no longer matches what the migrations created.
-		se.Code == sqlite3.ErrError && schemaMismatch(se.Error()):
+	case db.Corrupt:
 		sentinel = ErrCorrupt
-	case se.Code == sqlite3.ErrReadonly:
+	case db.ReadOnly:
 		sentinel = ErrReadOnly
-	case se.Code == sqlite3.ErrFull:
+	case db.Full:
 		sentinel = ErrFull
-	case se.Code == sqlite3.ErrInterrupt:
-		// mattn/go-sqlite3 interrupts a statement when its context ends.
+	case db.Interrupted:
 		return fmt.Errorf("attachstore: %s: %w: %w", what, context.Canceled, err)
 	default:
+		if strings.HasPrefix(err.Error(), "attachstore: ") {
+			return err
+		}
 		return fmt.Errorf("attachstore: %s: %w", what, err)
 	}
 	return fmt.Errorf("%w: %s: %w", sentinel, what, err)
-}
-
-// schemaMismatch recognises SQLite's messages for a schema that differs from
-// the one attachstore's migrations created.
-func schemaMismatch(msg string) bool {
-	for _, m := range []string{"no such column", "no such table", "no such index", "has no column named", "foreign key mismatch", "no such function", "unknown function"} {
-		if strings.Contains(msg, m) {
-			return true
-		}
-	}
-	return false
 }

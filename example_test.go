@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -223,7 +222,8 @@ func ExampleStore_Update() {
 			if fail {
 				return errors.New("the model call failed")
 			}
-			return chat.CommitOwned(ctx, turn)
+			_, err = chat.CommitOwned(ctx, turn)
+			return err
 		})
 	}
 	if err := saveTurn("turn-1", "Here is the chart.", []byte("<svg>1</svg>"), false); err != nil {
@@ -286,10 +286,10 @@ func ExampleStore_Reclaim() {
 
 	// A service would run this periodically with a Grace of hours, so
 	// turns in progress are never touched; zero collects everything
-	// unreferenced now. VacuumAlways gives the freed pages back to the
+	// unreferenced now. A tiny VacuumAt gives the freed pages back to the
 	// filesystem at once; by default they stay for new content to reuse
 	// until they are a quarter of the file.
-	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0, Vacuum: attachstore.VacuumAlways})
+	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0, VacuumAt: 1e-9})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -307,21 +307,4 @@ func ExampleStore_Reclaim() {
 	// reclaimed blobs: 1
 	// pages left free: 0
 	// a committed screenshot
-}
-
-func ExampleVacuum_UnmarshalText() {
-	// A Vacuum is a flag by the names String gives it.
-	fs := flag.NewFlagSet("reclaim", flag.ContinueOnError)
-	var v attachstore.Vacuum
-	fs.TextVar(&v, "vacuum", attachstore.VacuumWhenLarge, "auto, always or never")
-	if err := fs.Parse([]string{"--vacuum", "never"}); err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(v == attachstore.VacuumNever, v)
-
-	err := v.UnmarshalText([]byte("sometimes"))
-	fmt.Println(errors.Is(err, attachstore.ErrInvalidPolicy))
-	// Output:
-	// true never
-	// true
 }

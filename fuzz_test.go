@@ -214,7 +214,7 @@ func fuzzBuildStore(tb testing.TB) fuzzStoreFixture {
 	tb.Helper()
 	ctx := context.Background()
 	path := filepath.Join(tb.TempDir(), "fixture.db")
-	s, err := attachstore.Open(ctx, path, attachstore.WithPageSize(1024), attachstore.WithChunkSize(attachstore.MinChunkSize))
+	s, err := attachstore.Open(ctx, path, attachstore.WithTuning(attachstore.Tuning{PageSize: 1024}), attachstore.WithChunkSize(attachstore.MinChunkSize))
 	if err != nil {
 		tb.Fatal(err)
 	}

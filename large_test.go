@@ -166,59 +166,6 @@ func (h *heapSampler) stop() (maxAlloc, maxInuse uint64, samples int) {
 	return h.maxAlloc, h.maxUse, h.samples
 }
 
-// TestReaderAllocatesNoChunks reads an 8 MiB blob of 32 chunks from a file
-// store, in reads larger than a chunk and in reads smaller than one, and
-// fails if the Go heap allocated as much as an eighth of the blob to do
-// it. The Reader copies each chunk from SQLite into the caller's buffer or
-// its own, reused one (db.ReadInto); reading through the driver's rows
-// allocated a fresh copy of every chunk, the whole blob.
-func TestReaderAllocatesNoChunks(t *testing.T) {
-	const size = 8 << 20
-	ctx := t.Context()
-	s := openForTest(t, filepath.Join(t.TempDir(), "alloc.db"), attachstore.WithChunkSize(256<<10))
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(i * 31)
-	}
-	ref, err := s.Put(ctx, data, attachstore.Meta{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name string
-		buf  int
-	}{
-		{"reads of 1 MiB", 1 << 20},
-		{"reads of 10 KiB", 10 << 10},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			buf := make([]byte, tc.buf)
-			var got bytes.Buffer
-			got.Grow(size)
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			r, err := s.NewReader(ctx, ref.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n, err := io.CopyBuffer(struct{ io.Writer }{&got}, struct{ io.Reader }{r}, buf)
-			if err != nil || n != size {
-				t.Fatalf("read %d bytes, %v; want %d", n, err, size)
-			}
-			r.Close()
-			runtime.ReadMemStats(&after)
-			if !bytes.Equal(got.Bytes(), data) {
-				t.Fatal("the bytes read differ from the bytes put")
-			}
-			if alloc := after.TotalAlloc - before.TotalAlloc; alloc >= size/8 {
-				t.Errorf("reading %d bytes allocated %d bytes, want under %d", size, alloc, size/8)
-			} else {
-				t.Logf("reading %d bytes allocated %d bytes", size, alloc)
-			}
-		})
-	}
-}
-
 // TestLargePutReadsNothingBack puts 64 MiB, thirty-two times SQLite's
 // default page cache, so that the cache spills pages to the WAL while the
 // put runs. A page spilled and then changed again in the same transaction

@@ -2,9 +2,9 @@ package attachstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
+	"iter"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,8 +15,15 @@ const MaxSessionIDBytes = 256
 
 // Session is one agent session's view of the store: the manifest of refs
 // it holds. A session reads only content it holds a ref to. Content put
-// through a session is an uncommitted intent until Commit stamps it; Reclaim
-// forgets intents that stay uncommitted longer than its Grace.
+// through a session is its owner's uncommitted intent until a commit stamps
+// it; Reclaim forgets intents that stay uncommitted longer than its Grace,
+// unless their owner holds a Hold.
+//
+// Owners (WithOwner: a turn, a background job) keep their intents apart:
+// two owners that put the same bytes hold two intents, and each commits,
+// expires or is discarded on its own. A session holds at most one
+// committed ref to a blob, and nothing an owner does to its intents ever
+// un-commits it.
 //
 // A Session from Store.Session runs each method in its own transaction; one
 // from Tx.Session runs inside that transaction. Session values are cheap and
@@ -37,14 +44,16 @@ func (s *Store) Session(id string) *Session { return &Session{s: s, id: id} }
 func (ss *Session) ID() string { return ss.id }
 
 // WithOwner returns a copy of the session whose puts record owner (e.g. a
-// turn id), for CommitOwned.
+// turn id) for CommitOwned, Discard and Hold. Owners follow the rules of
+// session ids, except that the empty owner (the default) is allowed.
 func (ss *Session) WithOwner(owner string) *Session {
 	c := *ss
 	c.owner = owner
 	return &c
 }
 
-// Entry is one manifest row: a session's ref to content.
+// Entry is one manifest row: a session's committed ref to content, or an
+// owner's uncommitted intent.
 type Entry struct {
 	SessionID string `json:"session_id"`
 	Ref
@@ -55,6 +64,15 @@ type Entry struct {
 
 // Committed reports whether the entry has been stamped committed.
 func (e Entry) Committed() bool { return !e.CommittedAt.IsZero() }
+
+// SessionInfo is one session's use of the store.
+type SessionInfo struct {
+	ID           string    `json:"id"`
+	Refs         int64     `json:"refs"`    // manifest rows: committed refs and intents
+	Pending      int64     `json:"pending"` // of which uncommitted intents
+	Bytes        int64     `json:"bytes"`   // sizes of the distinct blobs it refers to, summed
+	LastIntentAt time.Time `json:"last_intent_at"`
+}
 
 func validSessionText(what, s string, allowEmpty bool) error {
 	switch {
@@ -68,16 +86,13 @@ func validSessionText(what, s string, allowEmpty bool) error {
 	return nil
 }
 
-func (ss *Session) validate() error {
+// write runs fn in the session's transaction, or in a new write
+// transaction, after checking the session id and owner.
+func (ss *Session) write(ctx context.Context, what string, fn func(tx *Tx) error) error {
 	if err := validSessionText("session id", ss.id, false); err != nil {
 		return err
 	}
-	return validSessionText("owner", ss.owner, true)
-}
-
-// write runs fn in the session's transaction, or in a new write transaction.
-func (ss *Session) write(ctx context.Context, what string, fn func(tx *Tx) error) error {
-	if err := ss.validate(); err != nil {
+	if err := validSessionText("owner", ss.owner, true); err != nil {
 		return err
 	}
 	if ss.tx != nil {
@@ -91,7 +106,7 @@ func (ss *Session) write(ctx context.Context, what string, fn func(tx *Tx) error
 
 // read runs fn in the session's transaction, or on the read pool.
 func (ss *Session) read(fn func(tx *Tx) error) error {
-	if err := ss.validate(); err != nil {
+	if err := validSessionText("session id", ss.id, false); err != nil {
 		return err
 	}
 	if ss.tx != nil {
@@ -107,28 +122,24 @@ func (ss *Session) read(fn func(tx *Tx) error) error {
 	return fn(t)
 }
 
-func (ss *Session) errf(op string, err error) error {
+// errf names the session, and the id when there is one, in an error. It
+// formats only on error.
+func (ss *Session) errf(op string, id *ID, err error) error {
 	if err == nil {
 		return nil
+	}
+	if id != nil {
+		op += " " + id.String()
 	}
 	return fmt.Errorf("attachstore: session %q: %s: %w", truncate(ss.id, 80), op, err)
 }
 
-// errID is errf for an operation on one id, the session's counterpart of
-// wrapID (which has no session to name). The id is formatted only on
-// error: a guarded read's success path spent two allocations on it.
-func (ss *Session) errID(op string, id ID, err error) error {
-	if err == nil {
-		return nil
-	}
-	return ss.errf(op+" "+id.String(), err)
-}
-
-// Put stores data and records this session's uncommitted intent to
-// reference it, in one transaction: after a crash there is either both or
-// neither. The ref keeps meta (each session reads back its own metadata). A
-// re-put of content the session already holds refreshes the metadata and
-// never clears a commit stamp.
+// Put stores data and records this owner's uncommitted intent to reference
+// it, in one transaction: after a crash there is either both or neither.
+// The ref keeps meta (each session reads back its own metadata). A re-put
+// by the same owner refreshes its intent; a ref the session holds committed
+// stays committed, with its metadata. A dropped session is
+// ErrSessionDropped.
 func (ss *Session) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	var ref Ref
 	err := ss.write(ctx, "session put", func(tx *Tx) error {
@@ -136,19 +147,17 @@ func (ss *Session) Put(ctx context.Context, data []byte, meta Meta) (Ref, error)
 		if err != nil {
 			return err
 		}
-		if err := ss.s.checkSize(int64(len(data))); err != nil {
-			return err
-		}
-		if ref, err = tx.putBytes(ctx, ContentID(data), data, m); err != nil {
+		if ref, err = tx.putBytes(ctx, data, m); err != nil {
 			return err
 		}
 		ref.Meta = m
-		return ss.addRef(ctx, tx, ref.ID, m)
+		return ss.addIntent(ctx, tx, ref.ID, m)
 	})
-	return ref, ss.errf("put", err)
+	return ref, ss.errf("put", nil, err)
 }
 
-// PutReader is Put for a stream; see Store.PutReader.
+// PutReader is Put for a stream; see Store.PutReader. Into a dropped
+// session it fails before reading r.
 func (ss *Session) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
 	var ref Ref
 	err := ss.write(ctx, "session put", func(tx *Tx) error {
@@ -156,152 +165,312 @@ func (ss *Session) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, 
 		if err != nil {
 			return err
 		}
+		if err := ss.notDropped(ctx, tx); err != nil {
+			return err
+		}
 		if ref, err = tx.putStream(ctx, r, m); err != nil {
 			return err
 		}
 		ref.Meta = m
-		return ss.addRef(ctx, tx, ref.ID, m)
+		return ss.addIntent(ctx, tx, ref.ID, m)
 	})
-	return ref, ss.errf("put", err)
+	return ref, ss.errf("put", nil, err)
 }
 
-func (ss *Session) addRef(ctx context.Context, tx *Tx, id ID, m Meta) error {
-	res, err := tx.q.ExecContext(ctx, qUpsertRef, ss.id, id[:], m.MediaType, m.Label, extraArg(m.Extra),
-		ss.owner, ss.s.now())
+func (ss *Session) addIntent(ctx context.Context, tx *Tx, id ID, m Meta) error {
+	res, err := tx.exec(ctx, qAddIntent, ss.id, id[:], ss.owner, ss.s.now(),
+		m.MediaType, m.Label, extraArg(m.Extra), ss.id)
 	if err != nil {
 		return mapErr(err, "add ref "+id.String())
 	}
-	// The blob was put in this transaction, so it is there; no row means
-	// it is not, and the ref was not written.
 	n, err := res.RowsAffected()
 	if err != nil {
 		return mapErr(err, "add ref "+id.String())
 	}
 	if n == 0 {
-		return fmt.Errorf("add ref %s: %w: content is not stored", id, ErrNotFound)
+		return ErrSessionDropped
 	}
 	return nil
 }
 
-// Get returns content this session holds a ref to, with the metadata the
-// session put. Content the session holds no ref to is ErrNotFound, even if
-// it is stored.
+// notDropped returns ErrSessionDropped for a session with a tombstone.
+func (ss *Session) notDropped(ctx context.Context, tx *Tx) error {
+	var n int64
+	if err := tx.queryRow(ctx, qIsDropped, ss.id).Scan(&n); err != nil {
+		return mapErr(err, "session")
+	}
+	if n > 0 {
+		return ErrSessionDropped
+	}
+	return nil
+}
+
+// Get returns content this session holds a ref to, with the metadata of
+// its committed ref, or else of its newest intent. Content the session
+// holds no ref to is ErrNotFound, even if it is stored.
 func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 	var a Attachment
 	err := ss.read(func(tx *Tx) (err error) {
-		a, err = tx.readAll(ctx, id, sessionRead, ss.id, id[:])
+		a, err = tx.readAll(ctx, id, qSessionGet, ss.id, id[:])
 		return err
 	})
-	return a, ss.errID("get", id, err)
+	return a, ss.errf("get", &id, err)
 }
 
 // NewReader streams content this session holds a ref to; see Store.NewReader.
 func (ss *Session) NewReader(ctx context.Context, id ID) (*Reader, error) {
 	var r *Reader
 	err := ss.read(func(tx *Tx) error {
-		b, err := tx.stat(ctx, qSessionStat, id, ss.id, id[:])
-		if err != nil {
-			return err
-		}
-		r = tx.openReader(ctx, b)
-		return nil
+		b, err := tx.stat(ctx, id, qSessionStat, ss.id, id[:])
+		r = &Reader{tx: tx, ctx: ctx, b: b}
+		return err
 	})
-	return r, ss.errID("open", id, err)
+	if err != nil {
+		return nil, ss.errf("open", &id, err)
+	}
+	return r, nil
 }
 
-// Delete drops this session's ref to the content; the bytes stay for other
-// sessions, and Reclaim collects them once no ref is left. Deleting a ref the
-// session does not hold is not an error.
+// Delete drops this session's ref to the content, committed or not, and
+// every owner's intent to it; the bytes stay for other sessions, and
+// Reclaim collects them once no ref is left. Deleting a ref the session
+// does not hold is not an error.
 func (ss *Session) Delete(ctx context.Context, id ID) error {
-	return ss.errID("delete", id, ss.write(ctx, "session delete", func(tx *Tx) error {
-		_, err := tx.q.ExecContext(ctx, qDeleteRef, ss.id, id[:])
+	return ss.errf("delete", &id, ss.write(ctx, "session delete", func(tx *Tx) error {
+		_, err := tx.exec(ctx, qDeleteRef, ss.id, id[:])
 		return mapErr(err, "delete ref")
 	}))
 }
 
-// Pending returns the ids this session put and has not committed, oldest
-// intent first. It reads the database, so it survives a restart.
+// Pending returns the ids this session holds an uncommitted intent to,
+// each once, oldest intent first. It reads the database, so it survives a
+// restart.
 func (ss *Session) Pending(ctx context.Context) ([]ID, error) {
 	var ids []ID
-	err := ss.read(func(tx *Tx) error {
-		rows, err := tx.q.QueryContext(ctx, qPending, ss.id)
-		if err != nil {
-			return mapErr(err, "pending")
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var b []byte
-			if err := rows.Scan(&b); err != nil {
-				return mapErr(err, "pending")
-			}
-			id, err := idFromBytes(b)
-			if err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return mapErr(rows.Err(), "pending")
+	err := ss.read(func(tx *Tx) (err error) {
+		ids, err = tx.ids(ctx, qPending, ss.id)
+		return err
 	})
-	return ids, ss.errf("pending", err)
+	return ids, ss.errf("pending", nil, err)
 }
 
-// Commit stamps this session's refs to ids committed, or every pending ref
-// when no id is given. It stamps existing rows only: an id the session holds
-// no ref to (never put, deleted, or forgotten by Reclaim) is ErrNotFound and
-// nothing is stamped. An earlier stamp is never changed.
+// Commit stamps this session's refs to ids committed, or to every pending
+// id when none is given, whoever's intents they are: each id's newest
+// intent becomes the committed ref (unless the session holds one already),
+// and the other intents to it become part of it. An id the session holds
+// no ref to (never put, deleted, or forgotten by Reclaim) is ErrNotFound,
+// and then nothing is stamped. An earlier stamp is never changed.
 func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
-	return ss.errf("commit", ss.write(ctx, "commit", func(tx *Tx) error {
-		now := ss.s.now()
-		if len(ids) == 0 {
-			_, err := tx.q.ExecContext(ctx, qCommitAll, now, ss.id)
-			return mapErr(err, "commit")
+	return ss.errf("commit", nil, ss.write(ctx, "commit", func(tx *Tx) error {
+		if err := ss.notDropped(ctx, tx); err != nil {
+			return err
 		}
+		if len(ids) == 0 {
+			var err error
+			if ids, err = tx.ids(ctx, qPending, ss.id); err != nil {
+				return err
+			}
+		}
+		now := ss.s.now()
 		for _, id := range ids {
-			res, err := tx.q.ExecContext(ctx, qCommitOne, now, ss.id, id[:])
-			if err != nil {
+			var n int64
+			if err := tx.queryRow(ctx, qHasRef, ss.id, id[:]).Scan(&n); err != nil {
 				return mapErr(err, "commit "+id.String())
 			}
-			if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if n == 0 {
 				return fmt.Errorf("%w: no ref to %s to commit", ErrNotFound, id)
+			}
+			if _, err := tx.exec(ctx, qStampNewest, now, ss.id, id[:], ss.id, id[:], ss.id, id[:]); err != nil {
+				return mapErr(err, "commit "+id.String())
+			}
+			if _, err := tx.exec(ctx, qDropIntentsTo, ss.id, id[:]); err != nil {
+				return mapErr(err, "commit "+id.String())
 			}
 		}
 		return nil
 	}))
 }
 
-// CommitOwned stamps committed every pending ref of this session that was
-// put with that owner (see WithOwner).
-func (ss *Session) CommitOwned(ctx context.Context, owner string) error {
-	if err := validSessionText("owner", owner, true); err != nil {
-		return ss.errf("commit", err)
+// CommitOwned stamps committed every intent of this session that owner
+// put (see WithOwner), and returns the ids it stamped, oldest intent first:
+// also those the session already held committed, whose owner's intent
+// becomes part of that ref. None is not an error. It ends owner's hold.
+// Intents that Reclaim forgot (their owner waited past Grace without a
+// Hold) are not among the ids.
+func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) {
+	var ids []ID
+	err := ss.WithOwner(owner).write(ctx, "commit", func(tx *Tx) (err error) {
+		if err := ss.notDropped(ctx, tx); err != nil {
+			return err
+		}
+		if ids, err = tx.ids(ctx, qOwnIntents, ss.id, owner); err != nil {
+			return err
+		}
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{qMergeOwned, []any{ss.id, owner, ss.id}},
+			{qStampOwned, []any{ss.s.now(), ss.id, owner}},
+			{qEndHold, []any{ss.id, owner}},
+		} {
+			if _, err := tx.exec(ctx, q.sql, q.args...); err != nil {
+				return mapErr(err, "commit")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, ss.errf("commit owned by "+truncate(owner, 80), nil, err)
 	}
-	return ss.errf("commit", ss.write(ctx, "commit", func(tx *Tx) error {
-		_, err := tx.q.ExecContext(ctx, qCommitOwned, ss.s.now(), ss.id, owner)
-		return mapErr(err, "commit")
+	return ids, nil
+}
+
+// Discard forgets every uncommitted intent of this session that owner put,
+// now, and returns their ids, oldest first; a ref the session holds
+// committed stays. It ends owner's hold. Blobs left with no ref are
+// orphans for Reclaim.
+func (ss *Session) Discard(ctx context.Context, owner string) ([]ID, error) {
+	var ids []ID
+	err := ss.WithOwner(owner).write(ctx, "discard", func(tx *Tx) (err error) {
+		if ids, err = tx.ids(ctx, qOwnIntents, ss.id, owner); err != nil {
+			return err
+		}
+		for _, q := range []string{qDiscard, qEndHold} {
+			if _, err := tx.exec(ctx, q, ss.id, owner); err != nil {
+				return mapErr(err, "discard")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, ss.errf("discard intents of "+truncate(owner, 80), nil, err)
+	}
+	return ids, nil
+}
+
+// Hold keeps owner's intents in this session from Reclaim until the time
+// until, whatever Reclaim's Grace: for a turn that waits for a person. The
+// hold is stored in the database, so a Reclaim in another process honours
+// it, and it survives restarts. Hold again moves the time; CommitOwned and
+// Discard end it; Reclaim forgets it once it has lapsed. A dropped session
+// is ErrSessionDropped.
+func (ss *Session) Hold(ctx context.Context, owner string, until time.Time) error {
+	return ss.errf("hold intents of "+truncate(owner, 80), nil, ss.WithOwner(owner).write(ctx, "hold", func(tx *Tx) error {
+		if err := ss.notDropped(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.exec(ctx, qHold, ss.id, owner, until.UnixNano())
+		return mapErr(err, "hold")
 	}))
 }
 
-// Refs returns every manifest row of this session, oldest intent first.
+// Refs returns every manifest row of this session, committed refs and each
+// owner's intents, oldest intent first.
 func (ss *Session) Refs(ctx context.Context) ([]Entry, error) {
 	var es []Entry
 	err := ss.read(func(tx *Tx) (err error) {
 		es, err = tx.entries(ctx, qSessionEntries, ss.id)
 		return err
 	})
-	return es, ss.errf("refs", err)
+	return es, ss.errf("refs", nil, err)
 }
 
-// DropSession releases every ref of the session. The bytes stay until
-// Reclaim finds them unreferenced.
+// DropSession releases every ref and hold of a session, in one
+// transaction, and leaves a tombstone: until Reclaim clears it (once it is
+// older than Reclaim's Grace), puts, commits and holds into the session
+// return ErrSessionDropped, so a turn still in flight cannot bring a
+// deleted chat back. The bytes stay until Reclaim finds them unreferenced.
 func (s *Store) DropSession(ctx context.Context, id string) error {
 	ss := s.Session(id)
-	return ss.errf("drop", ss.write(ctx, "drop session", func(tx *Tx) error {
-		_, err := tx.q.ExecContext(ctx, qDropSession, id)
-		return mapErr(err, "drop session")
-	}))
+	return ss.errf("drop", nil, ss.write(ctx, "drop session", func(tx *Tx) error { return ss.drop(ctx, tx) }))
 }
 
-// ListUncommitted returns every uncommitted ref, across sessions, whose
+// DropSession drops a session inside this transaction, so that a host
+// deletes a chat and its own rows together; see Store.DropSession.
+func (tx *Tx) DropSession(ctx context.Context, id string) error {
+	ss := tx.Session(id)
+	return ss.errf("drop", nil, ss.write(ctx, "drop session", func(tx *Tx) error { return ss.drop(ctx, tx) }))
+}
+
+func (ss *Session) drop(ctx context.Context, tx *Tx) error {
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{qDropRefs, []any{ss.id}},
+		{qDropHolds, []any{ss.id}},
+		{qTombstone, []any{ss.id, ss.s.now()}},
+	} {
+		if _, err := tx.exec(ctx, q.sql, q.args...); err != nil {
+			return mapErr(err, "drop session")
+		}
+	}
+	return nil
+}
+
+// Sessions yields every session that holds a ref or an intent, in id
+// order, with its use of the store. It reads in pages and holds nothing
+// open between them; an error ends the iteration.
+func (s *Store) Sessions(ctx context.Context) iter.Seq2[SessionInfo, error] {
+	return func(yield func(SessionInfo, error) bool) {
+		after := ""
+		for {
+			page, err := s.sessionsPage(ctx, after)
+			if err != nil {
+				yield(SessionInfo{}, err)
+				return
+			}
+			for _, si := range page {
+				if !yield(si, nil) {
+					return
+				}
+			}
+			if len(page) < listPage {
+				return
+			}
+			after = page[len(page)-1].ID
+		}
+	}
+}
+
+func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, error) {
+	t, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.query(ctx, qSessions, after, listPage)
+	if err != nil {
+		return nil, mapErr(err, "sessions")
+	}
+	defer rows.Close()
+	var page []SessionInfo
+	for rows.Next() {
+		var (
+			si   SessionInfo
+			last int64
+		)
+		if err := rows.Scan(&si.ID, &si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
+			return nil, mapErr(err, "sessions")
+		}
+		si.LastIntentAt = time.Unix(0, last)
+		page = append(page, si)
+	}
+	return page, mapErr(rows.Err(), "sessions")
+}
+
+// RefsTo returns every manifest row that refers to the blob with that id,
+// across sessions: who holds it, committed or not.
+func (s *Store) RefsTo(ctx context.Context, id ID) ([]Entry, error) {
+	t, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	es, err := t.entries(ctx, qBlobEntries, id[:])
+	return es, wrapID(err, "refs to", id)
+}
+
+// ListUncommitted returns every uncommitted intent, across sessions, whose
 // intent is older than olderThan, oldest first.
 func (s *Store) ListUncommitted(ctx context.Context, olderThan time.Time) ([]Entry, error) {
 	t, err := s.reader()
@@ -313,16 +482,38 @@ func (s *Store) ListUncommitted(ctx context.Context, olderThan time.Time) ([]Ent
 
 // HoldsRef reports whether the session holds a ref (committed or not) to id.
 func (s *Store) HoldsRef(ctx context.Context, sessionID string, id ID) (bool, error) {
-	var ok bool
+	var n int64
 	ss := s.Session(sessionID)
 	err := ss.read(func(tx *Tx) error {
-		return mapErr(tx.q.QueryRowContext(ctx, qHoldsRef, sessionID, id[:]).Scan(&ok), "holds ref")
+		return mapErr(tx.queryRow(ctx, qHasRef, sessionID, id[:]).Scan(&n), "holds ref")
 	})
-	return ok, ss.errf("holds ref", err)
+	return n > 0, ss.errf("holds ref", &id, err)
+}
+
+// ids runs a query that yields blob ids.
+func (tx *Tx) ids(ctx context.Context, query string, args ...any) ([]ID, error) {
+	rows, err := tx.query(ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(err, "list ids")
+	}
+	defer rows.Close()
+	var ids []ID
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, mapErr(err, "list ids")
+		}
+		id, err := idFromBytes(b)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, mapErr(rows.Err(), "list ids")
 }
 
 func (tx *Tx) entries(ctx context.Context, query string, args ...any) ([]Entry, error) {
-	rows, err := tx.q.QueryContext(ctx, query, args...)
+	rows, err := tx.query(ctx, query, args...)
 	if err != nil {
 		return nil, mapErr(err, "list refs")
 	}
@@ -330,11 +521,10 @@ func (tx *Tx) entries(ctx context.Context, query string, args ...any) ([]Entry, 
 	var es []Entry
 	for rows.Next() {
 		var (
-			e               Entry
-			id              []byte
-			extra           *string
-			created, intent int64
-			committed       sql.NullInt64
+			e                          Entry
+			id                         []byte
+			extra                      *string
+			created, intent, committed int64
 		)
 		if err := rows.Scan(&e.SessionID, &id, &e.Size, &e.MediaType, &e.Label, &extra, &created,
 			&e.Owner, &intent, &committed); err != nil {
@@ -346,19 +536,8 @@ func (tx *Tx) entries(ctx context.Context, query string, args ...any) ([]Entry, 
 		e.Extra = extraFrom(extra)
 		e.CreatedAt = time.Unix(0, created)
 		e.IntentAt = time.Unix(0, intent)
-		if committed.Valid {
-			e.CommittedAt = time.Unix(0, committed.Int64)
-		}
+		e.CommittedAt = unixTime(committed)
 		es = append(es, e)
 	}
 	return es, mapErr(rows.Err(), "list refs")
-}
-
-func idFromBytes(b []byte) (ID, error) {
-	var id ID
-	if len(b) != len(id) {
-		return ID{}, fmt.Errorf("%w: stored id has %d bytes", ErrCorrupt, len(b))
-	}
-	copy(id[:], b)
-	return id, nil
 }

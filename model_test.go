@@ -2,10 +2,12 @@ package attachstore_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -74,11 +76,12 @@ type modelBlob struct {
 	seq              int // List order: the order blobs were (re)created
 }
 
+// modelRef is a session's committed ref, or an owner's intent.
 type modelRef struct {
-	meta      attachstore.Meta // of this session's latest put
+	meta      attachstore.Meta
 	owner     string
 	intent    int64
-	committed int64 // 0 while uncommitted
+	committed int64 // 0 for an intent
 }
 
 type modelKey struct {
@@ -86,11 +89,35 @@ type modelKey struct {
 	id      attachstore.ID
 }
 
+type modelIntentKey struct {
+	modelKey
+	owner string
+}
+
+type modelHoldKey struct{ session, owner string }
+
+// modelState is DESIGN.md's manifest as plain maps: at most one committed
+// ref per (session, id), one intent per (session, id, owner), holds and
+// tombstones. A committed ref leaves it only by Session.Delete or
+// DropSession: the store must never lose one otherwise.
 type modelState struct {
-	blobs    map[attachstore.ID]*modelBlob
-	refs     map[modelKey]*modelRef
-	seq      int
-	hostRows int
+	blobs      map[attachstore.ID]*modelBlob
+	committed  map[modelKey]*modelRef
+	intents    map[modelIntentKey]*modelRef
+	holds      map[modelHoldKey]int64
+	tombstones map[string]int64
+	seq        int
+	hostRows   int
+}
+
+func newModelState() *modelState {
+	return &modelState{
+		blobs:      map[attachstore.ID]*modelBlob{},
+		committed:  map[modelKey]*modelRef{},
+		intents:    map[modelIntentKey]*modelRef{},
+		holds:      map[modelHoldKey]int64{},
+		tombstones: map[string]int64{},
+	}
 }
 
 func (ms *modelState) put(data []byte, m attachstore.Meta, now int64) attachstore.Ref {
@@ -106,98 +133,280 @@ func (ms *modelState) put(data []byte, m attachstore.Meta, now int64) attachstor
 	return attachstore.Ref{ID: id, Size: int64(len(b.data)), Meta: b.meta, CreatedAt: time.Unix(0, b.created)}
 }
 
-func (ms *modelState) sessionPut(session, owner string, data []byte, m attachstore.Meta, now int64) attachstore.Ref {
+// sessionPut is Session.Put: ok is false for a dropped session, which
+// changes nothing.
+func (ms *modelState) sessionPut(session, owner string, data []byte, m attachstore.Meta, now int64) (attachstore.Ref, bool) {
+	if _, dropped := ms.tombstones[session]; dropped {
+		return attachstore.Ref{}, false
+	}
 	ref := ms.put(data, m, now)
 	ref.Meta = m
-	k := modelKey{session, ref.ID}
-	if r, ok := ms.refs[k]; ok {
-		// A re-put refreshes the metadata; a committed row keeps its owner,
-		// intent time and stamp.
-		r.meta = m
-		if r.committed == 0 {
-			r.owner, r.intent = owner, now
-		}
-	} else {
-		ms.refs[k] = &modelRef{meta: m, owner: owner, intent: now}
-	}
-	return ref
+	ms.intents[modelIntentKey{modelKey{session, ref.ID}, owner}] = &modelRef{meta: m, owner: owner, intent: now}
+	return ref, true
 }
 
-func (ms *modelState) referenced(id attachstore.ID) bool {
-	for k := range ms.refs {
-		if k.id == id {
+// rows returns every manifest row with its key, committed or not.
+func (ms *modelState) rows() []attachstore.Entry {
+	var es []attachstore.Entry
+	add := func(k modelKey, r *modelRef) {
+		b := ms.blobs[k.id]
+		es = append(es, attachstore.Entry{
+			SessionID:   k.session,
+			Ref:         attachstore.Ref{ID: k.id, Size: int64(len(b.data)), Meta: r.meta, CreatedAt: time.Unix(0, b.created)},
+			Owner:       r.owner,
+			IntentAt:    time.Unix(0, r.intent),
+			CommittedAt: modelTime(r.committed),
+		})
+	}
+	for k, r := range ms.committed {
+		add(k, r)
+	}
+	for k, r := range ms.intents {
+		add(k.modelKey, r)
+	}
+	return es
+}
+
+func modelTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// entryOrder is Refs' order: intent time, id, owner, intents first.
+func entryOrder(a, b attachstore.Entry) int {
+	if c := a.IntentAt.Compare(b.IntentAt); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.SessionID, b.SessionID); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(a.ID[:], b.ID[:]); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Owner, b.Owner); c != 0 {
+		return c
+	}
+	return a.CommittedAt.Compare(b.CommittedAt)
+}
+
+// entries returns a session's rows in Refs order.
+func (ms *modelState) entries(session string) []attachstore.Entry {
+	es := slices.DeleteFunc(ms.rows(), func(e attachstore.Entry) bool { return e.SessionID != session })
+	slices.SortFunc(es, entryOrder)
+	return es
+}
+
+// holds reports whether the session holds a ref to id, committed or not.
+func (ms *modelState) holdsRef(session string, id attachstore.ID) bool {
+	if ms.committed[modelKey{session, id}] != nil {
+		return true
+	}
+	for k := range ms.intents {
+		if k.modelKey == (modelKey{session, id}) {
 			return true
 		}
 	}
 	return false
 }
 
-// entries returns a session's rows in Refs order (intent time, then id).
-func (ms *modelState) entries(session string) []attachstore.Entry {
-	var es []attachstore.Entry
-	for k, r := range ms.refs {
+// readRef is the ref a session reads: its committed one, else its newest
+// intent (the least owner among equals).
+func (ms *modelState) readRef(session string, id attachstore.ID) *modelRef {
+	if r := ms.committed[modelKey{session, id}]; r != nil {
+		return r
+	}
+	var best *modelRef
+	for k, r := range ms.intents {
+		if k.modelKey == (modelKey{session, id}) && (best == nil || r.intent > best.intent || r.intent == best.intent && r.owner < best.owner) {
+			best = r
+		}
+	}
+	return best
+}
+
+func (ms *modelState) referenced(id attachstore.ID) bool {
+	for _, e := range ms.rows() {
+		if e.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// pending is Session.Pending: ids with an intent, each once, by their
+// oldest intent.
+func (ms *modelState) pending(session string) []attachstore.ID {
+	oldest := map[attachstore.ID]int64{}
+	for k, r := range ms.intents {
 		if k.session != session {
 			continue
 		}
-		b := ms.blobs[k.id]
-		e := attachstore.Entry{
-			SessionID: session,
-			Ref:       attachstore.Ref{ID: k.id, Size: int64(len(b.data)), Meta: r.meta, CreatedAt: time.Unix(0, b.created)},
-			Owner:     r.owner,
-			IntentAt:  time.Unix(0, r.intent),
+		if t, ok := oldest[k.id]; !ok || r.intent < t {
+			oldest[k.id] = r.intent
 		}
-		if r.committed != 0 {
-			e.CommittedAt = time.Unix(0, r.committed)
-		}
-		es = append(es, e)
 	}
-	slices.SortFunc(es, func(a, b attachstore.Entry) int {
-		if c := a.IntentAt.Compare(b.IntentAt); c != 0 {
+	ids := slices.Collect(maps.Keys(oldest))
+	slices.SortFunc(ids, func(a, b attachstore.ID) int {
+		if c := cmp.Compare(oldest[a], oldest[b]); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.SessionID, b.SessionID); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.ID[:], b.ID[:])
+		return bytes.Compare(a[:], b[:])
 	})
-	return es
+	return ids
 }
 
-// reclaim applies (or, for a dry run, only counts) what Reclaim with this
-// cutoff collects: uncommitted intents older than the cutoff, then blobs
-// untouched since before it that no ref is left pointing to.
-func (ms *modelState) reclaim(cutoff int64, dry bool) attachstore.ReclaimReport {
+// commit makes id's intents in the session its committed ref: the newest
+// becomes it unless there is one. ok is false when the session holds no
+// ref to id at all.
+func (ms *modelState) commit(session string, id attachstore.ID, now int64) bool {
+	k := modelKey{session, id}
+	if !ms.holdsRef(session, id) {
+		return false
+	}
+	if ms.committed[k] == nil {
+		r := *ms.readRef(session, id)
+		r.committed = now
+		ms.committed[k] = &r
+	}
+	for ik := range ms.intents {
+		if ik.modelKey == k {
+			delete(ms.intents, ik)
+		}
+	}
+	return true
+}
+
+// commitOwned is CommitOwned: every intent of owner joins or becomes the
+// committed ref; it returns their ids, oldest intent first.
+func (ms *modelState) commitOwned(session, owner string, now int64) []attachstore.ID {
+	ids := ms.ownIntents(session, owner)
+	for _, id := range ids {
+		ik := modelIntentKey{modelKey{session, id}, owner}
+		if ms.committed[ik.modelKey] == nil {
+			r := *ms.intents[ik]
+			r.committed = now
+			ms.committed[ik.modelKey] = &r
+		}
+		delete(ms.intents, ik)
+	}
+	delete(ms.holds, modelHoldKey{session, owner})
+	return ids
+}
+
+func (ms *modelState) ownIntents(session, owner string) []attachstore.ID {
+	var ids []attachstore.ID
+	for k := range ms.intents {
+		if k.session == session && k.owner == owner {
+			ids = append(ids, k.id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b attachstore.ID) int {
+		ra, rb := ms.intents[modelIntentKey{modelKey{session, a}, owner}], ms.intents[modelIntentKey{modelKey{session, b}, owner}]
+		if c := cmp.Compare(ra.intent, rb.intent); c != 0 {
+			return c
+		}
+		return bytes.Compare(a[:], b[:])
+	})
+	return ids
+}
+
+func (ms *modelState) discard(session, owner string) []attachstore.ID {
+	ids := ms.ownIntents(session, owner)
+	for _, id := range ids {
+		delete(ms.intents, modelIntentKey{modelKey{session, id}, owner})
+	}
+	delete(ms.holds, modelHoldKey{session, owner})
+	return ids
+}
+
+func (ms *modelState) deleteRefs(session string, keep func(id attachstore.ID) bool) {
+	for k := range ms.committed {
+		if k.session == session && !keep(k.id) {
+			delete(ms.committed, k)
+		}
+	}
+	for k := range ms.intents {
+		if k.session == session && !keep(k.id) {
+			delete(ms.intents, k)
+		}
+	}
+}
+
+func (ms *modelState) drop(session string, now int64) {
+	ms.deleteRefs(session, func(attachstore.ID) bool { return false })
+	for k := range ms.holds {
+		if k.session == session {
+			delete(ms.holds, k)
+		}
+	}
+	ms.tombstones[session] = now
+}
+
+// reclaim applies (or, for a dry run, only counts) what Reclaim collects:
+// intents older than the cutoff whose owner holds no hold past now,
+// lapsed holds, tombstones older than the cutoff, then blobs untouched
+// since before the cutoff that no ref is left pointing to. With an empty
+// manifest and blobs to delete it refuses (ErrNoRoots) unless allowed.
+func (ms *modelState) reclaim(cutoff, now int64, dry, allowEmpty bool) (attachstore.ReclaimReport, error) {
 	var rep attachstore.ReclaimReport
-	expired := map[modelKey]bool{}
-	for k, r := range ms.refs {
-		if r.committed == 0 && r.intent < cutoff {
+	empty := len(ms.committed)+len(ms.intents)+len(ms.holds)+len(ms.tombstones) == 0
+	expired := map[modelIntentKey]bool{}
+	for k, r := range ms.intents {
+		if r.intent < cutoff && ms.holds[modelHoldKey{k.session, k.owner}] <= now {
 			expired[k] = true
-			rep.ExpiredIntents++
 		}
 	}
 	held := map[attachstore.ID]bool{}
-	for k := range ms.refs {
+	for k := range ms.committed {
+		held[k.id] = true
+	}
+	for k := range ms.intents {
 		if !expired[k] {
 			held[k.id] = true
 		}
 	}
 	var gone []attachstore.ID
+	var goneBytes int64
 	for id, b := range ms.blobs {
 		if !held[id] && b.touched < cutoff {
 			gone = append(gone, id)
-			rep.ReclaimedBlobs++
-			rep.ReclaimedBytes += int64(len(b.data))
+			goneBytes += int64(len(b.data))
+		}
+	}
+	if empty && !allowEmpty && len(gone) > 0 {
+		if dry {
+			rep.ReclaimedBlobs, rep.ReclaimedBytes = len(gone), goneBytes
+		}
+		return rep, attachstore.ErrNoRoots
+	}
+	rep.ExpiredIntents = len(expired)
+	rep.ReclaimedBlobs, rep.ReclaimedBytes = len(gone), goneBytes
+	for _, at := range ms.tombstones {
+		if at < cutoff {
+			rep.ClearedTombstones++
 		}
 	}
 	if !dry {
 		for k := range expired {
-			delete(ms.refs, k)
+			delete(ms.intents, k)
+		}
+		for k, until := range ms.holds {
+			if until <= now {
+				delete(ms.holds, k)
+			}
+		}
+		for s, at := range ms.tombstones {
+			if at < cutoff {
+				delete(ms.tombstones, s)
+			}
 		}
 		for _, id := range gone {
 			delete(ms.blobs, id)
 		}
 	}
-	return rep
+	return rep, nil
 }
 
 // The machine: the store under test, the model, and what actions draw from.
@@ -253,12 +462,12 @@ func newModelMachine(tb *testing.T, rt *rapid.T) *modelMachine {
 		opts: []attachstore.Option{
 			attachstore.WithClock(clock.Now),
 			attachstore.WithChunkSize(attachstore.MinChunkSize),
-			attachstore.WithPageSize(4096),
+			attachstore.WithTuning(attachstore.Tuning{PageSize: 4096}),
 			// Close and reopen is the only "crash" here, so durability
 			// against power loss buys nothing but fsyncs.
 			attachstore.WithSynchronous("OFF"),
 		},
-		ms:   &modelState{blobs: map[attachstore.ID]*modelBlob{}, refs: map[modelKey]*modelRef{}},
+		ms:   newModelState(),
 		seen: map[attachstore.ID]bool{modelNever: true},
 	}
 	c := attachstore.MinChunkSize
@@ -374,6 +583,14 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 	step := func(f func(*rapid.T)) func(*rapid.T) {
 		return func(rt *rapid.T) { m.steps++; f(rt) }
 	}
+	// dropped is the error a write into a session gets: ErrSessionDropped
+	// while its tombstone lasts.
+	dropped := func(session string) error {
+		if _, ok := m.ms.tombstones[session]; ok {
+			return attachstore.ErrSessionDropped
+		}
+		return nil
+	}
 	return map[string]func(*rapid.T){
 		"": m.check,
 
@@ -418,8 +635,12 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 				modelWantErr(rt, "Session.Put with bad meta", err, attachstore.ErrInvalidMeta)
 				return
 			}
+			want, ok := m.ms.sessionPut(session, owner, data, meta.want, m.now())
+			if !ok {
+				modelWantErr(rt, "Session.Put into a dropped session", err, attachstore.ErrSessionDropped)
+				return
+			}
 			modelWantErr(rt, "Session.Put", err, nil)
-			want := m.ms.sessionPut(session, owner, data, meta.want, m.now())
 			m.noted(want)
 			if !modelRefEqual(got, want) {
 				rt.Fatalf("Session(%q).Put returned %+v, want %+v", session, got, want)
@@ -461,7 +682,7 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 			session := rapid.SampledFrom(modelSessions).Draw(rt, "session")
 			id := m.drawHeldID(rt, session, "id")
 			modelWantErr(rt, "Session.Delete", m.s.Session(session).Delete(ctx, id), nil)
-			delete(m.ms.refs, modelKey{session, id})
+			m.ms.deleteRefs(session, func(other attachstore.ID) bool { return other != id })
 		}),
 
 		"Commit": step(func(rt *rapid.T) {
@@ -472,62 +693,93 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 				ids = append(ids, m.drawHeldID(rt, session, fmt.Sprint("id", i)))
 			}
 			err := m.s.Session(session).Commit(ctx, ids...)
-			now := m.now()
-			var stamp []*modelRef
-			for k, r := range m.ms.refs {
-				if k.session == session && n == 0 {
-					stamp = append(stamp, r)
-				}
+			if want := dropped(session); want != nil {
+				modelWantErr(rt, "Commit into a dropped session", err, want)
+				return
+			}
+			if n == 0 {
+				ids = m.ms.pending(session)
 			}
 			for _, id := range ids {
-				r, ok := m.ms.refs[modelKey{session, id}]
-				if !ok {
+				if !m.ms.holdsRef(session, id) {
 					// One missing id fails the whole Commit: nothing stamped.
 					modelWantErr(rt, fmt.Sprintf("Commit of %s, never held", id), err, attachstore.ErrNotFound)
 					return
 				}
-				stamp = append(stamp, r)
 			}
 			modelWantErr(rt, "Commit", err, nil)
-			for _, r := range stamp {
-				if r.committed == 0 {
-					r.committed = now
-				}
+			for _, id := range ids {
+				m.ms.commit(session, id, m.now())
 			}
 		}),
 
 		"CommitOwned": step(func(rt *rapid.T) {
 			session := rapid.SampledFrom(modelSessions).Draw(rt, "session")
 			owner := rapid.SampledFrom(modelOwners).Draw(rt, "owner")
-			modelWantErr(rt, "CommitOwned", m.s.Session(session).CommitOwned(ctx, owner), nil)
-			for k, r := range m.ms.refs {
-				if k.session == session && r.owner == owner && r.committed == 0 {
-					r.committed = m.now()
-				}
+			got, err := m.s.Session(session).CommitOwned(ctx, owner)
+			if want := dropped(session); want != nil {
+				modelWantErr(rt, "CommitOwned into a dropped session", err, want)
+				return
 			}
+			modelWantErr(rt, "CommitOwned", err, nil)
+			if want := m.ms.commitOwned(session, owner, m.now()); !slices.Equal(got, want) {
+				rt.Fatalf("CommitOwned(%q, %q) = %v, want %v", session, owner, got, want)
+			}
+		}),
+
+		"Discard": step(func(rt *rapid.T) {
+			session := rapid.SampledFrom(modelSessions).Draw(rt, "session")
+			owner := rapid.SampledFrom(modelOwners).Draw(rt, "owner")
+			got, err := m.s.Session(session).Discard(ctx, owner)
+			modelWantErr(rt, "Discard", err, nil)
+			if want := m.ms.discard(session, owner); !slices.Equal(got, want) {
+				rt.Fatalf("Discard(%q, %q) = %v, want %v", session, owner, got, want)
+			}
+		}),
+
+		"Hold": step(func(rt *rapid.T) {
+			session := rapid.SampledFrom(modelSessions).Draw(rt, "session")
+			owner := rapid.SampledFrom(modelOwners).Draw(rt, "owner")
+			until := m.clock.Now().Add(rapid.SampledFrom([]time.Duration{-time.Minute, 0, time.Second, time.Hour, 48 * time.Hour}).Draw(rt, "for"))
+			err := m.s.Session(session).Hold(ctx, owner, until)
+			if want := dropped(session); want != nil {
+				modelWantErr(rt, "Hold in a dropped session", err, want)
+				return
+			}
+			modelWantErr(rt, "Hold", err, nil)
+			m.ms.holds[modelHoldKey{session, owner}] = until.UnixNano()
 		}),
 
 		"DropSession": step(func(rt *rapid.T) {
 			session := rapid.SampledFrom(modelSessions).Draw(rt, "session")
-			modelWantErr(rt, "DropSession", m.s.DropSession(ctx, session), nil)
-			for k := range m.ms.refs {
-				if k.session == session {
-					delete(m.ms.refs, k)
-				}
+			if rapid.Bool().Draw(rt, "inUpdate") {
+				// With a host row, in one transaction.
+				err := m.s.Update(ctx, func(tx *attachstore.Tx) error {
+					if err := tx.DropSession(ctx, session); err != nil {
+						return err
+					}
+					_, err := tx.SQL().ExecContext(ctx, `INSERT INTO model_host (n) VALUES (1)`)
+					return err
+				})
+				modelWantErr(rt, "tx.DropSession", err, nil)
+				m.ms.hostRows++
+			} else {
+				modelWantErr(rt, "DropSession", m.s.DropSession(ctx, session), nil)
 			}
+			m.ms.drop(session, m.now())
 		}),
 
 		"Reclaim": step(func(rt *rapid.T) {
 			p := attachstore.ReclaimPolicy{
-				Grace:     rapid.SampledFrom([]time.Duration{0, time.Millisecond, time.Second, time.Minute, time.Hour}).Draw(rt, "grace"),
-				DryRun:    rapid.IntRange(0, 4).Draw(rt, "dry") == 0,
-				BatchSize: rapid.IntRange(0, 3).Draw(rt, "batch"),
+				Grace:           rapid.SampledFrom([]time.Duration{0, time.Millisecond, time.Second, time.Minute, time.Hour}).Draw(rt, "grace"),
+				DryRun:          rapid.IntRange(0, 4).Draw(rt, "dry") == 0,
+				BatchSize:       rapid.IntRange(0, 3).Draw(rt, "batch"),
+				AllowEmptyRoots: rapid.Bool().Draw(rt, "allowEmpty"),
 			}
 			got, err := m.s.Reclaim(ctx, p)
-			modelWantErr(rt, "Reclaim", err, nil)
-			want := m.ms.reclaim(m.now()-int64(p.Grace), p.DryRun)
-			got.ReturnedBytes = 0
-			got.FreeBytes = 0
+			want, wantErr := m.ms.reclaim(m.now()-int64(p.Grace), m.now(), p.DryRun, p.AllowEmptyRoots)
+			modelWantErr(rt, fmt.Sprintf("Reclaim(%+v)", p), err, wantErr)
+			got.ReturnedBytes, got.FreeBytes, got.NeedsCompact = 0, 0, false
 			if got != want {
 				rt.Fatalf("Reclaim(%+v) = %+v, want %+v", p, got, want)
 			}
@@ -554,16 +806,17 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 			plain, shared := m.drawData(rt, "plain"), m.drawData(rt, "shared")
 			pm, sm := m.drawMeta(rt, true), m.drawMeta(rt, true)
 			undo := rapid.IntRange(0, 2).Draw(rt, "undo") == 0
+			var stamped []attachstore.ID
 			err := m.s.Update(ctx, func(tx *attachstore.Tx) error {
 				if _, err := tx.Put(ctx, plain, pm.in); err != nil {
 					return err
 				}
 				ts := tx.Session(session).WithOwner(owner)
-				ref, err := ts.Put(ctx, shared, sm.in)
-				if err != nil {
+				if _, err := ts.Put(ctx, shared, sm.in); err != nil {
 					return err
 				}
-				if err := ts.Commit(ctx, ref.ID); err != nil {
+				var err error
+				if stamped, err = ts.CommitOwned(ctx, owner); err != nil {
 					return err
 				}
 				if _, err := tx.SQL().ExecContext(ctx, `INSERT INTO model_host (n) VALUES (1)`); err != nil {
@@ -574,6 +827,10 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 				}
 				return nil
 			})
+			if want := dropped(session); want != nil {
+				modelWantErr(rt, "Update into a dropped session", err, want)
+				return
+			}
 			if undo {
 				modelWantErr(rt, "rolled-back Update", err, errModelUndo)
 				return
@@ -581,10 +838,10 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 			modelWantErr(rt, "Update", err, nil)
 			now := m.now()
 			m.noted(m.ms.put(plain, pm.want, now))
-			ref := m.ms.sessionPut(session, owner, shared, sm.want, now)
+			ref, _ := m.ms.sessionPut(session, owner, shared, sm.want, now)
 			m.noted(ref)
-			if r := m.ms.refs[modelKey{session, ref.ID}]; r.committed == 0 {
-				r.committed = now
+			if want := m.ms.commitOwned(session, owner, now); !slices.Equal(stamped, want) {
+				rt.Fatalf("tx CommitOwned(%q, %q) = %v, want %v", session, owner, stamped, want)
 			}
 			m.ms.hostRows++
 		}),
@@ -592,18 +849,22 @@ func (m *modelMachine) actions() map[string]func(*rapid.T) {
 		"BadInput": step(func(rt *rapid.T) {
 			var err error
 			var want error = attachstore.ErrInvalidSession
-			switch what := rapid.IntRange(0, 4).Draw(rt, "what"); what {
+			switch what := rapid.IntRange(0, 6).Draw(rt, "what"); what {
 			case 0:
 				_, err = m.s.Session("").Put(ctx, []byte("x"), attachstore.Meta{})
 			case 1:
 				_, err = m.s.Session("alpha").WithOwner("nul\x00owner").Put(ctx, []byte("x"), attachstore.Meta{})
 			case 2:
-				err = m.s.Session("alpha").CommitOwned(ctx, strings.Repeat("o", attachstore.MaxSessionIDBytes+1))
+				_, err = m.s.Session("alpha").CommitOwned(ctx, strings.Repeat("o", attachstore.MaxSessionIDBytes+1))
 			case 3:
 				err = m.s.DropSession(ctx, "\xff\xfe")
 			case 4:
 				_, err = m.s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: -time.Second})
 				want = attachstore.ErrInvalidPolicy
+			case 5:
+				err = m.s.Session("alpha").Hold(ctx, "\xff", time.Now())
+			case 6:
+				_, err = m.s.Session("").Discard(ctx, "turn-1")
 			}
 			modelWantErr(rt, "bad input", err, want)
 		}),
@@ -635,8 +896,8 @@ func (m *modelMachine) checkSessionRead(rt *rapid.T, session string, id attachst
 	} else {
 		a, err = ss.Get(ctx, id)
 	}
-	r, held := m.ms.refs[modelKey{session, id}]
-	if !held {
+	r := m.ms.readRef(session, id)
+	if r == nil {
 		modelWantErr(rt, fmt.Sprintf("session %q reading %s it holds no ref to (stored: %v)", session, id, m.ms.blobs[id] != nil),
 			err, attachstore.ErrNotFound)
 		return
@@ -682,9 +943,7 @@ func (m *modelMachine) check(rt *rapid.T) {
 		blobBytes += want.Size
 	}
 
-	var refs, uncommitted int64
-	sessions := 0
-	var allUncommitted []attachstore.Entry
+	var uncommitted []attachstore.Entry
 	for _, session := range modelSessions {
 		ss := s.Session(session)
 		got, err := ss.Refs(ctx)
@@ -695,54 +954,90 @@ func (m *modelMachine) check(rt *rapid.T) {
 		if !slices.EqualFunc(got, want, modelEntryEqual) {
 			rt.Fatalf("Session(%q).Refs = %s\nwant %s", session, modelShowEntries(got), modelShowEntries(want))
 		}
-		var wantPending []attachstore.ID
 		for _, e := range want {
 			if !e.Committed() {
-				wantPending = append(wantPending, e.ID)
-				allUncommitted = append(allUncommitted, e)
+				uncommitted = append(uncommitted, e)
 			}
 		}
 		pending, err := ss.Pending(ctx)
-		if err != nil || !slices.Equal(pending, wantPending) {
+		if wantPending := ms.pending(session); err != nil || !slices.Equal(pending, wantPending) {
 			rt.Fatalf("Session(%q).Pending = %v, %v; want %v", session, pending, err, wantPending)
-		}
-		refs += int64(len(want))
-		uncommitted += int64(len(wantPending))
-		if len(want) > 0 {
-			sessions++
 		}
 		// The guard, for every id the test has seen: the session reads
 		// exactly what it holds.
 		for id := range m.seen {
 			holds, err := s.HoldsRef(ctx, session, id)
-			_, want := ms.refs[modelKey{session, id}]
-			if err != nil || holds != want {
+			if want := ms.holdsRef(session, id); err != nil || holds != want {
 				rt.Fatalf("HoldsRef(%q, %s) = %v, %v; want %v", session, id, holds, err, want)
 			}
 			m.checkSessionRead(rt, session, id, false)
 		}
 	}
 
-	slices.SortFunc(allUncommitted, func(a, b attachstore.Entry) int {
-		if c := a.IntentAt.Compare(b.IntentAt); c != 0 {
-			return c
+	// RefsTo, for every id seen: every row that holds it, by session.
+	rows := ms.rows()
+	for id := range m.seen {
+		got, err := s.RefsTo(ctx, id)
+		want := slices.DeleteFunc(slices.Clone(rows), func(e attachstore.Entry) bool { return e.ID != id })
+		slices.SortFunc(want, func(a, b attachstore.Entry) int {
+			if c := strings.Compare(a.SessionID, b.SessionID); c != 0 {
+				return c
+			}
+			return entryOrder(a, b)
+		})
+		if err != nil || !slices.EqualFunc(got, want, modelEntryEqual) {
+			rt.Fatalf("RefsTo(%s) = %s, %v\nwant %s", id, modelShowEntries(got), err, modelShowEntries(want))
 		}
-		if c := strings.Compare(a.SessionID, b.SessionID); c != 0 {
-			return c
+	}
+
+	// Sessions: each session with a row, in id order, with its use.
+	var wantInfo []attachstore.SessionInfo
+	for _, session := range slices.Sorted(slices.Values(modelSessions)) {
+		es := ms.entries(session)
+		if len(es) == 0 {
+			continue
 		}
-		return bytes.Compare(a.ID[:], b.ID[:])
-	})
+		si := attachstore.SessionInfo{ID: session, Refs: int64(len(es))}
+		distinct := map[attachstore.ID]bool{}
+		for _, e := range es {
+			if !e.Committed() {
+				si.Pending++
+			}
+			if !distinct[e.ID] {
+				distinct[e.ID] = true
+				si.Bytes += e.Size
+			}
+			if e.IntentAt.After(si.LastIntentAt) {
+				si.LastIntentAt = e.IntentAt
+			}
+		}
+		wantInfo = append(wantInfo, si)
+	}
+	var gotInfo []attachstore.SessionInfo
+	for si, err := range s.Sessions(ctx) {
+		if err != nil {
+			rt.Fatalf("Sessions: %v", err)
+		}
+		gotInfo = append(gotInfo, si)
+	}
+	if !slices.EqualFunc(gotInfo, wantInfo, func(a, b attachstore.SessionInfo) bool {
+		return a.ID == b.ID && a.Refs == b.Refs && a.Pending == b.Pending && a.Bytes == b.Bytes && a.LastIntentAt.Equal(b.LastIntentAt)
+	}) {
+		rt.Fatalf("Sessions = %+v\nwant %+v", gotInfo, wantInfo)
+	}
+
+	slices.SortFunc(uncommitted, entryOrder)
 	gotUnc, err := s.ListUncommitted(ctx, m.clock.Now().Add(time.Nanosecond))
-	if err != nil || !slices.EqualFunc(gotUnc, allUncommitted, modelEntryEqual) {
-		rt.Fatalf("ListUncommitted = %s, %v\nwant %s", modelShowEntries(gotUnc), err, modelShowEntries(allUncommitted))
+	if err != nil || !slices.EqualFunc(gotUnc, uncommitted, modelEntryEqual) {
+		rt.Fatalf("ListUncommitted = %s, %v\nwant %s", modelShowEntries(gotUnc), err, modelShowEntries(uncommitted))
 	}
 
 	st, err := s.Stats(ctx)
 	if err != nil {
 		rt.Fatalf("Stats: %v", err)
 	}
-	want := attachstore.Stats{Blobs: int64(len(blobs)), Refs: refs, Sessions: int64(sessions), UncommittedRefs: uncommitted,
-		BlobBytes: blobBytes, FileBytes: st.FileBytes}
+	want := attachstore.Stats{Blobs: int64(len(blobs)), Refs: int64(len(rows)), Sessions: int64(len(wantInfo)),
+		UncommittedRefs: int64(len(uncommitted)), BlobBytes: blobBytes, FileBytes: st.FileBytes}
 	if st != want {
 		rt.Fatalf("Stats = %+v, want %+v", st, want)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/attachstore/attachstore"
 	"github.com/attachstore/attachstore/attachstoretest"
-	"github.com/attachstore/attachstore/db"
 )
 
 func TestOpenRelativePath(t *testing.T) {
@@ -94,11 +94,15 @@ func TestOptionsRejectBadValues(t *testing.T) {
 		name string
 		opt  attachstore.Option
 	}{
-		{"page size not a power of two", attachstore.WithPageSize(10000)},
-		{"page size too large", attachstore.WithPageSize(1 << 17)},
-		{"no read connections", attachstore.WithReadConns(0)},
-		{"negative cache", attachstore.WithCacheSize(-1)},
-		{"negative mmap", attachstore.WithMmapSize(-1)},
+		{"page size not a power of two", attachstore.WithTuning(attachstore.Tuning{PageSize: 10000})},
+		{"page size too large", attachstore.WithTuning(attachstore.Tuning{PageSize: 1 << 17})},
+		{"negative cache", attachstore.WithTuning(attachstore.Tuning{CacheSizeKiB: -1})},
+		{"chunk size too small", attachstore.WithChunkSize(attachstore.MinChunkSize - 1)},
+		{"chunk size too large", attachstore.WithChunkSize(attachstore.MaxChunkSize + 1)},
+		{"negative max blob size", attachstore.WithMaxBlobSize(-1)},
+		{"unknown synchronous mode", attachstore.WithSynchronous("sometimes")},
+		{"zero busy timeout", attachstore.WithBusyTimeout(0)},
+		{"nil clock", attachstore.WithClock(nil)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "a.db")
@@ -107,28 +111,13 @@ func TestOptionsRejectBadValues(t *testing.T) {
 				s.Close()
 				t.Fatal("Open accepted the option")
 			}
+			if !errors.Is(err, attachstore.ErrInvalidOption) {
+				t.Errorf("Open = %v, want ErrInvalidOption", err)
+			}
 			if _, err := os.Stat(path); err == nil {
 				t.Error("Open with a bad option created the file")
 			}
 		})
-	}
-}
-
-func TestMmapStoreReadsBack(t *testing.T) {
-	ctx := context.Background()
-	s, err := attachstore.Open(ctx, filepath.Join(t.TempDir(), "a.db"), attachstore.WithMmapSize(64<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	data := bytes.Repeat([]byte("mapped "), 100_000)
-	ref, err := s.Put(ctx, data, attachstore.Meta{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Get(ctx, ref.ID)
-	if err != nil || !bytes.Equal(got.Data, data) {
-		t.Fatalf("Get with mmap: %d bytes, %v", len(got.Data), err)
 	}
 }
 
@@ -163,22 +152,21 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	}
 }
 
-// TestWALStaysBounded writes far more than the rewind threshold
-// (db.WALRewindBytes, lowered to 64 MiB here) in a tight loop of commits.
-// The background checkpoint alone never finds the WAL fully copied while
-// commits keep arriving, so the WAL would only grow; the commit that
-// follows an over-limit checkpoint rewinds it.
+// TestWALStaysBounded writes far more than the WAL may keep, in a tight
+// loop of commits. The background checkpoint copies the WAL back while the
+// commits go on, and once it has copied every frame the next commit starts
+// the WAL from its beginning again, so the WAL does not grow with the
+// store; Close removes it.
 func TestWALStaysBounded(t *testing.T) {
 	if testing.Short() {
-		t.Skip("writes 192 MiB")
+		t.Skip("writes 256 MiB")
 	}
 	ctx := context.Background()
 	s := attachstoretest.NewFile(t)
-	attachstore.SetWALRewindBytes(s, 64<<20)
 	path := s.Path()
 	data := make([]byte, 1<<20)
 	var largest int64
-	for i := range 192 {
+	for i := range 256 {
 		binary.LittleEndian.PutUint64(data, uint64(i))
 		if _, err := s.Put(ctx, data, attachstore.Meta{}); err != nil {
 			t.Fatal(err)
@@ -188,51 +176,8 @@ func TestWALStaysBounded(t *testing.T) {
 		}
 	}
 	if limit := int64(128 << 20); largest > limit {
-		t.Errorf("the WAL reached %d MiB while 192 MiB were written, want at most %d MiB", largest>>20, limit>>20)
+		t.Errorf("the WAL reached %d MiB while 256 MiB were written, want at most %d MiB", largest>>20, limit>>20)
 	}
-}
-
-// TestWALKeepsItsSpaceAfterRewind writes past the default rewind threshold
-// in a tight loop of commits and checks two things. The rewind does not
-// shrink the WAL file below the threshold, so the commits of the next
-// cycle write over blocks the file already has instead of appending (see
-// db.WALKeepBytes). And Close removes the WAL, space and all.
-func TestWALKeepsItsSpaceAfterRewind(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes up to 512 MiB")
-	}
-	ctx := context.Background()
-	s := attachstoretest.NewFile(t)
-	path := s.Path()
-	data := make([]byte, 1<<20)
-	var prev, smallestAfter int64
-	rewound, after := false, 0
-	for i := 0; i < 512 && after < 32; i++ {
-		binary.LittleEndian.PutUint64(data, uint64(i))
-		if _, err := s.Put(ctx, data, attachstore.Meta{}); err != nil {
-			t.Fatal(err)
-		}
-		fi, err := os.Stat(path + "-wal")
-		if err != nil {
-			t.Fatal(err)
-		}
-		size := fi.Size()
-		if size < prev && !rewound {
-			rewound, smallestAfter = true, size
-		}
-		if rewound {
-			smallestAfter = min(smallestAfter, size)
-			after++
-		}
-		prev = size
-	}
-	if !rewound {
-		t.Fatalf("the WAL was never rewound while 512 MiB were committed (last size %d MiB)", prev>>20)
-	}
-	if smallestAfter < db.WALRewindBytes {
-		t.Errorf("after the rewind the WAL file shrank to %d MiB, want the %d MiB a rewind cycle writes kept", smallestAfter>>20, db.WALRewindBytes>>20)
-	}
-	// The space is the open store's only: Close gives it back.
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -242,18 +187,14 @@ func TestWALKeepsItsSpaceAfterRewind(t *testing.T) {
 }
 
 // TestCommitDoesNotWaitForALongReader holds a View open (as Verify does)
-// while more than the rewind threshold (db.WALRewindBytes, lowered to
-// 64 MiB here) is committed. The reader pins old WAL frames, so every
-// background checkpoint leaves the WAL over the limit and asks the next
-// commit to rewind it; that rewind must give up at once instead of waiting
-// out the busy timeout for the reader.
+// while 96 MiB are committed. The reader pins old WAL frames, so no
+// checkpoint can copy them all; no commit may wait for the reader.
 func TestCommitDoesNotWaitForALongReader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 96 MiB")
 	}
 	ctx := context.Background()
 	s := attachstoretest.NewFile(t, attachstore.WithBusyTimeout(3*time.Second))
-	attachstore.SetWALRewindBytes(s, 64<<20)
 	if _, err := s.Put(ctx, []byte("before the reader"), attachstore.Meta{}); err != nil {
 		t.Fatal(err)
 	}

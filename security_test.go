@@ -232,7 +232,7 @@ func TestSecurityHostileSessionNames(t *testing.T) {
 			if err != nil || !slices.ContainsFunc(unc, func(e attachstore.Entry) bool { return e.SessionID == name && e.ID == ref.ID }) {
 				t.Fatalf("ListUncommitted does not show session %q's intent exactly: %v", name, err)
 			}
-			if err := ss.CommitOwned(ctx, owner); err != nil {
+			if _, err := ss.CommitOwned(ctx, owner); err != nil {
 				t.Fatalf("CommitOwned(%q) of session %q: %v", owner, name, err)
 			}
 			es, err := ss.Refs(ctx)

@@ -399,7 +399,7 @@ func soakWriteOnce(s *attachstore.Store, rng *rand.Rand, g, n int, donep *[]stri
 		case 1:
 			err = ss.Commit(ctx)
 		case 2:
-			err = ss.CommitOwned(ctx, owner)
+			_, err = ss.CommitOwned(ctx, owner)
 		case 3:
 			// Put and commit in one transaction with a host row: no window
 			// for the reclaimer at all.

@@ -5,7 +5,7 @@ import "context"
 // Stats counts what the store holds.
 type Stats struct {
 	Blobs           int64 `json:"blobs"`
-	Refs            int64 `json:"refs"`
+	Refs            int64 `json:"refs"` // manifest rows: committed refs and intents
 	Sessions        int64 `json:"sessions"`
 	UncommittedRefs int64 `json:"uncommitted_refs"`
 	BlobBytes       int64 `json:"blob_bytes"` // sum of blob sizes
@@ -16,11 +16,11 @@ type Stats struct {
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
 	err := s.View(ctx, func(tx *Tx) error {
-		if err := tx.q.QueryRowContext(ctx, qBlobTotals).Scan(&st.Blobs, &st.BlobBytes); err != nil {
+		if err := tx.queryRow(ctx, qBlobTotals).Scan(&st.Blobs, &st.BlobBytes); err != nil {
 			return mapErr(err, "stats")
 		}
-		return mapErr(tx.q.QueryRowContext(ctx, qRefTotals).Scan(&st.Refs, &st.Sessions, &st.UncommittedRefs), "stats")
+		return mapErr(tx.queryRow(ctx, qRefTotals).Scan(&st.Refs, &st.Sessions, &st.UncommittedRefs), "stats")
 	})
-	st.FileBytes = s.fileBytes()
+	st.FileBytes = s.db.FileBytes()
 	return st, err
 }

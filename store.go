@@ -21,6 +21,7 @@ import (
 	"io"
 	"iter"
 	"sync/atomic"
+	"time"
 
 	"github.com/attachstore/attachstore/db"
 )
@@ -46,6 +47,24 @@ func (p Persistence) String() string {
 // MemoryPath is the path that opens a private Ephemeral store.
 const MemoryPath = ":memory:"
 
+// Origin says what Open found at its path.
+type Origin int
+
+const (
+	// OpenedStore: an attachstore store, opened as it was.
+	OpenedStore Origin = iota
+	// CreatedStore: a new store (a new file, or an Ephemeral store).
+	CreatedStore
+	// AdoptedFile: an SQLite database of another program, which now also
+	// holds attachstore's tables beside its own.
+	AdoptedFile
+)
+
+// String returns "opened", "created" or "adopted".
+func (o Origin) String() string {
+	return [...]string{"opened", "created", "adopted"}[o]
+}
+
 // Store is an attachment store. It is safe for concurrent use by multiple
 // goroutines, and several processes may open the same file: writes are
 // serialized (one writer at a time), reads run in parallel with them.
@@ -54,36 +73,26 @@ type Store struct {
 	opts   options
 	closed atomic.Bool
 	txs    txRegistry
-	ckpt   *checkpointer // nil for Ephemeral and read-only stores
-	// walOver asks the next commit to rewind the WAL (see checkpointer),
-	// once the WAL passes walRewind bytes (db.WALRewindBytes).
-	walOver atomic.Bool
-	// giveBackPending says a Reclaim's vacuum or checkpoint failed, so the
-	// next Reclaim finishes it whatever its Vacuum policy decides.
-	giveBackPending atomic.Bool
-	walRewind       int64
-	// reclaimGather is how many orphan candidates Reclaim holds at once
-	// (defaultReclaimGather).
-	reclaimGather int
-	// walPath is the WAL that large write transactions have written back
-	// as they go (see writeback), or "" when their commit does not fsync
-	// it: an Ephemeral or read-only store, synchronous OFF or NORMAL.
-	walPath string
 }
 
 // Open creates or opens the store at path and migrates its schema. Path
 // ":memory:" (MemoryPath) opens a private Ephemeral store. A new file is
-// created with mode 0600.
+// created with mode 0600. An existing SQLite file that attachstore never
+// wrote is adopted: attachstore's tables are added beside the file's own
+// (see Origin); with WithReadOnly it is ErrNotAStore instead, and nothing
+// changes.
 //
 // Open returns ErrSchemaTooNew for a file written by a newer attachstore,
-// ErrDirtySchema for one whose migration did not finish, and ErrCorrupt for
-// a file that is not an attachstore database.
+// ErrDirtySchema for one whose migration did not finish, ErrCorrupt for a
+// file that is not an SQLite database, ErrReadOnly for a file this process
+// cannot write (use WithReadOnly), and ErrInvalidOption for a bad option.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
+		opt(&o)
+	}
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	if path == "" {
 		return nil, fmt.Errorf("attachstore: open: empty path (use %q for an in-memory store)", MemoryPath)
@@ -91,10 +100,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	cfg := db.Config{
 		Synchronous:  o.synchronous,
 		BusyTimeout:  o.busyTimeout,
-		PageSize:     o.pageSize,
-		ReadConns:    o.readConns,
-		CacheSizeKiB: o.cacheSizeKiB,
-		MmapSize:     o.mmapSize,
+		PageSize:     o.tuning.PageSize,
+		CacheSizeKiB: o.tuning.CacheSizeKiB,
 		ReadOnly:     o.readOnly,
 	}
 	if path != MemoryPath {
@@ -102,26 +109,23 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	d, err := db.Open(ctx, cfg)
 	if err != nil {
-		if errors.Is(err, ErrSchemaTooNew) || errors.Is(err, ErrDirtySchema) || errors.Is(err, ErrReadOnly) {
-			return nil, fmt.Errorf("attachstore: open %s: %w", path, err)
+		for _, known := range []error{ErrSchemaTooNew, ErrDirtySchema, ErrReadOnly, ErrNotAStore} {
+			if errors.Is(err, known) {
+				return nil, fmt.Errorf("attachstore: open %s: %w", path, err)
+			}
 		}
 		return nil, mapErr(err, "open "+path)
 	}
-	s := &Store{db: d, opts: o, walRewind: db.WALRewindBytes, reclaimGather: defaultReclaimGather}
-	if !d.Memory && !o.readOnly && (o.synchronous == "FULL" || o.synchronous == "EXTRA") {
-		s.walPath = d.Path + "-wal"
-	}
-	s.startCheckpointer()
-	return s, nil
+	return &Store{db: d, opts: o}, nil
 }
 
-// Close closes the store. An Ephemeral store's content is gone. Operations
-// after Close return ErrClosed; Close is idempotent.
+// Close closes the store. An Ephemeral store's content is gone; a Durable
+// store's WAL is copied back into the file and removed. Operations after
+// Close return ErrClosed; Close is idempotent.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	s.stopCheckpointer()
 	return s.db.Close()
 }
 
@@ -137,9 +141,20 @@ func (s *Store) Persistence() Persistence {
 // store).
 func (s *Store) Path() string { return s.db.Path }
 
+// Origin says whether Open found a store, created one, or adopted another
+// program's database.
+func (s *Store) Origin() Origin { return Origin(s.db.Origin) }
+
+// ReadOnly reports whether the store was opened WithReadOnly.
+func (s *Store) ReadOnly() bool { return s.db.Writer == nil }
+
+func (s *Store) now() int64 { return s.opts.now().UnixNano() }
+
 // Put stores data and returns its Ref. It is idempotent: the same bytes are
 // stored once, keep the metadata of their first put, and a repeated put only
 // refreshes the blob's touched time (which keeps it from Reclaim for Grace).
+// Content put without a session is held by nothing: Reclaim deletes it once
+// it is untouched for Grace.
 func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	var ref Ref
 	err := s.update(ctx, "put", func(tx *Tx) (err error) {
@@ -151,9 +166,9 @@ func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 
 // PutReader stores everything r yields, like Put, hashing while it writes
 // chunks so that memory stays bounded by the chunk size (two chunks: while
-// SQLite writes one, the next is read from r on another goroutine; r's
-// Read is never called by two goroutines at once). It holds the write lock
-// while it reads r: give it a reader that does not stall (spool a slow
+// the database writes one, the next is read from r on another goroutine;
+// r's Read is never called by two goroutines at once). It holds the write
+// lock while it reads r: give it a reader that does not stall (spool a slow
 // network stream to a file first). An error from r, ErrTooLarge or a
 // cancelled context stores nothing; a panic in r's Read reaches the caller
 // and stores nothing.
@@ -183,7 +198,7 @@ func (s *Store) NewReader(ctx context.Context, id ID) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.newReader(ctx, id)
+	return t.NewReader(ctx, id)
 }
 
 // Stat returns the Ref of the content with that id, or ErrNotFound.
@@ -204,8 +219,8 @@ func (s *Store) Delete(ctx context.Context, id ID) error {
 	})
 }
 
-// listPage is how many blobs List reads per query; it holds no connection
-// between pages, so the loop body may call the Store.
+// listPage is how many rows List and its kin read per query; nothing is
+// held open between pages, so the loop body may call the Store.
 const listPage = 512
 
 // List yields the Ref of every stored blob, oldest first. It reads in pages
@@ -213,14 +228,14 @@ const listPage = 512
 // iteration may or may not be seen. An error ends the iteration.
 func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
 	return func(yield func(Ref, error) bool) {
-		t, err := s.reader()
-		if err != nil {
-			yield(Ref{}, err)
-			return
-		}
 		var after int64
 		for {
-			page, last, err := t.listPage(ctx, after, listPage)
+			t, err := s.reader()
+			if err != nil {
+				yield(Ref{}, err)
+				return
+			}
+			page, last, err := t.listPage(ctx, after)
 			if err != nil {
 				yield(Ref{}, err)
 				return
@@ -236,4 +251,12 @@ func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
 			after = last
 		}
 	}
+}
+
+// unixTime turns a stored time into a time.Time; 0 is the zero Time.
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }

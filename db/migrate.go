@@ -19,13 +19,15 @@ const migrationsTable = "schema_migrations"
 // dirty flag.
 func readVersion(ctx context.Context, db *sql.DB) (int, bool, error) {
 	var n int
-	err := db.QueryRowContext(ctx,
-		`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, migrationsTable).Scan(&n)
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
+		migrationsTable).Scan(&n)
 	if err != nil || n == 0 {
 		return -1, false, err
 	}
-	var v int
-	var dirty bool
+	var (
+		v     int
+		dirty bool
+	)
 	err = db.QueryRowContext(ctx, `SELECT version, dirty FROM `+migrationsTable+` LIMIT 1`).Scan(&v, &dirty)
 	if errors.Is(err, sql.ErrNoRows) {
 		return -1, false, nil
@@ -33,12 +35,16 @@ func readVersion(ctx context.Context, db *sql.DB) (int, bool, error) {
 	return v, dirty, err
 }
 
-func checkVersion(ctx context.Context, db *sql.DB) error {
+// checkStore says whether db holds a store this build can use as it is.
+func checkStore(ctx context.Context, db *sql.DB) error {
 	v, dirty, err := readVersion(ctx, db)
 	if err != nil {
 		return err
 	}
 	switch {
+	case v < 0:
+		return fmt.Errorf("%w: the file has no attachstore schema (a read-only open changes nothing; "+
+			"a writable open would add attachstore's tables beside the file's own)", ErrNotAStore)
 	case v > schema.Version:
 		return fmt.Errorf("%w: file is at version %d, this build knows up to %d; upgrade attachstore",
 			ErrSchemaTooNew, v, schema.Version)
@@ -46,30 +52,29 @@ func checkVersion(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("%w: migration %d did not finish; restore the file from a backup, or "+
 			"fix the schema by hand and set schema_migrations.dirty to 0", ErrDirty, v)
 	case v < schema.Version:
-		return fmt.Errorf("attachstore: database schema is at version %d, want %d; open it read-write once to migrate", v, schema.Version)
+		return fmt.Errorf("attachstore: database schema is at version %d, want %d; open it writable once to migrate",
+			v, schema.Version)
 	}
 	return nil
 }
 
 // migrate brings db to schema.Version. It refuses a newer or dirty schema
-// before golang-migrate touches anything. golang-migrate's Close closes the
-// *sql.DB it is given (the caller's writer), so the migrate.Migrate is
-// dropped without Close: it holds no other resource than that handle.
+// before golang-migrate touches anything. golang-migrate's Close would
+// close the *sql.DB it is given (the caller's writer), so the Migrate is
+// dropped without Close: it holds no other resource.
 func migrate(ctx context.Context, db *sql.DB) error {
 	for attempt := 0; ; attempt++ {
 		v, dirty, err := readVersion(ctx, db)
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if v == schema.Version && !dirty {
+		case v == schema.Version && !dirty:
 			return nil
-		}
-		if v > schema.Version || (dirty && attempt >= 20) {
-			return checkVersion(ctx, db)
-		}
-		if dirty {
-			// Another process may be half-way through migrating this new
-			// file; its dirty flag is not atomic with the migration.
+		case v > schema.Version || dirty && attempt >= 20:
+			return checkStore(ctx, db)
+		case dirty:
+			// Another process may be half-way through migrating this file:
+			// the dirty flag is not atomic with the migration.
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -77,15 +82,14 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			}
 			continue
 		}
-		err = runMigrations(db)
-		if err == nil || attempt >= 20 {
+		if err := runMigrations(db); err == nil || attempt >= 20 {
 			return err
 		}
 	}
 }
 
 func runMigrations(db *sql.DB) error {
-	src, err := iofs.New(schema.FS, ".")
+	src, err := iofs.New(schema.FS, "sqlite")
 	if err != nil {
 		return err
 	}
@@ -97,11 +101,7 @@ func runMigrations(db *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("attachstore: migrate: %w", err)
 	}
-	err = m.Up() // no m.Close(): see migrate
-	if errors.Is(err, gomigrate.ErrNoChange) {
-		err = nil
-	}
-	if err != nil {
+	if err := m.Up(); err != nil && !errors.Is(err, gomigrate.ErrNoChange) {
 		return fmt.Errorf("attachstore: migrate: %w", err)
 	}
 	return nil

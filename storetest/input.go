@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/attachstore/attachstore"
 )
@@ -275,7 +276,9 @@ func testInvalidSession(t *testing.T, h Harness) {
 			_, errs["Pending"] = ss.Pending(t.Context())
 			errs["Commit"] = ss.Commit(t.Context())
 			errs["CommitIDs"] = ss.Commit(t.Context(), known.ID)
-			errs["CommitOwned"] = ss.CommitOwned(t.Context(), "turn")
+			_, errs["CommitOwned"] = ss.CommitOwned(t.Context(), "turn")
+			_, errs["Discard"] = ss.Discard(t.Context(), "turn")
+			errs["Hold"] = ss.Hold(t.Context(), "turn", time.Now().Add(time.Hour))
 			_, errs["Refs"] = ss.Refs(t.Context())
 			errs["DropSession"] = s.DropSession(t.Context(), b.id)
 			_, errs["HoldsRef"] = s.HoldsRef(t.Context(), b.id, known.ID)
@@ -290,7 +293,9 @@ func testInvalidSession(t *testing.T, h Harness) {
 			// As an owner: the same rules.
 			if b.id != "" {
 				_, errs["WithOwner.Put"] = s.Session("good").WithOwner(b.id).Put(t.Context(), data, attachstore.Meta{})
-				errs["CommitOwned(owner)"] = s.Session("good").CommitOwned(t.Context(), b.id)
+				_, errs["CommitOwned(owner)"] = s.Session("good").CommitOwned(t.Context(), b.id)
+				_, errs["Discard(owner)"] = s.Session("good").Discard(t.Context(), b.id)
+				errs["Hold(owner)"] = s.Session("good").Hold(t.Context(), b.id, time.Now().Add(time.Hour))
 			}
 			for name, err := range errs {
 				if !errors.Is(err, attachstore.ErrInvalidSession) {

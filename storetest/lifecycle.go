@@ -85,8 +85,8 @@ func testSurvivesReopen(t *testing.T, h Harness) {
 		}
 	}
 	// The pending intent keeps its owner across the restart.
-	if err := s2.Session("a").CommitOwned(t.Context(), "turn-1"); err != nil {
-		t.Fatal(err)
+	if got, err := s2.Session("a").CommitOwned(t.Context(), "turn-1"); err != nil || !slices.Equal(got, pendA) {
+		t.Fatalf("CommitOwned(turn-1) on the reopened store = %v, %v; want %v", got, err, pendA)
 	}
 	if got := pending(t, s2, "a"); len(got) != 0 {
 		t.Errorf("Pending(a) after CommitOwned(turn-1) on the reopened store = %v, want none", got)
@@ -225,7 +225,7 @@ func testDamagedChunks(t *testing.T, h Harness) {
 			func(id attachstore.ID) []any { return []any{id[:]} }, true, false},
 		{"LastChunkTooLong", `UPDATE chunks SET data = ? WHERE seq = 3 AND blob_pk = ` + byID,
 			func(id attachstore.ID) []any { return []any{[]byte("0123456789"), id[:]} }, true, false},
-		{"ExtraChunk", `INSERT INTO chunks (key, data) SELECT (pk << 32) | 4, ? FROM blobs WHERE id = ?`,
+		{"ExtraChunk", `INSERT INTO chunks (blob_pk, seq, data) SELECT pk, 4, ? FROM blobs WHERE id = ?`,
 			func(id attachstore.ID) []any { return []any{[]byte("extra"), id[:]} }, false, true},
 	}
 	for _, c := range cases {

@@ -344,21 +344,24 @@ func testCommitNeverResurrects(t *testing.T, h Harness) {
 	forget := []struct {
 		name string
 		fn   func(t *testing.T, s *attachstore.Store, id attachstore.ID)
+		// want is what commits into session a then return: a dropped
+		// session's tombstone refuses them all.
+		want, wantAll error
 	}{
 		{"SessionDelete", func(t *testing.T, s *attachstore.Store, id attachstore.ID) {
 			if err := s.Session("a").Delete(t.Context(), id); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, attachstore.ErrNotFound, nil},
 		{"DropSession", func(t *testing.T, s *attachstore.Store, id attachstore.ID) {
 			if err := s.DropSession(t.Context(), "a"); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, attachstore.ErrSessionDropped, attachstore.ErrSessionDropped},
 		{"RowDeleted", func(t *testing.T, s *attachstore.Store, id attachstore.ID) {
 			// What Reclaim does to an expired intent.
 			exec(t, s, `DELETE FROM refs WHERE session_id = ? AND blob_id = ?`, "a", id[:])
-		}},
+		}, attachstore.ErrNotFound, nil},
 	}
 	for _, f := range forget {
 		t.Run(f.name, func(t *testing.T) {
@@ -367,11 +370,11 @@ func testCommitNeverResurrects(t *testing.T, h Harness) {
 			ref := mustSessionPut(t, a, content(151, chunk+1), attachstore.Meta{})
 			f.fn(t, s, ref.ID)
 			before := state(t, s, "a", "b")
-			if err := a.Commit(t.Context(), ref.ID); !errors.Is(err, attachstore.ErrNotFound) {
-				t.Errorf("Commit of a forgotten ref = %v, want ErrNotFound", err)
+			if err := a.Commit(t.Context(), ref.ID); !errors.Is(err, f.want) {
+				t.Errorf("Commit of a forgotten ref = %v, want %v", err, f.want)
 			}
-			if err := a.Commit(t.Context()); err != nil {
-				t.Errorf("Commit() with nothing pending = %v", err)
+			if err := a.Commit(t.Context()); !errors.Is(err, f.wantAll) {
+				t.Errorf("Commit() with nothing pending = %v, want %v", err, f.wantAll)
 			}
 			// b never put it, though the bytes exist.
 			if err := s.Session("b").Commit(t.Context(), ref.ID); !errors.Is(err, attachstore.ErrNotFound) {
@@ -380,8 +383,8 @@ func testCommitNeverResurrects(t *testing.T, h Harness) {
 			err := s.Update(t.Context(), func(tx *attachstore.Tx) error {
 				return tx.Session("a").Commit(t.Context(), ref.ID)
 			})
-			if !errors.Is(err, attachstore.ErrNotFound) {
-				t.Errorf("tx.Session.Commit of a forgotten ref = %v, want ErrNotFound", err)
+			if !errors.Is(err, f.want) {
+				t.Errorf("tx.Session.Commit of a forgotten ref = %v, want %v", err, f.want)
 			}
 			checkUnchanged(t, "Commit of forgotten refs", before, state(t, s, "a", "b"))
 			if ok, _ := s.HoldsRef(t.Context(), "a", ref.ID); ok {
@@ -424,52 +427,73 @@ func testRePutKeepsStamp(t *testing.T, h Harness) {
 	if err := a.Commit(t.Context(), ref.ID); err != nil {
 		t.Fatal(err)
 	}
-	check := func(after string) {
+	// check: the committed ref is the first commit's whatever came after;
+	// owners lists the intents to it expected besides.
+	check := func(after string, owners ...string) {
 		t.Helper()
-		es := refs(t, s, "a")
-		if len(es) != 1 {
-			t.Fatalf("after %s: %d refs, want 1", after, len(es))
+		var committed []attachstore.Entry
+		var intents []string
+		for _, e := range refs(t, s, "a") {
+			if e.Committed() {
+				committed = append(committed, e)
+			} else {
+				intents = append(intents, e.Owner)
+			}
 		}
-		e := es[0]
-		if !e.CommittedAt.Equal(stamp) || !e.IntentAt.Equal(intent) || e.Owner != "turn-1" {
-			t.Errorf("after %s: committed %v, intent %v, owner %q; want %v, %v, %q (the first commit's)",
-				after, e.CommittedAt, e.IntentAt, e.Owner, stamp, intent, "turn-1")
+		if len(committed) != 1 {
+			t.Fatalf("after %s: %d committed refs, want 1", after, len(committed))
 		}
-		if p := pending(t, s, "a"); len(p) != 0 {
-			t.Errorf("after %s: Pending = %v, want none", after, p)
+		e := committed[0]
+		if !e.CommittedAt.Equal(stamp) || !e.IntentAt.Equal(intent) || e.Owner != "turn-1" || e.Label != "v1" {
+			t.Errorf("after %s: committed %v, intent %v, owner %q, label %q; want %v, %v, %q, %q (the first commit's)",
+				after, e.CommittedAt, e.IntentAt, e.Owner, e.Label, stamp, intent, "turn-1", "v1")
+		}
+		slices.Sort(intents)
+		if !slices.Equal(intents, owners) {
+			t.Errorf("after %s: intents of owners %q, want %q", after, intents, owners)
+		}
+		if got, err := s.Session("a").Get(t.Context(), ref.ID); err != nil || got.Label != "v1" {
+			t.Errorf("after %s: Session.Get = label %q, %v; want the committed ref's %q", after, got.Label, err, "v1")
 		}
 	}
 	clock.Advance(time.Second)
 	mustSessionPut(t, a.WithOwner("turn-2"), data, attachstore.Meta{Label: "v2"})
-	check("a re-put")
+	check("a re-put by another owner", "turn-2")
 	clock.Advance(time.Second)
 	if _, err := a.PutReader(t.Context(), readerOf(data), attachstore.Meta{Label: "v3"}); err != nil {
 		t.Fatal(err)
 	}
-	check("a re-put by PutReader")
+	check("a re-put by PutReader without an owner", "", "turn-2")
 	clock.Advance(time.Second)
 	if err := a.Commit(t.Context(), ref.ID); err != nil {
 		t.Fatal(err)
 	}
 	check("a second Commit(id)")
+	mustSessionPut(t, a.WithOwner("turn-2"), data, attachstore.Meta{Label: "v4"})
 	if err := a.Commit(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	check("Commit()")
-	if err := a.CommitOwned(t.Context(), "turn-2"); err != nil {
-		t.Fatal(err)
+	mustSessionPut(t, a.WithOwner("turn-1"), data, attachstore.Meta{Label: "v5"})
+	check("a re-put by the owner that committed", "turn-1")
+	if got, err := a.CommitOwned(t.Context(), "turn-1"); err != nil || !slices.Equal(got, []attachstore.ID{ref.ID}) {
+		t.Errorf("CommitOwned(turn-1) of content held committed = %v, %v; want [%s]", got, err, ref.ID)
 	}
-	check("CommitOwned(turn-2)")
+	check("CommitOwned(turn-1)")
 	mustPut(t, s, data, attachstore.Meta{})
 	check("a Store.Put of the same bytes")
 	err := s.Update(t.Context(), func(tx *attachstore.Tx) error {
-		_, err := tx.Session("a").Put(t.Context(), data, attachstore.Meta{})
+		_, err := tx.Session("a").WithOwner("turn-3").Put(t.Context(), data, attachstore.Meta{})
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("a re-put inside Update")
+	check("a re-put inside Update", "turn-3")
+	if got, err := a.Discard(t.Context(), "turn-3"); err != nil || !slices.Equal(got, []attachstore.ID{ref.ID}) {
+		t.Errorf("Discard(turn-3) = %v, %v; want [%s]", got, err, ref.ID)
+	}
+	check("Discard(turn-3)")
 }
 
 func testCommitOwned(t *testing.T, h Harness) {
@@ -489,8 +513,8 @@ func testCommitOwned(t *testing.T, h Harness) {
 			t.Errorf("Entry %s owner = %q, want %q", e.ID, e.Owner, want)
 		}
 	}
-	if err := a.CommitOwned(t.Context(), "turn-1"); err != nil {
-		t.Fatal(err)
+	if got, err := a.CommitOwned(t.Context(), "turn-1"); err != nil || !slices.Equal(got, []attachstore.ID{t1a, t1b}) {
+		t.Fatalf("CommitOwned(turn-1) = %v, %v; want %v", got, err, []attachstore.ID{t1a, t1b})
 	}
 	if p := sortedIDs(pending(t, s, "a")); !slices.Equal(p, sortedIDs([]attachstore.ID{t2, none})) {
 		t.Errorf("Pending(a) after CommitOwned(turn-1) = %v, want %v", p, []attachstore.ID{t2, none})
@@ -500,22 +524,24 @@ func testCommitOwned(t *testing.T, h Harness) {
 	}
 	before := state(t, s, "a", "b")
 	for _, owner := range []string{"turn-1", "nobody"} {
-		if err := a.CommitOwned(t.Context(), owner); err != nil {
-			t.Errorf("CommitOwned(%q) with nothing of it pending = %v, want nil", owner, err)
+		if got, err := a.CommitOwned(t.Context(), owner); err != nil || len(got) != 0 {
+			t.Errorf("CommitOwned(%q) with nothing of it pending = %v, %v; want no ids, nil", owner, got, err)
 		}
 	}
 	checkUnchanged(t, "CommitOwned with nothing pending", before, state(t, s, "a", "b"))
-	if err := a.CommitOwned(t.Context(), ""); err != nil {
-		t.Fatal(err)
+	if got, err := a.CommitOwned(t.Context(), ""); err != nil || !slices.Equal(got, []attachstore.ID{none}) {
+		t.Fatalf("CommitOwned(\"\") = %v, %v; want [%s]", got, err, none)
 	}
 	if p := pending(t, s, "a"); !slices.Equal(p, []attachstore.ID{t2}) {
 		t.Errorf("Pending(a) after CommitOwned(\"\") = %v, want [%s]", p, t2)
 	}
-	err := s.Update(t.Context(), func(tx *attachstore.Tx) error {
-		return tx.Session("a").CommitOwned(t.Context(), "turn-2")
+	var got []attachstore.ID
+	err := s.Update(t.Context(), func(tx *attachstore.Tx) (err error) {
+		got, err = tx.Session("a").CommitOwned(t.Context(), "turn-2")
+		return err
 	})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || !slices.Equal(got, []attachstore.ID{t2}) {
+		t.Fatalf("tx CommitOwned(turn-2) = %v, %v; want [%s]", got, err, t2)
 	}
 	if p := pending(t, s, "a"); len(p) != 0 {
 		t.Errorf("Pending(a) after tx CommitOwned(turn-2) = %v", p)

@@ -366,11 +366,22 @@ func allOps(s *attachstore.Store, known attachstore.ID, r *attachstore.Reader) [
 		{"Session.Pending", func(ctx context.Context) error { _, err := ss.Pending(ctx); return err }},
 		{"Session.Commit", func(ctx context.Context) error { return ss.Commit(ctx) }},
 		{"Session.CommitIDs", func(ctx context.Context) error { return ss.Commit(ctx, known) }},
-		{"Session.CommitOwned", func(ctx context.Context) error { return ss.CommitOwned(ctx, "turn") }},
+		{"Session.CommitOwned", func(ctx context.Context) error { _, err := ss.CommitOwned(ctx, "turn"); return err }},
+		{"Session.Discard", func(ctx context.Context) error { _, err := ss.Discard(ctx, "turn"); return err }},
+		{"Session.Hold", func(ctx context.Context) error { return ss.Hold(ctx, "turn", time.Now().Add(time.Hour)) }},
 		{"Session.Refs", func(ctx context.Context) error { _, err := ss.Refs(ctx); return err }},
 		{"DropSession", func(ctx context.Context) error { return s.DropSession(ctx, "allops") }},
 		{"ListUncommitted", func(ctx context.Context) error { _, err := s.ListUncommitted(ctx, time.Now()); return err }},
 		{"HoldsRef", func(ctx context.Context) error { _, err := s.HoldsRef(ctx, "allops", known); return err }},
+		{"RefsTo", func(ctx context.Context) error { _, err := s.RefsTo(ctx, known); return err }},
+		{"Sessions", func(ctx context.Context) error {
+			for _, err := range s.Sessions(ctx) {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 		{"Update", func(ctx context.Context) error {
 			return s.Update(ctx, func(tx *attachstore.Tx) error { return nil })
 		}},
@@ -386,8 +397,8 @@ func allOps(s *attachstore.Store, known attachstore.ID, r *attachstore.Reader) [
 			if err != nil {
 				return err
 			}
-			target := r.Size() - 1
-			if pos >= r.Size()/2 {
+			target := r.Ref().Size - 1
+			if pos >= r.Ref().Size/2 {
 				target = 0
 			}
 			if _, err := r.Seek(target, io.SeekStart); err != nil {

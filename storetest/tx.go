@@ -62,7 +62,11 @@ func testCommitsTogether(t *testing.T, h Harness) {
 		if err := hostInsertTx(tx, "turn-1", "s", r1.ID); err != nil {
 			return err
 		}
-		return tx.Session("s").CommitOwned(t.Context(), "turn-1")
+		got, err := tx.Session("s").CommitOwned(t.Context(), "turn-1")
+		if err == nil && !slices.Equal(got, []attachstore.ID{r1.ID, r2.ID}) {
+			err = fmt.Errorf("CommitOwned(turn-1) = %v, want [%s %s]", got, r1.ID, r2.ID)
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatalf("Update: %v", err)
@@ -110,7 +114,8 @@ func testAtomicToReaders(t *testing.T, h Harness) {
 				if err := hostInsertTx(tx, turn, "s", ref.ID); err != nil {
 					return err
 				}
-				return tx.Session("s").CommitOwned(t.Context(), turn)
+				_, err = tx.Session("s").CommitOwned(t.Context(), turn)
+				return err
 			})
 			if err != nil {
 				t.Errorf("turn %d: %v", i, err)
@@ -452,7 +457,10 @@ func testViewReadOnly(t *testing.T, h Harness) {
 		writes["Session.Delete"] = ss.Delete(ctx, known.ID)
 		writes["Session.Commit"] = ss.Commit(ctx)
 		writes["Session.CommitIDs"] = ss.Commit(ctx, known.ID)
-		writes["Session.CommitOwned"] = ss.CommitOwned(ctx, "")
+		_, writes["Session.CommitOwned"] = ss.CommitOwned(ctx, "")
+		_, writes["Session.Discard"] = ss.Discard(ctx, "")
+		writes["Session.Hold"] = ss.Hold(ctx, "", time.Now().Add(time.Hour))
+		writes["DropSession"] = tx.DropSession(ctx, "s")
 		for name, err := range writes {
 			if !errors.Is(err, attachstore.ErrReadOnly) {
 				t.Errorf("tx.%s inside View = %v, want ErrReadOnly", name, err)

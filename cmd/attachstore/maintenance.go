@@ -42,8 +42,10 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		if *batch < 1 {
 			return badUsage("--batch %d: want at least 1", *batch)
 		}
-		var vac attachstore.Vacuum
-		if err := vac.UnmarshalText([]byte(*vacuum)); err != nil {
+		// The share of the file free pages must reach before Reclaim gives
+		// them back (ReclaimPolicy.VacuumAt).
+		vac, ok := map[string]float64{"auto": 0, "always": 1e-9, "never": 1}[*vacuum]
+		if !ok {
 			return badUsage("--vacuum %q: want auto, always or never", *vacuum)
 		}
 		s, err := c.open(ctx, false)
@@ -51,7 +53,7 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 			return err
 		}
 		bar := c.newProgress("reclaim")
-		policy := attachstore.ReclaimPolicy{Grace: *grace, DryRun: *dryRun, BatchSize: *batch, Vacuum: vac}
+		policy := attachstore.ReclaimPolicy{Grace: *grace, DryRun: *dryRun, BatchSize: *batch, VacuumAt: vac}
 		if bar != nil {
 			policy.Progress = func(p attachstore.ReclaimProgress) {
 				bar.update(0, 0, fmt.Sprintf("%s: %d intents expired, %d blobs (%s)",

@@ -1,0 +1,67 @@
+package db
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// checkpointDelay gathers the commits of a burst into one checkpoint.
+const checkpointDelay = 100 * time.Millisecond
+
+// checkpointer copies committed WAL frames back into the database file in
+// the background, with PASSIVE checkpoints on a connection of its own, so
+// that no commit pays for one: with SQLite's default the commit that
+// crosses 1000 WAL pages copies them all before it returns. Commits are
+// durable without it (synchronous FULL syncs the WAL at every commit); a
+// checkpoint only keeps the WAL short. Once a checkpoint has copied every
+// frame, the next write starts the WAL from its beginning again, and
+// journal_size_limit truncates a WAL that one large transaction grew.
+type checkpointer struct {
+	wake chan struct{}
+	quit chan struct{}
+	done sync.WaitGroup
+}
+
+func startCheckpointer(h *sqlx.DB) *checkpointer {
+	c := &checkpointer{wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	c.done.Go(func() {
+		for {
+			select {
+			case <-c.quit:
+				return
+			case <-c.wake:
+			}
+			select {
+			case <-c.quit:
+				return
+			case <-time.After(checkpointDelay):
+			}
+			// A failure (a full disk) is nobody's to report: the next
+			// commit's checkpoint tries again.
+			_, _ = h.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	})
+	return c
+}
+
+// kick asks for a checkpoint soon. It never blocks.
+func (c *checkpointer) kick() {
+	if c == nil {
+		return
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the checkpointer and waits for it.
+func (c *checkpointer) stop() {
+	if c != nil {
+		close(c.quit)
+		c.done.Wait()
+	}
+}

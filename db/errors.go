@@ -1,0 +1,100 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// Kind is what a driver error means to attachstore.
+type Kind int
+
+const (
+	// Other: none of the kinds below.
+	Other Kind = iota
+	// Referenced: a foreign key refused to delete a referenced row.
+	Referenced
+	// Conflict: a unique or primary key constraint refused a row.
+	Conflict
+	// Corrupt: the file is damaged, not a database, or its schema is not
+	// what the migrations made.
+	Corrupt
+	// ReadOnly: the file or connection cannot be written.
+	ReadOnly
+	// Full: the disk or the database's page limit is full.
+	Full
+	// Busy: another connection holds the lock past the busy timeout.
+	Busy
+	// Interrupted: the statement was stopped because its context ended.
+	Interrupted
+)
+
+// KindOf classifies a driver error. This is the one place that inspects
+// SQLite's error codes.
+func KindOf(err error) Kind {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return Other
+	}
+	msg := se.Error()
+	switch {
+	case se.ExtendedCode == sqlite3.ErrConstraintForeignKey,
+		// ON DELETE RESTRICT fires through SQLite's foreign-key action
+		// trigger, so it reports SQLITE_CONSTRAINT_TRIGGER.
+		se.ExtendedCode == sqlite3.ErrConstraintTrigger && strings.Contains(msg, "FOREIGN KEY"):
+		return Referenced
+	case se.ExtendedCode == sqlite3.ErrConstraintUnique, se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey:
+		return Conflict
+	case se.Code == sqlite3.ErrNotADB, se.Code == sqlite3.ErrCorrupt,
+		// A short read: the file ends before the pages its header counts.
+		se.ExtendedCode == sqlite3.ErrIoErrShortRead,
+		// A header this SQLite does not know, or a schema that no longer
+		// matches what the migrations created, is a plain SQLITE_ERROR.
+		se.Code == sqlite3.ErrError && schemaMismatch(msg):
+		return Corrupt
+	case se.Code == sqlite3.ErrReadonly:
+		return ReadOnly
+	case se.Code == sqlite3.ErrFull:
+		return Full
+	case se.Code == sqlite3.ErrBusy:
+		return Busy
+	case se.Code == sqlite3.ErrInterrupt:
+		return Interrupted
+	}
+	return Other
+}
+
+func schemaMismatch(msg string) bool {
+	for _, m := range []string{"unsupported file format", "no such column", "no such table", "no such index",
+		"has no column named", "foreign key mismatch", "no such function", "unknown function"} {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// WhileBusy runs try until it returns anything but a Busy error, waiting a
+// little longer between tries (up to 50 ms) until ctx ends. try must fail
+// busy before it changes anything: a BEGIN IMMEDIATE, or one statement
+// outside a transaction. SQLite's busy handler has already waited the busy
+// timeout, so a long write of another process delays writers here rather
+// than failing them with "database is locked".
+func WhileBusy(ctx context.Context, try func() error) error {
+	delay := time.Millisecond
+	for {
+		err := try()
+		if err == nil || KindOf(err) != Busy {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}

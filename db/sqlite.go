@@ -1,0 +1,478 @@
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// defaultPageSize is the page size of new files: a 10 KiB attachment and
+// its row fit in one page, and a b-tree stays shallow.
+const defaultPageSize = 16384
+
+// walKeepBytes is the WAL size kept after the WAL is reset
+// (journal_size_limit): a WAL grown by one large transaction is truncated
+// back to this, while steady small commits write over blocks the file
+// already has instead of growing it.
+const walKeepBytes = 64 << 20
+
+func params(cfg Config) url.Values {
+	q := url.Values{}
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
+	q.Set("_synchronous", cfg.Synchronous)
+	q.Set("_txlock", "immediate")
+	// attachstore runs the same few dozen statements over and over.
+	q.Set("_stmt_cache_size", "64")
+	if cfg.CacheSizeKiB > 0 {
+		q.Set("_cache_size", strconv.Itoa(-cfg.CacheSizeKiB))
+	}
+	return q
+}
+
+// openHandle opens a handle whose connections use dsn and then run the
+// pragmas that mattn/go-sqlite3 has no DSN parameter for. Pragmas are per
+// connection, so a pooled connection opened later gets them too.
+func openHandle(dsn string, writer bool) *sqlx.DB {
+	// Statement journals stay in memory: on disk each would be a temp file.
+	pragmas := []string{"PRAGMA temp_store = MEMORY"}
+	if writer {
+		// The background checkpointer copies the WAL back, so that no
+		// commit pays for a checkpoint (see checkpointer).
+		pragmas = append(pragmas, "PRAGMA wal_autocheckpoint = 0",
+			"PRAGMA journal_size_limit = "+strconv.Itoa(walKeepBytes))
+	}
+	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		for _, p := range pragmas {
+			if _, err := c.Exec(p, nil); err != nil {
+				return fmt.Errorf("attachstore: %s: %w", p, err)
+			}
+		}
+		return nil
+	}}
+	return sqlx.NewDb(sql.OpenDB(connector{drv: drv, dsn: dsn}), "sqlite3")
+}
+
+// connector is a driver.Connector for one DSN and its own driver value,
+// which holds the ConnectHook.
+type connector struct {
+	drv *sqlite3.SQLiteDriver
+	dsn string
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                        { return c.drv }
+
+// fileDSN builds a file: URI for an absolute path.
+func fileDSN(path string, q url.Values) string {
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode(), OmitHost: true}
+	return u.String()
+}
+
+func openMemory(ctx context.Context, cfg Config) (*DB, error) {
+	var name [12]byte
+	_, _ = rand.Read(name[:])
+	// The memdb VFS shares one database among this process's connections by
+	// name. It has no WAL, so a reader would see "database is locked" while
+	// a write is open: an in-memory store does all its work on one
+	// connection. The database lives as long as its last connection, and
+	// database/sql closes a connection whenever a transaction's context
+	// ends first, so a second connection is held, idle, until Close.
+	q := params(cfg)
+	q.Set("vfs", "memdb")
+	w := openHandle("file:/attachstore-"+hex.EncodeToString(name[:])+"?"+q.Encode(), true)
+	w.SetMaxOpenConns(2)
+	w.SetMaxIdleConns(2)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	d := &DB{Writer: w, Reader: w, Memory: true, Origin: Created}
+	keep, err := w.Conn(ctx)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	d.keep = keep
+	if err := setUp(ctx, keep, cfg); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := migrate(ctx, w.DB); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
+	abs, err := filepath.Abs(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("attachstore: open %s: %w", cfg.Path, err)
+	}
+	d := &DB{Path: abs}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if cfg.ReadOnly {
+		return d, openReadOnly(ctx, d, cfg)
+	}
+	// SQLite creates files with mode 0644 (less umask); attachments are
+	// private, so the file is created first. Its -wal and -shm files take
+	// its mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		f.Close()
+	} else if !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("attachstore: create %s: %w", cfg.Path, err)
+	}
+	// Said here, not as SQLite's misleading "unable to open database file".
+	if f, err := os.OpenFile(abs, os.O_RDWR, 0); err != nil {
+		return nil, fmt.Errorf("%w: %s cannot be written (%w); open it read-only", ErrReadOnly, cfg.Path, err)
+	} else {
+		f.Close()
+	}
+	if d.Origin, err = bootstrap(ctx, cfg, abs); err != nil {
+		return nil, err
+	}
+	wq := params(cfg)
+	wq.Set("mode", "rw")
+	d.Writer = openHandle(fileDSN(abs, wq), true)
+	d.Writer.SetMaxOpenConns(1)
+	d.Writer.SetMaxIdleConns(1)
+	d.Writer.SetConnMaxLifetime(0)
+	d.Writer.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, d.Writer.DB); err != nil {
+		return nil, err
+	}
+	if err := d.openReaders(ctx, cfg, false); err != nil {
+		return nil, err
+	}
+	// Opened on first use, and closed when idle, so that it holds no file
+	// descriptor between checkpoints.
+	d.maint = openHandle(fileDSN(abs, wq), true)
+	d.maint.SetMaxOpenConns(1)
+	d.maint.SetConnMaxIdleTime(time.Minute)
+	d.ckpt = startCheckpointer(d.maint)
+	return d, nil
+}
+
+// openReadOnly opens an existing store without writing to it. Where the
+// file or its directory cannot be written, SQLite cannot create the -shm
+// file WAL readers share, so the file is opened immutable: nothing can
+// change it there.
+func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
+	if _, err := os.Stat(d.Path); err != nil {
+		return fmt.Errorf("attachstore: open %s: %w", cfg.Path, err)
+	}
+	immutable := !writable(d.Path) || !writable(filepath.Dir(d.Path))
+	if immutable {
+		// An immutable open ignores the WAL, so commits still in it would
+		// be invisible.
+		if fi, err := os.Stat(d.Path + "-wal"); err == nil && fi.Size() > 0 {
+			return fmt.Errorf("%w: %s: its WAL (%s-wal) holds commits not yet copied into it, and "+
+				"without write access to the file and its directory SQLite cannot read them; "+
+				"open it once where it can be written", ErrReadOnly, cfg.Path, filepath.Base(d.Path))
+		}
+	}
+	if err := d.openReaders(ctx, cfg, immutable); err != nil {
+		return err
+	}
+	return checkStore(ctx, d.Reader.DB)
+}
+
+// writable reports whether this process may write path (a file or a
+// directory).
+func writable(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	if fi.IsDir() {
+		f, err := os.CreateTemp(path, ".attachstore-probe-*")
+		if err != nil {
+			return false
+		}
+		f.Close()
+		os.Remove(f.Name())
+		return true
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// openReaders opens the pool of read-only connections.
+func (d *DB) openReaders(ctx context.Context, cfg Config, immutable bool) error {
+	rq := params(cfg)
+	rq.Del("_txlock")
+	rq.Set("mode", "ro")
+	rq.Set("_query_only", "on")
+	if immutable {
+		rq.Set("immutable", "1")
+	}
+	d.Reader = openHandle(fileDSN(d.Path, rq), false)
+	n := 4
+	d.Reader.SetMaxOpenConns(n)
+	d.Reader.SetMaxIdleConns(n)
+	d.Reader.SetConnMaxIdleTime(5 * time.Minute)
+	if err := d.Reader.QueryRowContext(ctx, "PRAGMA page_size").Scan(&d.pageSize); err != nil {
+		return err
+	}
+	return nil
+}
+
+// setUp fixes what must be set before the first table exists: the page
+// size, and auto_vacuum INCREMENTAL, without which the file never shrinks
+// after deletes. Both persist in the file.
+func setUp(ctx context.Context, conn *sql.Conn, cfg Config) error {
+	size := cfg.PageSize
+	if size == 0 {
+		size = defaultPageSize
+	}
+	for _, p := range []string{
+		"PRAGMA page_size = " + strconv.Itoa(size),
+		"PRAGMA auto_vacuum = INCREMENTAL",
+	} {
+		if _, err := conn.ExecContext(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bootstrap sets up a new file (setUp) and puts it in WAL mode, which
+// persists, and says what it found. It runs on a connection with no DSN
+// pragmas: mattn/go-sqlite3 applies those in an order that freezes the
+// page size before it could be set.
+func bootstrap(ctx context.Context, cfg Config, abs string) (Origin, error) {
+	q := url.Values{}
+	q.Set("mode", "rw")
+	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
+	c, err := sql.Open("sqlite3", fileDSN(abs, q))
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	conn, err := c.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var pages, stores int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return 0, err
+	}
+	origin := Existing
+	if pages == 0 {
+		origin = Created
+		if err := setUp(ctx, conn, cfg); err != nil {
+			return 0, err
+		}
+	} else if err := conn.QueryRowContext(ctx, qStoreTables).Scan(&stores); err != nil {
+		return 0, err
+	} else if stores == 0 {
+		origin = Adopted
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return 0, err
+	}
+	if mode != "wal" {
+		return 0, fmt.Errorf("attachstore: %s: could not enter WAL mode (journal_mode is %q)", cfg.Path, mode)
+	}
+	return origin, nil
+}
+
+// qStoreTables counts the tables that mark a file attachstore has written.
+const qStoreTables = `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('schema_migrations', 'blobs')`
+
+// Space is how a database file uses its pages.
+type Space struct {
+	PageSize, Pages, FreePages int64
+	// Incremental says free pages can be given back a few at a time
+	// (auto_vacuum INCREMENTAL). A file that another program created
+	// without it keeps its free pages until Compact.
+	Incremental bool
+}
+
+// Space reports the file's pages as of now (zero for an in-memory
+// database).
+func (d *DB) Space(ctx context.Context) (Space, error) {
+	sp := Space{PageSize: d.pageSize}
+	if d.Memory {
+		return sp, nil
+	}
+	var mode int
+	for _, p := range []struct {
+		q   string
+		dst any
+	}{{"PRAGMA page_count", &sp.Pages}, {"PRAGMA freelist_count", &sp.FreePages}, {"PRAGMA auto_vacuum", &mode}} {
+		if err := d.Reader.QueryRowContext(ctx, p.q).Scan(p.dst); err != nil {
+			return Space{}, err
+		}
+	}
+	sp.Incremental = mode == 2
+	return sp, nil
+}
+
+// vacuumStepBytes is how much one incremental_vacuum statement gives back,
+// so that writers interleave with a large give-back.
+const vacuumStepBytes = 4 << 20
+
+// GiveBack returns free pages to the filesystem once they are at least
+// share of the file's pages: incremental vacuum in steps that are each
+// their own transaction, then a checkpoint that truncates the WAL and,
+// with it, the file. It stops when a step frees nothing more, and leaves
+// the free pages of a file without auto_vacuum INCREMENTAL alone (see
+// Compact). When an earlier GiveBack failed (a full disk), this one
+// finishes its work whatever the share.
+func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
+	if d.Memory || d.Writer == nil {
+		return nil
+	}
+	sp, err := d.Space(ctx)
+	if err != nil {
+		return err
+	}
+	vacuum := sp.Incremental && sp.FreePages > 0 && float64(sp.FreePages) >= share*float64(sp.Pages)
+	if !vacuum && !d.giveBackFailed.Load() {
+		return nil
+	}
+	defer func() { d.giveBackFailed.Store(err != nil) }()
+	if !vacuum {
+		return d.truncateWAL(ctx)
+	}
+	step := max(1, vacuumStepBytes/d.pageSize)
+	for free := sp.FreePages; free > 0; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := WhileBusy(ctx, func() error {
+			// incremental_vacuum frees a page per step of its statement: it
+			// must be read to the end, not run with Exec.
+			rows, err := d.Writer.QueryContext(ctx, "PRAGMA incremental_vacuum("+strconv.FormatInt(step, 10)+")")
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+			}
+			rows.Close()
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		var left int64
+		if err := d.Writer.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&left); err != nil {
+			return err
+		}
+		if left >= free {
+			break
+		}
+		free = left
+	}
+	return d.truncateWAL(ctx)
+}
+
+// truncateWAL copies the WAL back into the file and empties it, on the
+// writer's connection: from another, TRUNCATE would queue for the write
+// lock behind a busy writer.
+func (d *DB) truncateWAL(ctx context.Context) error {
+	var busy, log, done int
+	return d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done)
+}
+
+// Compact rewrites the whole file (VACUUM) with auto_vacuum INCREMENTAL,
+// so that every free page is given back and later ones can be. It holds
+// the write lock while it runs and needs free disk space about the size of
+// the file.
+func (d *DB) Compact(ctx context.Context) error {
+	if d.Memory {
+		return nil
+	}
+	if d.Writer == nil {
+		return ErrReadOnly
+	}
+	for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"} {
+		if err := WhileBusy(ctx, func() error {
+			_, err := d.Writer.ExecContext(ctx, q)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return d.truncateWAL(ctx)
+}
+
+// Backup writes a consistent copy of the database, as of one snapshot, to
+// a new file at path (VACUUM INTO), while writers go on.
+func (d *DB) Backup(ctx context.Context, path string) error {
+	_, err := d.Reader.ExecContext(ctx, "VACUUM INTO ?", path)
+	return err
+}
+
+// Check runs SQLite's integrity and foreign key checks through q (a read
+// transaction) and returns their findings; none means the file is sound.
+func Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error) {
+	var out []string
+	for _, pragma := range []string{"PRAGMA integrity_check", "PRAGMA foreign_key_check"} {
+		rows, err := q.QueryxContext(ctx, pragma)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			vals, err := rows.SliceScan()
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if len(vals) == 1 && fmt.Sprintf("%s", vals[0]) == "ok" {
+				continue
+			}
+			line := pragma + ":"
+			for _, v := range vals {
+				if b, ok := v.([]byte); ok {
+					v = string(b)
+				}
+				line += fmt.Sprintf(" %v", v)
+			}
+			out = append(out, line)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// FileBytes is the size on disk of the database file and its WAL (0 for
+// an in-memory database).
+func (d *DB) FileBytes() int64 {
+	var n int64
+	if d.Memory {
+		return 0
+	}
+	for _, p := range []string{d.Path, d.Path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}

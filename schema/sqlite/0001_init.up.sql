@@ -1,0 +1,80 @@
+-- attachstore's schema for SQLite. Until the first release this is the one
+-- migration, edited in place. Times are Unix nanoseconds; ids are the
+-- 32-byte SHA-256 of the content. Every statement is IF NOT EXISTS, so two
+-- processes creating a new file at the same moment cannot fail each other.
+
+-- A blob is content. Its bytes are rows of chunks, chunk_size bytes each
+-- but the last, so that a blob may pass SQLite's 1 GB value limit and
+-- streams in and out with bounded memory. Reads look blobs up by id, so id
+-- is the key; pk is what chunks point at, because a streamed put writes its
+-- chunks before the hash that names it is known. The metadata is the first
+-- put's. touched_at is refreshed by every put of the same bytes, and keeps
+-- the blob from Reclaim for its grace period.
+CREATE TABLE IF NOT EXISTS blobs (
+    id         BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 32),
+    pk         INTEGER NOT NULL UNIQUE CHECK (pk > 0),
+    size       INTEGER NOT NULL CHECK (size >= 0),
+    chunk_size INTEGER NOT NULL CHECK (chunk_size > 0),
+    media_type TEXT    NOT NULL,
+    label      TEXT    NOT NULL DEFAULT '',
+    extra      TEXT,
+    created_at INTEGER NOT NULL,
+    touched_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- A blob's chunks go with it. The foreign key is checked at commit: a
+-- streamed put writes its chunks first and the blob row last, once its id
+-- is known. A rowid table, so that a large put appends its chunks at the
+-- end of the table's b-tree and never rewrites a page it wrote before (an
+-- index b-tree rebalances earlier leaves, which SQLite may already have
+-- spilled to the WAL, and rewriting a WAL frame makes the commit read back
+-- and checksum every frame after it).
+CREATE TABLE IF NOT EXISTS chunks (
+    blob_pk INTEGER NOT NULL REFERENCES blobs (pk) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+    seq     INTEGER NOT NULL CHECK (seq >= 0),
+    data    BLOB    NOT NULL,
+    PRIMARY KEY (blob_pk, seq)
+);
+
+-- The manifest: which session references which blob. A row is either an
+-- owner's uncommitted intent (committed_at = 0) or the session's committed
+-- ref (committed_at is when it was stamped; owner is whose intent it was).
+-- Each owner's intent is its own row, so one owner's put, expiry or discard
+-- never changes another's, and a session holds at most one committed ref
+-- to a blob (refs_committed). ON DELETE RESTRICT is what makes it
+-- impossible to delete referenced content, whatever the Go code does.
+CREATE TABLE IF NOT EXISTS refs (
+    session_id   TEXT    NOT NULL,
+    blob_id      BLOB    NOT NULL REFERENCES blobs (id) ON DELETE RESTRICT,
+    owner        TEXT    NOT NULL DEFAULT '',
+    committed_at INTEGER NOT NULL DEFAULT 0 CHECK (committed_at >= 0),
+    intent_at    INTEGER NOT NULL,
+    media_type   TEXT    NOT NULL,
+    label        TEXT    NOT NULL DEFAULT '',
+    extra        TEXT,
+    PRIMARY KEY (session_id, blob_id, owner, committed_at)
+) WITHOUT ROWID;
+
+-- The foreign key's lookup when a blob is deleted, and RefsTo.
+CREATE INDEX IF NOT EXISTS refs_blob ON refs (blob_id);
+CREATE UNIQUE INDEX IF NOT EXISTS refs_committed ON refs (session_id, blob_id) WHERE committed_at <> 0;
+-- An owner's intents (CommitOwned, Discard) and Reclaim's expiry read only
+-- uncommitted rows.
+CREATE INDEX IF NOT EXISTS refs_pending ON refs (session_id, owner) WHERE committed_at = 0;
+
+-- A hold keeps an owner's intents from Reclaim until held_until, whatever
+-- its grace period. CommitOwned and Discard end it.
+CREATE TABLE IF NOT EXISTS holds (
+    session_id TEXT    NOT NULL,
+    owner      TEXT    NOT NULL,
+    held_until INTEGER NOT NULL,
+    PRIMARY KEY (session_id, owner)
+) WITHOUT ROWID;
+
+-- A dropped session's tombstone: puts and commits into it fail until
+-- Reclaim clears tombstones older than its grace period, so a turn still in
+-- flight cannot bring a deleted chat back.
+CREATE TABLE IF NOT EXISTS dropped_sessions (
+    session_id TEXT    NOT NULL PRIMARY KEY,
+    dropped_at INTEGER NOT NULL
+) WITHOUT ROWID;
