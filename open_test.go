@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -227,5 +228,46 @@ func TestCommitDoesNotWaitForALongReader(t *testing.T) {
 	}
 	if slowest > time.Second {
 		t.Errorf("the slowest of 96 commits took %v while a reader held an old snapshot, want under 1s", slowest)
+	}
+}
+
+// zeros is an endless reader of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestCloseAfterCancelledPutRemovesWAL cancels a large PutReader from
+// another goroutine while it writes, as Ctrl-C in the CLI does, then
+// closes the store: the put stored nothing, and Close leaves no WAL beside
+// the file, as it promises. (A connection that database/sql discards while
+// its statement runs stays open in SQLite until the garbage collector
+// finalizes the statement, WAL and all.)
+func TestCloseAfterCancelledPutRemovesWAL(t *testing.T) {
+	for _, after := range []time.Duration{50 * time.Millisecond, 150 * time.Millisecond, 300 * time.Millisecond} {
+		t.Run(after.String(), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			path := filepath.Join(t.TempDir(), "cancel.db")
+			s, err := attachstore.Open(t.Context(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.AfterFunc(after, cancel)
+			_, err = s.PutReader(ctx, io.LimitReader(zeros{}, 8<<30), attachstore.Meta{})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("PutReader cancelled part-way = %v, want context.Canceled", err)
+			}
+			if st, err := s.Stats(t.Context()); err != nil || st.Blobs != 0 {
+				t.Errorf("Stats after the cancelled put = %+v, %v; want nothing stored", st, err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			for _, suffix := range []string{"-wal", "-shm"} {
+				if fi, err := os.Stat(path + suffix); err == nil {
+					t.Errorf("after Close a %d-byte %s file is left beside the store", fi.Size(), suffix)
+				}
+			}
+		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/attachstore/attachstore/db"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -88,46 +87,38 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // View runs fn in one read snapshot: everything fn reads through tx sees
 // the store as of one moment, while writers go on.
 func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
-	if err := s.enter(); err != nil {
-		return err
-	}
-	stx, end, err := s.db.BeginRead(ctx)
-	if err != nil {
-		return mapErr(err, "view: begin")
-	}
-	return finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx}, "view", func(tx *Tx) error {
-		defer end()
+	return s.run(ctx, "view", false, func(tx *Tx) error {
 		return s.txs.run(func() error { return fn(tx) })
 	})
 }
 
 // update runs fn in one write transaction.
 func (s *Store) update(ctx context.Context, what string, fn func(tx *Tx) error) error {
+	if s.db.Writer == nil && s.enter() == nil {
+		return fmt.Errorf("%w: %s", ErrReadOnly, what)
+	}
+	return s.run(ctx, what, true, fn)
+}
+
+// run runs fn in one transaction, a write transaction or a read snapshot.
+func (s *Store) run(ctx context.Context, what string, write bool, fn func(tx *Tx) error) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
-	if s.db.Writer == nil {
-		return fmt.Errorf("%w: %s", ErrReadOnly, what)
-	}
-	var stx *sqlx.Tx
-	err := db.WhileBusy(ctx, func() (err error) {
-		stx, err = s.db.Writer.BeginTxx(ctx, nil)
-		return err
-	})
+	stx, end, err := s.db.Begin(ctx, write)
 	if err != nil {
 		return mapErr(err, what+": begin")
 	}
-	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: true}, what, fn)
-	if err == nil {
+	defer end()
+	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: write}, what, fn)
+	if err == nil && write {
 		s.db.Committed()
 	}
 	return err
 }
 
-// finish runs fn and commits when it returns nil; otherwise, or on panic,
-// it rolls back. When ctx ends first, database/sql rolls back on its own
-// and Commit may say only sql.ErrTxDone, so the context's error is
-// reported instead.
+// finish runs fn and commits when it returns nil and ctx has not ended;
+// otherwise, or on panic, it rolls back.
 func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *Tx) error) (err error) {
 	defer func() {
 		tx.done = true
@@ -138,13 +129,15 @@ func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *
 		if err == nil && tx.aborted != nil {
 			err = fmt.Errorf("attachstore: %s: rolled back by an earlier error: %w", what, tx.aborted)
 		}
+		if err == nil && ctx.Err() != nil {
+			// The transaction does not end with ctx (see db.Begin): a
+			// cancelled caller gets no commit.
+			err = fmt.Errorf("attachstore: %s: %w", what, ctx.Err())
+		}
 		if err == nil {
 			err = mapErr(stx.Commit(), what+": commit")
 		} else {
 			_ = stx.Rollback()
-		}
-		if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
-			err = fmt.Errorf("attachstore: %s: %w", what, ctx.Err())
 		}
 	}()
 	return fn(tx)

@@ -63,7 +63,11 @@ type DB struct {
 	Origin Origin
 
 	// pageSize is the file's page size.
-	pageSize int64
+	pageSize    int64
+	busyTimeout time.Duration
+	// immutable says a read-only file is opened immutable (see
+	// openReadOnly).
+	immutable bool
 	// keep holds an in-memory database open (see openMemory).
 	keep *sql.Conn
 	// maint runs checkpoints beside the writer; nil for an in-memory or
@@ -123,20 +127,42 @@ func (d *DB) Committed() { d.ckpt.kick() }
 // transaction checks the blob's id with each chunk it reads.
 func (d *DB) NextBlobPK() string { return `SELECT coalesce(max(pk), 0) + 1 FROM blobs` }
 
-// BeginRead begins a read snapshot; end must be called inside the
-// transaction, before it commits or rolls back. An in-memory database
-// reads on the connection that writes, so there the transaction refuses
-// writes until end, as a file's read-only pool does.
-func (d *DB) BeginRead(ctx context.Context) (stx *sqlx.Tx, end func(), err error) {
-	stx, err = d.Reader.BeginTxx(ctx, nil)
-	if err != nil || !d.Memory {
-		return stx, func() {}, err
+// Begin begins a write transaction (BEGIN IMMEDIATE on the writer) or a
+// read snapshot; end must be called after it commits or rolls back. ctx
+// bounds the wait for the connection and the write lock. The transaction
+// itself does not end with ctx: database/sql would discard the connection
+// while a statement still runs on it, and SQLite keeps a connection closed
+// that way open until the garbage collector finalizes its statement, with
+// the WAL it holds. Statements take ctx, which interrupts them, and the
+// caller checks ctx before it commits.
+func (d *DB) Begin(ctx context.Context, write bool) (stx *sqlx.Tx, end func(), err error) {
+	h := d.Reader
+	if write {
+		h = d.Writer
 	}
-	if _, err := stx.ExecContext(ctx, "PRAGMA query_only = ON"); err != nil {
-		_ = stx.Rollback()
+	conn, err := h.Connx(ctx)
+	if err != nil {
 		return nil, nil, err
 	}
-	return stx, func() {
-		_, _ = stx.ExecContext(context.WithoutCancel(ctx), "PRAGMA query_only = OFF")
-	}, nil
+	end = func() { conn.Close() }
+	err = WhileBusy(ctx, func() (err error) {
+		stx, err = conn.BeginTxx(context.WithoutCancel(ctx), nil)
+		return err
+	})
+	if err == nil && d.Memory && !write {
+		// An in-memory database reads on the connection that writes: the
+		// snapshot refuses writes, as a file's read-only pool does.
+		if _, err = stx.ExecContext(ctx, "PRAGMA query_only = ON"); err != nil {
+			_ = stx.Rollback()
+		}
+		end = func() {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA query_only = OFF")
+			conn.Close()
+		}
+	}
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return stx, end, nil
 }
