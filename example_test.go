@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/attachstore/attachstore"
 )
@@ -307,4 +308,206 @@ func ExampleStore_Reclaim() {
 	// reclaimed blobs: 1
 	// pages left free: 0
 	// a committed screenshot
+}
+
+// A turn that waits for a person: its attachments are staged as the
+// turn's own intents, held past Reclaim's Grace for as long as the
+// approval may take, and committed with the host's row once approved.
+func ExampleSession_Hold() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Update(ctx, func(tx *attachstore.Tx) error {
+		_, err := tx.SQL().ExecContext(ctx, `CREATE TABLE turns (id TEXT PRIMARY KEY, approved_by TEXT NOT NULL)`)
+		return err
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	chat := s.Session("chat-7")
+	plan, err := chat.WithOwner("turn-3").Put(ctx, []byte("# Migration plan\n..."), attachstore.Meta{MediaType: "text/markdown", Label: "plan.md"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The user may take a day to answer; a Reclaim meanwhile, in this
+	// process or any other, keeps the turn's intents.
+	if err := chat.Hold(ctx, "turn-3", time.Now().Add(48*time.Hour)); err != nil {
+		log.Fatal(err)
+	}
+	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("expired while held:", rep.ExpiredIntents)
+
+	// Approved: the host's row and the commit stamps commit together.
+	// CommitOwned says which attachments the turn staged, and ends the hold.
+	err = s.Update(ctx, func(tx *attachstore.Tx) error {
+		if _, err := tx.SQL().ExecContext(ctx, `INSERT INTO turns (id, approved_by) VALUES (?, ?)`, "turn-3", "alice"); err != nil {
+			return err
+		}
+		ids, err := tx.Session("chat-7").CommitOwned(ctx, "turn-3")
+		fmt.Println("committed:", len(ids), ids[0] == plan.ID)
+		return err
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// expired while held: 0
+	// committed: 1 true
+}
+
+// An abandoned turn's intents are forgotten at once; what another turn
+// committed stays.
+func ExampleSession_Discard() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	chat := s.Session("chat-1")
+	logo := []byte("<svg>logo</svg>")
+	if _, err := chat.WithOwner("turn-1").Put(ctx, logo, attachstore.Meta{Label: "logo.svg"}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := chat.CommitOwned(ctx, "turn-1"); err != nil {
+		log.Fatal(err)
+	}
+	// A retried tool call in turn 2 stages the same bytes, then the user
+	// cancels the turn.
+	if _, err := chat.WithOwner("turn-2").Put(ctx, logo, attachstore.Meta{Label: "logo-again.svg"}); err != nil {
+		log.Fatal(err)
+	}
+	dropped, err := chat.Discard(ctx, "turn-2")
+	if err != nil {
+		log.Fatal(err)
+	}
+	a, err := chat.Get(ctx, attachstore.ContentID(logo))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("discarded:", len(dropped), "still readable as:", a.Label)
+	// Output:
+	// discarded: 1 still readable as: logo.svg
+}
+
+// Deleting a chat: the host's rows and the session's refs go in one
+// transaction, and the tombstone keeps a turn still in flight from
+// bringing the chat back.
+func ExampleTx_DropSession() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Session("chat-9").Put(ctx, []byte("draft"), attachstore.Meta{}); err != nil {
+		log.Fatal(err)
+	}
+	err = s.Update(ctx, func(tx *attachstore.Tx) error {
+		// ... delete the host's own rows of chat-9 through tx.SQL() here.
+		return tx.DropSession(ctx, "chat-9")
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = s.Session("chat-9").Put(ctx, []byte("a late tool result"), attachstore.Meta{})
+	fmt.Println(errors.Is(err, attachstore.ErrSessionDropped))
+	// Output:
+	// true
+}
+
+func ExampleStore_Sessions() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	for _, put := range []struct{ session, data string }{{"chat-a", "one"}, {"chat-a", "three"}, {"chat-b", "one"}} {
+		if _, err := s.Session(put.session).Put(ctx, []byte(put.data), attachstore.Meta{}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := s.Session("chat-a").Commit(ctx); err != nil {
+		log.Fatal(err)
+	}
+	for si, err := range s.Sessions(ctx) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s: %d refs, %d pending, %d bytes\n", si.ID, si.Refs, si.Pending, si.Bytes)
+	}
+	// Output:
+	// chat-a: 2 refs, 0 pending, 8 bytes
+	// chat-b: 1 refs, 1 pending, 3 bytes
+}
+
+func ExampleStore_RefsTo() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	ref, err := s.Session("chat-a").WithOwner("turn-1").Put(ctx, []byte("shared"), attachstore.Meta{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := s.Session("chat-b").Put(ctx, []byte("shared"), attachstore.Meta{}); err != nil {
+		log.Fatal(err)
+	}
+	// Who holds it, before deleting it.
+	es, err := s.RefsTo(ctx, ref.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range es {
+		fmt.Printf("%s owner=%q committed=%v\n", e.SessionID, e.Owner, e.Committed())
+	}
+	fmt.Println(errors.Is(s.Delete(ctx, ref.ID), attachstore.ErrReferenced))
+	// Output:
+	// chat-a owner="turn-1" committed=false
+	// chat-b owner="" committed=false
+	// true
+}
+
+func ExampleStore_Backup() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "attachstore-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	s, err := attachstore.Open(ctx, filepath.Join(dir, "attachments.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	ref, err := s.Session("chat").Put(ctx, []byte("worth keeping"), attachstore.Meta{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A consistent copy while writers go on, verified before it returns.
+	if err := s.Backup(ctx, filepath.Join(dir, "backup.db")); err != nil {
+		log.Fatal(err)
+	}
+	b, err := attachstore.Open(ctx, filepath.Join(dir, "backup.db"), attachstore.WithReadOnly())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	a, err := b.Session("chat").Get(ctx, ref.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", a.Data)
+	// Output:
+	// worth keeping
 }

@@ -120,7 +120,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("attachstore: open %s: %w", cfg.Path, err)
 	}
-	d := &DB{Path: abs}
+	d := &DB{Path: abs, busyTimeout: cfg.BusyTimeout}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -225,6 +225,7 @@ func (d *DB) openReaders(ctx context.Context, cfg Config, immutable bool) error 
 	rq.Set("_query_only", "on")
 	if immutable {
 		rq.Set("immutable", "1")
+		d.immutable = true
 	}
 	d.Reader = openHandle(fileDSN(d.Path, rq), false)
 	n := 4
@@ -421,9 +422,22 @@ func (d *DB) Compact(ctx context.Context) error {
 }
 
 // Backup writes a consistent copy of the database, as of one snapshot, to
-// a new file at path (VACUUM INTO), while writers go on.
+// path, an empty file (VACUUM INTO), while writers go on. It reads on a
+// connection of its own: the read pool's refuse anything that writes,
+// even to another file.
 func (d *DB) Backup(ctx context.Context, path string) error {
-	_, err := d.Reader.ExecContext(ctx, "VACUUM INTO ?", path)
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_busy_timeout", strconv.FormatInt(d.busyTimeout.Milliseconds(), 10))
+	if d.immutable {
+		q.Set("immutable", "1")
+	}
+	h, err := sql.Open("sqlite3", fileDSN(d.Path, q))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	_, err = h.ExecContext(ctx, "VACUUM INTO ?", path)
 	return err
 }
 
