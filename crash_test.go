@@ -29,7 +29,9 @@ const (
 
 // TestCrashSafetyUnderSIGKILL kills a writing process at random moments,
 // again and again on one file: invariant 4 (a Session.Put leaves the blob and
-// its intent, or neither) and durability of what Commit acknowledged.
+// its intent, or neither), durability of what Commit acknowledged, and
+// invariant 12 (a killed turn's held intents survive Reclaim, its unheld
+// ones expire).
 //
 // The child loops Session.Put (or PutReader) + Commit and prints each id
 // once Commit has returned. After each SIGKILL, every id any child reported
@@ -71,12 +73,18 @@ func TestCrashSafetyUnderSIGKILL(t *testing.T) {
 		}
 		t.Logf("run %d: killed %v after ready, %d ids reported, %d in all", run, delay.Round(time.Millisecond), len(got), len(reported))
 	}
-	if len(reported) == 0 {
-		t.Fatalf("no child reported any id before it was killed: the test proved nothing")
+	kinds := map[string]int{}
+	for _, r := range reported {
+		kinds[r.kind]++
 	}
+	if kinds["committed"] == 0 || kinds["held"] == 0 || kinds["loose"] == 0 {
+		t.Fatalf("children reported %v before they were killed: the test proved too little", kinds)
+	}
+	t.Logf("reported in all: %v", kinds)
 }
 
 type crashReport struct {
+	kind    string // "committed", or an intent: "held" (with a Hold) or "loose"
 	session string
 	id      attachstore.ID
 }
@@ -127,13 +135,13 @@ func crashRun(t *testing.T, path string, run int, delay time.Duration) ([]crashR
 			case line == "ready":
 				killAt = time.After(delay)
 				ready = nil
-			case len(f) == 4 && f[0] == "committed" && f[3] == "end":
+			case len(f) == 4 && (f[0] == "committed" || f[0] == "held" || f[0] == "loose") && f[3] == "end":
 				id, err := attachstore.ParseID(f[2])
 				if err != nil {
 					kill()
 					return nil, fmt.Errorf("child printed %q: %w", line, err)
 				}
-				got = append(got, crashReport{session: f[1], id: id})
+				got = append(got, crashReport{kind: f[0], session: f[1], id: id})
 			default:
 				// A line cut short by the kill, or test framework noise.
 			}
@@ -182,6 +190,23 @@ func crashChild(path, run string) {
 			for j := range data {
 				data[j] = byte(rng.Uint32())
 			}
+		}
+		// Now and then a turn stages content of its own and leaves it
+		// uncommitted: held (a Hold that outlives the test) or not.
+		if i%7 == 3 || i%11 == 5 {
+			kind, owner := "loose", fmt.Sprint("loose-", run, "-", i)
+			ref, err := ss.WithOwner(owner).Put(ctx, fmt.Appendf(nil, "%s intent %d of run %s", kind, i, run), attachstore.Meta{})
+			if err != nil {
+				fail("put intent %d: %v", i, err)
+			}
+			if i%7 == 3 {
+				kind = "held"
+				if err := ss.Hold(ctx, owner, time.Now().Add(time.Hour)); err != nil {
+					fail("hold %d: %v", i, err)
+				}
+			}
+			fmt.Printf("%s %s %s end\n", kind, session, ref.ID)
+			continue
 		}
 		var ref attachstore.Ref
 		if i%2 == 0 {
@@ -258,6 +283,9 @@ func crashVerify(t *testing.T, path string, reported []crashReport) bool {
 	defer s.Close()
 	committed := map[string]map[attachstore.ID]bool{}
 	for _, r := range reported {
+		if r.kind != "committed" {
+			continue
+		}
 		if committed[r.session] == nil {
 			es, err := s.Session(r.session).Refs(ctx)
 			if err != nil {
@@ -281,6 +309,25 @@ func crashVerify(t *testing.T, path string, reported []crashReport) bool {
 		}
 		if got := attachstore.ID(sha256.Sum256(a.Data)); got != r.id {
 			errorf("session %s: %s reads back %d bytes that hash to %s", r.session, r.id, len(a.Data), got)
+		}
+	}
+	// A killed turn's intents: a Reclaim now forgets those without a hold,
+	// and keeps those whose hold outlives it.
+	if _, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0, AllowEmptyRoots: true}); err != nil {
+		errorf("Reclaim after the kill: %v", err)
+	}
+	for _, r := range reported {
+		if r.kind == "committed" {
+			continue
+		}
+		held, err := s.HoldsRef(ctx, r.session, r.id)
+		switch {
+		case err != nil:
+			errorf("HoldsRef(%s, %s): %v", r.session, r.id, err)
+		case r.kind == "held" && !held:
+			errorf("session %s: a held intent to %s did not survive the kill and a Reclaim", r.session, r.id)
+		case r.kind == "loose" && held:
+			errorf("session %s: an intent to %s without a hold survived a Reclaim with Grace 0", r.session, r.id)
 		}
 	}
 	// Reported or not (the kill may come between Commit and the print, or

@@ -78,6 +78,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
 	t.Run("Session", func(t *testing.T) { testSession(t, h) })
 	t.Run("Tx", func(t *testing.T) { testTx(t, h) })
+	t.Run("Owners", func(t *testing.T) { testOwners(t, h) })
 }
 
 // chunk is the chunk size the suite opens stores with where chunk
