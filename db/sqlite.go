@@ -319,12 +319,18 @@ func (d *DB) Space(ctx context.Context) (Space, error) {
 	if d.Memory {
 		return sp, nil
 	}
+	// On the writer where there is one: a reader connection keeps the
+	// auto_vacuum mode it read when it opened, which Compact changes.
+	h := d.Reader
+	if d.Writer != nil {
+		h = d.Writer
+	}
 	var mode int
 	for _, p := range []struct {
 		q   string
 		dst any
 	}{{"PRAGMA page_count", &sp.Pages}, {"PRAGMA freelist_count", &sp.FreePages}, {"PRAGMA auto_vacuum", &mode}} {
-		if err := d.Reader.QueryRowContext(ctx, p.q).Scan(p.dst); err != nil {
+		if err := h.QueryRowContext(ctx, p.q).Scan(p.dst); err != nil {
 			return Space{}, err
 		}
 	}
