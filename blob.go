@@ -86,9 +86,9 @@ func (tx *Tx) Delete(ctx context.Context, id ID) error {
 	}
 	err := tx.undoable(ctx, func() error {
 		_, err := tx.exec(ctx, qDeleteBlob, id[:])
-		return mapErr(err, "delete")
+		return err
 	})
-	return wrapID(err, "delete", id)
+	return mapErr(err, "delete "+id.String())
 }
 
 // wrapID names the id in an error.
@@ -96,7 +96,7 @@ func wrapID(err error, op string, id ID) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("attachstore: %s %s: %w", op, id, err)
+	return errorf(op+" "+id.String(), err)
 }
 
 func (s *Store) checkSize(n int64) error {
@@ -203,7 +203,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	n, eof, err := readChunk(r, buf)
 	switch {
 	case err != nil:
-		return Ref{}, fmt.Errorf("attachstore: put: reading input: %w", err)
+		return Ref{}, errorf("put: reading input", err)
 	case eof:
 		return tx.putBytes(ctx, buf[:n], m)
 	}
@@ -251,10 +251,10 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 			break
 		}
 		if readErr != nil {
-			return Ref{}, fmt.Errorf("attachstore: put: reading input: %w", readErr)
+			return Ref{}, errorf("put: reading input", readErr)
 		}
 		if err := ctx.Err(); err != nil {
-			return Ref{}, fmt.Errorf("attachstore: put: %w", err)
+			return Ref{}, errorf("put", err)
 		}
 		if nextN == 0 {
 			break

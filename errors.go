@@ -63,6 +63,23 @@ var (
 	ErrNoRoots = errors.New("attachstore: refusing to reclaim: no session holds any ref (set AllowEmptyRoots to reclaim anyway)")
 )
 
+const prefix = "attachstore: "
+
+// opError is an error that names what attachstore was doing. Its message
+// starts with one "attachstore: ", however many layers named their part.
+type opError struct {
+	msg string
+	err error
+}
+
+func (e *opError) Error() string { return e.msg }
+func (e *opError) Unwrap() error { return e.err }
+
+// errorf names op in err, keeping one "attachstore: " at the start.
+func errorf(op string, err error) error {
+	return &opError{msg: prefix + op + ": " + strings.TrimPrefix(err.Error(), prefix), err: err}
+}
+
 // mapErr gives a driver error its sentinel, naming what was being done. It
 // returns nil for nil and leaves attachstore's own errors alone.
 func mapErr(err error, what string) error {
@@ -70,14 +87,14 @@ func mapErr(err error, what string) error {
 		return nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("attachstore: %s: %w", what, err)
+		return errorf(what, err)
 	}
 	if errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed" {
 		return fmt.Errorf("%w: %s", ErrClosed, what)
 	}
 	if strings.HasPrefix(err.Error(), "sql: Scan error") {
 		// A value of the wrong type in a column attachstore wrote itself.
-		return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
+		return errorf(what, fmt.Errorf("%w: %w", ErrCorrupt, err))
 	}
 	var sentinel error
 	switch db.KindOf(err) {
@@ -90,12 +107,12 @@ func mapErr(err error, what string) error {
 	case db.Full:
 		sentinel = ErrFull
 	case db.Interrupted:
-		return fmt.Errorf("attachstore: %s: %w: %w", what, context.Canceled, err)
+		return errorf(what, fmt.Errorf("%w: %w", context.Canceled, err))
 	default:
-		if strings.HasPrefix(err.Error(), "attachstore: ") {
-			return err
+		if strings.HasPrefix(err.Error(), prefix) {
+			return err // attachstore's own, which says what it was doing
 		}
-		return fmt.Errorf("attachstore: %s: %w", what, err)
+		return errorf(what, err)
 	}
-	return fmt.Errorf("%w: %s: %w", sentinel, what, err)
+	return errorf(what, fmt.Errorf("%w: %w", sentinel, err))
 }

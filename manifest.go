@@ -131,7 +131,7 @@ func (ss *Session) errf(op string, id *ID, err error) error {
 	if id != nil {
 		op += " " + id.String()
 	}
-	return fmt.Errorf("attachstore: session %q: %s: %w", truncate(ss.id, 80), op, err)
+	return errorf(fmt.Sprintf("session %q: %s", truncate(ss.id, 80), op), err)
 }
 
 // Put stores data and records this owner's uncommitted intent to reference

@@ -145,7 +145,7 @@ func (r *reclaim) run(ctx context.Context) error {
 	}
 	for _, step := range []func(context.Context) error{r.intents, r.blobs, r.giveBack} {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("attachstore: reclaim: %w", err)
+			return errorf("reclaim", err)
 		}
 		if err := step(ctx); err != nil {
 			return err
@@ -173,7 +173,7 @@ func (r *reclaim) intents(ctx context.Context) error {
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("attachstore: reclaim: %w", err)
+			return errorf("reclaim", err)
 		}
 		var n int64
 		err := r.s.update(ctx, "reclaim intents", func(tx *Tx) error {
@@ -243,7 +243,7 @@ func (r *reclaim) orphans(ctx context.Context, after int64, limit int) ([]orphan
 func (r *reclaim) blobs(ctx context.Context) error {
 	for after := int64(0); ; {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("attachstore: reclaim: %w", err)
+			return errorf("reclaim", err)
 		}
 		batch, last, err := r.orphans(ctx, after, r.p.BatchSize)
 		if err != nil {

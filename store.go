@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"sync/atomic"
 	"time"
@@ -108,10 +109,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		cfg.Path = path
 	}
 	d, err := db.Open(ctx, cfg)
+	if pe, ok := err.(*fs.PathError); ok {
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err) // the path is named below
+	}
 	if err != nil {
 		for _, known := range []error{ErrSchemaTooNew, ErrDirtySchema, ErrReadOnly, ErrNotAStore} {
 			if errors.Is(err, known) {
-				return nil, fmt.Errorf("attachstore: open %s: %w", path, err)
+				return nil, errorf("open "+path, err)
 			}
 		}
 		return nil, mapErr(err, "open "+path)

@@ -60,10 +60,10 @@ func (tx *Tx) Session(id string) *Session { return &Session{s: tx.s, tx: tx, id:
 
 func (tx *Tx) check(write bool) error {
 	if tx.done {
-		return fmt.Errorf("attachstore: transaction used after its function returned: %w", sql.ErrTxDone)
+		return errorf("transaction used after its function returned", sql.ErrTxDone)
 	}
 	if tx.aborted != nil {
-		return fmt.Errorf("attachstore: transaction was rolled back by an earlier error: %w", tx.aborted)
+		return errorf("transaction was rolled back by an earlier error", tx.aborted)
 	}
 	if write && !tx.writable {
 		return fmt.Errorf("%w: write inside View", ErrReadOnly)
@@ -127,12 +127,12 @@ func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *
 			panic(p)
 		}
 		if err == nil && tx.aborted != nil {
-			err = fmt.Errorf("attachstore: %s: rolled back by an earlier error: %w", what, tx.aborted)
+			err = errorf(what+": rolled back by an earlier error", tx.aborted)
 		}
 		if err == nil && ctx.Err() != nil {
 			// The transaction does not end with ctx (see db.Begin): a
 			// cancelled caller gets no commit.
-			err = fmt.Errorf("attachstore: %s: %w", what, ctx.Err())
+			err = errorf(what, ctx.Err())
 		}
 		if err == nil {
 			err = mapErr(stx.Commit(), what+": commit")

@@ -163,7 +163,7 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 	// SQLite writes into an empty file.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("attachstore: backup: %w", err)
+		return errorf("backup", err)
 	}
 	f.Close()
 	if err := s.db.Backup(ctx, path); err != nil {
@@ -172,12 +172,12 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 	}
 	b, err := Open(ctx, path, WithReadOnly())
 	if err != nil {
-		return fmt.Errorf("attachstore: backup to %s: the copy does not open: %w", path, err)
+		return errorf("backup to "+path+": the copy does not open", err)
 	}
 	defer b.Close()
 	rep, err := b.Verify(ctx)
 	if err != nil {
-		return fmt.Errorf("attachstore: backup to %s: verifying the copy: %w", path, err)
+		return errorf("backup to "+path+": verifying the copy", err)
 	}
 	if !rep.OK() {
 		return fmt.Errorf("%w: backup to %s: the copy has %d corrupt blobs and %d problems (the store itself may be damaged: run Verify)",

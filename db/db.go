@@ -74,7 +74,8 @@ type DB struct {
 	// read-only database.
 	maint *sqlx.DB
 	ckpt  *checkpointer
-	// giveBackFailed says the last GiveBack failed part-way.
+	// giveBackFailed says the last GiveBack did not finish: the next one
+	// completes it.
 	giveBackFailed atomic.Bool
 }
 

@@ -52,7 +52,7 @@ func checkStore(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("%w: migration %d did not finish; restore the file from a backup, or "+
 			"fix the schema by hand and set schema_migrations.dirty to 0", ErrDirty, v)
 	case v < schema.Version:
-		return fmt.Errorf("attachstore: database schema is at version %d, want %d; open it writable once to migrate",
+		return fmt.Errorf("database schema is at version %d, want %d; open it writable once to migrate",
 			v, schema.Version)
 	}
 	return nil
@@ -95,14 +95,14 @@ func runMigrations(db *sql.DB) error {
 	}
 	drv, err := msqlite.WithInstance(db, &msqlite.Config{MigrationsTable: migrationsTable})
 	if err != nil {
-		return fmt.Errorf("attachstore: migrate: %w", err)
+		return fmt.Errorf("migrate: %w", err)
 	}
 	m, err := gomigrate.NewWithInstance("iofs", src, "sqlite3", drv)
 	if err != nil {
-		return fmt.Errorf("attachstore: migrate: %w", err)
+		return fmt.Errorf("migrate: %w", err)
 	}
 	if err := m.Up(); err != nil && !errors.Is(err, gomigrate.ErrNoChange) {
-		return fmt.Errorf("attachstore: migrate: %w", err)
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func openHandle(dsn string, writer bool) *sqlx.DB {
 	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 		for _, p := range pragmas {
 			if _, err := c.Exec(p, nil); err != nil {
-				return fmt.Errorf("attachstore: %s: %w", p, err)
+				return fmt.Errorf("%s: %w", p, err)
 			}
 		}
 		return nil
@@ -118,7 +118,7 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	abs, err := filepath.Abs(cfg.Path)
 	if err != nil {
-		return nil, fmt.Errorf("attachstore: open %s: %w", cfg.Path, err)
+		return nil, err
 	}
 	d := &DB{Path: abs, busyTimeout: cfg.BusyTimeout}
 	defer func() {
@@ -136,7 +136,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err == nil {
 		f.Close()
 	} else if !errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("attachstore: create %s: %w", cfg.Path, err)
+		return nil, err
 	}
 	// Said here, not as SQLite's misleading "unable to open database file".
 	if f, err := os.OpenFile(abs, os.O_RDWR, 0); err != nil {
@@ -175,7 +175,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 // change it there.
 func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 	if _, err := os.Stat(d.Path); err != nil {
-		return fmt.Errorf("attachstore: open %s: %w", cfg.Path, err)
+		return err
 	}
 	immutable := !writable(d.Path) || !writable(filepath.Dir(d.Path))
 	if immutable {
@@ -295,7 +295,7 @@ func bootstrap(ctx context.Context, cfg Config, abs string) (Origin, error) {
 		return 0, err
 	}
 	if mode != "wal" {
-		return 0, fmt.Errorf("attachstore: %s: could not enter WAL mode (journal_mode is %q)", cfg.Path, mode)
+		return 0, fmt.Errorf("could not enter WAL mode (journal_mode is %q)", mode)
 	}
 	return origin, nil
 }
@@ -361,7 +361,11 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 	if !vacuum && !d.giveBackFailed.Load() {
 		return nil
 	}
-	defer func() { d.giveBackFailed.Store(err != nil) }()
+	defer func() {
+		if err != nil {
+			d.giveBackFailed.Store(true)
+		}
+	}()
 	if !vacuum {
 		return d.truncateWAL(ctx)
 	}
@@ -399,10 +403,30 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 
 // truncateWAL copies the WAL back into the file and empties it, on the
 // writer's connection: from another, TRUNCATE would queue for the write
-// lock behind a busy writer.
+// lock behind a busy writer. A reader still on old frames keeps it from
+// finishing; it tries again for up to the busy timeout, then leaves the
+// rest to the next GiveBack.
 func (d *DB) truncateWAL(ctx context.Context) error {
-	var busy, log, done int
-	return d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done)
+	deadline := time.Now().Add(d.busyTimeout)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		var busy, log, done int
+		if err := d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done); err != nil {
+			return err
+		}
+		if busy == 0 {
+			d.giveBackFailed.Store(false)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			d.giveBackFailed.Store(true)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 }
 
 // Compact rewrites the whole file (VACUUM) with auto_vacuum INCREMENTAL,

@@ -300,6 +300,8 @@ func testInvalidSession(t *testing.T, h Harness) {
 			for name, err := range errs {
 				if !errors.Is(err, attachstore.ErrInvalidSession) {
 					t.Errorf("%s with session %q = %v, want ErrInvalidSession", name, truncate(b.id), err)
+				} else {
+					onePrefix(t, name, err)
 				}
 			}
 			checkUnchanged(t, "calls with an invalid session id", before, state(t, s, "good"))

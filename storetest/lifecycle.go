@@ -296,6 +296,8 @@ func testClosed(t *testing.T, h Harness) {
 	for _, o := range allOps(s, known.ID, r) {
 		if err := o.call(t.Context()); !errors.Is(err, attachstore.ErrClosed) {
 			t.Errorf("%s after Close = %v, want ErrClosed", o.name, err)
+		} else {
+			onePrefix(t, o.name+" after Close", err)
 		}
 	}
 	if err := s.Close(); err != nil {

@@ -379,6 +379,8 @@ func testTombstone(t *testing.T, h Harness) {
 	for name, err := range writes() {
 		if !errors.Is(err, attachstore.ErrSessionDropped) {
 			t.Errorf("%s into a dropped session = %v, want ErrSessionDropped", name, err)
+		} else {
+			onePrefix(t, name, err)
 		}
 	}
 	checkUnchanged(t, "writes into a dropped session", before, state(t, s, "chat"))

@@ -324,6 +324,15 @@ func sortedIDs(in []attachstore.ID) []attachstore.ID {
 	return out
 }
 
+// onePrefix fails t unless err's message names attachstore once, at its
+// start, however many layers added what they were doing.
+func onePrefix(t testing.TB, what string, err error) {
+	t.Helper()
+	if msg := err.Error(); !strings.HasPrefix(msg, "attachstore: ") || strings.Count(msg, "attachstore: ") != 1 {
+		t.Errorf("%s: %q: want one \"attachstore: \" at the start", what, msg)
+	}
+}
+
 // op is one call the suite makes against every method in turn.
 type op struct {
 	name string
