@@ -104,12 +104,14 @@ type putFunc func(context.Context, io.Reader, attachstore.Meta) (attachstore.Ref
 
 // putFile stores one input through put, streaming it.
 func (c *cli) putFile(ctx context.Context, put putFunc, name, mediaType, label string, labelSet bool) (attachstore.Ref, error) {
-	in, closeIn, err := c.openInput(ctx, name)
+	in, size, closeIn, err := c.openInput(ctx, name)
 	if err != nil {
 		return attachstore.Ref{}, err
 	}
 	defer closeIn()
-	br := bufio.NewReader(in)
+	b := c.newByteBar(size, "put "+displayName(name))
+	defer b.done()
+	br := bufio.NewReader(b.reader(in))
 	if mediaType == "" && name != "-" {
 		mediaType = bareType(mime.TypeByExtension(filepath.Ext(name)))
 	}
@@ -126,22 +128,23 @@ func (c *cli) putFile(ctx context.Context, put putFunc, name, mediaType, label s
 	return put(ctx, br, attachstore.Meta{MediaType: mediaType, Label: label})
 }
 
-// openInput opens a file, or stdin for "-". Input that is not a regular
-// file is spooled to a temporary file first, because PutReader holds the
-// write transaction while it reads: a slow pipe would block every other
-// writer of the database meanwhile.
-func (c *cli) openInput(ctx context.Context, name string) (io.Reader, func(), error) {
+// openInput opens a file, or stdin for "-", and returns its size (-1 when
+// unknown). Input that is not a regular file is spooled to a temporary
+// file first, because PutReader holds the write transaction while it
+// reads: a slow pipe would block every other writer of the database
+// meanwhile.
+func (c *cli) openInput(ctx context.Context, name string) (io.Reader, int64, func(), error) {
 	var f *os.File
 	if name == "-" {
 		sf, ok := c.stdin.(*os.File)
 		if !ok {
-			return spool(ctx, c.stdin)
+			return c.spool(ctx, c.stdin)
 		}
 		f = sf
 	} else {
 		var err error
 		if f, err = os.Open(name); err != nil {
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 	}
 	closeF := func() {
@@ -152,38 +155,48 @@ func (c *cli) openInput(ctx context.Context, name string) (io.Reader, func(), er
 	fi, err := f.Stat()
 	if err != nil {
 		closeF()
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	switch {
 	case fi.IsDir():
 		closeF()
-		return nil, nil, errors.New("is a directory")
+		return nil, 0, nil, errors.New("is a directory")
 	case fi.Mode().IsRegular():
-		return f, closeF, nil
+		size := fi.Size()
+		if name == "-" {
+			// stdin may be a file read part-way already.
+			if off, err := f.Seek(0, io.SeekCurrent); err == nil {
+				size -= off
+			}
+		}
+		return f, size, closeF, nil
 	}
 	defer closeF()
-	return spool(ctx, f)
+	return c.spool(ctx, f)
 }
 
-// spool copies r to an unnamed temporary file and returns it rewound.
-func spool(ctx context.Context, r io.Reader) (io.Reader, func(), error) {
+// spool copies r to a temporary file and returns it rewound, with its size.
+func (c *cli) spool(ctx context.Context, r io.Reader) (io.Reader, int64, func(), error) {
 	tmp, err := os.CreateTemp("", "attachstore-put-*")
 	if err != nil {
-		return nil, nil, fmt.Errorf("spooling input: %w", err)
+		return nil, 0, nil, fmt.Errorf("spooling input: %w", err)
 	}
 	cleanup := func() {
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}
-	if _, err := io.Copy(tmp, ctxReader{ctx, r}); err != nil {
+	b := c.newBar(-1, true, "reading stdin")
+	n, err := io.Copy(b.writer(tmp), ctxReader{ctx, r})
+	b.done()
+	if err != nil {
 		cleanup()
-		return nil, nil, fmt.Errorf("reading input: %w", err)
+		return nil, 0, nil, fmt.Errorf("reading input: %w", err)
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
-	return tmp, cleanup, nil
+	return tmp, n, cleanup, nil
 }
 
 // ctxReader stops reading once ctx is done.
@@ -273,11 +286,13 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			return c.fail("get", id.String(), err)
 		}
 		defer r.Close()
+		b := c.newByteBar(r.Size(), "get "+truncate(id.String(), 12))
 		if *out == "" || *out == "-" {
-			_, err = io.Copy(c.stdout, r)
+			_, err = io.Copy(b.writer(c.stdout), r)
 		} else {
-			err = writeFileAtomic(*out, r)
+			err = writeFileAtomic(*out, b.reader(r))
 		}
+		b.done()
 		return c.fail("get", id.String(), err)
 	}
 }

@@ -35,7 +35,8 @@
 //	verify                        check integrity, re-hash blobs; exit 1 on a problem
 //	stats                         count blobs, refs, sessions; show sizes
 //
-// On a terminal, reclaim and verify draw their progress on stderr.
+// On a terminal, long operations (a large put or get, reclaim, verify) draw
+// a progress bar on stderr; nothing is drawn when stderr is not a terminal.
 //
 // The database is --db, else $ATTACHSTORE_DB, else ./attachments.db. Only
 // put creates it; every other command needs an existing database. --db and
@@ -67,6 +68,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"golang.org/x/term"
 
 	"github.com/attachstore/attachstore"
 )
@@ -155,10 +158,8 @@ func badUsage(format string, args ...any) error {
 // run executes one invocation and returns its exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	c := &cli{stdin: stdin, stdout: bufio.NewWriter(stdout), stderr: stderr}
-	if f, ok := stderr.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			c.progress = true
-		}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		c.progress = true
 	}
 	c.db = getenv("ATTACHSTORE_DB")
 	if c.db == "" {

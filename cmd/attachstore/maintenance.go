@@ -50,16 +50,18 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		if err != nil {
 			return err
 		}
-		bar := c.newProgress("reclaim")
+		// Reclaim cannot know how much it will find: a spinner with the
+		// running totals.
+		b := c.newBar(-1, false, "reclaim")
 		policy := attachstore.ReclaimPolicy{Grace: *grace, DryRun: *dryRun, BatchSize: *batch, Vacuum: vac}
-		if bar != nil {
+		if b != nil {
 			policy.Progress = func(p attachstore.ReclaimProgress) {
-				bar.update(0, 0, fmt.Sprintf("%s: %d intents expired, %d blobs (%s)",
+				b.describe(fmt.Sprintf("reclaim %s: %d intents expired, %d blobs (%s)",
 					p.Phase, p.ExpiredIntents, p.ReclaimedBlobs, humanBytes(p.ReclaimedBytes)))
 			}
 		}
 		rep, rerr := s.Reclaim(ctx, policy)
-		bar.done()
+		b.done()
 		// A stopped reclaim still reports what it did before stopping.
 		if c.json {
 			err = c.emitJSON(struct {
@@ -114,21 +116,29 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 		if err != nil {
 			return err
 		}
-		bar := c.newProgress("verify")
+		// The totals come with the first progress report: the bar is made
+		// then, over bytes (or blobs, when every blob is empty).
+		var b *bar
 		var policy attachstore.VerifyPolicy
-		if bar != nil {
+		if c.progress {
 			policy.Progress = func(p attachstore.VerifyProgress) {
-				note := fmt.Sprintf("%d/%d blobs, %s of %s", p.CheckedBlobs, p.TotalBlobs,
-					humanBytes(p.CheckedBytes), humanBytes(p.TotalBytes))
+				if b == nil {
+					if p.TotalBytes > 0 {
+						b = c.newBar(p.TotalBytes, true, "verify")
+					} else {
+						b = c.newBar(p.TotalBlobs, false, "verify")
+					}
+				}
+				b.describe(fmt.Sprintf("verify %d/%d blobs", p.CheckedBlobs, p.TotalBlobs))
 				if p.TotalBytes > 0 {
-					bar.update(p.CheckedBytes, p.TotalBytes, note)
+					b.set(p.CheckedBytes)
 				} else {
-					bar.update(int64(p.CheckedBlobs), p.TotalBlobs, note)
+					b.set(int64(p.CheckedBlobs))
 				}
 			}
 		}
 		rep, err := s.VerifyWith(ctx, policy)
-		bar.done()
+		b.done()
 		if err != nil {
 			return c.fail("verify", "", err)
 		}

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/attachstore/attachstore"
 )
@@ -94,42 +92,4 @@ func TestFailMessageNamesSubjectOnce(t *testing.T) {
 			t.Errorf("fail(%q, %q, %q) = %+v, want %q exit %d", tt.op, tt.subject, tt.err, ee, tt.want, tt.code)
 		}
 	}
-}
-
-func TestProgressBar(t *testing.T) {
-	var buf bytes.Buffer
-	now := time.Unix(0, 0)
-	p := &progressBar{w: &buf, label: "verify", now: func() time.Time { return now }}
-	p.update(0, 10, "0/10 blobs")
-	p.update(5, 10, "5/10 blobs") // within 100ms: skipped
-	now = now.Add(time.Second)
-	p.update(5, 10, "5/10 blobs")
-	p.update(10, 10, "10/10 blobs") // the final state is always drawn
-	p.done()
-	frames := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\r")[1:]
-	want := []string{
-		"verify [                              ]   0% 0/10 blobs",
-		"verify [===============               ]  50% 5/10 blobs",
-		"verify [==============================] 100% 10/10 blobs",
-	}
-	if !reflect.DeepEqual(frames, want) {
-		t.Errorf("frames:\n%q\nwant\n%q", frames, want)
-	}
-	if !strings.HasSuffix(buf.String(), "\n") {
-		t.Error("done did not end the line")
-	}
-
-	// A shorter line blanks out the rest of a longer one.
-	buf.Reset()
-	p = &progressBar{w: &buf, label: "reclaim", now: time.Now}
-	p.update(0, 0, "blobs: 100 blobs reclaimed")
-	p.last = time.Time{}
-	p.update(0, 0, "vacuum")
-	if got := buf.String(); !strings.HasSuffix(got, "\rreclaim: vacuum"+strings.Repeat(" ", len("blobs: 100 blobs reclaimed")-len("vacuum"))) {
-		t.Errorf("redraw did not pad: %q", got)
-	}
-
-	var nilBar *progressBar // not a terminal: every call is a no-op
-	nilBar.update(1, 2, "")
-	nilBar.done()
 }
