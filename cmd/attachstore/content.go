@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/attachstore/attachstore"
@@ -21,6 +22,7 @@ var putCmd = &command{
 	name:    "put",
 	args:    "FILE...",
 	summary: "store files (- for stdin); print each id",
+	access:  creates,
 	long: `
 Each file's label is its base name (none for stdin) unless --label is given;
 its media type is --type, else guessed from the file name's extension, else
@@ -29,9 +31,15 @@ store keeps a bare type/subtype. Input that is not a regular file (stdin
 from a pipe, say) is first copied to a temporary file, so that the database
 is not held locked while a slow producer writes.
 
+Without --session, the content is referenced by no session: 'reclaim'
+deletes it once it is older than reclaim's --grace (24h by default). To
+keep it, put it with --session S and 'commit --session S'.
+
 With --session S, each file is stored together with an uncommitted ref of
 session S, in one transaction; 'commit --session S' commits it. --json
-prints one object per file: file, id, size, media_type, label, created_at.`,
+prints one object per file: file, id, size, media_type, label, created_at.
+Every file is tried: a file that cannot be read or stored is reported and
+the others are still stored; the exit status is then 1.`,
 	setup: setupPut,
 }
 
@@ -71,7 +79,7 @@ func setupPut(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		}
 		labelSet := isSet(fs, "label")
 
-		s, err := c.open(ctx, true)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
@@ -79,53 +87,75 @@ func setupPut(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if sess != "" {
 			put = s.Session(sess).WithOwner(*owner).PutReader
 		}
-		for _, name := range args {
-			ref, err := c.putFile(ctx, put, name, mediaType, *label, labelSet)
+		return c.each(ctx, len(args), func(i int) error {
+			name := args[i]
+			ref, _, err := c.putFile(ctx, put, name, mediaType, *label, labelSet)
 			if err != nil {
-				return c.fail("put", displayName(name), err)
+				return c.fail("put", fileSubj(name), err)
 			}
 			if c.json {
-				err = c.emitJSON(struct {
+				return c.emitJSON(struct {
 					File string `json:"file"`
 					attachstore.Ref
 				}{name, ref})
-			} else {
-				_, err = fmt.Fprintln(c.stdout, ref.ID)
 			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+			_, err = fmt.Fprintln(c.stdout, ref.ID)
+			return err
+		})
 	}
 }
 
 type putFunc func(context.Context, io.Reader, attachstore.Meta) (attachstore.Ref, error)
 
-// putFile stores one input through put, streaming it.
-func (c *cli) putFile(ctx context.Context, put putFunc, name, mediaType, label string, labelSet bool) (attachstore.Ref, error) {
+// putFile stores one input through put, streaming it, and returns the Ref
+// and the metadata it asked for.
+func (c *cli) putFile(ctx context.Context, put putFunc, name, mediaType, label string, labelSet bool) (attachstore.Ref, attachstore.Meta, error) {
 	in, size, closeIn, err := c.openInput(ctx, name)
 	if err != nil {
-		return attachstore.Ref{}, err
+		return attachstore.Ref{}, attachstore.Meta{}, err
 	}
 	defer closeIn()
-	b := c.newByteBar(size, "put "+displayName(name))
+	b := c.newByteBar(size, "put "+fileSubj(name).String())
 	defer b.done()
-	br := bufio.NewReader(b.reader(in))
+	lctx, in, stop := streamCtx(ctx, b.reader(in))
+	defer stop()
+	br := bufio.NewReader(in)
 	if mediaType == "" && name != "-" {
 		mediaType = bareType(mime.TypeByExtension(filepath.Ext(name)))
 	}
 	if mediaType == "" {
 		head, err := br.Peek(512)
 		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-			return attachstore.Ref{}, err
+			return attachstore.Ref{}, attachstore.Meta{}, err
 		}
 		mediaType = bareType(http.DetectContentType(head))
 	}
 	if !labelSet && name != "-" {
 		label = fileLabel(name)
 	}
-	return put(ctx, br, attachstore.Meta{MediaType: mediaType, Label: label})
+	meta := attachstore.Meta{MediaType: mediaType, Label: label}
+	ref, err := put(lctx, br, meta)
+	return ref, meta, err
+}
+
+// streamGrace is how long after an interrupt a streaming library call may
+// still run before its own context ends; see streamCtx.
+const streamGrace = 2 * time.Second
+
+// streamCtx returns the context for a library call that streams r, and r
+// made to fail once ctx ends. An interrupt thus stops the input, and the
+// library rolls the put back as for any input that fails; the call's own
+// context ends streamGrace later, only to stop one that is still waiting
+// (for another writer's lock, say). Ending the library's context in the
+// middle of a write statement instead leaves the database's -wal file
+// behind after Close, which an interrupted put must not.
+func streamCtx(ctx context.Context, r io.Reader) (context.Context, io.Reader, func()) {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(streamGrace, cancel) })
+	return lctx, ctxReader{ctx, r}, func() {
+		stop()
+		cancel()
+	}
 }
 
 // openInput opens a file, or stdin for "-", and returns its size (-1 when
@@ -237,22 +267,18 @@ func fileLabel(name string) string {
 	return l
 }
 
-func displayName(name string) string {
-	if name == "-" {
-		return "stdin"
-	}
-	return name
-}
-
 var getCmd = &command{
 	name:    "get",
 	args:    "ID [-o FILE]",
 	summary: "write a blob's bytes to stdout or FILE",
+	access:  reads,
 	long: `
 With -o FILE the bytes go to a temporary file (mode 0600) in FILE's
 directory, which is renamed to FILE once complete: FILE never holds a
 partial blob. With --session S only a blob that session holds a ref to is
-read; any other id is "not found", even when the bytes are stored.`,
+read, and an ID prefix is resolved among that session's ids; any other id
+is "not found", even when the bytes are stored. --json prints, for -o, one
+object: file, id, size, media_type, label, created_at.`,
 	setup: setupGet,
 }
 
@@ -263,19 +289,26 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) != 1 {
 			return badUsage("want one ID, got %d arguments", len(args))
 		}
-		ids, err := parseIDs(args)
+		ids, err := parseIDArgs(args)
 		if err != nil {
 			return err
 		}
-		id := ids[0]
 		sess, err := sessionFlag(fs, *session, false)
 		if err != nil {
 			return err
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
+		rs, err := c.resolveFor(ctx, s, sess, ids)
+		if err != nil {
+			return err
+		}
+		if rs[0].err != nil {
+			return c.fail("get", idSubj(args[0]), rs[0].err)
+		}
+		id := rs[0].id
 		var r *attachstore.Reader
 		if sess != "" {
 			r, err = s.Session(sess).NewReader(ctx, id)
@@ -283,17 +316,27 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			r, err = s.NewReader(ctx, id)
 		}
 		if err != nil {
-			return c.fail("get", id.String(), err)
+			return c.fail("get", idSubj(id.String()), err)
 		}
 		defer r.Close()
 		b := c.newByteBar(r.Size(), "get "+truncate(id.String(), 12))
 		if *out == "" || *out == "-" {
 			_, err = io.Copy(b.writer(c.stdout), r)
-		} else {
-			err = writeFileAtomic(*out, b.reader(r))
+			b.done()
+			return c.fail("get", idSubj(id.String()), err)
 		}
+		err = writeFileAtomic(*out, b.reader(r))
 		b.done()
-		return c.fail("get", id.String(), err)
+		if err != nil {
+			return c.fail("get", idSubj(id.String()), err)
+		}
+		if c.json {
+			return c.emitJSON(struct {
+				File string `json:"file"`
+				attachstore.Ref
+			}{*out, r.Ref()})
+		}
+		return nil
 	}
 }
 
@@ -326,7 +369,13 @@ var statCmd = &command{
 	name:    "stat",
 	args:    "ID...",
 	summary: "show size, media type, label, creation time",
-	setup:   setupStat,
+	access:  reads,
+	long: `
+Each ID is looked up on its own: one that is not found (or is an ambiguous
+prefix) is reported on stderr and the others are still shown; the exit
+status is then 1. --json prints one object per id found: id, size,
+media_type, label, extra, created_at.`,
+	setup: setupStat,
 }
 
 func setupStat(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -334,26 +383,31 @@ func setupStat(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) == 0 {
 			return badUsage("no ID given")
 		}
-		ids, err := parseIDs(args)
+		ids, err := parseIDArgs(args)
 		if err != nil {
 			return err
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
-		for i, id := range ids {
-			ref, err := s.Stat(ctx, id)
+		rs, err := c.resolveFor(ctx, s, "", ids)
+		if err != nil {
+			return err
+		}
+		shown := 0
+		return c.each(ctx, len(rs), func(i int) error {
+			if rs[i].err != nil {
+				return c.fail("stat", idSubj(rs[i].arg.arg), rs[i].err)
+			}
+			ref, err := s.Stat(ctx, rs[i].id)
 			if err != nil {
-				return c.fail("stat", id.String(), err)
+				return c.fail("stat", idSubj(rs[i].id.String()), err)
 			}
 			if c.json {
-				if err := c.emitJSON(ref); err != nil {
-					return err
-				}
-				continue
+				return c.emitJSON(ref)
 			}
-			if i > 0 {
+			if shown++; shown > 1 {
 				fmt.Fprintln(c.stdout)
 			}
 			tw := c.table()
@@ -365,17 +419,15 @@ func setupStat(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			if len(ref.Extra) > 0 {
 				fmt.Fprintf(tw, "extra\t%s\n", ref.Extra)
 			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-		}
-		return nil
+			return tw.Flush()
+		})
 	}
 }
 
 var lsCmd = &command{
 	name:    "ls",
 	summary: "list every blob: id, size, media type, label",
+	access:  reads,
 	setup:   setupLs,
 }
 
@@ -384,7 +436,7 @@ func setupLs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) != 0 {
 			return badUsage("ls takes no arguments")
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
@@ -392,7 +444,7 @@ func setupLs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		for ref, err := range s.List(ctx) {
 			if err != nil {
 				tw.Flush()
-				return c.fail("ls", "", err)
+				return c.fail("ls", subject{}, err)
 			}
 			if c.json {
 				err = c.emitJSON(ref)
@@ -411,11 +463,18 @@ var rmCmd = &command{
 	name:    "rm",
 	args:    "ID...",
 	summary: "delete unreferenced blobs (--session S: S's refs)",
+	access:  writes,
 	long: `
 Without --session, rm deletes the blobs; a blob that any session still
-references is refused (exit 1) and stays. Removing an id that is not stored
-is not an error. With --session S, rm drops only session S's refs; the bytes
-stay until no ref is left and 'reclaim' collects them.`,
+references is refused and stays. Removing an id that is not stored is not
+an error. With --session S, rm drops only session S's refs (an ID prefix is
+resolved among that session's ids); the bytes stay until no ref is left and
+'reclaim' collects them.
+
+Every ID is tried: one that is refused or not found is reported on stderr
+and the others are still removed; the exit status is then 1. --json prints
+one object per id removed: {"id": ..., "removed": true}, with "session"
+under --session.`,
 	setup: setupRm,
 }
 
@@ -425,7 +484,7 @@ func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) == 0 {
 			return badUsage("no ID given")
 		}
-		ids, err := parseIDs(args)
+		ids, err := parseIDArgs(args)
 		if err != nil {
 			return err
 		}
@@ -433,25 +492,40 @@ func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
+		rs, err := c.resolveFor(ctx, s, sess, ids)
+		if err != nil {
+			return err
+		}
+		return c.each(ctx, len(rs), func(i int) error {
+			if rs[i].err != nil {
+				return c.fail("rm", idSubj(rs[i].arg.arg), rs[i].err)
+			}
+			id := rs[i].id
 			if sess != "" {
 				err = s.Session(sess).Delete(ctx, id)
 			} else {
 				err = s.Delete(ctx, id)
 			}
 			if errors.Is(err, attachstore.ErrReferenced) {
-				return &exitError{code: 1, msg: fmt.Sprintf(
+				return &exitError{code: 1, kind: "referenced", subj: idSubj(id.String()), cause: err, msg: fmt.Sprintf(
 					"rm %s: referenced by a session (drop the refs first: 'rm --session S %s' or 'drop-session S')", id, id)}
 			}
 			if err != nil {
-				return c.fail("rm", id.String(), err)
+				return c.fail("rm", idSubj(id.String()), err)
 			}
-		}
-		return nil
+			if c.json {
+				return c.emitJSON(struct {
+					ID      attachstore.ID `json:"id"`
+					Session string         `json:"session,omitempty"`
+					Removed bool           `json:"removed"`
+				}{id, sess, true})
+			}
+			return nil
+		})
 	}
 }
 

@@ -23,8 +23,12 @@ each transaction deletes at most that many, 32 at most and about a
 millisecond's worth, so agents writing to the same database wait little.
 Interrupting it (Ctrl-C) stops between transactions; what was done is
 reported. --dry-run only counts. On a terminal a progress line is drawn on
-stderr.`,
-	setup: setupReclaim,
+stderr.
+
+Reclaim deletes every blob that no session references, so content put
+without --session goes too, once it is older than --grace.`,
+	access: writes,
+	setup:  setupReclaim,
 }
 
 func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -46,7 +50,7 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		if err := vac.UnmarshalText([]byte(*vacuum)); err != nil {
 			return badUsage("--vacuum %q: want auto, always or never", *vacuum)
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
@@ -72,7 +76,7 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 			err = printReclaim(c, rep, *dryRun)
 		}
 		if rerr != nil {
-			return c.fail("reclaim", "", rerr)
+			return c.fail("reclaim", subject{}, rerr)
 		}
 		return err
 	}
@@ -104,7 +108,8 @@ every blob's bytes. It exits 0 when everything checks out and 1 when a blob
 is corrupt (its bytes no longer hash to its id, or chunks are missing) or
 the database has problems; each is listed. On a terminal a progress bar is
 drawn on stderr.`,
-	setup: setupVerify,
+	access: reads,
+	setup:  setupVerify,
 }
 
 func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -112,7 +117,7 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 		if len(args) != 0 {
 			return badUsage("verify takes no arguments")
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
@@ -140,7 +145,7 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 		rep, err := s.VerifyWith(ctx, policy)
 		b.done()
 		if err != nil {
-			return c.fail("verify", "", err)
+			return c.fail("verify", subject{}, err)
 		}
 		if c.json {
 			err = c.emitJSON(struct {
@@ -154,7 +159,8 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 			return err
 		}
 		if !rep.OK() {
-			return &exitError{code: 1, msg: fmt.Sprintf("verify %s: %d corrupt blobs, %d problems", c.db, len(rep.Corrupt), len(rep.Problems))}
+			return &exitError{code: 1, kind: "corrupt", subj: subject{"db", c.db},
+				msg: fmt.Sprintf("verify %s: %d corrupt blobs, %d problems", c.db, len(rep.Corrupt), len(rep.Problems))}
 		}
 		return nil
 	}
@@ -177,6 +183,7 @@ func printVerify(c *cli, rep attachstore.VerifyReport) error {
 var statsCmd = &command{
 	name:    "stats",
 	summary: "count blobs, refs, sessions; show sizes",
+	access:  reads,
 	setup:   setupStats,
 }
 
@@ -185,13 +192,13 @@ func setupStats(c *cli, fs *flag.FlagSet) func(context.Context, []string) error 
 		if len(args) != 0 {
 			return badUsage("stats takes no arguments")
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
 		st, err := s.Stats(ctx)
 		if err != nil {
-			return c.fail("stats", "", err)
+			return c.fail("stats", subject{}, err)
 		}
 		if c.json {
 			return c.emitJSON(st)

@@ -41,17 +41,26 @@ usage: attachstore [--db PATH] [--json] COMMAND [ARGS]
 	}
 	fmt.Fprint(w, `
 put, get and rm take --session S to act through that session's manifest.
+Content put without --session is held by no session: reclaim deletes it
+once it is older than its --grace.
 
 global flags (before the command or among its arguments):
   --db PATH   the database (default $ATTACHSTORE_DB, else ./attachments.db);
               only put creates it
-  --json      machine output: one JSON object per line
+  --json      machine output: one JSON object per line on stdout, and each
+              error as one JSON object on stderr
 
-An ID is 64 hex digits, optionally prefixed "sha256:"; an ID that does not
-parse is bad usage.
+An ID is 64 hex digits, optionally prefixed "sha256:", or a unique prefix of
+at least 8 of them; an ID that does not parse is bad usage.
 
-Exit status: 0 on success, 1 on an error (the message names the id or file),
-2 on bad usage (unknown command or flag, missing argument, malformed ID).
+Every argument is processed: each one that fails is reported on stderr and
+the others still run. On a terminal, long operations draw a progress bar on
+stderr.
+
+Exit status: 0 on success; 1 when anything failed (each message names the id
+or file); 2 on bad usage (unknown command or flag, missing argument,
+malformed ID), when nothing is done; 130 when interrupted (Ctrl-C), 143 on
+SIGTERM.
 
 Run 'attachstore help COMMAND' for a command's flags.
 `)
@@ -67,7 +76,11 @@ func printCommandUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
-		fmt.Fprintf(tw, "  --%s %s\t%s", f.Name, name, usage)
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-" // as synopses and the Unix habit write it: -o FILE
+		}
+		fmt.Fprintf(tw, "  %s%s %s\t%s", dash, f.Name, name, usage)
 		switch f.Name {
 		case "db", "json":
 		default:

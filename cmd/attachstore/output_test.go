@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/attachstore/attachstore"
@@ -75,21 +77,27 @@ func TestFailMessageNamesSubjectOnce(t *testing.T) {
 	c := &cli{}
 	id := attachstore.ContentID([]byte("x")).String()
 	tests := []struct {
-		op, subject string
-		err         error
-		want        string
-		code        int
+		op      string
+		subject subject
+		err     error
+		want    string
+		code    int
+		kind    string
 	}{
-		{"get", id, fmt.Errorf("attachstore: open %s: %w", id, attachstore.ErrNotFound), "get " + id + ": not found", 1},
-		{"get", id, fmt.Errorf("attachstore: session \"s\": open %s: %w", id, attachstore.ErrNotFound), "get " + id + `: session "s": not found`, 1},
-		{"put", "a.txt", errors.New("open a.txt: no such file or directory"), "put a.txt: no such file or directory", 1},
-		{"refs", `session "x"`, fmt.Errorf("attachstore: session %q: refs: %w: too long", "x", attachstore.ErrInvalidSession), `refs session "x": invalid session id: too long`, 2},
+		{"get", idSubj(id), fmt.Errorf("attachstore: open %s: %w", id, attachstore.ErrNotFound), "get " + id + ": not found", 1, "not_found"},
+		{"get", idSubj(id), fmt.Errorf("attachstore: session \"s\": open %s: %w", id, attachstore.ErrNotFound), "get " + id + `: session "s": not found`, 1, "not_found"},
+		{"put", fileSubj("a.txt"), &fs.PathError{Op: "open", Path: "a.txt", Err: syscall.ENOENT}, "put a.txt: no such file or directory", 1, "no_such_file"},
+		{"refs", sessionSubj("x"), fmt.Errorf("attachstore: session %q: refs: %w: too long", "x", attachstore.ErrInvalidSession), `refs session "x": invalid session id: too long`, 2, "invalid_session"},
+		{"commit", idSubj(id), fmt.Errorf(`session "s": %w`, fmt.Errorf(`attachstore: session "s": %w`, attachstore.ErrNotFound)), "commit " + id + `: session "s": not found`, 1, "not_found"},
 	}
 	for _, tt := range tests {
 		err := c.fail(tt.op, tt.subject, tt.err)
 		var ee *exitError
-		if !errors.As(err, &ee) || ee.msg != tt.want || ee.code != tt.code {
-			t.Errorf("fail(%q, %q, %q) = %+v, want %q exit %d", tt.op, tt.subject, tt.err, ee, tt.want, tt.code)
+		if !errors.As(err, &ee) || ee.msg != tt.want || ee.code != tt.code || ee.kind != tt.kind {
+			t.Errorf("fail(%q, %v, %q) = %+v, want %q exit %d kind %s", tt.op, tt.subject, tt.err, ee, tt.want, tt.code, tt.kind)
+		}
+		if !errors.Is(err, tt.err) {
+			t.Errorf("fail(%q, %v, %q) lost its cause", tt.op, tt.subject, tt.err)
 		}
 	}
 }
