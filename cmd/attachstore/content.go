@@ -273,12 +273,24 @@ var getCmd = &command{
 	summary: "write a blob's bytes to stdout or FILE",
 	access:  reads,
 	long: `
-With -o FILE the bytes go to a temporary file (mode 0600) in FILE's
-directory, which is renamed to FILE once complete: FILE never holds a
-partial blob. With --session S only a blob that session holds a ref to is
-read, and an ID prefix is resolved among that session's ids; any other id
-is "not found", even when the bytes are stored. --json prints, for -o, one
-object: file, id, size, media_type, label, created_at.`,
+get hashes the bytes as it writes them and fails (exit 1, kind "corrupt")
+when they do not hash to the id. With -o FILE they go to a temporary file
+(mode 0600) in FILE's directory, which is renamed to FILE only once all the
+bytes are there and their hash matches: FILE then holds either what it held
+before or the whole, verified blob, never a part or corrupt bytes.
+
+FILE is checked before anything is read: a directory, a missing directory,
+or the database itself is refused. An existing FILE is replaced only if you
+could write it (as cp would refuse a file it cannot open for writing), and
+keeps its permission bits; a symbolic link is replaced, not followed. A FILE
+that is not a regular file (a device such as /dev/null, a FIFO) is written
+in place. Without -o, or with -o -, the bytes go to stdout, and a hash that
+does not match is reported after them.
+
+With --session S only a blob that session holds a ref to is read, and an ID
+prefix is resolved among that session's ids; any other id is "not found",
+even when the bytes are stored. --json prints, for -o, one object: file,
+id, size, media_type, label, created_at.`,
 	setup: setupGet,
 }
 
@@ -296,6 +308,12 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		sess, err := sessionFlag(fs, *session, false)
 		if err != nil {
 			return err
+		}
+		var target *outTarget
+		if *out != "" && *out != "-" {
+			if target, err = checkOutput(*out, c.db); err != nil {
+				return c.fail("get", idSubj(args[0]), err)
+			}
 		}
 		s, err := c.open(ctx)
 		if err != nil {
@@ -320,12 +338,16 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		}
 		defer r.Close()
 		b := c.newByteBar(r.Size(), "get "+truncate(id.String(), 12))
-		if *out == "" || *out == "-" {
-			_, err = io.Copy(b.writer(c.stdout), r)
+		if target == nil {
+			_, err = verifiedCopy(b.writer(c.stdout), r, id, r.Size())
 			b.done()
+			var ce *corruptError
+			if errors.As(err, &ce) {
+				err = &corruptError{ce.msg + " (the bytes were written to stdout)"}
+			}
 			return c.fail("get", idSubj(id.String()), err)
 		}
-		err = writeFileAtomic(*out, b.reader(r))
+		err = target.write(b, r, id, r.Size())
 		b.done()
 		if err != nil {
 			return c.fail("get", idSubj(id.String()), err)
@@ -338,31 +360,6 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		}
 		return nil
 	}
-}
-
-// writeFileAtomic writes r to a temporary file beside path, then renames
-// it to path, so path holds either its old content or all of r.
-func writeFileAtomic(path string, r io.Reader) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = io.Copy(f, r); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 var statCmd = &command{

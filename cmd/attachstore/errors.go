@@ -214,3 +214,20 @@ func kindOf(err error) string {
 func cleanMsg(s string) string {
 	return strings.ReplaceAll(s, "attachstore: ", "")
 }
+
+// corruptError is bytes that do not hash to the id they were read or
+// imported under. It matches attachstore.ErrCorrupt.
+type corruptError struct{ msg string }
+
+func (e *corruptError) Error() string { return e.msg }
+func (e *corruptError) Unwrap() error { return attachstore.ErrCorrupt }
+
+// kindError is a message of the CLI's own that matches a sentinel (for
+// errors.Is and --json's kind) without repeating the sentinel's text.
+type kindError struct {
+	msg string
+	is  error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.is }
