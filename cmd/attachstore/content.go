@@ -31,6 +31,10 @@ store keeps a bare type/subtype. Input that is not a regular file (stdin
 from a pipe, say) is first copied to a temporary file, so that the database
 is not held locked while a slow producer writes.
 
+Content is stored once: a put of bytes already stored keeps the metadata of
+their first put, and put says so on stderr when that label or media type
+differs from this one's (a session's ref keeps its own).
+
 Without --session, the content is referenced by no session: 'reclaim'
 deletes it once it is older than reclaim's --grace (24h by default). To
 keep it, put it with --session S and 'commit --session S'.
@@ -89,9 +93,12 @@ func setupPut(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		}
 		return c.each(ctx, len(args), func(i int) error {
 			name := args[i]
-			ref, _, err := c.putFile(ctx, put, name, mediaType, *label, labelSet)
+			ref, asked, err := c.putFile(ctx, put, name, mediaType, *label, labelSet)
 			if err != nil {
 				return c.fail("put", fileSubj(name), err)
+			}
+			if sess == "" && (ref.Label != asked.Label || ref.MediaType != asked.MediaType) {
+				c.warnExisted(name, ref, asked)
 			}
 			if c.json {
 				return c.emitJSON(struct {
@@ -103,6 +110,21 @@ func setupPut(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			return err
 		})
 	}
+}
+
+// warnExisted says that a put found its content stored already, under
+// other metadata, which the blob keeps.
+func (c *cli) warnExisted(name string, ref attachstore.Ref, asked attachstore.Meta) {
+	kept := "no label"
+	if ref.Label != "" {
+		kept = fmt.Sprintf("its label %q", ref.Label)
+	}
+	if ref.MediaType != asked.MediaType {
+		kept += " and media type " + ref.MediaType
+	}
+	c.warn(fileSubj(name), map[string]any{"id": ref.ID, "label": ref.Label, "media_type": ref.MediaType},
+		"put %s: content already stored as %s; it keeps %s (put it with --session to give a session's ref its own)",
+		fileSubj(name), ref.ID, kept)
 }
 
 type putFunc func(context.Context, io.Reader, attachstore.Meta) (attachstore.Ref, error)

@@ -165,6 +165,25 @@ func (c *cli) printError(ee *exitError) {
 	fmt.Fprintf(c.stderr, "%s: %s\n", name, ee.msg)
 }
 
+// warn prints a notice about one argument that did not fail: text, or
+// {"warning": MESSAGE, ...} under --json.
+func (c *cli) warn(subj subject, details map[string]any, format string, args ...any) {
+	c.stdout.Flush()
+	msg := fmt.Sprintf(format, args...)
+	if c.json {
+		obj := map[string]any{"warning": msg}
+		if subj.field != "" {
+			obj[subj.field] = subj.name
+		}
+		for k, v := range details {
+			obj[k] = v
+		}
+		c.stderrJSON(obj)
+		return
+	}
+	fmt.Fprintf(c.stderr, "attachstore: %s\n", msg)
+}
+
 func (c *cli) stderrJSON(v any) {
 	enc := json.NewEncoder(c.stderr)
 	enc.SetEscapeHTML(false)
