@@ -29,6 +29,8 @@
 //	commit --session S [ID...]    commit a session's pending refs (all, or IDs)
 //	refs --session S [--pending]  list a session's refs (or its pending ids)
 //	drop-session S...             release every ref of each session
+//	export --session S DIR        write a session's attachments and a manifest to DIR
+//	import DIR                    read an exported directory back into its session
 //
 // Maintenance:
 //
@@ -37,11 +39,12 @@
 //	verify                        check integrity, re-hash blobs; exit 1 on a problem
 //	stats                         count blobs, refs, sessions; show sizes
 //
-// On a terminal, long operations (a large put or get, reclaim, verify) draw
-// a progress bar on stderr; nothing is drawn when stderr is not a terminal.
+// On a terminal, long operations (a large put, get, export or import,
+// reclaim, verify) draw a progress bar on stderr; nothing is drawn when
+// stderr is not a terminal.
 //
 // The database is --db, else $ATTACHSTORE_DB, else ./attachments.db. Only
-// put creates it; every other command needs an existing database.
+// put and import create it; every other command needs an existing database.
 // --db and --json may come before the command or among its arguments.
 //
 // An ID is 64 hexadecimal digits, optionally prefixed "sha256:", or a prefix
@@ -177,7 +180,7 @@ var commands = []struct {
 	cmds  []*command
 }{
 	{"content", []*command{putCmd, getCmd, statCmd, lsCmd, rmCmd}},
-	{"sessions", []*command{commitCmd, refsCmd, dropSessionCmd}},
+	{"sessions", []*command{commitCmd, refsCmd, dropSessionCmd, exportCmd, importCmd}},
 	{"maintenance", []*command{reclaimCmd, verifyCmd, statsCmd}},
 }
 

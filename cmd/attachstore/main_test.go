@@ -240,7 +240,7 @@ func TestMalformedIDChangesNothing(t *testing.T) {
 func TestHelp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	commandNames := []string{"put", "get", "stat", "ls", "rm", "commit", "refs", "drop-session", "reclaim", "verify", "stats"}
+	commandNames := []string{"put", "get", "stat", "ls", "rm", "commit", "refs", "drop-session", "export", "import", "reclaim", "verify", "stats"}
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
 		r := e.exec(nil, args...)
 		if r.code != 0 {

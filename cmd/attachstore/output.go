@@ -46,7 +46,7 @@ once it is older than its --grace.
 
 global flags (before the command or among its arguments):
   --db PATH   the database (default $ATTACHSTORE_DB, else ./attachments.db);
-              only put creates it
+              only put and import create it
   --json      machine output: one JSON object per line on stdout, and each
               error as one JSON object on stderr
 

@@ -7,8 +7,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 )
 
-// barMinBytes is the smallest file for which put and get draw a bar:
-// smaller ones are done before a bar could tell anything.
+// barMinBytes is the smallest file for which put, get, export and import
+// draw a bar: smaller ones are done before a bar could tell anything.
 const barMinBytes = 1 << 20
 
 // bar is a progress bar on stderr, drawn by schollz/progressbar only when

@@ -82,6 +82,7 @@ func TestProgressOnTerminal(t *testing.T) {
 		{[]string{"get", sha(pseudoRandom(3<<20, 26)), "-o", "copy.bin"}, "get "},
 		{[]string{"verify"}, "verify"},
 		{[]string{"reclaim", "--dry-run"}, "reclaim"},
+		{[]string{"export", "--session", "s", "exported"}, "export big.bin"},
 	} {
 		stdout, term, code := e.runOnTerminal(tt.args...)
 		if code != 0 {

@@ -16,6 +16,7 @@ func TestNoProgressWhenNotTerminal(t *testing.T) {
 		{"get", id, "-o", "copy.bin"},
 		{"verify"},
 		{"reclaim", "--dry-run"},
+		{"export", "--session", "s", "exported"},
 	} {
 		if r := e.ok(nil, args...); r.stderr != "" {
 			t.Errorf("%v drew on a stderr that is not a terminal: %q", args, r.stderr)
