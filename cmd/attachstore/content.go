@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/attachstore/attachstore"
@@ -21,6 +22,7 @@ var putCmd = &command{
 	name:    "put",
 	args:    "FILE...",
 	summary: "store files (- for stdin); print each id",
+	access:  creates,
 	long: `
 Each file's label is its base name (none for stdin) unless --label is given;
 its media type is --type, else guessed from the file name's extension, else
@@ -29,9 +31,19 @@ store keeps a bare type/subtype. Input that is not a regular file (stdin
 from a pipe, say) is first copied to a temporary file, so that the database
 is not held locked while a slow producer writes.
 
+Content is stored once: a put of bytes already stored keeps the metadata of
+their first put, and put says so on stderr when that label or media type
+differs from this one's (a session's ref keeps its own).
+
+Without --session, the content is referenced by no session: 'reclaim'
+deletes it once it is older than reclaim's --grace (24h by default). To
+keep it, put it with --session S and 'commit --session S'.
+
 With --session S, each file is stored together with an uncommitted ref of
 session S, in one transaction; 'commit --session S' commits it. --json
-prints one object per file: file, id, size, media_type, label, created_at.`,
+prints one object per file: file, id, size, media_type, label, created_at.
+Every file is tried: a file that cannot be read or stored is reported and
+the others are still stored; the exit status is then 1.`,
 	setup: setupPut,
 }
 
@@ -71,7 +83,7 @@ func setupPut(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		}
 		labelSet := isSet(fs, "label")
 
-		s, err := c.open(ctx, true)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
@@ -79,36 +91,56 @@ func setupPut(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if sess != "" {
 			put = s.Session(sess).WithOwner(*owner).PutReader
 		}
-		for _, name := range args {
-			ref, err := c.putFile(ctx, put, name, mediaType, *label, labelSet)
+		return c.each(ctx, len(args), func(i int) error {
+			name := args[i]
+			ref, asked, err := c.putFile(ctx, put, name, mediaType, *label, labelSet)
 			if err != nil {
-				return c.fail("put", displayName(name), err)
+				return c.fail("put", fileSubj(name), err)
+			}
+			if sess == "" && (ref.Label != asked.Label || ref.MediaType != asked.MediaType) {
+				c.warnExisted(name, ref, asked)
 			}
 			if c.json {
-				err = c.emitJSON(struct {
+				return c.emitJSON(struct {
 					File string `json:"file"`
 					attachstore.Ref
 				}{name, ref})
-			} else {
-				_, err = fmt.Fprintln(c.stdout, ref.ID)
 			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+			_, err = fmt.Fprintln(c.stdout, ref.ID)
+			return err
+		})
 	}
+}
+
+// warnExisted says that a put found its content stored already, under
+// other metadata, which the blob keeps.
+func (c *cli) warnExisted(name string, ref attachstore.Ref, asked attachstore.Meta) {
+	kept := "no label"
+	if ref.Label != "" {
+		kept = fmt.Sprintf("its label %q", ref.Label)
+	}
+	if ref.MediaType != asked.MediaType {
+		kept += " and media type " + ref.MediaType
+	}
+	c.warn(fileSubj(name), map[string]any{"id": ref.ID, "label": ref.Label, "media_type": ref.MediaType},
+		"put %s: content already stored as %s; it keeps %s (put it with --session to give a session's ref its own)",
+		fileSubj(name), ref.ID, kept)
 }
 
 type putFunc func(context.Context, io.Reader, attachstore.Meta) (attachstore.Ref, error)
 
-// putFile stores one input through put, streaming it.
-func (c *cli) putFile(ctx context.Context, put putFunc, name, mediaType, label string, labelSet bool) (attachstore.Ref, error) {
-	in, closeIn, err := c.openInput(ctx, name)
+// putFile stores one input through put, streaming it, and returns the Ref
+// and the metadata it asked for.
+func (c *cli) putFile(ctx context.Context, put putFunc, name, mediaType, label string, labelSet bool) (attachstore.Ref, attachstore.Meta, error) {
+	in, size, closeIn, err := c.openInput(ctx, name)
 	if err != nil {
-		return attachstore.Ref{}, err
+		return attachstore.Ref{}, attachstore.Meta{}, err
 	}
 	defer closeIn()
+	b := c.newByteBar(size, "put "+fileSubj(name).String())
+	defer b.done()
+	lctx, in, stop := streamCtx(ctx, b.reader(in))
+	defer stop()
 	br := bufio.NewReader(in)
 	if mediaType == "" && name != "-" {
 		mediaType = bareType(mime.TypeByExtension(filepath.Ext(name)))
@@ -116,32 +148,55 @@ func (c *cli) putFile(ctx context.Context, put putFunc, name, mediaType, label s
 	if mediaType == "" {
 		head, err := br.Peek(512)
 		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-			return attachstore.Ref{}, err
+			return attachstore.Ref{}, attachstore.Meta{}, err
 		}
 		mediaType = bareType(http.DetectContentType(head))
 	}
 	if !labelSet && name != "-" {
 		label = fileLabel(name)
 	}
-	return put(ctx, br, attachstore.Meta{MediaType: mediaType, Label: label})
+	meta := attachstore.Meta{MediaType: mediaType, Label: label}
+	ref, err := put(lctx, br, meta)
+	return ref, meta, err
 }
 
-// openInput opens a file, or stdin for "-". Input that is not a regular
-// file is spooled to a temporary file first, because PutReader holds the
-// write transaction while it reads: a slow pipe would block every other
-// writer of the database meanwhile.
-func (c *cli) openInput(ctx context.Context, name string) (io.Reader, func(), error) {
+// streamGrace is how long after an interrupt a streaming library call may
+// still run before its own context ends; see streamCtx.
+const streamGrace = 2 * time.Second
+
+// streamCtx returns the context for a library call that streams r, and r
+// made to fail once ctx ends. An interrupt thus stops the input, and the
+// library rolls the put back as for any input that fails; the call's own
+// context ends streamGrace later, only to stop one that is still waiting
+// (for another writer's lock, say). Ending the library's context in the
+// middle of a write statement instead leaves the database's -wal file
+// behind after Close, which an interrupted put must not.
+func streamCtx(ctx context.Context, r io.Reader) (context.Context, io.Reader, func()) {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(streamGrace, cancel) })
+	return lctx, ctxReader{ctx, r}, func() {
+		stop()
+		cancel()
+	}
+}
+
+// openInput opens a file, or stdin for "-", and returns its size (-1 when
+// unknown). Input that is not a regular file is spooled to a temporary
+// file first, because PutReader holds the write transaction while it
+// reads: a slow pipe would block every other writer of the database
+// meanwhile.
+func (c *cli) openInput(ctx context.Context, name string) (io.Reader, int64, func(), error) {
 	var f *os.File
 	if name == "-" {
 		sf, ok := c.stdin.(*os.File)
 		if !ok {
-			return spool(ctx, c.stdin)
+			return c.spool(ctx, c.stdin)
 		}
 		f = sf
 	} else {
 		var err error
 		if f, err = os.Open(name); err != nil {
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 	}
 	closeF := func() {
@@ -152,38 +207,48 @@ func (c *cli) openInput(ctx context.Context, name string) (io.Reader, func(), er
 	fi, err := f.Stat()
 	if err != nil {
 		closeF()
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	switch {
 	case fi.IsDir():
 		closeF()
-		return nil, nil, errors.New("is a directory")
+		return nil, 0, nil, errors.New("is a directory")
 	case fi.Mode().IsRegular():
-		return f, closeF, nil
+		size := fi.Size()
+		if name == "-" {
+			// stdin may be a file read part-way already.
+			if off, err := f.Seek(0, io.SeekCurrent); err == nil {
+				size -= off
+			}
+		}
+		return f, size, closeF, nil
 	}
 	defer closeF()
-	return spool(ctx, f)
+	return c.spool(ctx, f)
 }
 
-// spool copies r to an unnamed temporary file and returns it rewound.
-func spool(ctx context.Context, r io.Reader) (io.Reader, func(), error) {
+// spool copies r to a temporary file and returns it rewound, with its size.
+func (c *cli) spool(ctx context.Context, r io.Reader) (io.Reader, int64, func(), error) {
 	tmp, err := os.CreateTemp("", "attachstore-put-*")
 	if err != nil {
-		return nil, nil, fmt.Errorf("spooling input: %w", err)
+		return nil, 0, nil, fmt.Errorf("spooling input: %w", err)
 	}
 	cleanup := func() {
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}
-	if _, err := io.Copy(tmp, ctxReader{ctx, r}); err != nil {
+	b := c.newBar(-1, true, "reading stdin")
+	n, err := io.Copy(b.writer(tmp), ctxReader{ctx, r})
+	b.done()
+	if err != nil {
 		cleanup()
-		return nil, nil, fmt.Errorf("reading input: %w", err)
+		return nil, 0, nil, fmt.Errorf("reading input: %w", err)
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
-	return tmp, cleanup, nil
+	return tmp, n, cleanup, nil
 }
 
 // ctxReader stops reading once ctx is done.
@@ -224,22 +289,30 @@ func fileLabel(name string) string {
 	return l
 }
 
-func displayName(name string) string {
-	if name == "-" {
-		return "stdin"
-	}
-	return name
-}
-
 var getCmd = &command{
 	name:    "get",
 	args:    "ID [-o FILE]",
 	summary: "write a blob's bytes to stdout or FILE",
+	access:  reads,
 	long: `
-With -o FILE the bytes go to a temporary file (mode 0600) in FILE's
-directory, which is renamed to FILE once complete: FILE never holds a
-partial blob. With --session S only a blob that session holds a ref to is
-read; any other id is "not found", even when the bytes are stored.`,
+get hashes the bytes as it writes them and fails (exit 1, kind "corrupt")
+when they do not hash to the id. With -o FILE they go to a temporary file
+(mode 0600) in FILE's directory, which is renamed to FILE only once all the
+bytes are there and their hash matches: FILE then holds either what it held
+before or the whole, verified blob, never a part or corrupt bytes.
+
+FILE is checked before anything is read: a directory, a missing directory,
+or the database itself is refused. An existing FILE is replaced only if you
+could write it (as cp would refuse a file it cannot open for writing), and
+keeps its permission bits; a symbolic link is replaced, not followed. A FILE
+that is not a regular file (a device such as /dev/null, a FIFO) is written
+in place. Without -o, or with -o -, the bytes go to stdout, and a hash that
+does not match is reported after them.
+
+With --session S only a blob that session holds a ref to is read, and an ID
+prefix is resolved among that session's ids; any other id is "not found",
+even when the bytes are stored. --json prints, for -o, one object: file,
+id, size, media_type, label, created_at.`,
 	setup: setupGet,
 }
 
@@ -250,19 +323,32 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) != 1 {
 			return badUsage("want one ID, got %d arguments", len(args))
 		}
-		ids, err := parseIDs(args)
+		ids, err := parseIDArgs(args)
 		if err != nil {
 			return err
 		}
-		id := ids[0]
 		sess, err := sessionFlag(fs, *session, false)
 		if err != nil {
 			return err
 		}
-		s, err := c.open(ctx, false)
+		var target *outTarget
+		if *out != "" && *out != "-" {
+			if target, err = checkOutput(*out, c.db); err != nil {
+				return c.fail("get", idSubj(args[0]), err)
+			}
+		}
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
+		rs, err := c.resolveFor(ctx, s, sess, ids)
+		if err != nil {
+			return err
+		}
+		if rs[0].err != nil {
+			return c.fail("get", idSubj(args[0]), rs[0].err)
+		}
+		id := rs[0].id
 		var r *attachstore.Reader
 		if sess != "" {
 			r, err = s.Session(sess).NewReader(ctx, id)
@@ -270,48 +356,45 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			r, err = s.NewReader(ctx, id)
 		}
 		if err != nil {
-			return c.fail("get", id.String(), err)
+			return c.fail("get", idSubj(id.String()), err)
 		}
 		defer r.Close()
-		if *out == "" || *out == "-" {
-			_, err = io.Copy(c.stdout, r)
-		} else {
-			err = writeFileAtomic(*out, r)
+		b := c.newByteBar(r.Ref().Size, "get "+truncate(id.String(), 12))
+		if target == nil {
+			_, err = verifiedCopy(b.writer(c.stdout), r, id, r.Ref().Size)
+			b.done()
+			var ce *corruptError
+			if errors.As(err, &ce) {
+				err = &corruptError{ce.msg + " (the bytes were written to stdout)"}
+			}
+			return c.fail("get", idSubj(id.String()), err)
 		}
-		return c.fail("get", id.String(), err)
-	}
-}
-
-// writeFileAtomic writes r to a temporary file beside path, then renames
-// it to path, so path holds either its old content or all of r.
-func writeFileAtomic(path string, r io.Reader) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
+		err = target.write(b, r, id, r.Ref().Size)
+		b.done()
 		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+			return c.fail("get", idSubj(id.String()), err)
 		}
-	}()
-	if _, err = io.Copy(f, r); err != nil {
-		return err
+		if c.json {
+			return c.emitJSON(struct {
+				File string `json:"file"`
+				attachstore.Ref
+			}{*out, r.Ref()})
+		}
+		return nil
 	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 var statCmd = &command{
 	name:    "stat",
 	args:    "ID...",
 	summary: "show size, media type, label, creation time",
-	setup:   setupStat,
+	access:  reads,
+	long: `
+Each ID is looked up on its own: one that is not found (or is an ambiguous
+prefix) is reported on stderr and the others are still shown; the exit
+status is then 1. --json prints one object per id found: id, size,
+media_type, label, extra, created_at.`,
+	setup: setupStat,
 }
 
 func setupStat(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -319,26 +402,31 @@ func setupStat(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) == 0 {
 			return badUsage("no ID given")
 		}
-		ids, err := parseIDs(args)
+		ids, err := parseIDArgs(args)
 		if err != nil {
 			return err
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
-		for i, id := range ids {
-			ref, err := s.Stat(ctx, id)
+		rs, err := c.resolveFor(ctx, s, "", ids)
+		if err != nil {
+			return err
+		}
+		shown := 0
+		return c.each(ctx, len(rs), func(i int) error {
+			if rs[i].err != nil {
+				return c.fail("stat", idSubj(rs[i].arg.arg), rs[i].err)
+			}
+			ref, err := s.Stat(ctx, rs[i].id)
 			if err != nil {
-				return c.fail("stat", id.String(), err)
+				return c.fail("stat", idSubj(rs[i].id.String()), err)
 			}
 			if c.json {
-				if err := c.emitJSON(ref); err != nil {
-					return err
-				}
-				continue
+				return c.emitJSON(ref)
 			}
-			if i > 0 {
+			if shown++; shown > 1 {
 				fmt.Fprintln(c.stdout)
 			}
 			tw := c.table()
@@ -350,17 +438,15 @@ func setupStat(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			if len(ref.Extra) > 0 {
 				fmt.Fprintf(tw, "extra\t%s\n", ref.Extra)
 			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-		}
-		return nil
+			return tw.Flush()
+		})
 	}
 }
 
 var lsCmd = &command{
 	name:    "ls",
 	summary: "list every blob: id, size, media type, label",
+	access:  reads,
 	setup:   setupLs,
 }
 
@@ -369,7 +455,7 @@ func setupLs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) != 0 {
 			return badUsage("ls takes no arguments")
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
@@ -377,7 +463,7 @@ func setupLs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		for ref, err := range s.List(ctx) {
 			if err != nil {
 				tw.Flush()
-				return c.fail("ls", "", err)
+				return c.fail("ls", subject{}, err)
 			}
 			if c.json {
 				err = c.emitJSON(ref)
@@ -396,11 +482,18 @@ var rmCmd = &command{
 	name:    "rm",
 	args:    "ID...",
 	summary: "delete unreferenced blobs (--session S: S's refs)",
+	access:  writes,
 	long: `
 Without --session, rm deletes the blobs; a blob that any session still
-references is refused (exit 1) and stays. Removing an id that is not stored
-is not an error. With --session S, rm drops only session S's refs; the bytes
-stay until no ref is left and 'reclaim' collects them.`,
+references is refused and stays. Removing an id that is not stored is not
+an error. With --session S, rm drops only session S's refs (an ID prefix is
+resolved among that session's ids); the bytes stay until no ref is left and
+'reclaim' collects them.
+
+Every ID is tried: one that is refused or not found is reported on stderr
+and the others are still removed; the exit status is then 1. --json prints
+one object per id removed: {"id": ..., "removed": true}, with "session"
+under --session.`,
 	setup: setupRm,
 }
 
@@ -410,7 +503,7 @@ func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) == 0 {
 			return badUsage("no ID given")
 		}
-		ids, err := parseIDs(args)
+		ids, err := parseIDArgs(args)
 		if err != nil {
 			return err
 		}
@@ -418,25 +511,40 @@ func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
+		rs, err := c.resolveFor(ctx, s, sess, ids)
+		if err != nil {
+			return err
+		}
+		return c.each(ctx, len(rs), func(i int) error {
+			if rs[i].err != nil {
+				return c.fail("rm", idSubj(rs[i].arg.arg), rs[i].err)
+			}
+			id := rs[i].id
 			if sess != "" {
 				err = s.Session(sess).Delete(ctx, id)
 			} else {
 				err = s.Delete(ctx, id)
 			}
 			if errors.Is(err, attachstore.ErrReferenced) {
-				return &exitError{code: 1, msg: fmt.Sprintf(
+				return &exitError{code: 1, kind: "referenced", subj: idSubj(id.String()), cause: err, msg: fmt.Sprintf(
 					"rm %s: referenced by a session (drop the refs first: 'rm --session S %s' or 'drop-session S')", id, id)}
 			}
 			if err != nil {
-				return c.fail("rm", id.String(), err)
+				return c.fail("rm", idSubj(id.String()), err)
 			}
-		}
-		return nil
+			if c.json {
+				return c.emitJSON(struct {
+					ID      attachstore.ID `json:"id"`
+					Session string         `json:"session,omitempty"`
+					Removed bool           `json:"removed"`
+				}{id, sess, true})
+			}
+			return nil
+		})
 	}
 }
 

@@ -232,3 +232,45 @@ func TestRm(t *testing.T) {
 	e.ok(nil, "rm", held)
 	e.fails(1, []string{"not found"}, "get", held)
 }
+
+// TestPutSaysContentExisted: a put of content stored already keeps the
+// blob's first label and media type, and says so on stderr; a session's
+// ref keeps its own metadata, so a session put says nothing.
+func TestPutSaysContentExisted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	data := pseudoRandom(2000, 23)
+	id := e.put(e.file("old.png", data))[0]
+
+	r := e.ok(nil, "put", "--label", "new.png", e.file("copy.bin", data))
+	if strings.TrimSpace(r.stdout) != id {
+		t.Errorf("stdout %q, want the id", r.stdout)
+	}
+	for _, want := range []string{"already stored", id, `label "old.png"`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr %q does not mention %q", r.stderr, want)
+		}
+	}
+	if strings.Count(r.stderr, "attachstore:") != 1 {
+		t.Errorf("want one line with one prefix: %q", r.stderr)
+	}
+
+	r = e.ok(nil, "put", "--json", "--label", "new.png", "--type", "image/webp", e.file("copy.bin", data))
+	objs := jsonLines(t, r.stdout)
+	warn := jsonLines(t, r.stderr)
+	if len(objs) != 1 || objs[0]["label"] != "old.png" {
+		t.Errorf("put --json: %v, want the label the blob kept", objs)
+	}
+	if len(warn) != 1 || warn[0]["warning"] == nil || warn[0]["label"] != "old.png" || warn[0]["id"] != id ||
+		!strings.Contains(warn[0]["warning"].(string), "media type") {
+		t.Errorf("put --json warning: %v", warn)
+	}
+
+	// The same label again, or a session put: nothing to say.
+	if r := e.ok(nil, "put", e.file("old.png", data)); r.stderr != "" {
+		t.Errorf("put with the kept metadata warned: %q", r.stderr)
+	}
+	if r := e.ok(nil, "put", "--session", "s", "--label", "mine.png", e.file("x", data)); r.stderr != "" {
+		t.Errorf("session put warned: %q", r.stderr)
+	}
+}

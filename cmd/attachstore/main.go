@@ -1,7 +1,7 @@
 // Command attachstore manages an attachstore database from the shell: it
 // stores files as content-addressed blobs, reads them back, shows what a
 // session references, and reclaims what nothing references any more. Each
-// command is a thin wrapper around one call of the attachstore library.
+// command is a thin wrapper around calls of the attachstore library.
 //
 // Usage:
 //
@@ -20,13 +20,17 @@
 // reads only blobs the session holds a ref to, and rm drops only the
 // session's ref, leaving the bytes for reclaim. put guesses the media type
 // from the file name, then the content, unless --type is given; the label is
-// the file's base name unless --label is given.
+// the file's base name unless --label is given. Content put without
+// --session is referenced by no session: reclaim deletes it once it is
+// older than --grace.
 //
 // Sessions:
 //
 //	commit --session S [ID...]    commit a session's pending refs (all, or IDs)
 //	refs --session S [--pending]  list a session's refs (or its pending ids)
-//	drop-session S                release every ref of session S
+//	drop-session S...             release every ref of each session
+//	export --session S DIR        write a session's attachments and a manifest to DIR
+//	import DIR                    read an exported directory back into its session
 //
 // Maintenance:
 //
@@ -35,18 +39,36 @@
 //	verify                        check integrity, re-hash blobs; exit 1 on a problem
 //	stats                         count blobs, refs, sessions; show sizes
 //
-// On a terminal, reclaim and verify draw their progress on stderr.
+// On a terminal, long operations (a large put, get, export or import,
+// reclaim, verify) draw a progress bar on stderr; nothing is drawn when
+// stderr is not a terminal.
 //
 // The database is --db, else $ATTACHSTORE_DB, else ./attachments.db. Only
-// put creates it; every other command needs an existing database. --db and
-// --json may come before the command or among its arguments. --json prints
-// one JSON object per line (one report for reclaim, verify and stats).
+// put and import create it; every other command needs an existing database.
+// --db and --json may come before the command or among its arguments.
 //
-// An ID is 64 hexadecimal digits, optionally prefixed "sha256:".
+// An ID is 64 hexadecimal digits, optionally prefixed "sha256:", or a prefix
+// of at least 8 of them that matches exactly one stored id (with --session:
+// one id the session holds); an ambiguous prefix fails and lists the ids it
+// matches.
 //
-// Exit status: 0 on success; 1 on an error, with a message on stderr that
-// names the id or file that failed; 2 on bad usage — an unknown command or
-// flag, a missing argument, or an ID that does not parse.
+// Every argument is processed: a command given several files, ids or
+// sessions reports each one that fails on stderr, goes on with the rest, and
+// exits 1 at the end.
+//
+// With --json, each result is one JSON object on a line of stdout (one
+// report for reclaim, verify and stats), and each error or warning is one
+// JSON object on a line of stderr: {"error": MESSAGE, "kind": KIND, ...}
+// with the id, file or session it concerns. KIND is one of usage,
+// not_found, ambiguous, referenced, corrupt, invalid_id, invalid_meta,
+// invalid_session, too_large, read_only, full, schema_too_new,
+// dirty_schema, no_such_file, permission, interrupted or error.
+//
+// Exit status: 0 on success; 1 when anything failed, with a message on
+// stderr that names the id or file that failed; 2 on bad usage — an unknown
+// command or flag, a missing argument, or an ID that does not parse — in
+// which case nothing is done; 130 when interrupted (SIGINT, Ctrl-C) and 143
+// when terminated (SIGTERM), after the store is closed cleanly.
 //
 // For example, an agent's turn that stages a screenshot and commits it:
 //
@@ -68,19 +90,43 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/attachstore/attachstore"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		// The first signal cancels ctx, which rolls back a put and stops a
-		// reclaim between batches; restoring the default lets a second
-		// signal end a command blocked reading a terminal.
-		<-ctx.Done()
-		stop()
+		sig := <-sigs
+		// The first signal cancels ctx: the running command stops at its
+		// next step, rolls back what it was writing and closes the store.
+		// Restoring the default lets a second signal end a command that
+		// is blocked (reading a terminal, say) at once.
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		cancel(signalError{sig})
 	}()
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+// signalError is the cause of a context cancelled by a signal.
+type signalError struct{ sig os.Signal }
+
+func (e signalError) Error() string {
+	if e.sig == syscall.SIGTERM {
+		return "terminated"
+	}
+	return "interrupted"
+}
+
+// status is the exit status for the signal, by the shell's convention.
+func (e signalError) status() int {
+	if s, ok := e.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 130
 }
 
 // defaultDB is the database used without --db or $ATTACHSTORE_DB.
@@ -98,8 +144,23 @@ type cli struct {
 	db   string
 	json bool
 
-	store *attachstore.Store
+	cmd    *command // the command running
+	store  *attachstore.Store
+	failed bool // an argument failed and was reported: exit 1 at the end
 }
+
+// access says what a command does to the database.
+type access int
+
+const (
+	// reads: the command only reads. It needs an existing store and must
+	// never change the file (no schema, no adoption of a foreign file).
+	reads access = iota
+	// writes: the command changes an existing store.
+	writes
+	// creates: the command writes, and creates the store if it is missing.
+	creates
+)
 
 // command is one subcommand. setup declares the command's own flags on fs
 // and returns the function that runs it with the positional arguments.
@@ -108,6 +169,7 @@ type command struct {
 	args    string
 	summary string
 	long    string // more help, for 'attachstore help NAME'
+	access  access
 	setup   func(c *cli, fs *flag.FlagSet) func(ctx context.Context, args []string) error
 }
 
@@ -118,7 +180,7 @@ var commands = []struct {
 	cmds  []*command
 }{
 	{"content", []*command{putCmd, getCmd, statCmd, lsCmd, rmCmd}},
-	{"sessions", []*command{commitCmd, refsCmd, dropSessionCmd}},
+	{"sessions", []*command{commitCmd, refsCmd, dropSessionCmd, exportCmd, importCmd}},
 	{"maintenance", []*command{reclaimCmd, verifyCmd, statsCmd}},
 }
 
@@ -133,59 +195,45 @@ func lookup(name string) *command {
 	return nil
 }
 
-// exitError carries an exit status and the message printed for it.
-type exitError struct {
-	code  int
-	msg   string
-	usage *command // for code 2: whose usage to print (nil: the global one)
-}
-
-func (e *exitError) Error() string { return e.msg }
-
-// usageErr is bad usage of cmd: exit status 2.
-func usageErr(cmd *command, format string, args ...any) error {
-	return &exitError{code: 2, msg: fmt.Sprintf(format, args...), usage: cmd}
-}
-
-// badUsage is bad usage of the running command (dispatch names it).
-func badUsage(format string, args ...any) error {
-	return usageErr(nil, format, args...)
-}
-
 // run executes one invocation and returns its exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	c := &cli{stdin: stdin, stdout: bufio.NewWriter(stdout), stderr: stderr}
-	if f, ok := stderr.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			c.progress = true
-		}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		c.progress = true
 	}
 	c.db = getenv("ATTACHSTORE_DB")
 	if c.db == "" {
 		c.db = defaultDB
 	}
+	c.json = jsonRequested(args)
 	err := c.dispatch(ctx, args)
 	if c.store != nil {
+		// Close runs on every path, an interrupted one included: it is
+		// what removes the -wal file.
 		if cerr := c.store.Close(); cerr != nil && err == nil {
-			err = c.fail("close", c.db, cerr)
+			err = c.fail("close", subject{}, cerr)
 		}
 	}
 	if ferr := c.stdout.Flush(); ferr != nil && err == nil {
-		err = &exitError{code: 1, msg: "writing output: " + ferr.Error()}
+		err = &exitError{code: 1, kind: "error", msg: "writing output: " + ferr.Error()}
+	}
+	var sig signalError
+	if (err != nil || c.failed) && errors.As(context.Cause(ctx), &sig) {
+		c.printError(&exitError{code: sig.status(), kind: "interrupted", msg: sig.Error()})
+		return sig.status()
 	}
 	if err == nil {
+		if c.failed {
+			return 1
+		}
 		return 0
 	}
 	var ee *exitError
 	if !errors.As(err, &ee) {
-		ee = &exitError{code: 1, msg: cleanMsg(err.Error())}
+		ee = &exitError{code: 1, kind: kindOf(err), msg: cleanMsg(err.Error())}
 	}
-	name := "attachstore"
-	if ee.usage != nil && !strings.HasPrefix(ee.msg, ee.usage.name+" ") {
-		name += " " + ee.usage.name
-	}
-	fmt.Fprintf(stderr, "%s: %s\n", name, ee.msg)
-	if ee.code == 2 {
+	c.printError(ee)
+	if ee.code == 2 && !c.json {
 		if ee.usage != nil {
 			fmt.Fprintf(stderr, "usage: %s\nRun 'attachstore help %s' for details.\n", synopsis(ee.usage), ee.usage.name)
 		} else {
@@ -195,11 +243,33 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return ee.code
 }
 
-func (c *cli) globalFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.db, "db", c.db, "database `PATH` (default $ATTACHSTORE_DB, else ./"+defaultDB+")")
-	fs.BoolVar(&c.json, "json", c.json, "machine output: one JSON object per line")
+// jsonRequested reports whether --json is among the flags, so that even an
+// error in parsing them is reported as JSON.
+func jsonRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-json", "--json", "-json=true", "--json=true":
+			return true
+		}
+	}
+	return false
 }
 
+func (c *cli) globalFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.db, "db", c.db, "database `PATH` (default $ATTACHSTORE_DB, else ./"+defaultDB+")")
+	fs.BoolVar(&c.json, "json", c.json, "machine output: one JSON object per line, errors as JSON on stderr")
+}
+
+// The CLI keeps the standard flag package rather than a CLI library
+// (cobra, urfave/cli): the two things flag lacks, flags after positional
+// arguments and per-command help, take parseInterleaved and the commands
+// table here, about a hundred lines. A library would bring a dependency
+// tree to every user of the module, GNU-style flag bundling that changes
+// what "-o" means, and its own usage and error formats, while the exit
+// statuses, the one "attachstore: " prefix and JSON errors would still be
+// ours to enforce.
 func (c *cli) dispatch(ctx context.Context, args []string) error {
 	gfs := flag.NewFlagSet("attachstore", flag.ContinueOnError)
 	gfs.SetOutput(io.Discard)
@@ -222,6 +292,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	if cmd == nil {
 		return usageErr(nil, "unknown command %q", rest[0])
 	}
+	c.cmd = cmd
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.globalFlags(fs)
@@ -305,73 +376,28 @@ func isFlagValue(fs *flag.FlagSet, args []string, i int) bool {
 	return !isBool || !b.IsBoolFlag()
 }
 
-// open opens the store. Only put creates a database: for every other
-// command a missing file is an error rather than a new empty database.
-func (c *cli) open(ctx context.Context, create bool) (*attachstore.Store, error) {
-	if !create && c.db != attachstore.MemoryPath {
+// open opens the store as the running command's access says. Only a
+// command that creates may start a new database: for every other one a
+// missing file is an error rather than a new empty database.
+//
+// Commands that only read are opened like writing ones for now: the
+// library cannot yet open a file read-only without reporting a file that
+// is not a store as such (ErrNotAStore). When it can, reads opens with
+// the read-only option and writes says on stderr when it adopts or
+// migrates a file.
+func (c *cli) open(ctx context.Context) (*attachstore.Store, error) {
+	if c.cmd.access != creates && c.db != attachstore.MemoryPath {
 		if _, err := os.Stat(c.db); errors.Is(err, fs.ErrNotExist) {
-			return nil, &exitError{code: 1, msg: fmt.Sprintf("open %s: no such database (put creates one; choose another with --db or $ATTACHSTORE_DB)", c.db)}
+			return nil, &exitError{code: 1, kind: "no_such_file", subj: subject{"db", c.db},
+				msg: fmt.Sprintf("open %s: no such database (put creates one; choose another with --db or $ATTACHSTORE_DB)", c.db)}
 		}
 	}
 	s, err := attachstore.Open(ctx, c.db)
 	if err != nil {
-		return nil, c.fail("open", c.db, err)
+		return nil, c.fail("open", subject{"db", c.db}, err)
 	}
 	c.store = s
 	return s, nil
-}
-
-// parseIDs parses ids; one that does not parse is bad usage.
-func parseIDs(args []string) ([]attachstore.ID, error) {
-	ids := make([]attachstore.ID, 0, len(args))
-	for _, a := range args {
-		id, err := attachstore.ParseID(a)
-		if err != nil {
-			return nil, badUsage("malformed id %q: want 64 hex digits, optionally prefixed \"sha256:\"", truncate(a, 80))
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
-}
-
-// fail turns a library error into the message printed for it: the
-// operation and the id or file it failed on, then the cause. Invalid
-// session ids are bad usage (exit 2); everything else exits 1.
-func (c *cli) fail(op, subject string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return err
-	}
-	code := 1
-	if errors.Is(err, attachstore.ErrInvalidSession) {
-		code = 2
-	}
-	head := op
-	if subject != "" {
-		head += " " + subject
-	}
-	cause := cleanMsg(err.Error())
-	// The library often names the operation and id itself; say them once.
-	var kept []string
-	for _, part := range strings.Split(cause, ": ") {
-		if part == op || part == subject || (subject != "" && strings.HasSuffix(part, " "+subject) && !strings.Contains(part, `"`)) {
-			continue
-		}
-		kept = append(kept, part)
-	}
-	if len(kept) > 0 {
-		head += ": " + strings.Join(kept, ": ")
-	}
-	return &exitError{code: code, msg: head}
-}
-
-// cleanMsg drops the "attachstore: " prefixes that each wrapping layer of a
-// library error adds; the CLI prints its own once.
-func cleanMsg(s string) string {
-	return strings.ReplaceAll(s, "attachstore: ", "")
 }
 
 func truncate(s string, n int) string {

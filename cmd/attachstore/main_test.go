@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -239,7 +240,7 @@ func TestMalformedIDChangesNothing(t *testing.T) {
 func TestHelp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	commandNames := []string{"put", "get", "stat", "ls", "rm", "commit", "refs", "drop-session", "reclaim", "verify", "stats"}
+	commandNames := []string{"put", "get", "stat", "ls", "rm", "commit", "refs", "drop-session", "export", "import", "reclaim", "verify", "stats"}
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
 		r := e.exec(nil, args...)
 		if r.code != 0 {
@@ -347,5 +348,75 @@ func TestDocExampleWorks(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(e.dir, "copy.png"))
 	if err != nil || !bytes.Equal(got, png) {
 		t.Fatalf("copy.png: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestHelpMatchesFlags: each command's help lists the flags it takes, the
+// way its synopsis writes them (-o FILE, --session S), and every flag the
+// synopsis shows is one the command accepts.
+func TestHelpMatchesFlags(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	flagRE := regexp.MustCompile(`(^|[\s\[])(--?[a-z][a-z-]*)`)
+	for _, g := range commands {
+		for _, cmd := range g.cmds {
+			r := e.exec(nil, "help", cmd.name)
+			if r.code != 0 {
+				t.Fatalf("help %s: %v", cmd.name, r)
+			}
+			_, flagsPart, ok := strings.Cut(r.stdout, "\nflags:\n")
+			if !ok {
+				t.Fatalf("help %s has no flags section:\n%s", cmd.name, r.stdout)
+			}
+			listed := map[string]bool{}
+			for _, l := range strings.Split(flagsPart, "\n") {
+				if f := strings.Fields(l); len(f) > 0 {
+					listed[f[0]] = true
+					name := strings.TrimLeft(f[0], "-")
+					if (len(name) == 1) != (f[0] == "-"+name) {
+						t.Errorf("help %s lists %s: one-letter flags take one dash, others two", cmd.name, f[0])
+					}
+				}
+			}
+			for _, m := range flagRE.FindAllStringSubmatch(synopsis(cmd), -1) {
+				if !listed[m[2]] {
+					t.Errorf("help %s: the synopsis shows %s, which the flags do not list (%v)", cmd.name, m[2], listed)
+				}
+			}
+		}
+	}
+	if r := e.exec(nil, "help", "get"); !strings.Contains(r.stdout, "  -o FILE") || strings.Contains(r.stdout, "--o") {
+		t.Errorf("help get should list -o FILE:\n%s", r.stdout)
+	}
+}
+
+// TestOnePrefixPerMessage: every message on stderr carries the
+// "attachstore:" prefix once, however many library layers wrapped it.
+func TestOnePrefixPerMessage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	held := e.put("--session", "s", e.file("h", []byte("held")))[0]
+	garbage := e.file("garbage.db", pseudoRandom(8192, 24))
+	for _, args := range [][]string{
+		{"get", unknownID},
+		{"get", "--session", "s", unknownID},
+		{"stat", unknownID},
+		{"rm", held},
+		{"commit", "--session", "s", unknownID},
+		{"put", "missing.txt"},
+		{"get", held, "-o", e.dir},
+		{"--db", garbage, "ls"},
+		{"--db", filepath.Join(e.dir, "none.db"), "ls"},
+	} {
+		r := e.run(nil, args...)
+		if r.code == 0 {
+			t.Errorf("%v: want a failure, got %v", args, r)
+			continue
+		}
+		for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+			if n := strings.Count(l, "attachstore:"); strings.HasPrefix(l, "attachstore") && n != 1 {
+				t.Errorf("%v: %q has the prefix %d times", args, l, n)
+			}
+		}
 	}
 }

@@ -23,8 +23,12 @@ each transaction deletes at most that many, 32 at most and about a
 millisecond's worth, so agents writing to the same database wait little.
 Interrupting it (Ctrl-C) stops between transactions; what was done is
 reported. --dry-run only counts. On a terminal a progress line is drawn on
-stderr.`,
-	setup: setupReclaim,
+stderr.
+
+Reclaim deletes every blob that no session references, so content put
+without --session goes too, once it is older than --grace.`,
+	access: writes,
+	setup:  setupReclaim,
 }
 
 func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -48,20 +52,22 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		if !ok {
 			return badUsage("--vacuum %q: want auto, always or never", *vacuum)
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
-		bar := c.newProgress("reclaim")
+		// Reclaim cannot know how much it will find: a spinner with the
+		// running totals.
+		b := c.newBar(-1, false, "reclaim")
 		policy := attachstore.ReclaimPolicy{Grace: *grace, DryRun: *dryRun, BatchSize: *batch, VacuumAt: vac}
-		if bar != nil {
+		if b != nil {
 			policy.Progress = func(p attachstore.ReclaimProgress) {
-				bar.update(0, 0, fmt.Sprintf("%s: %d intents expired, %d blobs (%s)",
+				b.describe(fmt.Sprintf("reclaim %s: %d intents expired, %d blobs (%s)",
 					p.Phase, p.ExpiredIntents, p.ReclaimedBlobs, humanBytes(p.ReclaimedBytes)))
 			}
 		}
 		rep, rerr := s.Reclaim(ctx, policy)
-		bar.done()
+		b.done()
 		// A stopped reclaim still reports what it did before stopping.
 		if c.json {
 			err = c.emitJSON(struct {
@@ -72,7 +78,7 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 			err = printReclaim(c, rep, *dryRun)
 		}
 		if rerr != nil {
-			return c.fail("reclaim", "", rerr)
+			return c.fail("reclaim", subject{}, rerr)
 		}
 		return err
 	}
@@ -104,7 +110,8 @@ every blob's bytes. It exits 0 when everything checks out and 1 when a blob
 is corrupt (its bytes no longer hash to its id, or chunks are missing) or
 the database has problems; each is listed. On a terminal a progress bar is
 drawn on stderr.`,
-	setup: setupVerify,
+	access: reads,
+	setup:  setupVerify,
 }
 
 func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -112,27 +119,35 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 		if len(args) != 0 {
 			return badUsage("verify takes no arguments")
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
-		bar := c.newProgress("verify")
+		// The totals come with the first progress report: the bar is made
+		// then, over bytes (or blobs, when every blob is empty).
+		var b *bar
 		var policy attachstore.VerifyPolicy
-		if bar != nil {
+		if c.progress {
 			policy.Progress = func(p attachstore.VerifyProgress) {
-				note := fmt.Sprintf("%d/%d blobs, %s of %s", p.CheckedBlobs, p.TotalBlobs,
-					humanBytes(p.CheckedBytes), humanBytes(p.TotalBytes))
+				if b == nil {
+					if p.TotalBytes > 0 {
+						b = c.newBar(p.TotalBytes, true, "verify")
+					} else {
+						b = c.newBar(p.TotalBlobs, false, "verify")
+					}
+				}
+				b.describe(fmt.Sprintf("verify %d/%d blobs", p.CheckedBlobs, p.TotalBlobs))
 				if p.TotalBytes > 0 {
-					bar.update(p.CheckedBytes, p.TotalBytes, note)
+					b.set(p.CheckedBytes)
 				} else {
-					bar.update(int64(p.CheckedBlobs), p.TotalBlobs, note)
+					b.set(int64(p.CheckedBlobs))
 				}
 			}
 		}
 		rep, err := s.VerifyWith(ctx, policy)
-		bar.done()
+		b.done()
 		if err != nil {
-			return c.fail("verify", "", err)
+			return c.fail("verify", subject{}, err)
 		}
 		if c.json {
 			err = c.emitJSON(struct {
@@ -146,7 +161,8 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 			return err
 		}
 		if !rep.OK() {
-			return &exitError{code: 1, msg: fmt.Sprintf("verify %s: %d corrupt blobs, %d problems", c.db, len(rep.Corrupt), len(rep.Problems))}
+			return &exitError{code: 1, kind: "corrupt", subj: subject{"db", c.db},
+				msg: fmt.Sprintf("verify %s: %d corrupt blobs, %d problems", c.db, len(rep.Corrupt), len(rep.Problems))}
 		}
 		return nil
 	}
@@ -169,6 +185,7 @@ func printVerify(c *cli, rep attachstore.VerifyReport) error {
 var statsCmd = &command{
 	name:    "stats",
 	summary: "count blobs, refs, sessions; show sizes",
+	access:  reads,
 	setup:   setupStats,
 }
 
@@ -177,13 +194,13 @@ func setupStats(c *cli, fs *flag.FlagSet) func(context.Context, []string) error 
 		if len(args) != 0 {
 			return badUsage("stats takes no arguments")
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
 		st, err := s.Stats(ctx)
 		if err != nil {
-			return c.fail("stats", "", err)
+			return c.fail("stats", subject{}, err)
 		}
 		if c.json {
 			return c.emitJSON(st)

@@ -41,17 +41,26 @@ usage: attachstore [--db PATH] [--json] COMMAND [ARGS]
 	}
 	fmt.Fprint(w, `
 put, get and rm take --session S to act through that session's manifest.
+Content put without --session is held by no session: reclaim deletes it
+once it is older than its --grace.
 
 global flags (before the command or among its arguments):
   --db PATH   the database (default $ATTACHSTORE_DB, else ./attachments.db);
-              only put creates it
-  --json      machine output: one JSON object per line
+              only put and import create it
+  --json      machine output: one JSON object per line on stdout, and each
+              error as one JSON object on stderr
 
-An ID is 64 hex digits, optionally prefixed "sha256:"; an ID that does not
-parse is bad usage.
+An ID is 64 hex digits, optionally prefixed "sha256:", or a unique prefix of
+at least 8 of them; an ID that does not parse is bad usage.
 
-Exit status: 0 on success, 1 on an error (the message names the id or file),
-2 on bad usage (unknown command or flag, missing argument, malformed ID).
+Every argument is processed: each one that fails is reported on stderr and
+the others still run. On a terminal, long operations draw a progress bar on
+stderr.
+
+Exit status: 0 on success; 1 when anything failed (each message names the id
+or file); 2 on bad usage (unknown command or flag, missing argument,
+malformed ID), when nothing is done; 130 when interrupted (Ctrl-C), 143 on
+SIGTERM.
 
 Run 'attachstore help COMMAND' for a command's flags.
 `)
@@ -67,7 +76,11 @@ func printCommandUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
-		fmt.Fprintf(tw, "  --%s %s\t%s", f.Name, name, usage)
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-" // as synopses and the Unix habit write it: -o FILE
+		}
+		fmt.Fprintf(tw, "  %s%s %s\t%s", dash, f.Name, name, usage)
 		switch f.Name {
 		case "db", "json":
 		default:
@@ -137,66 +150,4 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// progressBar redraws one line on a terminal with \r. A nil *progressBar
-// draws nothing, so callers need not check whether stderr is a terminal.
-type progressBar struct {
-	w     io.Writer
-	label string
-	now   func() time.Time
-	last  time.Time
-	width int // of the last line drawn, to blank it out
-}
-
-// newProgress returns a bar on stderr when stderr is a terminal, else nil.
-func (c *cli) newProgress(label string) *progressBar {
-	if !c.progress {
-		return nil
-	}
-	return &progressBar{w: c.stderr, label: label, now: time.Now}
-}
-
-const barCells = 30
-
-// update draws a bar for done of total and the note, or only the note when
-// total <= 0 (work of unknown size). It redraws at most ten times a second, except
-// when done reaches total.
-func (p *progressBar) update(done, total int64, note string) {
-	if p == nil {
-		return
-	}
-	now := p.now()
-	final := total > 0 && done >= total
-	if !final && now.Sub(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = now
-	var line string
-	if total > 0 {
-		filled := int(min(done, total) * barCells / total)
-		line = fmt.Sprintf("%s [%s%s] %3d%%", p.label,
-			strings.Repeat("=", filled), strings.Repeat(" ", barCells-filled),
-			min(done, total)*100/total)
-	} else {
-		line = p.label + ":"
-	}
-	if note != "" {
-		line += " " + note
-	}
-	pad := ""
-	if n := len(line); n < p.width {
-		pad = strings.Repeat(" ", p.width-n)
-	}
-	p.width = len(line)
-	fmt.Fprintf(p.w, "\r%s%s", line, pad)
-}
-
-// done ends the bar's line, if one was drawn.
-func (p *progressBar) done() {
-	if p == nil || p.width == 0 {
-		return
-	}
-	fmt.Fprintln(p.w)
-	p.width = 0
 }

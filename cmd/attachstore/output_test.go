@@ -1,14 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
-	"time"
 
 	"github.com/attachstore/attachstore"
 )
@@ -77,59 +77,27 @@ func TestFailMessageNamesSubjectOnce(t *testing.T) {
 	c := &cli{}
 	id := attachstore.ContentID([]byte("x")).String()
 	tests := []struct {
-		op, subject string
-		err         error
-		want        string
-		code        int
+		op      string
+		subject subject
+		err     error
+		want    string
+		code    int
+		kind    string
 	}{
-		{"get", id, fmt.Errorf("attachstore: open %s: %w", id, attachstore.ErrNotFound), "get " + id + ": not found", 1},
-		{"get", id, fmt.Errorf("attachstore: session \"s\": open %s: %w", id, attachstore.ErrNotFound), "get " + id + `: session "s": not found`, 1},
-		{"put", "a.txt", errors.New("open a.txt: no such file or directory"), "put a.txt: no such file or directory", 1},
-		{"refs", `session "x"`, fmt.Errorf("attachstore: session %q: refs: %w: too long", "x", attachstore.ErrInvalidSession), `refs session "x": invalid session id: too long`, 2},
+		{"get", idSubj(id), fmt.Errorf("attachstore: open %s: %w", id, attachstore.ErrNotFound), "get " + id + ": not found", 1, "not_found"},
+		{"get", idSubj(id), fmt.Errorf("attachstore: session \"s\": open %s: %w", id, attachstore.ErrNotFound), "get " + id + `: session "s": not found`, 1, "not_found"},
+		{"put", fileSubj("a.txt"), &fs.PathError{Op: "open", Path: "a.txt", Err: syscall.ENOENT}, "put a.txt: no such file or directory", 1, "no_such_file"},
+		{"refs", sessionSubj("x"), fmt.Errorf("attachstore: session %q: refs: %w: too long", "x", attachstore.ErrInvalidSession), `refs session "x": invalid session id: too long`, 2, "invalid_session"},
+		{"commit", idSubj(id), fmt.Errorf(`session "s": %w`, fmt.Errorf(`attachstore: session "s": %w`, attachstore.ErrNotFound)), "commit " + id + `: session "s": not found`, 1, "not_found"},
 	}
 	for _, tt := range tests {
 		err := c.fail(tt.op, tt.subject, tt.err)
 		var ee *exitError
-		if !errors.As(err, &ee) || ee.msg != tt.want || ee.code != tt.code {
-			t.Errorf("fail(%q, %q, %q) = %+v, want %q exit %d", tt.op, tt.subject, tt.err, ee, tt.want, tt.code)
+		if !errors.As(err, &ee) || ee.msg != tt.want || ee.code != tt.code || ee.kind != tt.kind {
+			t.Errorf("fail(%q, %v, %q) = %+v, want %q exit %d kind %s", tt.op, tt.subject, tt.err, ee, tt.want, tt.code, tt.kind)
+		}
+		if !errors.Is(err, tt.err) {
+			t.Errorf("fail(%q, %v, %q) lost its cause", tt.op, tt.subject, tt.err)
 		}
 	}
-}
-
-func TestProgressBar(t *testing.T) {
-	var buf bytes.Buffer
-	now := time.Unix(0, 0)
-	p := &progressBar{w: &buf, label: "verify", now: func() time.Time { return now }}
-	p.update(0, 10, "0/10 blobs")
-	p.update(5, 10, "5/10 blobs") // within 100ms: skipped
-	now = now.Add(time.Second)
-	p.update(5, 10, "5/10 blobs")
-	p.update(10, 10, "10/10 blobs") // the final state is always drawn
-	p.done()
-	frames := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\r")[1:]
-	want := []string{
-		"verify [                              ]   0% 0/10 blobs",
-		"verify [===============               ]  50% 5/10 blobs",
-		"verify [==============================] 100% 10/10 blobs",
-	}
-	if !reflect.DeepEqual(frames, want) {
-		t.Errorf("frames:\n%q\nwant\n%q", frames, want)
-	}
-	if !strings.HasSuffix(buf.String(), "\n") {
-		t.Error("done did not end the line")
-	}
-
-	// A shorter line blanks out the rest of a longer one.
-	buf.Reset()
-	p = &progressBar{w: &buf, label: "reclaim", now: time.Now}
-	p.update(0, 0, "blobs: 100 blobs reclaimed")
-	p.last = time.Time{}
-	p.update(0, 0, "vacuum")
-	if got := buf.String(); !strings.HasSuffix(got, "\rreclaim: vacuum"+strings.Repeat(" ", len("blobs: 100 blobs reclaimed")-len("vacuum"))) {
-		t.Errorf("redraw did not pad: %q", got)
-	}
-
-	var nilBar *progressBar // not a terminal: every call is a no-op
-	nilBar.update(1, 2, "")
-	nilBar.done()
 }

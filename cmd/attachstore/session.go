@@ -13,10 +13,16 @@ var commitCmd = &command{
 	name:    "commit",
 	args:    "--session S [ID...]",
 	summary: "commit a session's pending refs (all, or IDs)",
+	access:  writes,
 	long: `
-Commit stamps existing refs only: an id the session holds no ref to (never
-put, removed, or forgotten by reclaim) fails with exit 1 and, when ids are
-given, nothing is committed. A ref committed earlier keeps its first stamp.`,
+Commit stamps existing refs only. Without IDs, every pending ref of the
+session is committed, in one transaction. With IDs, each is committed on its
+own (an ID prefix is resolved among the session's ids): one the session
+holds no ref to (never put, removed, or forgotten by reclaim) is reported on
+stderr and the others are still committed; the exit status is then 1. A ref
+committed earlier keeps its first stamp. Nothing is printed on success;
+--json prints one object per id committed: {"session": S, "id": ...,
+"committed": true}.`,
 	setup: setupCommit,
 }
 
@@ -27,15 +33,59 @@ func setupCommit(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 		if err != nil {
 			return err
 		}
-		ids, err := parseIDs(args)
+		ids, err := parseIDArgs(args)
 		if err != nil {
 			return err
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
-		return c.fail("commit", fmt.Sprintf("session %q", truncate(sess, 80)), s.Session(sess).Commit(ctx, ids...))
+		ss := s.Session(sess)
+		committed := func(id attachstore.ID) error {
+			if !c.json {
+				return nil
+			}
+			return c.emitJSON(struct {
+				Session   string         `json:"session"`
+				ID        attachstore.ID `json:"id"`
+				Committed bool           `json:"committed"`
+			}{sess, id, true})
+		}
+		if len(ids) == 0 {
+			// Commit exactly the ids listed as pending, so that each one
+			// stamped can be printed; a ref put meanwhile stays pending.
+			pending, err := ss.Pending(ctx)
+			if err != nil {
+				return c.fail("commit", sessionSubj(sess), err)
+			}
+			if len(pending) == 0 {
+				return nil
+			}
+			if err := ss.Commit(ctx, pending...); err != nil {
+				return c.fail("commit", sessionSubj(sess), err)
+			}
+			for _, id := range pending {
+				if err := committed(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		rs, err := c.resolveFor(ctx, s, sess, ids)
+		if err != nil {
+			return err
+		}
+		return c.each(ctx, len(rs), func(i int) error {
+			if rs[i].err != nil {
+				return c.fail("commit", idSubj(rs[i].arg.arg), fmt.Errorf("%s: %w", sessionSubj(sess), rs[i].err))
+			}
+			id := rs[i].id
+			if err := ss.Commit(ctx, id); err != nil {
+				return c.fail("commit", idSubj(id.String()), fmt.Errorf("%s: %w", sessionSubj(sess), err))
+			}
+			return committed(id)
+		})
 	}
 }
 
@@ -62,16 +112,16 @@ func setupRefs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
 		ss := s.Session(sess)
-		subject := fmt.Sprintf("session %q", truncate(sess, 80))
+		subj := sessionSubj(sess)
 		if *pending {
 			ids, err := ss.Pending(ctx)
 			if err != nil {
-				return c.fail("refs", subject, err)
+				return c.fail("refs", subj, err)
 			}
 			for _, id := range ids {
 				if c.json {
@@ -89,7 +139,7 @@ func setupRefs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		}
 		es, err := ss.Refs(ctx)
 		if err != nil {
-			return c.fail("refs", subject, err)
+			return c.fail("refs", subj, err)
 		}
 		tw := c.table()
 		for _, e := range es {
@@ -127,20 +177,43 @@ func entryJSON(e attachstore.Entry) any {
 
 var dropSessionCmd = &command{
 	name:    "drop-session",
-	args:    "S",
-	summary: "release every ref of session S",
-	setup:   setupDropSession,
+	args:    "S...",
+	summary: "release every ref of each session S",
+	access:  writes,
+	long: `
+The bytes stay until 'reclaim' finds them unreferenced. Every session is
+tried: one that fails is reported on stderr and the others are still
+dropped; the exit status is then 1. --json prints one object per session
+dropped: {"session": S, "dropped": true}.`,
+	setup: setupDropSession,
 }
 
 func setupDropSession(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 	return func(ctx context.Context, args []string) error {
-		if len(args) != 1 {
-			return badUsage("want one session id, got %d arguments", len(args))
+		if len(args) == 0 {
+			return badUsage("want a session id")
 		}
-		s, err := c.open(ctx, false)
+		s, err := c.open(ctx)
 		if err != nil {
 			return err
 		}
-		return c.fail("drop", fmt.Sprintf("session %q", truncate(args[0], 80)), s.DropSession(ctx, args[0]))
+		return c.each(ctx, len(args), func(i int) error {
+			if err := s.DropSession(ctx, args[i]); err != nil {
+				err = c.fail("drop", sessionSubj(args[i]), err)
+				// A malformed session among the arguments fails alone,
+				// like any other: the others are still dropped.
+				if ee, ok := err.(*exitError); ok {
+					ee.code = 1
+				}
+				return err
+			}
+			if c.json {
+				return c.emitJSON(struct {
+					Session string `json:"session"`
+					Dropped bool   `json:"dropped"`
+				}{args[i], true})
+			}
+			return nil
+		})
 	}
 }

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/attachstore/attachstore"
+)
+
+// exitError is a failure: its exit status and the message printed for it.
+// A command returns one to stop; it reports one (cli.report) to go on with
+// its other arguments.
+type exitError struct {
+	code    int
+	kind    string         // for --json: what went wrong, e.g. "not_found"
+	msg     string         // without the "attachstore: " prefix
+	subj    subject        // what failed, for --json
+	details map[string]any // more fields for --json (candidates, …)
+	usage   *command       // for code 2: whose usage to print (nil: the global one)
+	cause   error
+}
+
+func (e *exitError) Error() string { return e.msg }
+func (e *exitError) Unwrap() error { return e.cause }
+
+// subject is what an operation worked on: an id, a file or a session. Its
+// field is the JSON key that names it, in results and errors alike.
+type subject struct {
+	field string // "id", "file", "session", "db" or "" for none
+	name  string
+}
+
+func idSubj(s string) subject      { return subject{"id", s} }
+func fileSubj(s string) subject    { return subject{"file", s} }
+func sessionSubj(s string) subject { return subject{"session", s} }
+
+// String is how a message names the subject.
+func (s subject) String() string {
+	switch s.field {
+	case "file":
+		if s.name == "-" {
+			return "stdin"
+		}
+		return s.name
+	case "session":
+		return fmt.Sprintf("session %q", truncate(s.name, 80))
+	}
+	return truncate(s.name, 80)
+}
+
+// usageErr is bad usage of cmd: exit status 2.
+func usageErr(cmd *command, format string, args ...any) error {
+	return &exitError{code: 2, kind: "usage", msg: fmt.Sprintf(format, args...), usage: cmd}
+}
+
+// badUsage is bad usage of the running command (dispatch names it).
+func badUsage(format string, args ...any) error {
+	return usageErr(nil, format, args...)
+}
+
+// fail turns an error into the message printed for it: the operation and
+// the id or file it failed on, then the cause. Invalid session ids are bad
+// usage (exit 2); everything else exits 1.
+func (c *cli) fail(op string, subj subject, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	code := 1
+	if errors.Is(err, attachstore.ErrInvalidSession) {
+		code = 2
+	}
+	head := op
+	name := subj.String()
+	if name != "" {
+		head += " " + name
+	}
+	cause := cleanMsg(err.Error())
+	// The library often names the operation and id itself; say them once.
+	var kept []string
+	for _, part := range strings.Split(cause, ": ") {
+		if part == op || part == name || part == subj.name || slices.Contains(kept, part) ||
+			(name != "" && strings.HasSuffix(part, " "+name) && !strings.Contains(part, `"`)) {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	if len(kept) > 0 {
+		head += ": " + strings.Join(kept, ": ")
+	}
+	out := &exitError{code: code, kind: kindOf(err), msg: head, subj: subj, cause: err}
+	var amb *ambiguousError
+	if errors.As(err, &amb) {
+		out.details = map[string]any{"candidates": amb.ids}
+	}
+	return out
+}
+
+// report prints a failure of one argument and lets the command go on with
+// the others; the command exits 1 at the end. An error that is not an
+// *exitError (output failing, say) is not one argument's: report returns
+// it, and the command stops.
+func (c *cli) report(err error) error {
+	var ee *exitError
+	if !errors.As(err, &ee) {
+		return err
+	}
+	c.failed = true
+	c.printError(ee)
+	return nil
+}
+
+// each runs fn for every argument, reporting each failure and going on;
+// the command then exits 1. An interrupt stops it, and so does bad usage
+// (exit 2: an invalid --session, say, would fail every argument alike).
+func (c *cli) each(ctx context.Context, n int, fn func(i int) error) error {
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(i); err != nil {
+			var ee *exitError
+			switch {
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case errors.As(err, &ee) && ee.code == 2:
+				return err
+			}
+			if err := c.report(err); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// printError writes ee on stderr: "attachstore: MESSAGE", or one JSON
+// object under --json. Results already printed are flushed first, so that
+// on a terminal each error follows the results before it.
+func (c *cli) printError(ee *exitError) {
+	c.stdout.Flush()
+	if c.json {
+		obj := map[string]any{"error": ee.msg, "kind": ee.kind}
+		if ee.subj.field != "" {
+			obj[ee.subj.field] = ee.subj.name
+		}
+		for k, v := range ee.details {
+			obj[k] = v
+		}
+		c.stderrJSON(obj)
+		return
+	}
+	name := "attachstore"
+	if ee.usage != nil && !strings.HasPrefix(ee.msg, ee.usage.name+" ") {
+		name += " " + ee.usage.name
+	}
+	fmt.Fprintf(c.stderr, "%s: %s\n", name, ee.msg)
+}
+
+// warn prints a notice about one argument that did not fail: text, or
+// {"warning": MESSAGE, ...} under --json.
+func (c *cli) warn(subj subject, details map[string]any, format string, args ...any) {
+	c.stdout.Flush()
+	msg := fmt.Sprintf(format, args...)
+	if c.json {
+		obj := map[string]any{"warning": msg}
+		if subj.field != "" {
+			obj[subj.field] = subj.name
+		}
+		for k, v := range details {
+			obj[k] = v
+		}
+		c.stderrJSON(obj)
+		return
+	}
+	fmt.Fprintf(c.stderr, "attachstore: %s\n", msg)
+}
+
+func (c *cli) stderrJSON(v any) {
+	enc := json.NewEncoder(c.stderr)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// kindOf names the kind of an error for --json.
+func kindOf(err error) string {
+	var amb *ambiguousError
+	switch {
+	case errors.As(err, &amb):
+		return "ambiguous"
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	case errors.Is(err, attachstore.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, attachstore.ErrReferenced):
+		return "referenced"
+	case errors.Is(err, attachstore.ErrCorrupt):
+		return "corrupt"
+	case errors.Is(err, attachstore.ErrInvalidID):
+		return "invalid_id"
+	case errors.Is(err, attachstore.ErrInvalidMeta):
+		return "invalid_meta"
+	case errors.Is(err, attachstore.ErrInvalidSession):
+		return "invalid_session"
+	case errors.Is(err, attachstore.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, attachstore.ErrReadOnly):
+		return "read_only"
+	case errors.Is(err, attachstore.ErrFull):
+		return "full"
+	case errors.Is(err, attachstore.ErrSchemaTooNew):
+		return "schema_too_new"
+	case errors.Is(err, attachstore.ErrDirtySchema):
+		return "dirty_schema"
+	case errors.Is(err, fs.ErrNotExist):
+		return "no_such_file"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission"
+	}
+	return "error"
+}
+
+// cleanMsg drops the "attachstore: " prefixes that each wrapping layer of a
+// library error adds; the CLI prints its own once.
+func cleanMsg(s string) string {
+	return strings.ReplaceAll(s, "attachstore: ", "")
+}
+
+// corruptError is bytes that do not hash to the id they were read or
+// imported under. It matches attachstore.ErrCorrupt.
+type corruptError struct{ msg string }
+
+func (e *corruptError) Error() string { return e.msg }
+func (e *corruptError) Unwrap() error { return attachstore.ErrCorrupt }
+
+// kindError is a message of the CLI's own that matches a sentinel (for
+// errors.Is and --json's kind) without repeating the sentinel's text.
+type kindError struct {
+	msg string
+	is  error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.is }
