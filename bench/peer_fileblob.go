@@ -32,10 +32,10 @@ type fileBlob struct {
 	m      *manifest
 }
 
-var fileBlobOpener = opener{name: "fileblob", open: openFileBlob}
+var fileBlobOpener = opener{name: "fileblob", open: openFileBlob, layout: fileLayout}
 
 func openFileBlob(ctx context.Context, dir string, _ *config) (System, error) {
-	root := filepath.Join(dir, "bucket")
+	root := filepath.Join(dir, fileLayout)
 	// As for filecas, the shard directories exist before any timed write.
 	for i := range 256 {
 		if err := os.MkdirAll(filepath.Join(root, "sha256", fmt.Sprintf("%02x", i)), 0o755); err != nil {

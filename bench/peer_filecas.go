@@ -25,10 +25,16 @@ type fileCAS struct {
 	m    *manifest
 }
 
-var fileCASOpener = opener{name: "filecas", open: openFileCAS}
+var fileCASOpener = opener{name: "filecas", open: openFileCAS, layout: fileLayout}
+
+// fileLayout is how both file peers keep a store in their directory: the
+// bytes at files/sha256/<2 hex>/<hex>, the refs in manifest.db. Each reads
+// and writes what the other wrote, so the harness builds one growing store
+// for the two.
+const fileLayout = "files"
 
 func openFileCAS(ctx context.Context, dir string, _ *config) (System, error) {
-	c := &fileCAS{root: filepath.Join(dir, "cas")}
+	c := &fileCAS{root: filepath.Join(dir, fileLayout)}
 	// The 256 shard directories are made once, so no write pays for them.
 	for i := range 256 {
 		if err := os.MkdirAll(filepath.Join(c.root, "sha256", fmt.Sprintf("%02x", i)), 0o755); err != nil {
