@@ -649,7 +649,7 @@ func (b *bench) w7(ctx context.Context, sys System, name string, p *population, 
 }
 
 // w6 measures reclaiming orphans on st's store, the systems taking turns
-// run by run.
+// run by run; each system runs c.w6Runs of them.
 func (b *bench) w6(ctx context.Context, st *growing) {
 	c, g := b.cfg, &b.g
 	failed := make([]bool, len(st.ops))
@@ -657,10 +657,10 @@ func (b *bench) w6(ctx context.Context, st *growing) {
 	for r := range c.runs {
 		for _, i := range st.live() {
 			name := st.ops[i].name
-			if failed[i] || ctx.Err() != nil {
+			if failed[i] || r >= c.w6Runs(name) || ctx.Err() != nil {
 				continue
 			}
-			b.logf("W6 run %d/%d %s", r+1, c.runs, name)
+			b.logf("W6 run %d/%d %s", r+1, c.w6Runs(name), name)
 			if err := b.w6Run(ctx, st.sys[i], name, st.p, sweeps); err != nil {
 				failed[i] = true
 				b.fail(name, fmt.Errorf("W6: %w", err), g.w6rate, g.w6base, g.w6under, g.w6ratio)
