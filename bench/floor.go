@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"time"
@@ -20,6 +21,12 @@ import (
 // fsync). A target above this floor cannot be met by a design that keeps
 // its bytes in a SQLite WAL at synchronous FULL with this page size (run
 // the bench with -page-size to see another's).
+//
+// The read floor (W5's warm read) is the same table holding W5's big blob
+// as rows of floorRowSize, read back in key order from a warm page cache,
+// each row Scanned through database/sql and copied into the caller's
+// buffer: the least a design that keeps its bytes in SQLite rows, and
+// reads them through database/sql, does to stream them out.
 
 // floorDB is a scratch database for the floor.
 type floorDB struct {
@@ -150,4 +157,95 @@ func w1Rows(tag uint64) func(i int) [][]byte {
 func w2Rows(tag uint64, run, n int) func(i int) [][]byte {
 	sizes := turnSizes(run, n)
 	return func(i int) [][]byte { return turnBlobs(tag, i, sizes[i]) }
+}
+
+// floorRowSize is the row size of the read floor: attachstore's default
+// chunk size.
+const floorRowSize = 256 << 10
+
+// fill writes src's bytes as rows of rowSize (the last may be shorter),
+// rowsPerTx rows a transaction, and copies each transaction into the
+// database before the next, so that the WAL stays short and the rows end
+// in the database file.
+func (fd *floorDB) fill(ctx context.Context, src io.Reader, rowSize, rowsPerTx int) error {
+	row := make([]byte, rowSize)
+	for done := false; !done; {
+		tx, err := fd.conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for range rowsPerTx {
+			k, err := io.ReadFull(src, row)
+			if err == io.EOF {
+				done = true
+				break
+			}
+			if err != nil && err != io.ErrUnexpectedEOF {
+				return errors.Join(err, tx.Rollback())
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO t (data) VALUES (?)", row[:k]); err != nil {
+				return errors.Join(err, tx.Rollback())
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		if err := fd.restartWAL(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readAll reads every row in key order, Scanning each through database/sql
+// and copying it into buf as a streaming reader fills its caller's buffer,
+// and returns the bytes and rows read.
+func (fd *floorDB) readAll(ctx context.Context, buf []byte) (n int64, rows int, err error) {
+	rs, err := fd.conn.QueryContext(ctx, "SELECT data FROM t ORDER BY k")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { err = errors.Join(err, rs.Close()) }()
+	for rs.Next() {
+		var data sql.RawBytes
+		if err := rs.Scan(&data); err != nil {
+			return n, rows, err
+		}
+		for rest := []byte(data); len(rest) > 0; {
+			rest = rest[copy(buf, rest):]
+		}
+		n += int64(len(data))
+		rows++
+	}
+	return n, rows, rs.Err()
+}
+
+// sqliteReadFloor measures the read floor for n bytes: it writes them as
+// rows of floorRowSize, reads them once to bring the file into the page
+// cache (the file-read limit is warm from its write), and times a second
+// read through one 1 MiB buffer, as W5 reads. It returns MB/s.
+func sqliteReadFloor(ctx context.Context, dir string, pageSize int, n int64) (mbPerSec float64, err error) {
+	fd, err := openFloor(ctx, dir, pageSize)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, fd.close()) }()
+	if err := fd.fill(ctx, newPatternReader(n), floorRowSize, 64); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 1<<20)
+	wantRows := int((n + floorRowSize - 1) / floorRowSize)
+	read := func() (float64, error) {
+		start := time.Now()
+		got, rows, err := fd.readAll(ctx, buf)
+		took := time.Since(start)
+		if err == nil && (got != n || rows != wantRows) {
+			err = fmt.Errorf("read %d bytes in %d rows, want %d in %d", got, rows, n, wantRows)
+		}
+		return mbps(n, took), err
+	}
+	if _, err := read(); err != nil {
+		return 0, err
+	}
+	return read()
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
+	"slices"
 	"testing"
 )
 
@@ -83,6 +86,87 @@ func TestSQLiteFloorHonoursCancel(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := sqliteFloor(ctx, dir, 16384, 5, w1Rows(newTag())); err == nil {
 		t.Fatal("sqliteFloor with a cancelled context: nil error")
+	}
+	assertEmpty(t, dir)
+}
+
+// TestFloorFillLandsInTheDatabase checks that the read floor's rows hold
+// the source's bytes in order, the last row cut short, that they are
+// copied out of the WAL into the database file (a read that went through
+// the WAL would be a different floor), and that readAll counts them.
+func TestFloorFillLandsInTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	fd, err := openFloor(ctx, dir, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fd.close() })
+	src, err := io.ReadAll(newPatternReader(5*3000 + 123))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fd.fill(ctx, bytes.NewReader(src), 3000, 2); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	rs, err := fd.conn.QueryContext(ctx, "SELECT data FROM t ORDER BY k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	for rs.Next() {
+		var row []byte
+		if err := rs.Scan(&row); err != nil {
+			t.Fatal(err)
+		}
+		got, sizes = append(got, row...), append(sizes, len(row))
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rs.Close()
+	if want := []int{3000, 3000, 3000, 3000, 3000, 123}; !slices.Equal(sizes, want) {
+		t.Errorf("row sizes %v, want %v", sizes, want)
+	}
+	if !bytes.Equal(got, src) {
+		t.Errorf("rows hold %d bytes that differ from the source's %d", len(got), len(src))
+	}
+	fi, err := os.Stat(fd.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() < int64(len(src)) {
+		t.Errorf("database file holds %d bytes, fewer than the rows' %d: rows left in the WAL", fi.Size(), len(src))
+	}
+
+	n, rows, err := fd.readAll(ctx, make([]byte, 1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(len(src)) || rows != 6 {
+		t.Errorf("readAll = %d bytes in %d rows, want %d in 6", n, rows, len(src))
+	}
+}
+
+func TestSQLiteReadFloor(t *testing.T) {
+	dir := t.TempDir()
+	rate, err := sqliteReadFloor(context.Background(), dir, 16384, 3*floorRowSize+1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rate <= 0 {
+		t.Errorf("sqliteReadFloor = %v, want > 0", rate)
+	}
+	assertEmpty(t, dir)
+}
+
+func TestSQLiteReadFloorHonoursCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	if _, err := sqliteReadFloor(ctx, dir, 16384, 3*floorRowSize); err == nil {
+		t.Fatal("sqliteReadFloor with a cancelled context: nil error")
 	}
 	assertEmpty(t, dir)
 }

@@ -6,16 +6,16 @@ import "fmt"
 // Groups of workloads not selected stay nil.
 type groups struct {
 	sha, fsync, fdatasync, seqWrite, seqWarm, seqCold *group
-	floorW1, floorW2                                  *group
+	floorW1, floorW2, floorW5                         *group
 
-	w1, w1fsync, w2         *group
-	w3a, w3b, w4a, w4b      *group
-	w5put, w5warm, w5cold   *group
-	w5rss                   *group
-	w6rate, w6base, w6under *group
-	w6ratio                 *group
-	w7p50, w7p99, w7reads   map[int]*group
-	w7growth                *group
+	w1, w1sqlite, w2, w2sqlite *group
+	w3a, w3b, w4a, w4b         *group
+	w5put, w5warm, w5cold      *group
+	w5rss                      *group
+	w6rate, w6base, w6under    *group
+	w6ratio                    *group
+	w7p50, w7p99, w7reads      map[int]*group
+	w7growth                   *group
 }
 
 // layout creates every group of the report in print order, with the target
@@ -47,19 +47,26 @@ func (b *bench) layout() {
 	g.seqCold = limit("seq read "+big+", cold", mbPerSec)
 	g.floorW1 = limit("SQLite alone: one 10 KiB row a commit", opsPerSec)
 	g.floorW2 = limit("SQLite alone: a W2 turn of 20 rows a commit", attPerSec)
+	g.floorW5 = limit("SQLite alone: "+big+" as "+humanBytes(floorRowSize)+" rows, warm read", mbPerSec)
 
 	if c.want("W1") {
 		g.w1 = systems(t.group("W1", "Session.Put+Commit 10 KiB, one Update each", opsPerSec).
 			withCheck(check{atLeast: true, limit: 2.5, text: "≥ 2.5× best peer"}))
-		g.w1fsync = t.group("W1", "the same against one fsync", opsPerSec).
-			withCheck(check{kind: vsSeries, against: "limit 1/fsync", atLeast: true, limit: 0.6, text: "≥ 0.60× 1/fsync"})
-		g.w1fsync.seriesFor(subject)
-		g.w1fsync.seriesFor("limit 1/fsync")
-		g.w1fsync.seriesFor("limit sqlite")
+		// The target is against SQLite alone, the floor of any design
+		// that commits through a SQLite WAL; one fsync stays as context.
+		g.w1sqlite = t.group("W1", "the same against SQLite alone", opsPerSec).
+			withCheck(check{kind: vsSeries, against: "limit sqlite", atLeast: true, limit: 0.75, text: "≥ 0.75× SQLite alone"})
+		g.w1sqlite.seriesFor(subject)
+		g.w1sqlite.seriesFor("limit sqlite")
+		g.w1sqlite.seriesFor("limit 1/fsync")
 	}
 	if c.want("W2") {
 		g.w2 = systems(t.group("W2", "turn: 20 × 1–100 KiB in one Update", attPerSec).
-			withCheck(check{atLeast: true, limit: 10, text: "≥ 10× best peer"}), "limit sqlite")
+			withCheck(check{atLeast: true, limit: 5, text: "≥ 5× best peer"}))
+		g.w2sqlite = t.group("W2", "the same against SQLite alone", attPerSec).
+			withCheck(check{kind: vsSeries, against: "limit sqlite", atLeast: true, limit: 0.6, text: "≥ 0.60× SQLite alone"})
+		g.w2sqlite.seriesFor(subject)
+		g.w2sqlite.seriesFor("limit sqlite")
 	}
 	n := humanCount(c.w3Stored)
 	if c.want("W3") {
@@ -78,7 +85,7 @@ func (b *bench) layout() {
 		g.w5put = systems(t.group("W5", "PutReader "+big, mbPerSec).
 			withCheck(check{kind: vsSeries, against: "limit file", atLeast: true, limit: 0.4, text: "≥ 0.4× file write+fsync"}), "limit file")
 		g.w5warm = systems(t.group("W5", "NewReader "+big+", warm", mbPerSec).
-			withCheck(check{kind: vsSeries, against: "limit file", atLeast: true, limit: 0.8, text: "≥ 0.8× file read"}), "limit file")
+			withCheck(check{kind: vsSeries, against: "limit sqlite", atLeast: true, limit: 0.8, text: "≥ 0.8× SQLite alone"}), "limit sqlite", "limit file")
 		g.w5cold = systems(t.group("W5", "NewReader "+big+", cold", mbPerSec).
 			withCheck(check{kind: vsSeries, against: "limit file", text: "(info) vs file read cold"}), "limit file")
 		g.w5rss = systems(t.group("W5", "peak RSS (VmHWM) of the put and reads", mib).
@@ -126,6 +133,8 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%d GiB", n>>30)
 	case n >= 1<<20 && n%(1<<20) == 0:
 		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d B", n)
 }

@@ -32,10 +32,10 @@ type fileBlob struct {
 	m      *manifest
 }
 
-var fileBlobOpener = opener{name: "fileblob", open: openFileBlob}
+var fileBlobOpener = opener{name: "fileblob", open: openFileBlob, layout: fileLayout}
 
 func openFileBlob(ctx context.Context, dir string, _ *config) (System, error) {
-	root := filepath.Join(dir, "bucket")
+	root := filepath.Join(dir, fileLayout)
 	// As for filecas, the shard directories exist before any timed write.
 	for i := range 256 {
 		if err := os.MkdirAll(filepath.Join(root, "sha256", fmt.Sprintf("%02x", i)), 0o755); err != nil {
@@ -136,16 +136,18 @@ func (f *fileBlob) writeKey(ctx context.Context, key string, fill func(io.Writer
 }
 
 func (f *fileBlob) Load(ctx context.Context, session string, blobs [][]byte) ([]ID, error) {
-	ids := hashAll(blobs)
-	// Setup writes the files where fileblob keeps them, bypassing its
-	// writer (temp file, MkdirAll, rename per blob), which made filling a 1M
-	// store take minutes; with MetadataDontWrite the layout is just the files.
-	if err := parallel(len(blobs), func(i int) error {
-		return os.WriteFile(f.filePath(ids[i].String()), blobs[i], 0o644)
-	}); err != nil {
+	ids, err := f.LoadSessions(ctx, []string{session}, [][][]byte{blobs})
+	if err != nil {
 		return nil, err
 	}
-	return ids, f.m.load(ctx, session, ids)
+	return ids[0], nil
+}
+
+// LoadSessions writes the files where fileblob keeps them, bypassing its
+// writer (temp file, MkdirAll, rename per blob), which made filling a 1M
+// store take minutes; with MetadataDontWrite the layout is just the files.
+func (f *fileBlob) LoadSessions(ctx context.Context, sessions []string, blobs [][][]byte) ([][]ID, error) {
+	return loadFiles(ctx, f.m, f.filePath, sessions, blobs)
 }
 
 func (f *fileBlob) SessionGet(ctx context.Context, session string, id ID) ([]byte, error) {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -24,10 +25,16 @@ type fileCAS struct {
 	m    *manifest
 }
 
-var fileCASOpener = opener{name: "filecas", open: openFileCAS}
+var fileCASOpener = opener{name: "filecas", open: openFileCAS, layout: fileLayout}
+
+// fileLayout is how both file peers keep a store in their directory: the
+// bytes at files/sha256/<2 hex>/<hex>, the refs in manifest.db. Each reads
+// and writes what the other wrote, so the harness builds one growing store
+// for the two.
+const fileLayout = "files"
 
 func openFileCAS(ctx context.Context, dir string, _ *config) (System, error) {
-	c := &fileCAS{root: filepath.Join(dir, "cas")}
+	c := &fileCAS{root: filepath.Join(dir, fileLayout)}
 	// The 256 shard directories are made once, so no write pays for them.
 	for i := range 256 {
 		if err := os.MkdirAll(filepath.Join(c.root, "sha256", fmt.Sprintf("%02x", i)), 0o755); err != nil {
@@ -113,13 +120,34 @@ func commitStaged(f *os.File, data []byte, final, dir string) error {
 }
 
 func (c *fileCAS) Load(ctx context.Context, session string, blobs [][]byte) ([]ID, error) {
-	ids := hashAll(blobs)
-	if err := parallel(len(blobs), func(i int) error {
-		return os.WriteFile(c.path(ids[i].String()), blobs[i], 0o644)
+	ids, err := c.LoadSessions(ctx, []string{session}, [][][]byte{blobs})
+	if err != nil {
+		return nil, err
+	}
+	return ids[0], nil
+}
+
+func (c *fileCAS) LoadSessions(ctx context.Context, sessions []string, blobs [][][]byte) ([][]ID, error) {
+	return loadFiles(ctx, c.m, c.path, sessions, blobs)
+}
+
+// loadFiles is LoadSessions for both file peers: it writes every file
+// straight into its place (two goroutines, no fsync), then records the
+// refs of all the sessions in one loader transaction (manifest.load).
+func loadFiles(ctx context.Context, m *manifest, path func(hexID string) string, sessions []string, blobs [][][]byte) ([][]ID, error) {
+	ids := make([][]ID, len(blobs))
+	var all [][]byte
+	for k, bl := range blobs {
+		ids[k] = hashAll(bl)
+		all = append(all, bl...)
+	}
+	allIDs := slices.Concat(ids...)
+	if err := parallel(len(all), func(i int) error {
+		return os.WriteFile(path(allIDs[i].String()), all[i], 0o644)
 	}); err != nil {
 		return nil, err
 	}
-	return ids, c.m.load(ctx, session, ids)
+	return ids, m.load(ctx, sessions, ids)
 }
 
 func (c *fileCAS) SessionGet(ctx context.Context, session string, id ID) ([]byte, error) {

@@ -77,6 +77,10 @@ func loadSessions(ctx context.Context, sys System, sessions []string, blobs [][]
 type opener struct {
 	name string
 	open func(ctx context.Context, dir string, cfg *config) (System, error)
+	// layout names how the system keeps a store in dir; systems of one
+	// layout (not "") read and write each other's stores, and measure one
+	// growing store in turn (see storeGroups).
+	layout string
 }
 
 // errNotImplemented marks a workload a system cannot run yet; the table

@@ -221,17 +221,35 @@ func (g *group) verdict() (ratio, target, mark string) {
 	if math.IsNaN(r) {
 		return "n/a", target, ""
 	}
-	ratio = fmt.Sprintf("%.2f×", r)
+	format := "%.2f×"
 	if c.kind == ownValue {
-		ratio = fmt.Sprintf(g.unit.format, r)
+		format = g.unit.format
 	}
 	if c.limit == 0 {
-		return ratio, target, ""
+		return fmt.Sprintf(format, r), target, ""
 	}
-	if (c.atLeast && r >= c.limit) || (!c.atLeast && r <= c.limit) {
+	met := (c.atLeast && r >= c.limit) || (!c.atLeast && r <= c.limit)
+	// Rounded to the shown digits, a miss by less than half a digit would
+	// print as the target itself; round away from the target instead.
+	ratio = fmt.Sprintf(format, roundToward(r, format, !c.atLeast))
+	if met {
 		return ratio, target, "ok"
 	}
 	return ratio, target, "MISS"
+}
+
+// roundToward rounds v to the decimals format ("%.Nf…") shows, up when up
+// is set, else down.
+func roundToward(v float64, format string, up bool) float64 {
+	digits := 0
+	if _, after, ok := strings.Cut(format, "."); ok {
+		fmt.Sscanf(after, "%d", &digits)
+	}
+	scale := math.Pow(10, float64(digits))
+	if up {
+		return math.Ceil(v*scale) / scale
+	}
+	return math.Floor(v*scale) / scale
 }
 
 func orNA(s string) string {

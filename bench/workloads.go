@@ -71,12 +71,9 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 	if c.want("W3") || c.want("W4") || c.want("W6") || c.want("W7") {
-		for _, op := range b.systems {
-			if err := b.grow(ctx, op); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				b.fail(op.name, err)
+		for _, ops := range b.storeGroups() {
+			if err := b.grow(ctx, ops); err != nil {
+				return err
 			}
 		}
 	}
@@ -107,8 +104,8 @@ func (b *bench) limits(ctx context.Context) error {
 		}
 		g.fsync.add("limit", micro(fs))
 		g.fdatasync.add("limit", micro(fds))
-		if g.w1fsync != nil {
-			g.w1fsync.add("limit 1/fsync", 1e6/micro(fs))
+		if g.w1sqlite != nil {
+			g.w1sqlite.add("limit 1/fsync", 1e6/micro(fs))
 		}
 		tag, ps := newTag(), floorPageSize(c)
 		w1, err := sqliteFloor(ctx, dir, ps, c.w1Ops, w1Rows(tag))
@@ -121,11 +118,11 @@ func (b *bench) limits(ctx context.Context) error {
 		}
 		g.floorW1.add("limit", w1)
 		g.floorW2.add("limit", w2)
-		if g.w1fsync != nil {
-			g.w1fsync.add("limit sqlite", w1)
+		if g.w1sqlite != nil {
+			g.w1sqlite.add("limit sqlite", w1)
 		}
-		if g.w2 != nil {
-			g.w2.add("limit sqlite", w2)
+		if g.w2sqlite != nil {
+			g.w2sqlite.add("limit sqlite", w2)
 		}
 		w, warm, cold, err := fileBandwidth(dir, c.big)
 		if err != nil {
@@ -138,6 +135,19 @@ func (b *bench) limits(ctx context.Context) error {
 			g.w5put.add("limit file", w)
 			g.w5warm.add("limit file", warm)
 			g.w5cold.add("limit file", cold)
+		}
+		w5, err := sqliteReadFloor(ctx, dir, ps, c.big)
+		if err != nil {
+			return fmt.Errorf("sqlite floor, W5: %w", err)
+		}
+		// The floor's gigabyte was just freed: let the file system settle
+		// it (TRIMs on a disk mounted with discard) before the next figure.
+		if err := syncFS(dir); err != nil {
+			return err
+		}
+		g.floorW5.add("limit", w5)
+		if g.w5warm != nil {
+			g.w5warm.add("limit sqlite", w5)
 		}
 	}
 	return nil
@@ -176,7 +186,7 @@ func (b *bench) smallWrites(ctx context.Context) error {
 	for _, op := range b.systems {
 		s, err := op.open(ctx, filepath.Join(b.scratch, "small", op.name), c)
 		if err != nil {
-			b.fail(op.name, fmt.Errorf("open: %w", err), g.w1, g.w1fsync, g.w2)
+			b.fail(op.name, fmt.Errorf("open: %w", err), g.w1, g.w1sqlite, g.w2, g.w2sqlite)
 			continue
 		}
 		syss[op.name] = s
@@ -196,12 +206,12 @@ func (b *bench) smallWrites(ctx context.Context) error {
 				_, took, err := putCommitLoop(ctx, sys, fmt.Sprintf("w1-%d", r), c.w1Ops, blobSize)
 				if err != nil {
 					failed[g.w1][op.name] = true
-					b.fail(op.name, fmt.Errorf("W1: %w", err), g.w1, g.w1fsync)
+					b.fail(op.name, fmt.Errorf("W1: %w", err), g.w1, g.w1sqlite)
 				} else {
 					rate := float64(c.w1Ops) / took.Seconds()
 					g.w1.add(op.name, rate)
 					if op.name == subject {
-						g.w1fsync.add(subject, rate)
+						g.w1sqlite.add(subject, rate)
 					}
 				}
 			}
@@ -210,9 +220,12 @@ func (b *bench) smallWrites(ctx context.Context) error {
 				rate, err := turns(ctx, sys, r, c.w2Turns)
 				if err != nil {
 					failed[g.w2][op.name] = true
-					b.fail(op.name, fmt.Errorf("W2: %w", err), g.w2)
+					b.fail(op.name, fmt.Errorf("W2: %w", err), g.w2, g.w2sqlite)
 				} else {
 					g.w2.add(op.name, rate)
+					if op.name == subject {
+						g.w2sqlite.add(subject, rate)
+					}
 				}
 			}
 		}
@@ -330,67 +343,182 @@ func (b *bench) ladder() []int {
 	return slices.Compact(lv)
 }
 
-// grow runs W3, W4, W7 and W6 on one system: one store grows through the
-// ladder and is measured at each step. Systems run one after the other, so
-// the page cache and the disk hold one system's data at a time.
-func (b *bench) grow(ctx context.Context, op opener) (err error) {
-	c, g := b.cfg, &b.g
-	dir := filepath.Join(b.scratch, "grow", op.name)
-	sys, err := op.open(ctx, dir, c)
-	if err != nil {
-		return fmt.Errorf("open: %w", err)
+// storeGroups splits the systems into the groups that measure one growing
+// store together, in run order: the systems that keep the same layout on
+// disk (the two file peers: one tree of files, one manifest) share a store,
+// so it is built and deleted once for them; any other system has its own.
+func (b *bench) storeGroups() [][]opener {
+	var groups [][]opener
+	at := map[string]int{}
+	for _, op := range b.systems {
+		if i, ok := at[op.layout]; ok && op.layout != "" {
+			groups[i] = append(groups[i], op)
+			continue
+		}
+		at[op.layout] = len(groups)
+		groups = append(groups, []opener{op})
 	}
+	return groups
+}
+
+// growing is one growing store and the systems that measure it in turn,
+// each with its own handle on it.
+type growing struct {
+	dir    string
+	ops    []opener
+	sys    []System // sys[i] is ops[i]'s handle; nil while closed
+	failed []bool   // ops[i] failed in a way that ends its part
+	p      *population
+}
+
+// live returns the indexes of the systems still measuring.
+func (st *growing) live() []int {
+	var out []int
+	for i := range st.ops {
+		if !st.failed[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// closeAll closes every handle, so that the store's files can be evicted
+// from the page cache and SQLite finishes with its WAL as a sole user does.
+func (st *growing) closeAll() error {
+	var errs []error
+	for i, sys := range st.sys {
+		if sys != nil {
+			errs = append(errs, sys.Close())
+			st.sys[i] = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// openLive opens every live system that has no handle; one that cannot
+// open is failed and measures no more.
+func (b *bench) openLive(ctx context.Context, st *growing) {
+	for _, i := range st.live() {
+		if st.sys[i] != nil {
+			continue
+		}
+		sys, err := st.ops[i].open(ctx, st.dir, b.cfg)
+		if err != nil {
+			st.failed[i] = true
+			b.fail(st.ops[i].name, fmt.Errorf("open: %w", err))
+			continue
+		}
+		st.sys[i] = sys
+	}
+}
+
+// grow runs W3, W4, W7 and W6 on one store: it grows through the ladder and
+// every system of ops is measured at each step, one after the other. Groups
+// run one after the other, so the page cache and the disk hold one store's
+// data at a time. It returns an error only when ctx is done.
+func (b *bench) grow(ctx context.Context, ops []opener) error {
+	c, g := b.cfg, &b.g
+	st := &growing{
+		dir:    filepath.Join(b.scratch, "grow", ops[0].name),
+		ops:    ops,
+		sys:    make([]System, len(ops)),
+		failed: make([]bool, len(ops)),
+		p:      &population{tag: newTag(), per: c.sessionSize},
+	}
+	names := make([]string, len(ops))
+	for i, op := range ops {
+		names[i] = op.name
+	}
+	name := strings.Join(names, "+")
 	defer func() {
 		start := time.Now()
-		if sys != nil {
-			sys.Close()
-		}
-		removeAndSync(dir)
-		b.logf("%s: store closed and deleted (%.0f s)", op.name, time.Since(start).Seconds())
+		st.closeAll()
+		removeAndSync(st.dir)
+		b.logf("%s: store closed and deleted (%.0f s)", name, time.Since(start).Seconds())
 	}()
-	p := &population{tag: newTag(), per: c.sessionSize}
+	b.openLive(ctx, st)
+	// failAll ends the store for every system still measuring it.
+	failAll := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		for _, i := range st.live() {
+			st.failed[i] = true
+			b.fail(st.ops[i].name, err)
+		}
+		return nil
+	}
 	for _, lv := range b.ladder() {
+		live := st.live()
+		if len(live) == 0 {
+			return nil
+		}
+		// Every system's Load leaves the store in the same state; the first
+		// live one builds it.
 		start := time.Now()
-		if err := p.grow(ctx, sys, lv, func(n int) {
-			b.logf("%s: %d blobs stored (%.0f s)", op.name, n, time.Since(start).Seconds())
+		if err := st.p.grow(ctx, st.sys[live[0]], lv, func(n int) {
+			b.logf("%s: %d blobs stored (%.0f s)", name, n, time.Since(start).Seconds())
 		}); err != nil {
-			return err
+			return failAll(err)
 		}
-		if err := syncFS(dir); err != nil {
-			return err
+		if err := syncFS(st.dir); err != nil {
+			return failAll(err)
 		}
-		if err := checkSystem(ctx, sys, p); err != nil {
-			return err
-		}
-		if lv == c.w3Stored && c.want("W3") {
-			if err := b.w3(ctx, sys, op.name, p); err != nil {
-				b.fail(op.name, fmt.Errorf("W3: %w", err), g.w3a, g.w3b)
+		for _, i := range live {
+			if st.failed[i] {
+				continue // another system's W4 could not open it again
 			}
-		}
-		if lv == c.w3Stored && c.want("W4") {
-			if err := b.w4(ctx, op, dir, &sys, p); err != nil {
-				b.fail(op.name, fmt.Errorf("W4: %w", err), g.w4a, g.w4b)
-				if sys == nil {
-					return err
+			if err := b.measure(ctx, st, i, lv); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
 				}
-			}
-		}
-		if c.want("W7") && slices.Contains(c.w7Levels, lv) {
-			if err := b.w7(ctx, sys, op.name, p, lv); err != nil {
-				b.fail(op.name, fmt.Errorf("W7: %w", err), g.w7p50[lv], g.w7p99[lv], g.w7reads[lv])
+				st.failed[i] = true
+				b.fail(st.ops[i].name, err)
 			}
 		}
 	}
 	if c.want("W7") {
-		lo := g.w7p50[c.w7Levels[0]].seriesFor(op.name).samples
-		hi := g.w7p50[c.w7Levels[len(c.w7Levels)-1]].seriesFor(op.name).samples
-		if len(lo) > 0 && len(hi) > 0 {
-			g.w7growth.add(op.name, median(hi)/median(lo))
+		for _, op := range ops {
+			lo := g.w7p50[c.w7Levels[0]].seriesFor(op.name).samples
+			hi := g.w7p50[c.w7Levels[len(c.w7Levels)-1]].seriesFor(op.name).samples
+			if len(lo) > 0 && len(hi) > 0 {
+				g.w7growth.add(op.name, median(hi)/median(lo))
+			}
 		}
 	}
 	if c.want("W6") {
-		if err := b.w6(ctx, sys, op.name, p); err != nil {
-			b.fail(op.name, fmt.Errorf("W6: %w", err), g.w6rate, g.w6base, g.w6under, g.w6ratio)
+		b.w6(ctx, st)
+	}
+	return ctx.Err()
+}
+
+// measure runs the workloads of one ladder step on system i of st. An
+// error it returns ends that system's part; a workload's own error is
+// recorded in its rows.
+func (b *bench) measure(ctx context.Context, st *growing, i, lv int) error {
+	c, g := b.cfg, &b.g
+	sys, name := st.sys[i], st.ops[i].name
+	if err := checkSystem(ctx, sys, st.p); err != nil {
+		return err
+	}
+	if lv == c.w3Stored && c.want("W3") {
+		if err := b.w3(ctx, sys, name, st.p); err != nil {
+			b.fail(name, fmt.Errorf("W3: %w", err), g.w3a, g.w3b)
+		}
+	}
+	if lv == c.w3Stored && c.want("W4") {
+		if err := b.w4(ctx, st, i); err != nil {
+			b.fail(name, fmt.Errorf("W4: %w", err), g.w4a, g.w4b)
+		}
+		// W4 left only this system open, or none.
+		b.openLive(ctx, st)
+		if sys = st.sys[i]; sys == nil {
+			return nil // failed to open again, and recorded as such
+		}
+	}
+	if c.want("W7") && slices.Contains(c.w7Levels, lv) {
+		if err := b.w7(ctx, sys, name, st.p, lv); err != nil {
+			b.fail(name, fmt.Errorf("W7: %w", err), g.w7p50[lv], g.w7p99[lv], g.w7reads[lv])
 		}
 	}
 	return nil
@@ -470,35 +598,35 @@ func (b *bench) w3(ctx context.Context, sys System, name string, p *population) 
 	return b.warmReads(ctx, sys, p, b.cfg.w3Reads, 32, false, func(v float64) { g.w3b.add(name, v) })
 }
 
-// w4 measures reads with a cold page cache: before each run the system is
-// closed, every file it has is evicted with posix_fadvise DONTNEED, and it is
-// opened again, so neither the OS nor the system's own caches help.
-func (b *bench) w4(ctx context.Context, op opener, dir string, sys *System, p *population) error {
-	g := &b.g
+// w4 measures system i of st reading with a cold page cache: before each
+// run every handle on the store is closed, every file of the store is
+// evicted with posix_fadvise DONTNEED, and system i alone is opened again,
+// so neither the OS nor any system's own caches help. It leaves system i
+// open, or none when that fails.
+func (b *bench) w4(ctx context.Context, st *growing, i int) error {
+	g, name := &b.g, st.ops[i].name
 	for r := range b.cfg.runs {
 		for _, guarded := range []bool{true, false} {
-			if err := (*sys).Close(); err != nil {
-				*sys = nil
+			if err := st.closeAll(); err != nil {
 				return err
 			}
-			*sys = nil
-			if err := dropCaches(dir); err != nil {
+			if err := dropCaches(st.dir); err != nil {
 				return err
 			}
-			s, err := op.open(ctx, dir, b.cfg)
+			sys, err := st.ops[i].open(ctx, st.dir, b.cfg)
 			if err != nil {
 				return fmt.Errorf("reopen: %w", err)
 			}
-			*sys = s
-			b.logf("W4 run %d/%d %s guarded=%v", r+1, b.cfg.runs, op.name, guarded)
-			rate, err := readLoop(ctx, s, p, b.cfg.w4Reads, uint64(400+r), guarded)
+			st.sys[i] = sys
+			b.logf("W4 run %d/%d %s guarded=%v", r+1, b.cfg.runs, name, guarded)
+			rate, err := readLoop(ctx, sys, st.p, b.cfg.w4Reads, uint64(400+r), guarded)
 			if err != nil {
 				return err
 			}
 			if guarded {
-				g.w4a.add(op.name, rate)
+				g.w4a.add(name, rate)
 			} else {
-				g.w4b.add(op.name, rate)
+				g.w4b.add(name, rate)
 			}
 		}
 	}
@@ -520,66 +648,87 @@ func (b *bench) w7(ctx context.Context, sys System, name string, p *population, 
 	return b.warmReads(ctx, sys, p, b.cfg.w7Reads, uint64(700+lv), true, func(v float64) { g.w7reads[lv].add(name, v) })
 }
 
-// w6 measures reclaiming orphans: each run orphans w6Orphans blobs of the
-// store (run 1 drops population sessions, later runs load and drop fresh
-// ones, so the store keeps its size), measures a W1 writer alone, then sweeps
-// with Grace 0 while the same writer runs.
-func (b *bench) w6(ctx context.Context, sys System, name string, p *population) error {
+// w6 measures reclaiming orphans on st's store, the systems taking turns
+// run by run; each system runs c.w6Runs of them.
+func (b *bench) w6(ctx context.Context, st *growing) {
+	c, g := b.cfg, &b.g
+	failed := make([]bool, len(st.ops))
+	sweeps := 0
+	for r := range c.runs {
+		for _, i := range st.live() {
+			name := st.ops[i].name
+			if failed[i] || r >= c.w6Runs(name) || ctx.Err() != nil {
+				continue
+			}
+			b.logf("W6 run %d/%d %s", r+1, c.w6Runs(name), name)
+			if err := b.w6Run(ctx, st.sys[i], name, st.p, sweeps); err != nil {
+				failed[i] = true
+				b.fail(name, fmt.Errorf("W6: %w", err), g.w6rate, g.w6base, g.w6under, g.w6ratio)
+			}
+			sweeps++
+		}
+	}
+}
+
+// w6Run orphans w6Orphans blobs of the store (its first sweep drops
+// population sessions, later ones load and drop fresh ones, so the store
+// keeps its size), measures a W1 writer alone, then sweeps with Grace 0
+// while the same writer runs. sweep counts the store's sweeps before this
+// one, and names the sessions it writes.
+func (b *bench) w6Run(ctx context.Context, sys System, name string, p *population, sweep int) error {
 	c, g := b.cfg, &b.g
 	per, nOrph := c.sessionSize, c.w6Orphans
 	if nOrph%per != 0 || len(p.ids)%per != 0 || nOrph > len(p.ids) {
 		return fmt.Errorf("orphans (%d) and store (%d) must be multiples of the session size (%d)", nOrph, len(p.ids), per)
 	}
-	for r := range c.runs {
-		var drop []string
-		if r == 0 {
-			for k := (len(p.ids) - nOrph) / per; k < len(p.ids)/per; k++ {
-				drop = append(drop, popSession(k))
-			}
-			p.ids = p.ids[:len(p.ids)-nOrph]
-		} else {
-			tag := newTag()
-			for k0 := 0; k0 < nOrph/per; k0 += loadBatch {
-				var blobs [][][]byte
-				first := len(drop)
-				for k := k0; k < min(k0+loadBatch, nOrph/per); k++ {
-					bl := make([][]byte, per)
-					for j := range bl {
-						bl[j] = makeBlob(tag, uint64(k*per+j), blobSize)
-					}
-					drop, blobs = append(drop, fmt.Sprintf("orphans-%d-%d", r, k)), append(blobs, bl)
+	var drop []string
+	if sweep == 0 {
+		for k := (len(p.ids) - nOrph) / per; k < len(p.ids)/per; k++ {
+			drop = append(drop, popSession(k))
+		}
+		p.ids = p.ids[:len(p.ids)-nOrph]
+	} else {
+		tag := newTag()
+		for k0 := 0; k0 < nOrph/per; k0 += loadBatch {
+			var blobs [][][]byte
+			first := len(drop)
+			for k := k0; k < min(k0+loadBatch, nOrph/per); k++ {
+				bl := make([][]byte, per)
+				for j := range bl {
+					bl[j] = makeBlob(tag, uint64(k*per+j), blobSize)
 				}
-				if _, err := loadSessions(ctx, sys, drop[first:], blobs); err != nil {
-					return fmt.Errorf("load orphans: %w", err)
-				}
+				drop, blobs = append(drop, fmt.Sprintf("orphans-%d-%d", sweep, k)), append(blobs, bl)
+			}
+			if _, err := loadSessions(ctx, sys, drop[first:], blobs); err != nil {
+				return fmt.Errorf("load orphans: %w", err)
 			}
 		}
-		for _, s := range drop {
-			if err := sys.DropSession(ctx, s); err != nil {
-				return fmt.Errorf("drop session: %w", err)
-			}
-		}
-		if err := syncFS(b.scratch); err != nil {
-			return err
-		}
-		base, _, err := putCommitLoop(ctx, sys, fmt.Sprintf("w6-base-%d", r), c.w7Ops, blobSize)
-		if err != nil {
-			return err
-		}
-		b.logf("W6 run %d/%d %s: sweeping %d orphans", r+1, c.runs, name, nOrph)
-		under, took, n, err := sweepWithWriter(ctx, sys, r)
-		if err != nil {
-			return err
-		}
-		if n < nOrph {
-			return fmt.Errorf("reclaimed %d blobs, want at least %d", n, nOrph)
-		}
-		p99base, p99under := micro(percentile(base, 99)), micro(percentile(under, 99))
-		g.w6rate.add(name, float64(nOrph)/took.Seconds())
-		g.w6base.add(name, p99base)
-		g.w6under.add(name, p99under)
-		g.w6ratio.add(name, p99under/p99base)
 	}
+	for _, s := range drop {
+		if err := sys.DropSession(ctx, s); err != nil {
+			return fmt.Errorf("drop session: %w", err)
+		}
+	}
+	if err := syncFS(b.scratch); err != nil {
+		return err
+	}
+	base, _, err := putCommitLoop(ctx, sys, fmt.Sprintf("w6-base-%d", sweep), c.w7Ops, blobSize)
+	if err != nil {
+		return err
+	}
+	b.logf("W6 %s: sweeping %d orphans", name, nOrph)
+	under, took, n, err := sweepWithWriter(ctx, sys, sweep)
+	if err != nil {
+		return err
+	}
+	if n < nOrph {
+		return fmt.Errorf("reclaimed %d blobs, want at least %d", n, nOrph)
+	}
+	p99base, p99under := micro(percentile(base, 99)), micro(percentile(under, 99))
+	g.w6rate.add(name, float64(nOrph)/took.Seconds())
+	g.w6base.add(name, p99base)
+	g.w6under.add(name, p99under)
+	g.w6ratio.add(name, p99under/p99base)
 	return nil
 }
 

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+func TestStoreGroups(t *testing.T) {
+	names := func(groups [][]opener) [][]string {
+		var out [][]string
+		for _, g := range groups {
+			var ns []string
+			for _, op := range g {
+				ns = append(ns, op.name)
+			}
+			out = append(out, ns)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		systems []opener
+		want    [][]string
+	}{
+		{allSystems, [][]string{{"attachstore"}, {"filecas", "fileblob"}}},
+		{[]opener{fileBlobOpener, attachstoreOpener}, [][]string{{"fileblob"}, {"attachstore"}}},
+		{[]opener{fileCASOpener}, [][]string{{"filecas"}}},
+	} {
+		b := &bench{systems: tt.systems}
+		got := names(b.storeGroups())
+		if !slices.EqualFunc(got, tt.want, slices.Equal) {
+			t.Errorf("storeGroups = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestW6Runs(t *testing.T) {
+	for _, tt := range []struct{ runs, subject, peer int }{
+		{5, 5, 3},
+		{7, 7, 3},
+		{2, 2, 2},
+		{1, 1, 1},
+	} {
+		c := &config{runs: tt.runs}
+		if got := c.w6Runs(subject); got != tt.subject {
+			t.Errorf("runs %d: w6Runs(attachstore) = %d, want %d", tt.runs, got, tt.subject)
+		}
+		if got := c.w6Runs("filecas"); got != tt.peer {
+			t.Errorf("runs %d: w6Runs(filecas) = %d, want %d", tt.runs, got, tt.peer)
+		}
+	}
+}
+
+// TestGrowSharedStore runs the growing-store workloads at toy sizes on the
+// two file peers, which share one store: each must get every sample of its
+// own (W6 capped at peerW6Runs), nothing may fail, and the store must be
+// gone afterwards.
+func TestGrowSharedStore(t *testing.T) {
+	c, err := parseFlags([]string{"-quick", "-runs", "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sessionSize = 100
+	c.w3Stored, c.w3Reads, c.w4Reads = 300, 50, 20
+	c.w7Levels, c.w7Ops, c.w7Reads = []int{200, 400}, 5, 20
+	c.w6Total, c.w6Orphans = 600, 200
+	scratch := t.TempDir()
+	b := &bench{cfg: c, scratch: scratch, systems: []opener{fileCASOpener, fileBlobOpener}}
+	b.layout()
+	groups := b.storeGroups()
+	if len(groups) != 1 {
+		t.Fatalf("%d store groups for the two file peers, want 1", len(groups))
+	}
+	if err := b.grow(context.Background(), groups[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(b.errs...); err != nil {
+		t.Fatal(err)
+	}
+	g := &b.g
+	for _, name := range []string{"filecas", "fileblob"} {
+		for _, tt := range []struct {
+			row  string
+			gr   *group
+			want int
+		}{
+			{"W3(a)", g.w3a, 4},
+			{"W4(b)", g.w4b, 4},
+			{"W7 p50 @400", g.w7p50[400], 4},
+			{"W7 growth", g.w7growth, 1},
+			{"W6 sweep", g.w6rate, peerW6Runs},
+			{"W6 p99 ratio", g.w6ratio, peerW6Runs},
+		} {
+			if got := len(tt.gr.seriesFor(name).samples); got != tt.want {
+				t.Errorf("%s: %s has %d samples, want %d", name, tt.row, got, tt.want)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(scratch, "grow")); err == nil {
+		left, _ := os.ReadDir(filepath.Join(scratch, "grow"))
+		for _, e := range left {
+			t.Errorf("left behind: grow/%s", e.Name())
+		}
+	}
+}
