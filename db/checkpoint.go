@@ -19,13 +19,19 @@ const checkpointDelay = 100 * time.Millisecond
 // checkpoint only keeps the WAL short. Once a checkpoint has copied every
 // frame, the next write starts the WAL from its beginning again, and
 // journal_size_limit truncates a WAL that one large transaction grew.
+//
+// The WAL starts again from its beginning only when a write transaction
+// begins with every frame copied, which a checkpoint beside a steady
+// stream of commits never achieves: the WAL would only grow. So when the
+// WAL holds more than walKeepBytes, the checkpoint is finished on the
+// writer's own connection, between two of this process's writes.
 type checkpointer struct {
 	wake chan struct{}
 	quit chan struct{}
 	done sync.WaitGroup
 }
 
-func startCheckpointer(h *sqlx.DB) *checkpointer {
+func startCheckpointer(maint, writer *sqlx.DB, pageSize int64) *checkpointer {
 	c := &checkpointer{wake: make(chan struct{}, 1), quit: make(chan struct{})}
 	c.done.Go(func() {
 		for {
@@ -41,7 +47,11 @@ func startCheckpointer(h *sqlx.DB) *checkpointer {
 			}
 			// A failure (a full disk) is nobody's to report: the next
 			// commit's checkpoint tries again.
-			_, _ = h.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+			var busy, log, done int64
+			err := maint.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done)
+			if err == nil && log*pageSize > walKeepBytes {
+				_ = writer.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done)
+			}
 		}
 	})
 	return c
