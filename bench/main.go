@@ -21,7 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/attachstore/attachstore"
 )
 
 // config holds the flags and the sizes of one run.
@@ -31,12 +30,11 @@ type config struct {
 	only       []string
 	systems    []string
 	dir        string
-	pageSize   int   // attachstore WithPageSize; 0 = library default
+	pageSize   int   // attachstore Tuning.PageSize; 0 = library default
 	chunkSize  int   // attachstore WithChunkSize; 0 = library default
-	mmapSize   int64 // attachstore WithMmapSize; 0 = library default
-	cacheKiB   int   // attachstore WithCacheSize; 0 = library default
+	cacheKiB   int   // attachstore Tuning.CacheSizeKiB; 0 = library default
 	batch      int   // attachstore ReclaimPolicy.BatchSize
-	vacuum     attachstore.Vacuum
+	vacuum     string // attachstore ReclaimPolicy.VacuumAt, by name: auto, always, never
 	cpuProfile string
 	sourceMBps float64 // W5's put source rate; 0 = memcpy speed
 
@@ -99,11 +97,10 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.dir, "dir", os.TempDir(), "parent of the scratch directory (a fresh one is made inside and removed at the end)")
 	fs.IntVar(&c.pageSize, "page-size", 0, "attachstore page size in bytes (0: library default)")
 	fs.IntVar(&c.chunkSize, "chunk-size", 0, "attachstore chunk size in bytes (0: library default)")
-	fs.Int64Var(&c.mmapSize, "mmap-size", 0, "attachstore mmap size in bytes (0: library default)")
 	fs.IntVar(&c.cacheKiB, "cache-size", 0, "attachstore page cache per connection in KiB (0: library default)")
 	w1Ops := fs.Int("w1-ops", 0, "W1 operations per run (0: the mode's size); thousands show a sustained stream, whose WAL is rewound and reused")
 	fs.IntVar(&c.batch, "reclaim-batch", 0, "attachstore Reclaim BatchSize (0: library default)")
-	fs.TextVar(&c.vacuum, "reclaim-vacuum", attachstore.VacuumWhenLarge, "attachstore Reclaim Vacuum: auto (the library default), always or never")
+	fs.StringVar(&c.vacuum, "reclaim-vacuum", "auto", "attachstore Reclaim's VacuumAt: auto (the library default), always or never")
 	fs.Float64Var(&c.sourceMBps, "w5-source-mbps", 0, "W5's PutReader reads from a source that makes its bytes only when asked, at this many MB/s, 64 KiB a read (0: at memcpy speed)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (not of W5's child processes) to this file")
 	fs.StringVar(&c.child, "w5-child", "", "internal: run one W5 put+read of this system and print JSON")
@@ -229,9 +226,9 @@ func header(cfg *config, took time.Duration) string {
 		mode = "quick"
 	}
 	att := "library defaults"
-	if cfg.pageSize > 0 || cfg.chunkSize > 0 || cfg.mmapSize > 0 || cfg.cacheKiB > 0 {
-		att = fmt.Sprintf("page size %d, chunk size %d, mmap size %d, cache %d KiB (0 = default)",
-			cfg.pageSize, cfg.chunkSize, cfg.mmapSize, cfg.cacheKiB)
+	if cfg.pageSize > 0 || cfg.chunkSize > 0 || cfg.cacheKiB > 0 {
+		att = fmt.Sprintf("page size %d, chunk size %d, cache %d KiB (0 = default)",
+			cfg.pageSize, cfg.chunkSize, cfg.cacheKiB)
 	}
 	return fmt.Sprintf("attachstore bench, %s mode, %d runs each (a peer's W6: %d), %s\n"+
 		"machine: %s, %d CPUs, %s %s/%s\n"+

@@ -66,7 +66,7 @@ func runW5Child(ctx context.Context, exe string, c *config, system, dir string) 
 	cmd := exec.CommandContext(ctx, exe,
 		"-w5-child", system, "-w5-dir", dir, "-w5-size", strconv.FormatInt(c.big, 10),
 		"-page-size", strconv.Itoa(c.pageSize), "-chunk-size", strconv.Itoa(c.chunkSize),
-		"-mmap-size", strconv.FormatInt(c.mmapSize, 10), "-cache-size", strconv.Itoa(c.cacheKiB),
+		"-cache-size", strconv.Itoa(c.cacheKiB),
 		"-w5-source-mbps", strconv.FormatFloat(c.sourceMBps, 'g', -1, 64))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
