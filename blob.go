@@ -149,28 +149,30 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (Ref, error) {
 }
 
 // insertBlob inserts the row of a blob whose chunks were written under pk.
-// If another writer stored the same content meanwhile (only possible where
-// writers run in parallel), that one stays and these chunks go.
+// Where writers run in parallel (PostgreSQL), another may have stored the
+// same content meanwhile: then that one stays, touched, and these chunks
+// go. A reclaimer may delete that one between the insert and the touch:
+// then the insert is tried again.
 func (tx *Tx) insertBlob(ctx context.Context, id ID, pk, size int64, m Meta, now int64) (Ref, error) {
-	res, err := tx.exec(ctx, qInsertBlob, id[:], pk, size, tx.s.opts.chunkSize,
-		m.MediaType, m.Label, extraArg(m.Extra), now, now)
-	if err != nil {
-		return Ref{}, mapErr(err, "put "+id.String())
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		if err == nil {
-			_, err = tx.exec(ctx, qDeleteChunks, pk)
-		}
+	for range maxRetries {
+		res, err := tx.exec(ctx, qInsertBlob, id[:], pk, size, tx.s.opts.chunkSize,
+			m.MediaType, m.Label, extraArg(m.Extra), now, now)
 		if err != nil {
 			return Ref{}, mapErr(err, "put "+id.String())
 		}
-		ref, ok, err := tx.touch(ctx, id, now)
-		if err == nil && !ok {
-			err = fmt.Errorf("%w: blob %s is neither there nor insertable", ErrCorrupt, id)
+		if n, err := res.RowsAffected(); err != nil {
+			return Ref{}, mapErr(err, "put "+id.String())
+		} else if n == 1 {
+			return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, nil
 		}
-		return ref, err
+		if ref, ok, err := tx.touch(ctx, id, now); err != nil {
+			return Ref{}, err
+		} else if ok {
+			_, err = tx.exec(ctx, qDeleteChunks, pk)
+			return ref, mapErr(err, "put "+id.String())
+		}
 	}
-	return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, nil
+	return Ref{}, fmt.Errorf("%w: put %s: the blob kept appearing and disappearing", ErrConflict, id)
 }
 
 // insertChunk writes chunk seq of the blob that takes pk. The pk is new,

@@ -2,12 +2,18 @@ package attachstore_test
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/attachstore/attachstore"
 	"github.com/attachstore/attachstore/storetest"
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 	_ "github.com/mattn/go-sqlite3"
 )
@@ -83,4 +89,85 @@ func rawSQLite(t testing.TB, path string) *sqlx.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// TestConformancePostgres runs the suite against PostgreSQL, each test in
+// a schema of its own, when ATTACHSTORE_TEST_POSTGRES holds a URL.
+func TestConformancePostgres(t *testing.T) {
+	postgresURL(t)
+	var urls sync.Map // *attachstore.Store -> its URL
+	storetest.Run(t, storetest.Harness{
+		Persistence: attachstore.Durable,
+		Open: func(t testing.TB, opts ...attachstore.Option) *attachstore.Store {
+			u := newPostgresSchema(t)
+			s := openForTest(t, u, opts...)
+			urls.Store(s, u)
+			return s
+		},
+		Reopen: func(t testing.TB, s *attachstore.Store, opts ...attachstore.Option) (*attachstore.Store, error) {
+			u, _ := urls.Load(s)
+			s2, err := attachstore.Open(context.Background(), u.(string), opts...)
+			if err == nil {
+				urls.Store(s2, u)
+				t.Cleanup(func() { s2.Close() })
+			}
+			return s2, err
+		},
+		Raw: func(t testing.TB, s *attachstore.Store) *sqlx.DB {
+			u, _ := urls.Load(s)
+			db, err := sqlx.Open("pgx", u.(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		},
+	})
+}
+
+// postgresURL returns the server the PostgreSQL tests run against, or
+// skips t when there is none. Under CI=true a missing server fails t: CI
+// starts one, and a skip would hide that it did not.
+func postgresURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("ATTACHSTORE_TEST_POSTGRES")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true but ATTACHSTORE_TEST_POSTGRES is unset: the PostgreSQL tests cannot run")
+		}
+		t.Skip("set ATTACHSTORE_TEST_POSTGRES to a postgres:// URL to run the PostgreSQL tests")
+	}
+	return u
+}
+
+// newPostgresSchema creates a schema of t's own on the test server and
+// returns a URL whose search_path is it; the schema is dropped when t ends.
+func newPostgresSchema(t testing.TB) string {
+	t.Helper()
+	base := postgresURL(t)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	name := "attachstore_test_" + hex.EncodeToString(b[:])
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("ATTACHSTORE_TEST_POSTGRES: %v", err)
+	}
+	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+name); err != nil {
+		admin.Close()
+		t.Fatalf("creating schema %s on %s: %v", name, u.Redacted(), err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			t.Errorf("dropping schema %s: %v", name, err)
+		}
+		admin.Close()
+	})
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -56,6 +56,10 @@ var (
 	// ErrSessionDropped: a put, commit or hold into a session that
 	// DropSession dropped, before Reclaim cleared its tombstone.
 	ErrSessionDropped = errors.New("attachstore: session was dropped")
+	// ErrConflict: on PostgreSQL, a transaction kept losing races with
+	// others (deadlocks, serialization failures) and was retried as often
+	// as attachstore retries; nothing of it was kept.
+	ErrConflict = errors.New("attachstore: transaction kept conflicting with others; nothing was written")
 	// ErrNoRoots: Reclaim would delete blobs from a store whose manifest is
 	// empty (no ref, hold or tombstone), which is what a host that never
 	// used sessions, or the wrong file, looks like. It deleted nothing; set
@@ -106,6 +110,8 @@ func mapErr(err error, what string) error {
 		sentinel = ErrReadOnly
 	case db.Full:
 		sentinel = ErrFull
+	case db.Retry:
+		sentinel = ErrConflict
 	case db.Interrupted:
 		return errorf(what, fmt.Errorf("%w: %w", context.Canceled, err))
 	default:

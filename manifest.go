@@ -1,10 +1,13 @@
 package attachstore
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"iter"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -87,7 +90,8 @@ func validSessionText(what, s string, allowEmpty bool) error {
 }
 
 // write runs fn in the session's transaction, or in a new write
-// transaction, after checking the session id and owner.
+// transaction, after checking the session id and owner. Writes into one
+// session are serialized (db.LockSession).
 func (ss *Session) write(ctx context.Context, what string, fn func(tx *Tx) error) error {
 	if err := validSessionText("session id", ss.id, false); err != nil {
 		return err
@@ -95,13 +99,19 @@ func (ss *Session) write(ctx context.Context, what string, fn func(tx *Tx) error
 	if err := validSessionText("owner", ss.owner, true); err != nil {
 		return err
 	}
+	locked := func(tx *Tx) error {
+		if err := tx.s.db.LockSession(ctx, tx.q, ss.id); err != nil {
+			return mapErr(err, what)
+		}
+		return fn(tx)
+	}
 	if ss.tx != nil {
 		if err := ss.tx.check(true); err != nil {
 			return err
 		}
-		return ss.tx.undoable(ctx, func() error { return fn(ss.tx) })
+		return ss.tx.undoable(ctx, func() error { return locked(ss.tx) })
 	}
-	return ss.s.update(ctx, what, fn)
+	return ss.s.update(ctx, what, locked)
 }
 
 // read runs fn in the session's transaction, or on the read pool.
@@ -273,18 +283,20 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 		}
 		now := ss.s.now()
 		for _, id := range ids {
-			var n int64
-			if err := tx.queryRow(ctx, qHasRef, ss.id, id[:]).Scan(&n); err != nil {
-				return mapErr(err, "commit "+id.String())
-			}
-			if n == 0 {
-				return fmt.Errorf("%w: no ref to %s to commit", ErrNotFound, id)
-			}
 			if _, err := tx.exec(ctx, qStampNewest, now, ss.id, id[:], ss.id, id[:], ss.id, id[:]); err != nil {
 				return mapErr(err, "commit "+id.String())
 			}
 			if _, err := tx.exec(ctx, qDropIntentsTo, ss.id, id[:]); err != nil {
 				return mapErr(err, "commit "+id.String())
+			}
+			// Checked after the stamp, which a reclaimer cannot undo, not
+			// before it, when one may still forget the intent.
+			var n int64
+			if err := tx.queryRow(ctx, qHasCommitted, ss.id, id[:]).Scan(&n); err != nil {
+				return mapErr(err, "commit "+id.String())
+			}
+			if n == 0 {
+				return fmt.Errorf("%w: no ref to %s to commit", ErrNotFound, id)
 			}
 		}
 		return nil
@@ -303,22 +315,17 @@ func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) 
 		if err := ss.notDropped(ctx, tx); err != nil {
 			return err
 		}
-		if ids, err = tx.ids(ctx, qOwnIntents, ss.id, owner); err != nil {
+		merged, err := tx.intents(ctx, qMergeOwned, ss.id, owner, ss.id)
+		if err != nil {
 			return err
 		}
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{
-			{qMergeOwned, []any{ss.id, owner, ss.id}},
-			{qStampOwned, []any{ss.s.now(), ss.id, owner}},
-			{qEndHold, []any{ss.id, owner}},
-		} {
-			if _, err := tx.exec(ctx, q.sql, q.args...); err != nil {
-				return mapErr(err, "commit")
-			}
+		stamped, err := tx.intents(ctx, qStampOwned, ss.s.now(), ss.id, owner)
+		if err != nil {
+			return err
 		}
-		return nil
+		ids = inIntentOrder(append(merged, stamped...))
+		_, err = tx.exec(ctx, qEndHold, ss.id, owner)
+		return mapErr(err, "commit")
 	})
 	if err != nil {
 		return nil, ss.errf("commit owned by "+truncate(owner, 80), nil, err)
@@ -333,15 +340,13 @@ func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) 
 func (ss *Session) Discard(ctx context.Context, owner string) ([]ID, error) {
 	var ids []ID
 	err := ss.WithOwner(owner).write(ctx, "discard", func(tx *Tx) (err error) {
-		if ids, err = tx.ids(ctx, qOwnIntents, ss.id, owner); err != nil {
+		gone, err := tx.intents(ctx, qDiscard, ss.id, owner)
+		if err != nil {
 			return err
 		}
-		for _, q := range []string{qDiscard, qEndHold} {
-			if _, err := tx.exec(ctx, q, ss.id, owner); err != nil {
-				return mapErr(err, "discard")
-			}
-		}
-		return nil
+		ids = inIntentOrder(gone)
+		_, err = tx.exec(ctx, qEndHold, ss.id, owner)
+		return mapErr(err, "discard")
 	})
 	if err != nil {
 		return nil, ss.errf("discard intents of "+truncate(owner, 80), nil, err)
@@ -488,6 +493,52 @@ func (s *Store) HoldsRef(ctx context.Context, sessionID string, id ID) (bool, er
 		return mapErr(tx.queryRow(ctx, qHasRef, sessionID, id[:]).Scan(&n), "holds ref")
 	})
 	return n > 0, ss.errf("holds ref", &id, err)
+}
+
+// intent is an id with its intent time, as qMergeOwned, qStampOwned and
+// qDiscard return them.
+type intent struct {
+	id ID
+	at int64
+}
+
+// intents runs a statement that returns (blob_id, intent_at) rows.
+func (tx *Tx) intents(ctx context.Context, query string, args ...any) ([]intent, error) {
+	rows, err := tx.query(ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(err, "intents")
+	}
+	defer rows.Close()
+	var out []intent
+	for rows.Next() {
+		var (
+			b []byte
+			i intent
+		)
+		if err := rows.Scan(&b, &i.at); err != nil {
+			return nil, mapErr(err, "intents")
+		}
+		if i.id, err = idFromBytes(b); err != nil {
+			return nil, err
+		}
+		out = append(out, i)
+	}
+	return out, mapErr(rows.Err(), "intents")
+}
+
+// inIntentOrder returns the ids oldest intent first, then by id.
+func inIntentOrder(in []intent) []ID {
+	slices.SortFunc(in, func(a, b intent) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.id[:], b.id[:])
+	})
+	var ids []ID
+	for _, x := range in {
+		ids = append(ids, x.id)
+	}
+	return ids
 }
 
 // ids runs a query that yields blob ids.

@@ -53,15 +53,20 @@ const (
 		ON CONFLICT (session_id, blob_id, owner, committed_at) DO UPDATE SET
 			intent_at = excluded.intent_at, media_type = excluded.media_type,
 			label = excluded.label, extra = excluded.extra`
-	qIsDropped  = `SELECT count(*) FROM dropped_sessions WHERE session_id = ?`
-	qHasRef     = `SELECT count(*) FROM refs WHERE session_id = ? AND blob_id = ?`
-	qOwnIntents = `SELECT blob_id FROM refs WHERE session_id = ? AND owner = ? AND committed_at = 0 ORDER BY intent_at, blob_id`
+	qIsDropped    = `SELECT count(*) FROM dropped_sessions WHERE session_id = ?`
+	qHasRef       = `SELECT count(*) FROM refs WHERE session_id = ? AND blob_id = ?`
+	qHasCommitted = `SELECT count(*) FROM refs WHERE session_id = ? AND blob_id = ? AND committed_at <> 0`
+	// An owner's intents join the session's committed ref where there is
+	// one, and become it where there is none. Both say what they did: a
+	// reclaimer may forget an intent between a read and these.
 	qMergeOwned = `DELETE FROM refs WHERE session_id = ? AND owner = ? AND committed_at = 0
-		AND blob_id IN (SELECT blob_id FROM refs WHERE session_id = ? AND committed_at <> 0)`
-	qStampOwned = `UPDATE refs SET committed_at = ? WHERE session_id = ? AND owner = ? AND committed_at = 0`
-	qDiscard    = `DELETE FROM refs WHERE session_id = ? AND owner = ? AND committed_at = 0`
-	qEndHold    = `DELETE FROM holds WHERE session_id = ? AND owner = ?`
-	qHold       = `INSERT INTO holds (session_id, owner, held_until) VALUES (?, ?, ?)
+		AND blob_id IN (SELECT blob_id FROM refs WHERE session_id = ? AND committed_at <> 0)
+		RETURNING blob_id, intent_at`
+	qStampOwned = `UPDATE refs SET committed_at = ? WHERE session_id = ? AND owner = ? AND committed_at = 0
+		RETURNING blob_id, intent_at`
+	qDiscard = `DELETE FROM refs WHERE session_id = ? AND owner = ? AND committed_at = 0 RETURNING blob_id, intent_at`
+	qEndHold = `DELETE FROM holds WHERE session_id = ? AND owner = ?`
+	qHold    = `INSERT INTO holds (session_id, owner, held_until) VALUES (?, ?, ?)
 		ON CONFLICT (session_id, owner) DO UPDATE SET held_until = excluded.held_until`
 	// Commit(id): the newest intent becomes the committed ref unless there
 	// is one; then the session's other intents to id are part of it.
@@ -87,7 +92,7 @@ const (
 	// Each session after a cursor, with its rows, intents, last intent and
 	// the bytes of the distinct blobs it refers to.
 	qSessions = `SELECT r.session_id, count(*), count(*) FILTER (WHERE r.committed_at = 0), max(r.intent_at),
-			(SELECT coalesce(sum(b.size), 0) FROM blobs b
+			(SELECT CAST(coalesce(sum(b.size), 0) AS BIGINT) FROM blobs b
 				WHERE b.id IN (SELECT d.blob_id FROM refs d WHERE d.session_id = r.session_id))
 		FROM refs r WHERE r.session_id > ? GROUP BY r.session_id ORDER BY r.session_id LIMIT ?`
 )
@@ -127,7 +132,7 @@ const (
 
 // Verify and Stats.
 const (
-	qBlobTotals   = `SELECT count(*), coalesce(sum(size), 0) FROM blobs`
+	qBlobTotals   = `SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM blobs`
 	qRefTotals    = `SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at = 0) FROM refs`
 	qVerifyBlobs  = `SELECT pk, id, size, chunk_size FROM blobs WHERE pk > ? ORDER BY pk LIMIT ?`
 	qVerifyChunks = `SELECT seq, data FROM chunks WHERE blob_pk = ? ORDER BY seq`

@@ -265,7 +265,21 @@ func (r *reclaim) blobs(ctx context.Context) error {
 	}
 }
 
-func (r *reclaim) delete(ctx context.Context, batch []orphan) error {
+// delete deletes a batch of candidates in one transaction, each only if it
+// is still unreferenced and untouched. Where writers run in parallel
+// (PostgreSQL), a put may commit a ref to a candidate after the check's
+// snapshot: the foreign key refuses the delete, and the batch runs again,
+// when the check sees the ref.
+func (r *reclaim) delete(ctx context.Context, batch []orphan) (err error) {
+	for range maxRetries {
+		if err = r.deleteOnce(ctx, batch); !errors.Is(err, ErrReferenced) {
+			return err
+		}
+	}
+	return err
+}
+
+func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 	var blobs int
 	var bytes int64
 	err := r.s.update(ctx, "reclaim blobs", func(tx *Tx) error {
@@ -297,7 +311,7 @@ func (r *reclaim) giveBack(ctx context.Context) error {
 	if r.p.DryRun {
 		return nil
 	}
-	before := r.s.db.FileBytes()
+	before := r.s.db.FileBytes(ctx)
 	if err := r.s.db.GiveBack(ctx, r.p.VacuumAt); err != nil {
 		return mapErr(err, "reclaim: vacuum")
 	}
@@ -305,7 +319,7 @@ func (r *reclaim) giveBack(ctx context.Context) error {
 	if err != nil {
 		return mapErr(err, "reclaim: vacuum")
 	}
-	r.rep.ReturnedBytes = max(0, before-r.s.db.FileBytes())
+	r.rep.ReturnedBytes = max(0, before-r.s.db.FileBytes(ctx))
 	r.rep.FreeBytes = sp.FreePages * sp.PageSize
 	r.rep.NeedsCompact = !sp.Incremental && sp.FreePages > 0
 	r.progress("vacuum")

@@ -21,6 +21,6 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		}
 		return mapErr(tx.queryRow(ctx, qRefTotals).Scan(&st.Refs, &st.Sessions, &st.UncommittedRefs), "stats")
 	})
-	st.FileBytes = s.db.FileBytes()
+	st.FileBytes = s.db.FileBytes(ctx)
 	return st, err
 }

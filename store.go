@@ -78,7 +78,10 @@ type Store struct {
 
 // Open creates or opens the store at path and migrates its schema. Path
 // ":memory:" (MemoryPath) opens a private Ephemeral store. A new file is
-// created with mode 0600. An existing SQLite file that attachstore never
+// created with mode 0600. A "postgres://" or "postgresql://" URL opens the
+// store in that PostgreSQL database (in the schema its search_path names),
+// shared by every process and machine that opens the same URL; errors name
+// its host and database, never its password. An existing SQLite file that attachstore never
 // wrote is adopted: attachstore's tables are added beside the file's own
 // (see Origin); with WithReadOnly it is ErrNotAStore instead, and nothing
 // changes.
@@ -113,12 +116,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		err = fmt.Errorf("%s: %w", pe.Op, pe.Err) // the path is named below
 	}
 	if err != nil {
+		name := path
+		if db.IsURL(path) {
+			name = db.Redact(path) // never the password
+		}
 		for _, known := range []error{ErrSchemaTooNew, ErrDirtySchema, ErrReadOnly, ErrNotAStore} {
 			if errors.Is(err, known) {
-				return nil, errorf("open "+path, err)
+				return nil, errorf("open "+name, err)
 			}
 		}
-		return nil, mapErr(err, "open "+path)
+		return nil, mapErr(err, "open "+name)
 	}
 	return &Store{db: d, opts: o}, nil
 }
@@ -142,7 +149,7 @@ func (s *Store) Persistence() Persistence {
 }
 
 // Path returns the database file's absolute path ("" for an Ephemeral
-// store).
+// store), or a PostgreSQL store's URL without its password.
 func (s *Store) Path() string { return s.db.Path }
 
 // Origin says whether Open found a store, created one, or adopted another

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
 	"sync"
+	"time"
+
+	"github.com/attachstore/attachstore/db"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -77,6 +81,11 @@ func (tx *Tx) check(write bool) error {
 // goes on). Update waits for other writers — in this process or another —
 // until ctx ends. Calling the Store's own methods from inside fn returns
 // ErrInTransaction: use tx.
+//
+// On PostgreSQL, where writers run in parallel, a transaction that loses a
+// race (a deadlock, a serialization failure) is rolled back and fn runs
+// again, a few times at most (then ErrConflict): keep effects outside the
+// database until Update returns. On SQLite fn runs once.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	return s.update(ctx, "update", func(tx *Tx) error {
 		tx.host = true
@@ -100,11 +109,31 @@ func (s *Store) update(ctx context.Context, what string, fn func(tx *Tx) error) 
 	return s.run(ctx, what, true, fn)
 }
 
-// run runs fn in one transaction, a write transaction or a read snapshot.
+// maxRetries bounds how often run starts a transaction again after it lost
+// a race with another (PostgreSQL's deadlocks and serialization failures).
+const maxRetries = 10
+
+// run runs fn in one transaction, a write transaction or a read snapshot,
+// and runs it again, up to maxRetries times, when the database says it lost
+// a race with another transaction: nothing of a lost attempt was kept.
 func (s *Store) run(ctx context.Context, what string, write bool, fn func(tx *Tx) error) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
+	for attempt := 1; ; attempt++ {
+		err := s.runOnce(ctx, what, write, fn)
+		if db.KindOf(err) != db.Retry || attempt == maxRetries {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
+		}
+	}
+}
+
+func (s *Store) runOnce(ctx context.Context, what string, write bool, fn func(tx *Tx) error) error {
 	stx, end, err := s.db.Begin(ctx, write)
 	if err != nil {
 		return mapErr(err, what+": begin")
@@ -129,14 +158,19 @@ func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *
 		if err == nil && tx.aborted != nil {
 			err = errorf(what+": rolled back by an earlier error", tx.aborted)
 		}
-		if err == nil && ctx.Err() != nil {
+		if ctx.Err() != nil && (err == nil || errors.Is(err, driver.ErrBadConn)) {
 			// The transaction does not end with ctx (see db.Begin): a
-			// cancelled caller gets no commit.
+			// cancelled caller gets no commit. A driver that drops its
+			// connection to stop a statement (pgx) says only "bad
+			// connection": the context says why.
 			err = errorf(what, ctx.Err())
 		}
-		if err == nil {
+		if err == nil && tx.writable {
 			err = mapErr(stx.Commit(), what+": commit")
 		} else {
+			// A read snapshot has nothing to commit; on PostgreSQL, a
+			// statement of the host's that failed in it would make the
+			// commit fail.
 			_ = stx.Rollback()
 		}
 	}()

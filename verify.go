@@ -6,8 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-
-	"github.com/attachstore/attachstore/db"
 )
 
 // VerifyReport says what Verify found.
@@ -48,7 +46,7 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 func (s *Store) VerifyWith(ctx context.Context, p VerifyPolicy) (VerifyReport, error) {
 	var rep VerifyReport
 	err := s.View(ctx, func(t *Tx) error {
-		probs, err := db.Check(ctx, t.sqlTx)
+		probs, err := s.db.Check(ctx, t.sqlTx)
 		if err != nil {
 			return mapErr(err, "verify")
 		}

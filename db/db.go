@@ -17,7 +17,8 @@ import (
 
 // Config says how to open a database.
 type Config struct {
-	// Path is a file path, or "" for a private in-memory database.
+	// Path is a file path, "" for a private in-memory database, or a
+	// postgres:// URL.
 	Path string
 	// Synchronous is SQLite's PRAGMA synchronous: OFF, NORMAL, FULL or EXTRA.
 	Synchronous string
@@ -57,11 +58,14 @@ type DB struct {
 	Reader *sqlx.DB
 	// Memory reports an in-memory database.
 	Memory bool
-	// Path is the absolute file path ("" when Memory).
+	// Path is the absolute file path ("" when Memory), or the PostgreSQL
+	// URL without its password.
 	Path string
 	// Origin says what Open found.
 	Origin Origin
 
+	// pg says the database is PostgreSQL; the rest of DB is SQLite's.
+	pg bool
 	// pageSize is the file's page size.
 	pageSize    int64
 	busyTimeout time.Duration
@@ -94,8 +98,11 @@ var (
 // Open opens the database cfg describes, creating and migrating it unless
 // cfg.ReadOnly.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
-	if cfg.Path == "" {
+	switch {
+	case cfg.Path == "":
 		return openMemory(ctx, cfg)
+	case IsURL(cfg.Path):
+		return openPostgres(ctx, cfg)
 	}
 	return openFile(ctx, cfg)
 }
@@ -125,8 +132,17 @@ func (d *DB) Committed() { d.ckpt.kick() }
 // NextBlobPK returns the query that yields the pk for a new blob. On
 // SQLite it is one past the highest, which the write lock keeps for the
 // caller; so a deleted blob's pk may come back, and a reader that holds no
-// transaction checks the blob's id with each chunk it reads.
-func (d *DB) NextBlobPK() string { return `SELECT coalesce(max(pk), 0) + 1 FROM blobs` }
+// transaction checks the blob's id with each chunk it reads. On
+// PostgreSQL it comes from the column's sequence.
+func (d *DB) NextBlobPK() string {
+	if d.pg {
+		return `SELECT nextval(pg_get_serial_sequence('blobs', 'pk'))`
+	}
+	return `SELECT coalesce(max(pk), 0) + 1 FROM blobs`
+}
+
+// Postgres reports whether the database is PostgreSQL.
+func (d *DB) Postgres() bool { return d.pg }
 
 // Begin begins a write transaction (BEGIN IMMEDIATE on the writer) or a
 // read snapshot; end must be called after it commits or rolls back. ctx
@@ -146,8 +162,13 @@ func (d *DB) Begin(ctx context.Context, write bool) (stx *sqlx.Tx, end func(), e
 		return nil, nil, err
 	}
 	end = func() { conn.Close() }
+	var opts *sql.TxOptions
+	if d.pg && !write {
+		// One snapshot for the whole View, as SQLite's read transaction is.
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
 	err = WhileBusy(ctx, func() (err error) {
-		stx, err = conn.BeginTxx(context.WithoutCancel(ctx), nil)
+		stx, err = conn.BeginTxx(context.WithoutCancel(ctx), opts)
 		return err
 	})
 	if err == nil && d.Memory && !write {

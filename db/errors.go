@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
@@ -30,11 +31,18 @@ const (
 	Busy
 	// Interrupted: the statement was stopped because its context ended.
 	Interrupted
+	// Retry: the transaction lost a race with another (a deadlock or a
+	// serialization failure) and may succeed if run again.
+	Retry
 )
 
 // KindOf classifies a driver error. This is the one place that inspects
-// SQLite's error codes.
+// SQLite's and PostgreSQL's error codes.
 func KindOf(err error) Kind {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pgKind(pe.Code)
+	}
 	var se sqlite3.Error
 	if !errors.As(err, &se) {
 		return Other
@@ -63,6 +71,27 @@ func KindOf(err error) Kind {
 		return Busy
 	case se.Code == sqlite3.ErrInterrupt:
 		return Interrupted
+	}
+	return Other
+}
+
+// pgKind classifies a PostgreSQL SQLSTATE.
+func pgKind(code string) Kind {
+	switch code {
+	case "23503": // foreign_key_violation
+		return Referenced
+	case "23505": // unique_violation
+		return Conflict
+	case "40001", "40P01": // serialization_failure, deadlock_detected
+		return Retry
+	case "53100": // disk_full
+		return Full
+	case "25006": // read_only_sql_transaction
+		return ReadOnly
+	case "57014": // query_canceled
+		return Interrupted
+	case "42P01", "42703", "42883": // undefined_table, undefined_column, undefined_function
+		return Corrupt
 	}
 	return Other
 }

@@ -17,10 +17,13 @@ const migrationsTable = "schema_migrations"
 
 // readVersion returns the recorded schema version (-1 when none) and the
 // dirty flag.
-func readVersion(ctx context.Context, db *sql.DB) (int, bool, error) {
+func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
 	var n int
-	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
-		migrationsTable).Scan(&n)
+	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
+	if pg {
+		q = `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`
+	}
+	err := db.QueryRowContext(ctx, q, migrationsTable).Scan(&n)
 	if err != nil || n == 0 {
 		return -1, false, err
 	}
@@ -36,8 +39,8 @@ func readVersion(ctx context.Context, db *sql.DB) (int, bool, error) {
 }
 
 // checkStore says whether db holds a store this build can use as it is.
-func checkStore(ctx context.Context, db *sql.DB) error {
-	v, dirty, err := readVersion(ctx, db)
+func checkStore(ctx context.Context, db *sql.DB, pg bool) error {
+	v, dirty, err := readVersion(ctx, db, pg)
 	if err != nil {
 		return err
 	}
@@ -64,14 +67,14 @@ func checkStore(ctx context.Context, db *sql.DB) error {
 // dropped without Close: it holds no other resource.
 func migrate(ctx context.Context, db *sql.DB) error {
 	for attempt := 0; ; attempt++ {
-		v, dirty, err := readVersion(ctx, db)
+		v, dirty, err := readVersion(ctx, db, false)
 		switch {
 		case err != nil:
 			return err
 		case v == schema.Version && !dirty:
 			return nil
 		case v > schema.Version || dirty && attempt >= 20:
-			return checkStore(ctx, db)
+			return checkStore(ctx, db, false)
 		case dirty:
 			// Another process may be half-way through migrating this file:
 			// the dirty flag is not atomic with the migration.

@@ -165,7 +165,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	d.maint = openHandle(fileDSN(abs, wq), true)
 	d.maint.SetMaxOpenConns(1)
 	d.maint.SetConnMaxIdleTime(time.Minute)
-	d.ckpt = startCheckpointer(d.maint)
+	d.ckpt = startCheckpointer(d.maint, d.Writer, d.pageSize)
 	return d, nil
 }
 
@@ -190,7 +190,7 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 	if err := d.openReaders(ctx, cfg, immutable); err != nil {
 		return err
 	}
-	return checkStore(ctx, d.Reader.DB)
+	return checkStore(ctx, d.Reader.DB, false)
 }
 
 // writable reports whether this process may write path (a file or a
@@ -316,8 +316,8 @@ type Space struct {
 // database).
 func (d *DB) Space(ctx context.Context) (Space, error) {
 	sp := Space{PageSize: d.pageSize}
-	if d.Memory {
-		return sp, nil
+	if d.Memory || d.pg {
+		return sp, nil // PostgreSQL's autovacuum looks after its space
 	}
 	// On the writer where there is one: a reader connection keeps the
 	// auto_vacuum mode it read when it opened, which Compact changes.
@@ -350,7 +350,7 @@ const vacuumStepBytes = 4 << 20
 // Compact). When an earlier GiveBack failed (a full disk), this one
 // finishes its work whatever the share.
 func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
-	if d.Memory || d.Writer == nil {
+	if d.Memory || d.pg || d.Writer == nil {
 		return nil
 	}
 	sp, err := d.Space(ctx)
@@ -434,7 +434,7 @@ func (d *DB) truncateWAL(ctx context.Context) error {
 // the write lock while it runs and needs free disk space about the size of
 // the file.
 func (d *DB) Compact(ctx context.Context) error {
-	if d.Memory {
+	if d.Memory || d.pg {
 		return nil
 	}
 	if d.Writer == nil {
@@ -456,6 +456,9 @@ func (d *DB) Compact(ctx context.Context) error {
 // connection of its own: the read pool's refuse anything that writes,
 // even to another file.
 func (d *DB) Backup(ctx context.Context, path string) error {
+	if d.pg {
+		return errors.New("a PostgreSQL store is backed up with the server's own tools (pg_dump, base backups)")
+	}
 	q := url.Values{}
 	q.Set("mode", "ro")
 	q.Set("_busy_timeout", strconv.FormatInt(d.busyTimeout.Milliseconds(), 10))
@@ -473,7 +476,11 @@ func (d *DB) Backup(ctx context.Context, path string) error {
 
 // Check runs SQLite's integrity and foreign key checks through q (a read
 // transaction) and returns their findings; none means the file is sound.
-func Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error) {
+// PostgreSQL enforces its keys always and has no such check to run.
+func (d *DB) Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error) {
+	if d.pg {
+		return nil, nil
+	}
 	var out []string
 	for _, pragma := range []string{"PRAGMA integrity_check", "PRAGMA foreign_key_check"} {
 		rows, err := q.QueryxContext(ctx, pragma)
@@ -507,11 +514,16 @@ func Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error) {
 }
 
 // FileBytes is the size on disk of the database file and its WAL (0 for
-// an in-memory database).
-func (d *DB) FileBytes() int64 {
+// an in-memory database), or of attachstore's tables on PostgreSQL.
+func (d *DB) FileBytes(ctx context.Context) int64 {
 	var n int64
-	if d.Memory {
+	switch {
+	case d.Memory:
 		return 0
+	case d.pg:
+		_ = d.Reader.QueryRowContext(ctx, `SELECT pg_total_relation_size('blobs') + pg_total_relation_size('chunks')
+			+ pg_total_relation_size('refs') + pg_total_relation_size('holds') + pg_total_relation_size('dropped_sessions')`).Scan(&n)
+		return n
 	}
 	for _, p := range []string{d.Path, d.Path + "-wal"} {
 		if fi, err := os.Stat(p); err == nil {

@@ -9,7 +9,7 @@ import "embed"
 
 // FS holds the migrations: sqlite/ and postgres/.
 //
-//go:embed sqlite/*.sql
+//go:embed sqlite/*.sql postgres/*.sql
 var FS embed.FS
 
 // Version is the newest migration version. A database whose recorded

@@ -1,0 +1,122 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/url"
+	"strings"
+
+	"github.com/attachstore/attachstore/schema"
+	gomigrate "github.com/golang-migrate/migrate/v4"
+	mpgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/jmoiron/sqlx"
+)
+
+// IsURL reports whether path names a PostgreSQL database rather than a file.
+func IsURL(path string) bool {
+	return strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://")
+}
+
+// Redact returns a PostgreSQL URL without its password, for messages.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "postgres://(an unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// postgresMaxConns bounds the pool one Store opens on a server.
+const postgresMaxConns = 16
+
+func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
+	h, err := sqlx.Open("pgx", cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	d := &DB{Reader: h, Path: Redact(cfg.Path), pg: true}
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	h.SetMaxOpenConns(postgresMaxConns)
+	h.SetMaxIdleConns(postgresMaxConns)
+	if err := h.PingContext(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.ReadOnly {
+		return d, checkStore(ctx, h.DB, true)
+	}
+	d.Writer = h
+	var tables, stores int
+	if err := h.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE table_name IN ('schema_migrations', 'blobs'))
+		FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables, &stores); err != nil {
+		return nil, err
+	}
+	switch {
+	case tables == 0:
+		d.Origin = Created
+	case stores == 0:
+		d.Origin = Adopted
+	}
+	return d, migratePostgres(ctx, cfg.Path, h.DB)
+}
+
+// migratePostgres brings the database to schema.Version on a handle of its
+// own, which golang-migrate keeps a connection of and closes; its advisory
+// lock lets several nodes start at once.
+func migratePostgres(ctx context.Context, rawURL string, h *sql.DB) error {
+	if v, dirty, err := readVersion(ctx, h, true); err != nil {
+		return err
+	} else if v == schema.Version && !dirty {
+		return nil
+	} else if v > schema.Version || dirty {
+		return checkStore(ctx, h, true)
+	}
+	mh, err := sql.Open("pgx", rawURL)
+	if err != nil {
+		return err
+	}
+	src, err := iofs.New(schema.FS, "postgres")
+	if err != nil {
+		mh.Close()
+		return err
+	}
+	drv, err := mpgx.WithInstance(mh, &mpgx.Config{MigrationsTable: migrationsTable})
+	if err != nil {
+		mh.Close()
+		return fmt.Errorf("migrate: %w", err)
+	}
+	m, err := gomigrate.NewWithInstance("iofs", src, "pgx5", drv)
+	if err != nil {
+		drv.Close()
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer m.Close()
+	if err := m.Up(); err != nil && !errors.Is(err, gomigrate.ErrNoChange) {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// LockSession serializes the writes into one session across the processes
+// that share a PostgreSQL database, until the transaction ends: a drop and
+// a put into the same session, or two owners' commits of the same blob,
+// would otherwise each miss the other's uncommitted rows. Writes into
+// different sessions go on in parallel. On SQLite the one writer does this
+// already.
+func (d *DB) LockSession(ctx context.Context, q sqlx.ExecerContext, session string) error {
+	if !d.pg {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte("attachstore session\x00" + session))
+	_, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64()))
+	return err
+}
