@@ -228,11 +228,25 @@ func kindOf(err error) string {
 	return "error"
 }
 
-// cleanMsg drops the "attachstore: " prefixes that each wrapping layer of a
-// library error adds; the CLI prints its own once.
+// cleanMsg drops the "attachstore: " prefix a library error starts with;
+// the CLI prints its own once.
 func cleanMsg(s string) string {
-	return strings.ReplaceAll(s, "attachstore: ", "")
+	return strings.TrimPrefix(s, "attachstore: ")
 }
+
+// within puts what an error concerns (a session, an owner) before its
+// message, keeping the error reachable and the prefix out of the middle.
+func within(what string, err error) error {
+	return &wrapError{msg: what + ": " + cleanMsg(err.Error()), err: err}
+}
+
+type wrapError struct {
+	msg string
+	err error
+}
+
+func (e *wrapError) Error() string { return e.msg }
+func (e *wrapError) Unwrap() error { return e.err }
 
 // corruptError is bytes that do not hash to the id they were read or
 // imported under. It matches attachstore.ErrCorrupt.

@@ -78,11 +78,11 @@ func setupCommit(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 		}
 		return c.each(ctx, len(rs), func(i int) error {
 			if rs[i].err != nil {
-				return c.fail("commit", idSubj(rs[i].arg.arg), fmt.Errorf("%s: %w", sessionSubj(sess), rs[i].err))
+				return c.fail("commit", idSubj(rs[i].arg.arg), within(sessionSubj(sess).String(), rs[i].err))
 			}
 			id := rs[i].id
 			if err := ss.Commit(ctx, id); err != nil {
-				return c.fail("commit", idSubj(id.String()), fmt.Errorf("%s: %w", sessionSubj(sess), err))
+				return c.fail("commit", idSubj(id.String()), within(sessionSubj(sess).String(), err))
 			}
 			return committed(id)
 		})
