@@ -180,7 +180,7 @@ var commands = []struct {
 	cmds  []*command
 }{
 	{"content", []*command{putCmd, getCmd, statCmd, lsCmd, rmCmd}},
-	{"sessions", []*command{commitCmd, refsCmd, dropSessionCmd, exportCmd, importCmd}},
+	{"sessions", []*command{sessionsCmd, refsCmd, commitCmd, discardCmd, holdCmd, dropSessionCmd, exportCmd, importCmd}},
 	{"maintenance", []*command{reclaimCmd, verifyCmd, statsCmd}},
 }
 

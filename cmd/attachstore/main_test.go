@@ -215,6 +215,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"ReclaimZeroBatch", []string{"reclaim", "--batch", "0"}, "--batch"},
 		{"VerifyArgs", []string{"verify", "x"}, "no arguments"},
 		{"EmptyDB", []string{"--db", "", "ls"}, "--db"},
+		{"CommitOwnerWithIDs", []string{"commit", "--session", "s", "--owner", "o", unknownID}, "no IDs"},
+		{"DiscardNoOwner", []string{"discard", "--session", "s"}, "--owner"},
+		{"DiscardArgs", []string{"discard", "--session", "s", "--owner", "o", "x"}, "no arguments"},
+		{"HoldNoTime", []string{"hold", "--session", "s", "--owner", "o"}, "--for"},
+		{"SessionsArgs", []string{"sessions", "x"}, "no arguments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

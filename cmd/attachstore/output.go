@@ -84,7 +84,7 @@ func printCommandUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
 		switch f.Name {
 		case "db", "json":
 		default:
-			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
 				fmt.Fprintf(tw, " (default %s)", f.DefValue)
 			}
 		}

@@ -88,6 +88,8 @@ func TestFailMessageNamesSubjectOnce(t *testing.T) {
 		{"put", fileSubj("a.txt"), &fs.PathError{Op: "open", Path: "a.txt", Err: syscall.ENOENT}, "put a.txt: no such file or directory", 1, "no_such_file"},
 		{"refs", sessionSubj("x"), lib(`attachstore: session "x": refs: invalid session id: too long`, attachstore.ErrInvalidSession), `refs session "x": invalid session id: too long`, 2, "invalid_session"},
 		{"commit", idSubj(id), within(`session "s"`, lib(`attachstore: session "s": not found`, attachstore.ErrNotFound)), "commit " + id + `: session "s": not found`, 1, "not_found"},
+		{"put", fileSubj("a.txt"), lib(`attachstore: put: session "s": session was dropped`, attachstore.ErrSessionDropped), `put a.txt: session "s": ` + droppedMsg, 1, "session_dropped"},
+		{"hold", sessionSubj("s"), lib(`attachstore: session "s": hold intents of o: session was dropped`, attachstore.ErrSessionDropped), `hold session "s": ` + droppedMsg, 1, "session_dropped"},
 	}
 	for _, tt := range tests {
 		err := c.fail(tt.op, tt.subject, tt.err)
