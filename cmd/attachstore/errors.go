@@ -234,6 +234,8 @@ func kindOf(err error) string {
 		return "dirty_schema"
 	case errors.Is(err, attachstore.ErrSessionDropped):
 		return "session_dropped"
+	case errors.Is(err, fs.ErrExist):
+		return "exists"
 	case errors.Is(err, fs.ErrNotExist):
 		return "no_such_file"
 	case errors.Is(err, fs.ErrPermission):

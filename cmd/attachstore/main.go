@@ -181,7 +181,7 @@ var commands = []struct {
 }{
 	{"content", []*command{putCmd, getCmd, statCmd, lsCmd, rmCmd}},
 	{"sessions", []*command{sessionsCmd, refsCmd, commitCmd, discardCmd, holdCmd, dropSessionCmd, exportCmd, importCmd}},
-	{"maintenance", []*command{reclaimCmd, verifyCmd, statsCmd}},
+	{"maintenance", []*command{reclaimCmd, verifyCmd, statsCmd, backupCmd, compactCmd}},
 }
 
 func lookup(name string) *command {

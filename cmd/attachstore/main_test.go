@@ -141,6 +141,15 @@ func (e *cliEnv) put(args ...string) []string {
 	return lines(e.ok(nil, append([]string{"put"}, args...)...).stdout)
 }
 
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func lines(s string) []string {
 	return strings.Fields(strings.TrimSpace(s))
 }
@@ -220,6 +229,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"DiscardArgs", []string{"discard", "--session", "s", "--owner", "o", "x"}, "no arguments"},
 		{"HoldNoTime", []string{"hold", "--session", "s", "--owner", "o"}, "--for"},
 		{"SessionsArgs", []string{"sessions", "x"}, "no arguments"},
+		{"BackupNoFile", []string{"backup"}, "one FILE"},
+		{"BackupStdout", []string{"backup", "-"}, "not stdout"},
+		{"CompactArgs", []string{"compact", "x"}, "no arguments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

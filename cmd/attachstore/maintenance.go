@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	iofs "io/fs"
+	"os"
 	"time"
 
 	"github.com/attachstore/attachstore"
@@ -212,6 +215,119 @@ func setupStats(c *cli, fs *flag.FlagSet) func(context.Context, []string) error 
 		fmt.Fprintf(tw, "uncommitted refs\t%d\n", st.UncommittedRefs)
 		fmt.Fprintf(tw, "sessions\t%d\n", st.Sessions)
 		fmt.Fprintf(tw, "file bytes\t%s\n", formatBytes(st.FileBytes))
+		return tw.Flush()
+	}
+}
+
+var backupCmd = &command{
+	name:    "backup",
+	args:    "FILE",
+	summary: "write a verified copy of the store to a new FILE",
+	access:  reads,
+	long: `
+Backup writes a consistent copy of the store, as of one moment, to FILE
+while other programs go on writing to it, then opens the copy and verifies
+it as 'verify' does; it opens the store read-only, so it also works on a
+file it cannot write. FILE must not exist (backup never overwrites) and is
+created with mode 0600. An interrupted backup removes FILE. If the copy does
+not verify, FILE is kept for inspection, the exit status is 1, and the store
+itself may be damaged: run 'attachstore verify'.
+
+The copy is an ordinary store: read it with --db FILE, or restore it by
+copying it over the store's file while no program has the store open
+(remove the store's -wal and -shm files, if any, as you do). Nothing is
+printed; --json prints {"db": DB, "backup": FILE, "file_bytes": N}.`,
+	setup: setupBackup,
+}
+
+func setupBackup(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 1 {
+			return badUsage("want one FILE, got %d arguments", len(args))
+		}
+		path := args[0]
+		if path == "-" {
+			return badUsage("backup writes a file, not stdout: give its path")
+		}
+		if _, err := os.Lstat(path); err == nil {
+			return c.fail("backup", fileSubj(path), &kindError{
+				fmt.Sprintf("%s: exists (backup never overwrites; remove it or choose another name)", path), iofs.ErrExist})
+		} else if !errors.Is(err, iofs.ErrNotExist) {
+			return c.fail("backup", fileSubj(path), pathErr(path, err))
+		} else if err := checkParent(path); err != nil {
+			return c.fail("backup", fileSubj(path), err)
+		}
+		s, err := c.open(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.Backup(ctx, path); err != nil {
+			if _, serr := os.Lstat(path); serr == nil && errors.Is(err, attachstore.ErrCorrupt) {
+				return &exitError{code: 1, kind: "corrupt", subj: fileSubj(path), cause: err,
+					msg: fmt.Sprintf("backup %s: the copy does not verify (%s is kept for inspection); "+
+						"the store itself may be damaged: run 'attachstore verify'", path, path)}
+			}
+			return c.fail("backup", fileSubj(path), err)
+		}
+		if c.json {
+			var size int64
+			if fi, err := os.Stat(path); err == nil {
+				size = fi.Size()
+			}
+			return c.emitJSON(struct {
+				DB        string `json:"db"`
+				Backup    string `json:"backup"`
+				FileBytes int64  `json:"file_bytes"`
+			}{c.db, path, size})
+		}
+		return nil
+	}
+}
+
+var compactCmd = &command{
+	name:    "compact",
+	summary: "rewrite the file without free space; enable shrinking",
+	access:  writes,
+	long: `
+Compact rewrites the whole database file so that it holds no free space,
+and turns on SQLite's incremental vacuum for a file another program created
+without it, so that 'reclaim' can give space back from then on; reclaim
+says when a file needs it. It holds the write lock while it runs (writers
+wait), takes time in proportion to the store, and needs free disk space
+about the size of the file. It prints the file's size before and after;
+--json prints {"file_bytes_before": N, "file_bytes_after": N}.`,
+	setup: setupCompact,
+}
+
+func setupCompact(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 0 {
+			return badUsage("compact takes no arguments")
+		}
+		s, err := c.open(ctx)
+		if err != nil {
+			return err
+		}
+		before, err := s.Stats(ctx)
+		if err != nil {
+			return c.fail("compact", subject{}, err)
+		}
+		if err := s.Compact(ctx); err != nil {
+			return c.fail("compact", subject{}, err)
+		}
+		after, err := s.Stats(ctx)
+		if err != nil {
+			return c.fail("compact", subject{}, err)
+		}
+		if c.json {
+			return c.emitJSON(struct {
+				Before int64 `json:"file_bytes_before"`
+				After  int64 `json:"file_bytes_after"`
+			}{before.FileBytes, after.FileBytes})
+		}
+		tw := c.table()
+		fmt.Fprintf(tw, "file bytes before\t%s\n", formatBytes(before.FileBytes))
+		fmt.Fprintf(tw, "file bytes after\t%s\n", formatBytes(after.FileBytes))
 		return tw.Flush()
 	}
 }

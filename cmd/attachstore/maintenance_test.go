@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -153,5 +156,110 @@ func TestStats(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("stats text lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestCompact: compact gives a store's free space back at once and says
+// how large the file was and is.
+func TestCompact(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.put("--session", "keep", e.file("keep.txt", []byte("keep")))
+	e.ok(nil, "commit", "--session", "keep")
+	e.put("--session", "s", e.file("big.bin", pseudoRandom(2<<20, 46)))
+	e.ok(nil, "drop-session", "s")
+	e.ok(nil, "reclaim", "--grace", "0", "--vacuum", "never")
+
+	before := fileSize(t, e.db)
+	o := jsonLines(t, e.ok(nil, "compact", "--json").stdout)
+	after := fileSize(t, e.db)
+	if after > before/4 || len(o) != 1 || o[0]["file_bytes_after"].(float64) >= o[0]["file_bytes_before"].(float64) {
+		t.Errorf("compact: file %d -> %d bytes, report %v; want it to lose the 2 MiB freed", before, after, o)
+	}
+	if text := e.ok(nil, "compact").stdout; !strings.Contains(text, "file bytes before") || !strings.Contains(text, "file bytes after") {
+		t.Errorf("compact text output: %q", text)
+	}
+	e.ok(nil, "verify")
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// TestBackupRestoresAndVerifies: backup writes a copy that verify passes,
+// that holds the same content and refs, and that serves as the store once
+// copied into place; it never overwrites a file.
+func TestBackupRestoresAndVerifies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	data := pseudoRandom(700<<10, 44)
+	big := e.put("--session", "s", e.file("big.bin", data))[0]
+	e.ok(nil, "commit", "--session", "s")
+	small := e.put("--session", "s", "--owner", "t", e.file("small.txt", []byte("small")))[0]
+	free := e.put(e.file("free.txt", []byte("free")))[0]
+
+	backup := filepath.Join(e.dir, "backup.db")
+	if r := e.ok(nil, "backup", backup); r.stdout != "" || r.stderr != "" {
+		t.Errorf("backup printed %v", r)
+	}
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file: %v, %v; want mode 0600", fi, err)
+	}
+	r := e.ok(nil, "verify", "--db", backup)
+	if !strings.Contains(r.stdout, "checked 3 blobs") || !strings.Contains(r.stdout, "ok") {
+		t.Errorf("verify of the backup: %v", r)
+	}
+
+	// Restore: the copy put in place of a lost store is that store.
+	restored := filepath.Join(e.dir, "restored.db")
+	if err := os.WriteFile(restored, readFile(t, backup), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.db = restored
+	e.ok(nil, "verify")
+	if got := e.ok(nil, "get", "--session", "s", big).stdout; got != string(data) {
+		t.Errorf("restored store: get %s returned %d bytes, want %d", big, len(got), len(data))
+	}
+	if got := lines(e.ok(nil, "refs", "--session", "s", "--pending").stdout); len(got) != 1 || got[0] != small {
+		t.Errorf("restored store: pending = %q, want [%s]", got, small)
+	}
+	e.ok(nil, "stat", free)
+
+	// Never over a file; never into a missing directory.
+	before := readFile(t, backup)
+	o := jsonLines(t, e.fails(1, []string{"backup " + backup, "exists"}, "backup", backup, "--json").stderr)
+	if len(o) != 1 || o[0]["kind"] != "exists" || o[0]["file"] != backup {
+		t.Errorf("backup over a file --json: %v", o)
+	}
+	if !bytes.Equal(before, readFile(t, backup)) {
+		t.Error("backup changed the file it refused to overwrite")
+	}
+	e.fails(1, []string{"does not exist"}, "backup", filepath.Join(e.dir, "none", "b.db"))
+	e.fails(2, []string{"want one FILE"}, "backup")
+	o = jsonLines(t, e.ok(nil, "backup", filepath.Join(e.dir, "b2.db"), "--json").stdout)
+	if len(o) != 1 || o[0]["backup"] != filepath.Join(e.dir, "b2.db") || o[0]["file_bytes"].(float64) <= 0 {
+		t.Errorf("backup --json: %v", o)
+	}
+}
+
+// TestBackupOfADamagedStore: a copy that does not verify fails the backup
+// and is kept, and the message sends the user to verify.
+func TestBackupOfADamagedStore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.put("--session", "s", e.file("a.bin", pseudoRandom(10<<10, 45)))[0]
+	corrupt(t, e.db, id)
+	backup := filepath.Join(e.dir, "backup.db")
+	r := e.fails(1, []string{"does not verify", "kept", "attachstore verify"}, "backup", backup)
+	if strings.Contains(r.stderr, "run Verify") {
+		t.Errorf("the message names the Go method: %q", r.stderr)
+	}
+	if _, err := os.Stat(backup); err != nil {
+		t.Errorf("the copy that did not verify is gone: %v", err)
 	}
 }
