@@ -232,6 +232,8 @@ func kindOf(err error) string {
 		return "schema_too_new"
 	case errors.Is(err, attachstore.ErrDirtySchema):
 		return "dirty_schema"
+	case errors.Is(err, attachstore.ErrNotAStore):
+		return "not_a_store"
 	case errors.Is(err, attachstore.ErrSessionDropped):
 		return "session_dropped"
 	case errors.Is(err, fs.ErrExist):

@@ -141,10 +141,12 @@ type cli struct {
 	// draw a progress bar.
 	progress bool
 
-	db   string
-	json bool
+	db       string
+	json     bool
+	readOnly bool // --read-only: refuse every command that writes
 
 	cmd    *command // the command running
+	access access   // what it does to the database: cmd.access, or less
 	store  *attachstore.Store
 	failed bool // an argument failed and was reported: exit 1 at the end
 }
@@ -170,7 +172,10 @@ type command struct {
 	summary string
 	long    string // more help, for 'attachstore help NAME'
 	access  access
-	setup   func(c *cli, fs *flag.FlagSet) func(ctx context.Context, args []string) error
+	// readsWith names a boolean flag that makes a writing command one
+	// that only reads (reclaim's --dry-run).
+	readsWith string
+	setup     func(c *cli, fs *flag.FlagSet) func(ctx context.Context, args []string) error
 }
 
 // commands lists the subcommands in the order usage shows them; group is
@@ -260,6 +265,7 @@ func jsonRequested(args []string) bool {
 func (c *cli) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.db, "db", c.db, "database `PATH` (default $ATTACHSTORE_DB, else ./"+defaultDB+")")
 	fs.BoolVar(&c.json, "json", c.json, "machine output: one JSON object per line, errors as JSON on stderr")
+	fs.BoolVar(&c.readOnly, "read-only", c.readOnly, "open the database read-only; refuse commands that write")
 }
 
 // The CLI keeps the standard flag package rather than a CLI library
@@ -293,6 +299,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return usageErr(nil, "unknown command %q", rest[0])
 	}
 	c.cmd = cmd
+	c.access = cmd.access
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.globalFlags(fs)
@@ -307,6 +314,12 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	}
 	if c.db == "" {
 		return usageErr(cmd, "--db is empty")
+	}
+	if f := fs.Lookup(cmd.readsWith); f != nil && f.Value.String() == "true" {
+		c.access = reads
+	}
+	if c.readOnly && c.access != reads {
+		return c.readOnlyUsage()
 	}
 	err = runCmd(ctx, pos)
 	var ee *exitError
@@ -376,28 +389,89 @@ func isFlagValue(fs *flag.FlagSet, args []string, i int) bool {
 	return !isBool || !b.IsBoolFlag()
 }
 
-// open opens the store as the running command's access says. Only a
-// command that creates may start a new database: for every other one a
-// missing file is an error rather than a new empty database.
-//
-// Commands that only read are opened like writing ones for now: the
-// library cannot yet open a file read-only without reporting a file that
-// is not a store as such (ErrNotAStore). When it can, reads opens with
-// the read-only option and writes says on stderr when it adopts or
-// migrates a file.
+// open opens the store as the running command's access says. A command
+// that reads opens it read-only: nothing in the file changes, a file that
+// is not a store is refused (ErrNotAStore), and a file this process cannot
+// write still opens. A command that writes needs an existing store: only
+// put and import create one, or add attachstore's tables to another
+// program's database, and they say so when they adopt one.
 func (c *cli) open(ctx context.Context) (*attachstore.Store, error) {
-	if c.cmd.access != creates && c.db != attachstore.MemoryPath {
-		if _, err := os.Stat(c.db); errors.Is(err, fs.ErrNotExist) {
-			return nil, &exitError{code: 1, kind: "no_such_file", subj: subject{"db", c.db},
-				msg: fmt.Sprintf("open %s: no such database (put creates one; choose another with --db or $ATTACHSTORE_DB)", c.db)}
+	if c.access == reads || c.readOnly {
+		s, err := attachstore.Open(ctx, c.db, attachstore.WithReadOnly())
+		if err != nil {
+			return nil, c.openFailed(err)
+		}
+		c.store = s
+		return s, nil
+	}
+	if c.access == writes && c.db != attachstore.MemoryPath {
+		// A command that changes a store must not turn a missing file, or
+		// another program's database, into one: a read-only look first
+		// changes nothing. Any other failure is left to the writable open,
+		// which says why it cannot write.
+		probe, err := attachstore.Open(ctx, c.db, attachstore.WithReadOnly())
+		if err == nil {
+			probe.Close()
+		} else if errors.Is(err, fs.ErrNotExist) || errors.Is(err, attachstore.ErrNotAStore) {
+			return nil, c.openFailed(err)
 		}
 	}
 	s, err := attachstore.Open(ctx, c.db)
 	if err != nil {
-		return nil, c.fail("open", subject{"db", c.db}, err)
+		return nil, c.openFailed(err)
 	}
 	c.store = s
+	if s.Origin() == attachstore.AdoptedFile {
+		c.warn(subject{"db", c.db}, map[string]any{"origin": s.Origin().String()},
+			"%s: %s was not an attachstore store: attachstore's tables were added beside its own", c.cmd.name, c.db)
+	}
 	return s, nil
+}
+
+// openFailed is the message for a store that did not open.
+func (c *cli) openFailed(err error) error {
+	subj := subject{"db", c.db}
+	switch {
+	case errors.Is(err, attachstore.ErrNotAStore):
+		return &exitError{code: 1, kind: "not_a_store", subj: subj, cause: err,
+			msg: fmt.Sprintf("open %s: not an attachstore store; nothing was changed (only put and import add attachstore's tables to another program's database)", c.db)}
+	case errors.Is(err, fs.ErrNotExist):
+		return &exitError{code: 1, kind: "no_such_file", subj: subj, cause: err,
+			msg: fmt.Sprintf("open %s: no such database (put creates one; choose another with --db or $ATTACHSTORE_DB)", c.db)}
+	case errors.Is(err, attachstore.ErrReadOnly) && !c.readOnly && c.access != reads:
+		hint := "commands that only read work on it"
+		if c.cmd.readsWith != "" {
+			hint = fmt.Sprintf("%s --%s only reads", c.cmd.name, c.cmd.readsWith)
+		}
+		return &exitError{code: 1, kind: "read_only", subj: subj, cause: err,
+			msg: fmt.Sprintf("open %s: cannot write the database (%s), and %s changes it; %s, and --read-only keeps any command from writing",
+				c.db, readOnlyReason(err), c.cmd.name, hint)}
+	}
+	return c.fail("open", subj, err)
+}
+
+// readOnlyReason is why the system refused to let the database be
+// written, as the library found it ("permission denied", say).
+func readOnlyReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	for _, e := range []error{fs.ErrPermission, syscall.EROFS} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "not writable"
+}
+
+// readOnlyUsage is the error for a command that writes, run with
+// --read-only: it is refused before it does anything.
+func (c *cli) readOnlyUsage() error {
+	if c.cmd.readsWith != "" {
+		return usageErr(c.cmd, "%s changes the store; with --read-only, give --%s", c.cmd.name, c.cmd.readsWith)
+	}
+	return usageErr(c.cmd, "%s changes the store; it cannot run with --read-only", c.cmd.name)
 }
 
 func truncate(s string, n int) string {
@@ -405,4 +479,16 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// isURL reports whether the database is named by a URL (a PostgreSQL
+// server's) rather than a file path: it goes to Open untouched, and no
+// file-only check (stat, absolute path, file mode) applies to it.
+func isURL(db string) bool {
+	for _, scheme := range []string{"postgres://", "postgresql://"} {
+		if len(db) >= len(scheme) && strings.EqualFold(db[:len(scheme)], scheme) {
+			return true
+		}
+	}
+	return false
 }

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -58,6 +59,7 @@ type cliEnv struct {
 	dir  string // working directory
 	db   string // passed as --db by run; "" passes none
 	vars []string
+	attr *syscall.SysProcAttr // how the binary is started (as whom); nil: as the test
 }
 
 func newEnv(t *testing.T) *cliEnv {
@@ -87,6 +89,7 @@ func (e *cliEnv) exec(stdin io.Reader, args ...string) result {
 	}
 	cmd.Env = append(cmd.Env, e.vars...)
 	cmd.Stdin = stdin
+	cmd.SysProcAttr = e.attr
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -232,6 +235,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"BackupNoFile", []string{"backup"}, "one FILE"},
 		{"BackupStdout", []string{"backup", "-"}, "not stdout"},
 		{"CompactArgs", []string{"compact", "x"}, "no arguments"},
+		{"WriteWithReadOnly", []string{"--read-only", "drop-session", "s"}, "--read-only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,7 +272,7 @@ func TestHelp(t *testing.T) {
 				t.Errorf("%v: usage does not list %q:\n%s", args, name, r.stdout)
 			}
 		}
-		for _, want := range []string{"--db", "--json", "ATTACHSTORE_DB", "attachments.db", "Exit status", "malformed ID"} {
+		for _, want := range []string{"--db", "--json", "--read-only", "ATTACHSTORE_DB", "attachments.db", "Exit status", "malformed ID"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("%v: usage does not mention %q", args, want)
 			}
@@ -335,7 +339,10 @@ func TestDBFromFlagEnvAndDefault(t *testing.T) {
 func TestMissingDatabaseIsNotCreated(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for _, args := range [][]string{{"ls"}, {"stat", unknownID}, {"get", unknownID}, {"stats"}, {"verify"}, {"reclaim"}, {"drop-session", "s"}} {
+	for _, args := range [][]string{{"ls"}, {"stat", unknownID}, {"get", unknownID}, {"stats"}, {"verify"}, {"reclaim"},
+		{"reclaim", "--dry-run"}, {"drop-session", "s"}, {"sessions"}, {"refs", "--session", "s"}, {"rm", unknownID},
+		{"commit", "--session", "s"}, {"discard", "--session", "s", "--owner", "o"},
+		{"hold", "--session", "s", "--owner", "o", "--for", "1h"}, {"backup", filepath.Join(e.dir, "b.db")}, {"compact"}} {
 		e.fails(1, []string{e.db, "no such database"}, args...)
 	}
 	if _, err := os.Stat(e.db); err == nil {
@@ -414,6 +421,10 @@ func TestOnePrefixPerMessage(t *testing.T) {
 	e := newEnv(t)
 	held := e.put("--session", "s", e.file("h", []byte("held")))[0]
 	garbage := e.file("garbage.db", pseudoRandom(8192, 24))
+	host := e.hostFile("host.db", "wal")
+	e.ok(nil, "drop-session", "dropped")
+	noRoots := filepath.Join(e.dir, "noroots.db")
+	e.ok(nil, "put", "--db", noRoots, e.file("n", []byte("n")))
 	for _, args := range [][]string{
 		{"get", unknownID},
 		{"get", "--session", "s", unknownID},
@@ -424,6 +435,13 @@ func TestOnePrefixPerMessage(t *testing.T) {
 		{"get", held, "-o", e.dir},
 		{"--db", garbage, "ls"},
 		{"--db", filepath.Join(e.dir, "none.db"), "ls"},
+		{"--db", host, "ls"},
+		{"--db", host, "rm", held},
+		{"backup", e.db},
+		{"reclaim", "--grace", "0", "--db", noRoots},
+		{"put", "--session", "dropped", e.file("d", []byte("d"))},
+		{"commit", "--session", "dropped", "--owner", "o"},
+		{"hold", "--session", "dropped", "--owner", "o", "--for", "1h"},
 	} {
 		r := e.run(nil, args...)
 		if r.code == 0 {

@@ -30,8 +30,9 @@ stderr.
 
 Reclaim deletes every blob that no session references, so content put
 without --session goes too, once it is older than --grace.`,
-	access: writes,
-	setup:  setupReclaim,
+	access:    writes,
+	readsWith: "dry-run",
+	setup:     setupReclaim,
 }
 
 func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
