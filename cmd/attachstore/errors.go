@@ -234,6 +234,8 @@ func kindOf(err error) string {
 		return "dirty_schema"
 	case errors.Is(err, attachstore.ErrNotAStore):
 		return "not_a_store"
+	case errors.Is(err, attachstore.ErrNoRoots):
+		return "no_roots"
 	case errors.Is(err, attachstore.ErrSessionDropped):
 		return "session_dropped"
 	case errors.Is(err, fs.ErrExist):

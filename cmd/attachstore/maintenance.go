@@ -14,22 +14,32 @@ import (
 
 var reclaimCmd = &command{
 	name:    "reclaim",
-	args:    "[--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never]",
+	args:    "[--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never] [--allow-empty-roots]",
 	summary: "forget stale intents, delete orphans, shrink file",
 	long: `
-Reclaim forgets uncommitted refs older than --grace, deletes every blob that
-no ref points to and that nobody put within --grace, then gives the freed
-space back to the filesystem: with --vacuum auto (the default) once free
-space is a quarter of the file, otherwise leaving it for new content to
-reuse; always or never on request. Work goes in batches of --batch blobs, and
-each transaction deletes at most that many, 32 at most and about a
-millisecond's worth, so agents writing to the same database wait little.
-Interrupting it (Ctrl-C) stops between transactions; what was done is
-reported. --dry-run only counts. On a terminal a progress line is drawn on
-stderr.
+Reclaim forgets uncommitted refs older than --grace (unless their owner
+holds a 'hold'), clears sessions dropped longer than --grace ago, deletes
+every blob that no ref points to and that nobody put within --grace, then
+gives the freed space back to the filesystem: with --vacuum auto (the
+default) once free space is a quarter of the file, otherwise leaving it for
+new content to reuse; always or never on request. Work goes in batches of
+--batch blobs, one transaction each, so agents writing to the same database
+wait little. Interrupting it (Ctrl-C) stops between transactions; what was
+done is reported. --dry-run only counts, and opens the database read-only.
+On a terminal a progress line is drawn on stderr.
 
 Reclaim deletes every blob that no session references, so content put
-without --session goes too, once it is older than --grace.`,
+without --session goes too, once it is older than --grace. When no session
+holds any ref at all (no ref, intent, hold or dropped session), which is
+what a store used without sessions, or the wrong --db, looks like, reclaim
+refuses, deletes nothing, says how much it would delete, and exits 1;
+--allow-empty-roots reclaims anyway.
+
+A database another program created (and put or import adopted) may lack
+SQLite's incremental vacuum: its free space can then only be given back by
+'attachstore compact', which reclaim says when it is so. --json prints one
+report: expired_intents, cleared_tombstones, reclaimed_blobs,
+reclaimed_bytes, returned_bytes, free_bytes, needs_compact, dry_run.`,
 	access:    writes,
 	readsWith: "dry-run",
 	setup:     setupReclaim,
@@ -40,6 +50,7 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 	dryRun := fs.Bool("dry-run", false, "count what would be reclaimed; delete nothing")
 	batch := fs.Int("batch", attachstore.DefaultReclaimBatch, "blobs per batch (`N`)")
 	vacuum := fs.String("vacuum", "auto", "give free space back to the filesystem: `WHEN` is auto, always or never")
+	allowEmpty := fs.Bool("allow-empty-roots", false, "reclaim even when no session holds any ref")
 	return func(ctx context.Context, args []string) error {
 		if len(args) != 0 {
 			return badUsage("reclaim takes no arguments")
@@ -63,7 +74,8 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		// Reclaim cannot know how much it will find: a spinner with the
 		// running totals.
 		b := c.newBar(-1, false, "reclaim")
-		policy := attachstore.ReclaimPolicy{Grace: *grace, DryRun: *dryRun, BatchSize: *batch, VacuumAt: vac}
+		policy := attachstore.ReclaimPolicy{Grace: *grace, DryRun: *dryRun, BatchSize: *batch,
+			VacuumAt: vac, AllowEmptyRoots: *allowEmpty}
 		if b != nil {
 			policy.Progress = func(p attachstore.ReclaimProgress) {
 				b.describe(fmt.Sprintf("reclaim %s: %d intents expired, %d blobs (%s)",
@@ -72,6 +84,9 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		}
 		rep, rerr := s.Reclaim(ctx, policy)
 		b.done()
+		if errors.Is(rerr, attachstore.ErrNoRoots) && !*dryRun {
+			return c.noRoots(ctx, s, policy, rep)
+		}
 		// A stopped reclaim still reports what it did before stopping.
 		if c.json {
 			err = c.emitJSON(struct {
@@ -81,11 +96,43 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		} else {
 			err = printReclaim(c, rep, *dryRun)
 		}
+		if errors.Is(rerr, attachstore.ErrNoRoots) && err == nil {
+			return c.noRoots(ctx, s, policy, rep)
+		}
 		if rerr != nil {
 			return c.fail("reclaim", subject{}, rerr)
 		}
+		if err == nil && rep.NeedsCompact {
+			c.warn(subject{"db", c.db}, map[string]any{"needs_compact": true, "free_bytes": rep.FreeBytes},
+				"reclaim: %s of free space stays in %s: the file was created without incremental vacuum, so "+
+					"only 'attachstore compact' can give it back (it rewrites the file once; reclaim can then shrink it)",
+				humanBytes(rep.FreeBytes), c.db)
+		}
 		return err
 	}
+}
+
+// noRoots is reclaim's refusal of a store in which no session holds
+// anything: it says what would go, counted by a dry run, and which flag
+// lets it go.
+func (c *cli) noRoots(ctx context.Context, s *attachstore.Store, p attachstore.ReclaimPolicy, rep attachstore.ReclaimReport) error {
+	if !p.DryRun {
+		// A refused Reclaim counts nothing; a dry run does, and the
+		// numbers are what makes the refusal worth reading.
+		p.DryRun, p.Progress = true, nil
+		var err error
+		if rep, err = s.Reclaim(ctx, p); err != nil && !errors.Is(err, attachstore.ErrNoRoots) {
+			rep = attachstore.ReclaimReport{}
+		}
+	}
+	what := ""
+	if rep.ReclaimedBlobs > 0 {
+		what = fmt.Sprintf(": %s (%s)", plural(rep.ReclaimedBlobs, "blob"), humanBytes(rep.ReclaimedBytes))
+	}
+	return &exitError{code: 1, kind: "no_roots", subj: subject{"db", c.db}, cause: attachstore.ErrNoRoots,
+		details: map[string]any{"reclaimed_blobs": rep.ReclaimedBlobs, "reclaimed_bytes": rep.ReclaimedBytes},
+		msg: fmt.Sprintf("reclaim: no session holds any ref in %s, so reclaim would delete every blob%s, "+
+			"content put without --session included. Nothing was deleted; give --allow-empty-roots to reclaim anyway", c.db, what)}
 }
 
 func printReclaim(c *cli, rep attachstore.ReclaimReport, dryRun bool) error {
@@ -96,6 +143,9 @@ func printReclaim(c *cli, rep attachstore.ReclaimReport, dryRun bool) error {
 	}
 	tw := c.table()
 	fmt.Fprintf(tw, "expired intents\t%d\n", rep.ExpiredIntents)
+	if rep.ClearedTombstones > 0 {
+		fmt.Fprintf(tw, "cleared dropped sessions\t%d\n", rep.ClearedTombstones)
+	}
 	fmt.Fprintf(tw, "%s blobs\t%d\n", verb, rep.ReclaimedBlobs)
 	fmt.Fprintf(tw, "%s bytes\t%s\n", verb, formatBytes(rep.ReclaimedBytes))
 	if !dryRun {
