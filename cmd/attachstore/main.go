@@ -5,14 +5,14 @@
 //
 // Usage:
 //
-//	attachstore [--db PATH] [--json] COMMAND [ARGS]
+//	attachstore [--db PATH] [--json] [--read-only] COMMAND [ARGS]
 //
 // Content:
 //
 //	put FILE...                   store files (- for stdin); print each id
 //	get ID [-o FILE]              write a blob's bytes to stdout or FILE
 //	stat ID...                    show size, media type, label, creation time
-//	ls                            list every blob: id, size, media type, label
+//	ls                            list every blob: id, size, refs, media type, label
 //	rm ID...                      delete blobs that no session references
 //
 // put, get and rm take --session S to work through that session's
@@ -22,30 +22,43 @@
 // from the file name, then the content, unless --type is given; the label is
 // the file's base name unless --label is given. Content put without
 // --session is referenced by no session: reclaim deletes it once it is
-// older than --grace.
+// older than --grace. rm of a blob that sessions hold names them.
 //
 // Sessions:
 //
-//	commit --session S [ID...]    commit a session's pending refs (all, or IDs)
+//	sessions                      list every session: refs, pending, bytes, last intent
 //	refs --session S [--pending]  list a session's refs (or its pending ids)
+//	commit --session S [--owner O | ID...]
+//	                              commit pending refs (all, O's, or IDs); print each id
+//	discard --session S --owner O forget what O put into S and did not commit
+//	hold --session S --owner O (--for DURATION | --until TIME)
+//	                              keep O's uncommitted refs from reclaim until then
 //	drop-session S...             release every ref of each session
 //	export --session S DIR        write a session's attachments and a manifest to DIR
 //	import DIR                    read an exported directory back into its session
 //
 // Maintenance:
 //
-//	reclaim [--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never]
+//	reclaim [--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never] [--allow-empty-roots]
 //	                              forget stale intents, delete orphans, shrink file
 //	verify                        check integrity, re-hash blobs; exit 1 on a problem
 //	stats                         count blobs, refs, sessions; show sizes
+//	backup FILE                   write a verified copy of the store to a new FILE
+//	compact                       rewrite the file without free space; enable shrinking
 //
 // On a terminal, long operations (a large put, get, export or import,
 // reclaim, verify) draw a progress bar on stderr; nothing is drawn when
 // stderr is not a terminal.
 //
 // The database is --db, else $ATTACHSTORE_DB, else ./attachments.db. Only
-// put and import create it; every other command needs an existing database.
-// --db and --json may come before the command or among its arguments.
+// put and import create it, or add attachstore's tables to another
+// program's SQLite database (and say so on stderr); every other command
+// needs an existing store. Commands that only read (get, stat, ls,
+// sessions, refs, export, verify, stats, backup, reclaim --dry-run) open it
+// read-only: they never change the file, work on a file they cannot write,
+// and refuse a database that is not a store. --read-only refuses every
+// command that would write (exit 2). --db, --json and --read-only may come
+// before the command or among its arguments.
 //
 // An ID is 64 hexadecimal digits, optionally prefixed "sha256:", or a prefix
 // of at least 8 of them that matches exactly one stored id (with --session:
@@ -57,12 +70,13 @@
 // exits 1 at the end.
 //
 // With --json, each result is one JSON object on a line of stdout (one
-// report for reclaim, verify and stats), and each error or warning is one
-// JSON object on a line of stderr: {"error": MESSAGE, "kind": KIND, ...}
-// with the id, file or session it concerns. KIND is one of usage,
-// not_found, ambiguous, referenced, corrupt, invalid_id, invalid_meta,
-// invalid_session, too_large, read_only, full, schema_too_new,
-// dirty_schema, no_such_file, permission, interrupted or error.
+// report for reclaim, verify, stats and compact), and each error or warning
+// is one JSON object on a line of stderr: {"error": MESSAGE, "kind": KIND,
+// ...} or {"warning": MESSAGE, ...}, with the id, file, session or db it
+// concerns. KIND is one of usage, not_found, ambiguous, referenced,
+// corrupt, invalid_id, invalid_meta, invalid_session, too_large, read_only,
+// full, schema_too_new, dirty_schema, not_a_store, no_roots,
+// session_dropped, exists, no_such_file, permission, interrupted or error.
 //
 // Exit status: 0 on success; 1 when anything failed, with a message on
 // stderr that names the id or file that failed; 2 on bad usage — an unknown
@@ -73,7 +87,7 @@
 // For example, an agent's turn that stages a screenshot and commits it:
 //
 //	id=$(attachstore put --session chat-42 --owner turn-7 screenshot.png)
-//	attachstore commit --session chat-42 "$id"
+//	attachstore commit --session chat-42 --owner turn-7
 //	attachstore get --session chat-42 "$id" -o copy.png
 package main
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -261,7 +262,8 @@ func TestMalformedIDChangesNothing(t *testing.T) {
 func TestHelp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	commandNames := []string{"put", "get", "stat", "ls", "rm", "commit", "refs", "drop-session", "export", "import", "reclaim", "verify", "stats"}
+	commandNames := []string{"put", "get", "stat", "ls", "rm", "sessions", "refs", "commit", "discard", "hold", "drop-session",
+		"export", "import", "reclaim", "verify", "stats", "backup", "compact"}
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
 		r := e.exec(nil, args...)
 		if r.code != 0 {
@@ -367,7 +369,9 @@ func TestDocExampleWorks(t *testing.T) {
 	png := append([]byte("\x89PNG\r\n\x1a\n"), pseudoRandom(5000, 14)...)
 	e.file("screenshot.png", png)
 	id := strings.TrimSpace(e.ok(nil, "put", "--session", "chat-42", "--owner", "turn-7", "screenshot.png").stdout)
-	e.ok(nil, "commit", "--session", "chat-42", id)
+	if got := strings.TrimSpace(e.ok(nil, "commit", "--session", "chat-42", "--owner", "turn-7").stdout); got != id {
+		t.Errorf("commit --owner turn-7 printed %q, want %s", got, id)
+	}
 	e.ok(nil, "get", "--session", "chat-42", id, "-o", "copy.png")
 	got, err := os.ReadFile(filepath.Join(e.dir, "copy.png"))
 	if err != nil || !bytes.Equal(got, png) {
@@ -452,6 +456,41 @@ func TestOnePrefixPerMessage(t *testing.T) {
 			if n := strings.Count(l, "attachstore:"); strings.HasPrefix(l, "attachstore") && n != 1 {
 				t.Errorf("%v: %q has the prefix %d times", args, l, n)
 			}
+		}
+	}
+}
+
+// TestReadmeListsEveryCommandAndFlag: the README's CLI section names every
+// command and every flag there is.
+func TestReadmeListsEveryCommandAndFlag(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## The CLI\n")
+	if !ok {
+		t.Fatal("README.md has no \"## The CLI\" section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	c := &cli{}
+	for _, g := range commands {
+		for _, cmd := range g.cmds {
+			if !strings.Contains(section, "attachstore "+cmd.name+" ") && !strings.Contains(section, "| "+cmd.name) {
+				t.Errorf("README's CLI section does not show the command %s", cmd.name)
+			}
+			fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+			c.globalFlags(fs)
+			cmd.setup(c, fs)
+			fs.VisitAll(func(f *flag.Flag) {
+				dash := "--"
+				if len(f.Name) == 1 {
+					dash = "-"
+				}
+				if !strings.Contains(section, dash+f.Name) {
+					t.Errorf("README's CLI section does not show %s's flag %s%s", cmd.name, dash, f.Name)
+				}
+			})
 		}
 	}
 }
