@@ -254,7 +254,7 @@ func cleanMsg(s string) string {
 	return strings.TrimPrefix(s, "attachstore: ")
 }
 
-// within puts what an error concerns (a session, an owner) before its
+// within puts what an error concerns (a session, say) before its
 // message, keeping the error reachable and the prefix out of the middle.
 func within(what string, err error) error {
 	return &wrapError{msg: what + ": " + cleanMsg(err.Error()), err: err}

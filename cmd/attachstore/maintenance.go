@@ -37,8 +37,8 @@ refuses, deletes nothing, says how much it would delete, and exits 1;
 
 A database another program created (and put or import adopted) may lack
 SQLite's incremental vacuum: its free space can then only be given back by
-'attachstore compact', which reclaim says when it is so. --json prints one
-report: expired_intents, cleared_tombstones, reclaimed_blobs,
+'attachstore compact', and reclaim says when that is the case. --json
+prints one report: expired_intents, cleared_tombstones, reclaimed_blobs,
 reclaimed_bytes, returned_bytes, free_bytes, needs_compact, dry_run.`,
 	access:    writes,
 	readsWith: "dry-run",

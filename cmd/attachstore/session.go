@@ -18,7 +18,7 @@ var commitCmd = &command{
 Commit stamps existing refs only, and prints each id it stamped, one per
 line. Without IDs or --owner, every pending ref of the session is committed,
 in one transaction. With --owner O, what owner O put into the session (put
---session S --owner O) is committed, in one transaction, and ended O's
+--session S --owner O) is committed, in one transaction, which ends O's
 'hold'; the ids printed are exactly what O staged, those the session
 already held committed included, so a host can record a turn's attachments
 from them. O may be "" for what was put without --owner.
