@@ -35,9 +35,10 @@ Content is stored once: a put of bytes already stored keeps the metadata of
 their first put, and put says so on stderr when that label or media type
 differs from this one's (a session's ref keeps its own).
 
-Without --session, the content is referenced by no session: 'reclaim'
-deletes it once it is older than reclaim's --grace (24h by default). To
-keep it, put it with --session S and 'commit --session S'.
+Without --session, the content is referenced by no session ('ls' shows it
+with 0 refs): 'reclaim' deletes it once it is older than reclaim's --grace
+(24h by default). To keep it, put it with --session S and 'commit --session
+S'.
 
 With --session S, each file is stored together with an uncommitted ref of
 session S, in one transaction; 'commit --session S' commits it. --json
@@ -445,9 +446,17 @@ func setupStat(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 
 var lsCmd = &command{
 	name:    "ls",
-	summary: "list every blob: id, size, media type, label",
+	summary: "list every blob: id, size, refs, media type, label",
 	access:  reads,
-	setup:   setupLs,
+	long: `
+One line per blob, oldest first: its id, size in bytes, how many refs
+sessions hold to it (committed refs and uncommitted intents, as 'refs' and
+'sessions' count them), media type and label. A blob with 0 refs is held
+by nothing: 'reclaim' deletes it once it is older than its --grace, which
+is what becomes of content put without --session. 'rm ID' names the
+sessions that hold a blob. --json prints one object per blob: id, size,
+media_type, label, extra, created_at, refs.`,
+	setup: setupLs,
 }
 
 func setupLs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -465,10 +474,20 @@ func setupLs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 				tw.Flush()
 				return c.fail("ls", subject{}, err)
 			}
+			// One indexed look-up per blob: the library has no listing
+			// with counts. A blob deleted since List read it has none.
+			es, err := s.RefsTo(ctx, ref.ID)
+			if err != nil {
+				tw.Flush()
+				return c.fail("ls", idSubj(ref.ID.String()), err)
+			}
 			if c.json {
-				err = c.emitJSON(ref)
+				err = c.emitJSON(struct {
+					attachstore.Ref
+					Refs int `json:"refs"`
+				}{ref, len(es)})
 			} else {
-				_, err = fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", ref.ID, ref.Size, ref.MediaType, printable(ref.Label))
+				_, err = fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", ref.ID, ref.Size, len(es), ref.MediaType, printable(ref.Label))
 			}
 			if err != nil {
 				return err
@@ -530,8 +549,7 @@ func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 				err = s.Delete(ctx, id)
 			}
 			if errors.Is(err, attachstore.ErrReferenced) {
-				return &exitError{code: 1, kind: "referenced", subj: idSubj(id.String()), cause: err, msg: fmt.Sprintf(
-					"rm %s: referenced by a session (drop the refs first: 'rm --session S %s' or 'drop-session S')", id, id)}
+				return c.referenced(ctx, s, id, err)
 			}
 			if err != nil {
 				return c.fail("rm", idSubj(id.String()), err)
@@ -546,6 +564,69 @@ func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			return nil
 		})
 	}
+}
+
+// maxHolders is how many sessions rm names for a blob it may not delete.
+const maxHolders = 10
+
+// referenced is rm's refusal of a blob that sessions hold: it names them
+// (Store.RefsTo), and how to let go of it.
+func (c *cli) referenced(ctx context.Context, s *attachstore.Store, id attachstore.ID, cause error) error {
+	ee := &exitError{code: 1, kind: "referenced", subj: idSubj(id.String()), cause: cause}
+	es, err := s.RefsTo(ctx, id)
+	if err != nil || len(es) == 0 {
+		// Who held it could not be read, or let go of it meanwhile.
+		ee.msg = fmt.Sprintf("rm %s: referenced by a session (drop the refs first: 'rm --session S %s' or 'drop-session S')", id, id)
+		return ee
+	}
+	type holder struct {
+		committed bool
+		owners    []string // of uncommitted intents
+	}
+	var order []string
+	held := map[string]*holder{}
+	for _, e := range es {
+		h := held[e.SessionID]
+		if h == nil {
+			h = &holder{}
+			held[e.SessionID] = h
+			order = append(order, e.SessionID)
+		}
+		if e.Committed() {
+			h.committed = true
+		} else {
+			h.owners = append(h.owners, e.Owner)
+		}
+	}
+	var names []string
+	for _, sid := range order[:min(len(order), maxHolders)] {
+		h := held[sid]
+		var state []string
+		if h.committed {
+			state = append(state, "committed")
+		}
+		for _, o := range h.owners {
+			if o == "" {
+				state = append(state, "pending")
+			} else {
+				state = append(state, fmt.Sprintf("pending for owner %q", truncate(o, 80)))
+			}
+		}
+		names = append(names, fmt.Sprintf("%s (%s)", sessionSubj(sid), strings.Join(state, ", ")))
+	}
+	list := strings.Join(names, ", ")
+	if more := len(order) - len(names); more > 0 {
+		list += fmt.Sprintf(" and %s", plural(more, "more session"))
+	}
+	first := order[0]
+	arg := first
+	if printable(first) != first || strings.ContainsAny(first, " '\"$`\\") {
+		arg = "S"
+	}
+	ee.msg = fmt.Sprintf("rm %s: referenced by %s; drop the refs first: 'rm --session %s %s' or 'drop-session %s'",
+		id, list, arg, id, arg)
+	ee.details = map[string]any{"sessions": order[:len(names)], "more_sessions": len(order) - len(names)}
+	return ee
 }
 
 // isSet reports whether the flag was given on the command line.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -191,12 +192,12 @@ func TestLs(t *testing.T) {
 		found := false
 		for _, row := range rows {
 			f := strings.Fields(row)
-			if len(f) == 4 && f[0] == id && f[2] == "text/plain" && f[3] == name {
+			if len(f) == 5 && f[0] == id && f[2] == "0" && f[3] == "text/plain" && f[4] == name {
 				found = true
 			}
 		}
 		if !found {
-			t.Errorf("ls: no row %s … text/plain %s in\n%s", id, name, r.stdout)
+			t.Errorf("ls: no row %s SIZE 0 text/plain %s in\n%s", id, name, r.stdout)
 		}
 	}
 	objs := jsonLines(t, e.ok(nil, "ls", "--json").stdout)
@@ -272,5 +273,34 @@ func TestPutSaysContentExisted(t *testing.T) {
 	}
 	if r := e.ok(nil, "put", "--session", "s", "--label", "mine.png", e.file("x", data)); r.stderr != "" {
 		t.Errorf("session put warned: %q", r.stderr)
+	}
+}
+
+// TestLsShowsRefCounts: ls counts the refs each blob has, so that content
+// no session holds (and reclaim will take) shows 0.
+func TestLsShowsRefCounts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	free := e.put(e.file("free.txt", []byte("free")))[0]
+	one := e.put("--session", "s1", e.file("one.txt", []byte("one")))[0]
+	shared := e.file("two.txt", []byte("two"))
+	two := e.put("--session", "s1", shared)[0]
+	e.put("--session", "s2", shared)
+	e.ok(nil, "commit", "--session", "s2")
+	want := map[string]string{free: "0", one: "1", two: "2"}
+
+	for _, row := range strings.Split(strings.TrimSpace(e.ok(nil, "ls").stdout), "\n") {
+		f := strings.Fields(row)
+		if len(f) < 3 || want[f[0]] != f[2] {
+			t.Errorf("ls row %q: want refs %s in the third column", row, want[f[0]])
+		}
+	}
+	for _, o := range jsonLines(t, e.ok(nil, "ls", "--json").stdout) {
+		if n, ok := o["refs"].(float64); !ok || strconv.Itoa(int(n)) != want[o["id"].(string)] {
+			t.Errorf("ls --json: %v, want refs %s", o, want[o["id"].(string)])
+		}
+	}
+	if r := e.exec(nil, "help", "put"); !strings.Contains(r.stdout, "0 refs") || !strings.Contains(r.stdout, "reclaim") {
+		t.Errorf("help put does not say that content put without a session is reclaimed:\n%s", r.stdout)
 	}
 }

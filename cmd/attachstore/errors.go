@@ -93,7 +93,15 @@ func (c *cli) fail(op string, subj subject, err error) error {
 		}
 		kept = append(kept, part)
 	}
-	if len(kept) > 0 {
+	switch {
+	case errors.Is(err, attachstore.ErrSessionDropped) && subj.field == "session":
+		// The library's message names its own step ("commit owned by
+		// OWNER"); what matters is the session, which head names.
+		head += ": " + droppedMsg
+	case errors.Is(err, attachstore.ErrSessionDropped):
+		head += ": " + strings.Join(slices.DeleteFunc(kept, func(p string) bool { return p == "session was dropped" }), ": ")
+		head = strings.TrimSuffix(head, ": ") + ": " + droppedMsg
+	case len(kept) > 0:
 		head += ": " + strings.Join(kept, ": ")
 	}
 	out := &exitError{code: code, kind: kindOf(err), msg: head, subj: subj, cause: err}
@@ -103,6 +111,10 @@ func (c *cli) fail(op string, subj subject, err error) error {
 	}
 	return out
 }
+
+// droppedMsg explains ErrSessionDropped.
+const droppedMsg = "session was dropped (drop-session); it takes no puts, commits or holds " +
+	"until reclaim clears it, --grace after the drop"
 
 // report prints a failure of one argument and lets the command go on with
 // the others; the command exits 1 at the end. An error that is not an
@@ -220,6 +232,14 @@ func kindOf(err error) string {
 		return "schema_too_new"
 	case errors.Is(err, attachstore.ErrDirtySchema):
 		return "dirty_schema"
+	case errors.Is(err, attachstore.ErrNotAStore):
+		return "not_a_store"
+	case errors.Is(err, attachstore.ErrNoRoots):
+		return "no_roots"
+	case errors.Is(err, attachstore.ErrSessionDropped):
+		return "session_dropped"
+	case errors.Is(err, fs.ErrExist):
+		return "exists"
 	case errors.Is(err, fs.ErrNotExist):
 		return "no_such_file"
 	case errors.Is(err, fs.ErrPermission):
@@ -228,11 +248,25 @@ func kindOf(err error) string {
 	return "error"
 }
 
-// cleanMsg drops the "attachstore: " prefixes that each wrapping layer of a
-// library error adds; the CLI prints its own once.
+// cleanMsg drops the "attachstore: " prefix a library error starts with;
+// the CLI prints its own once.
 func cleanMsg(s string) string {
-	return strings.ReplaceAll(s, "attachstore: ", "")
+	return strings.TrimPrefix(s, "attachstore: ")
 }
+
+// within puts what an error concerns (a session, say) before its
+// message, keeping the error reachable and the prefix out of the middle.
+func within(what string, err error) error {
+	return &wrapError{msg: what + ": " + cleanMsg(err.Error()), err: err}
+}
+
+type wrapError struct {
+	msg string
+	err error
+}
+
+func (e *wrapError) Error() string { return e.msg }
+func (e *wrapError) Unwrap() error { return e.err }
 
 // corruptError is bytes that do not hash to the id they were read or
 // imported under. It matches attachstore.ErrCorrupt.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -55,6 +56,12 @@ func FuzzArgs(f *testing.F) {
 			{"refs", "--session", session},
 			{"drop-session", session},
 			{"put", "--session", session, "-"},
+			{"put", "--session", session, "--owner", session, "-"},
+			{"hold", "--session", session, "--owner", session, "--for", "1h"},
+			{"commit", "--session", session, "--owner", session},
+			{"discard", "--session", session, "--owner", session},
+			{"sessions"},
+			{"rm", id, id},
 		} {
 			stdout.Reset()
 			stderr.Reset()
@@ -66,7 +73,8 @@ func FuzzArgs(f *testing.F) {
 			// "--" ends the flags, so commit then sees no id at all and
 			// commits everything pending: exit 0 is right.
 			noID := args[0] == "commit" && id == "--"
-			if !parsed && !noID && args[0] != "refs" && args[0] != "drop-session" && args[0] != "put" && code != 2 {
+			takesID := !slices.Contains(args, "--owner") && !slices.Contains([]string{"refs", "drop-session", "put", "sessions"}, args[0])
+			if !parsed && !noID && takesID && code != 2 {
 				t.Fatalf("%q: id %q does not parse, but exit is %d, want 2 (%s)", full, id, code, stderr.String())
 			}
 		}

@@ -5,14 +5,14 @@
 //
 // Usage:
 //
-//	attachstore [--db PATH] [--json] COMMAND [ARGS]
+//	attachstore [--db PATH] [--json] [--read-only] COMMAND [ARGS]
 //
 // Content:
 //
 //	put FILE...                   store files (- for stdin); print each id
 //	get ID [-o FILE]              write a blob's bytes to stdout or FILE
 //	stat ID...                    show size, media type, label, creation time
-//	ls                            list every blob: id, size, media type, label
+//	ls                            list every blob: id, size, refs, media type, label
 //	rm ID...                      delete blobs that no session references
 //
 // put, get and rm take --session S to work through that session's
@@ -22,30 +22,43 @@
 // from the file name, then the content, unless --type is given; the label is
 // the file's base name unless --label is given. Content put without
 // --session is referenced by no session: reclaim deletes it once it is
-// older than --grace.
+// older than --grace. rm of a blob that sessions hold names them.
 //
 // Sessions:
 //
-//	commit --session S [ID...]    commit a session's pending refs (all, or IDs)
+//	sessions                      list every session: refs, pending, bytes, last intent
 //	refs --session S [--pending]  list a session's refs (or its pending ids)
+//	commit --session S [--owner O | ID...]
+//	                              commit pending refs (all, O's, or IDs); print each id
+//	discard --session S --owner O forget what O put into S and did not commit
+//	hold --session S --owner O (--for DURATION | --until TIME)
+//	                              keep O's uncommitted refs from reclaim until then
 //	drop-session S...             release every ref of each session
 //	export --session S DIR        write a session's attachments and a manifest to DIR
 //	import DIR                    read an exported directory back into its session
 //
 // Maintenance:
 //
-//	reclaim [--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never]
+//	reclaim [--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never] [--allow-empty-roots]
 //	                              forget stale intents, delete orphans, shrink file
 //	verify                        check integrity, re-hash blobs; exit 1 on a problem
 //	stats                         count blobs, refs, sessions; show sizes
+//	backup FILE                   write a verified copy of the store to a new FILE
+//	compact                       rewrite the file without free space; enable shrinking
 //
 // On a terminal, long operations (a large put, get, export or import,
 // reclaim, verify) draw a progress bar on stderr; nothing is drawn when
 // stderr is not a terminal.
 //
 // The database is --db, else $ATTACHSTORE_DB, else ./attachments.db. Only
-// put and import create it; every other command needs an existing database.
-// --db and --json may come before the command or among its arguments.
+// put and import create it, or add attachstore's tables to another
+// program's SQLite database (and say so on stderr); every other command
+// needs an existing store. Commands that only read (get, stat, ls,
+// sessions, refs, export, verify, stats, backup, reclaim --dry-run) open it
+// read-only: they never change the file, work on a file they cannot write,
+// and refuse a database that is not a store. --read-only refuses every
+// command that would write (exit 2). --db, --json and --read-only may come
+// before the command or among its arguments.
 //
 // An ID is 64 hexadecimal digits, optionally prefixed "sha256:", or a prefix
 // of at least 8 of them that matches exactly one stored id (with --session:
@@ -57,12 +70,13 @@
 // exits 1 at the end.
 //
 // With --json, each result is one JSON object on a line of stdout (one
-// report for reclaim, verify and stats), and each error or warning is one
-// JSON object on a line of stderr: {"error": MESSAGE, "kind": KIND, ...}
-// with the id, file or session it concerns. KIND is one of usage,
-// not_found, ambiguous, referenced, corrupt, invalid_id, invalid_meta,
-// invalid_session, too_large, read_only, full, schema_too_new,
-// dirty_schema, no_such_file, permission, interrupted or error.
+// report for reclaim, verify, stats and compact), and each error or warning
+// is one JSON object on a line of stderr: {"error": MESSAGE, "kind": KIND,
+// ...} or {"warning": MESSAGE, ...}, with the id, file, session or db it
+// concerns. KIND is one of usage, not_found, ambiguous, referenced,
+// corrupt, invalid_id, invalid_meta, invalid_session, too_large, read_only,
+// full, schema_too_new, dirty_schema, not_a_store, no_roots,
+// session_dropped, exists, no_such_file, permission, interrupted or error.
 //
 // Exit status: 0 on success; 1 when anything failed, with a message on
 // stderr that names the id or file that failed; 2 on bad usage — an unknown
@@ -73,7 +87,7 @@
 // For example, an agent's turn that stages a screenshot and commits it:
 //
 //	id=$(attachstore put --session chat-42 --owner turn-7 screenshot.png)
-//	attachstore commit --session chat-42 "$id"
+//	attachstore commit --session chat-42 --owner turn-7
 //	attachstore get --session chat-42 "$id" -o copy.png
 package main
 
@@ -141,10 +155,12 @@ type cli struct {
 	// draw a progress bar.
 	progress bool
 
-	db   string
-	json bool
+	db       string
+	json     bool
+	readOnly bool // --read-only: refuse every command that writes
 
 	cmd    *command // the command running
+	access access   // what it does to the database: cmd.access, or less
 	store  *attachstore.Store
 	failed bool // an argument failed and was reported: exit 1 at the end
 }
@@ -170,7 +186,10 @@ type command struct {
 	summary string
 	long    string // more help, for 'attachstore help NAME'
 	access  access
-	setup   func(c *cli, fs *flag.FlagSet) func(ctx context.Context, args []string) error
+	// readsWith names a boolean flag that makes a writing command one
+	// that only reads (reclaim's --dry-run).
+	readsWith string
+	setup     func(c *cli, fs *flag.FlagSet) func(ctx context.Context, args []string) error
 }
 
 // commands lists the subcommands in the order usage shows them; group is
@@ -180,8 +199,8 @@ var commands = []struct {
 	cmds  []*command
 }{
 	{"content", []*command{putCmd, getCmd, statCmd, lsCmd, rmCmd}},
-	{"sessions", []*command{commitCmd, refsCmd, dropSessionCmd, exportCmd, importCmd}},
-	{"maintenance", []*command{reclaimCmd, verifyCmd, statsCmd}},
+	{"sessions", []*command{sessionsCmd, refsCmd, commitCmd, discardCmd, holdCmd, dropSessionCmd, exportCmd, importCmd}},
+	{"maintenance", []*command{reclaimCmd, verifyCmd, statsCmd, backupCmd, compactCmd}},
 }
 
 func lookup(name string) *command {
@@ -260,6 +279,7 @@ func jsonRequested(args []string) bool {
 func (c *cli) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.db, "db", c.db, "database `PATH` (default $ATTACHSTORE_DB, else ./"+defaultDB+")")
 	fs.BoolVar(&c.json, "json", c.json, "machine output: one JSON object per line, errors as JSON on stderr")
+	fs.BoolVar(&c.readOnly, "read-only", c.readOnly, "open the database read-only; refuse commands that write")
 }
 
 // The CLI keeps the standard flag package rather than a CLI library
@@ -293,6 +313,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return usageErr(nil, "unknown command %q", rest[0])
 	}
 	c.cmd = cmd
+	c.access = cmd.access
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.globalFlags(fs)
@@ -307,6 +328,12 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	}
 	if c.db == "" {
 		return usageErr(cmd, "--db is empty")
+	}
+	if f := fs.Lookup(cmd.readsWith); f != nil && f.Value.String() == "true" {
+		c.access = reads
+	}
+	if c.readOnly && c.access != reads {
+		return c.readOnlyUsage()
 	}
 	err = runCmd(ctx, pos)
 	var ee *exitError
@@ -376,28 +403,89 @@ func isFlagValue(fs *flag.FlagSet, args []string, i int) bool {
 	return !isBool || !b.IsBoolFlag()
 }
 
-// open opens the store as the running command's access says. Only a
-// command that creates may start a new database: for every other one a
-// missing file is an error rather than a new empty database.
-//
-// Commands that only read are opened like writing ones for now: the
-// library cannot yet open a file read-only without reporting a file that
-// is not a store as such (ErrNotAStore). When it can, reads opens with
-// the read-only option and writes says on stderr when it adopts or
-// migrates a file.
+// open opens the store as the running command's access says. A command
+// that reads opens it read-only: nothing in the file changes, a file that
+// is not a store is refused (ErrNotAStore), and a file this process cannot
+// write still opens. A command that writes needs an existing store: only
+// put and import create one, or add attachstore's tables to another
+// program's database, and they say so when they adopt one.
 func (c *cli) open(ctx context.Context) (*attachstore.Store, error) {
-	if c.cmd.access != creates && c.db != attachstore.MemoryPath {
-		if _, err := os.Stat(c.db); errors.Is(err, fs.ErrNotExist) {
-			return nil, &exitError{code: 1, kind: "no_such_file", subj: subject{"db", c.db},
-				msg: fmt.Sprintf("open %s: no such database (put creates one; choose another with --db or $ATTACHSTORE_DB)", c.db)}
+	if c.access == reads || c.readOnly {
+		s, err := attachstore.Open(ctx, c.db, attachstore.WithReadOnly())
+		if err != nil {
+			return nil, c.openFailed(err)
+		}
+		c.store = s
+		return s, nil
+	}
+	if c.access == writes && c.db != attachstore.MemoryPath {
+		// A command that changes a store must not turn a missing file, or
+		// another program's database, into one: a read-only look first
+		// changes nothing. Any other failure is left to the writable open,
+		// which says why it cannot write.
+		probe, err := attachstore.Open(ctx, c.db, attachstore.WithReadOnly())
+		if err == nil {
+			probe.Close()
+		} else if errors.Is(err, fs.ErrNotExist) || errors.Is(err, attachstore.ErrNotAStore) {
+			return nil, c.openFailed(err)
 		}
 	}
 	s, err := attachstore.Open(ctx, c.db)
 	if err != nil {
-		return nil, c.fail("open", subject{"db", c.db}, err)
+		return nil, c.openFailed(err)
 	}
 	c.store = s
+	if s.Origin() == attachstore.AdoptedFile {
+		c.warn(subject{"db", c.db}, map[string]any{"origin": s.Origin().String()},
+			"%s: %s was not an attachstore store: attachstore's tables were added beside its own", c.cmd.name, c.db)
+	}
 	return s, nil
+}
+
+// openFailed is the message for a store that did not open.
+func (c *cli) openFailed(err error) error {
+	subj := subject{"db", c.db}
+	switch {
+	case errors.Is(err, attachstore.ErrNotAStore):
+		return &exitError{code: 1, kind: "not_a_store", subj: subj, cause: err,
+			msg: fmt.Sprintf("open %s: not an attachstore store; nothing was changed (only put and import add attachstore's tables to another program's database)", c.db)}
+	case errors.Is(err, fs.ErrNotExist):
+		return &exitError{code: 1, kind: "no_such_file", subj: subj, cause: err,
+			msg: fmt.Sprintf("open %s: no such database (put creates one; choose another with --db or $ATTACHSTORE_DB)", c.db)}
+	case errors.Is(err, attachstore.ErrReadOnly) && !c.readOnly && c.access != reads:
+		hint := "commands that only read work on it"
+		if c.cmd.readsWith != "" {
+			hint = fmt.Sprintf("%s --%s only reads", c.cmd.name, c.cmd.readsWith)
+		}
+		return &exitError{code: 1, kind: "read_only", subj: subj, cause: err,
+			msg: fmt.Sprintf("open %s: cannot write the database (%s), and %s changes it; %s, and --read-only keeps any command from writing",
+				c.db, readOnlyReason(err), c.cmd.name, hint)}
+	}
+	return c.fail("open", subj, err)
+}
+
+// readOnlyReason is why the system refused to let the database be
+// written, as the library found it ("permission denied", say).
+func readOnlyReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	for _, e := range []error{fs.ErrPermission, syscall.EROFS} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "not writable"
+}
+
+// readOnlyUsage is the error for a command that writes, run with
+// --read-only: it is refused before it does anything.
+func (c *cli) readOnlyUsage() error {
+	if c.cmd.readsWith != "" {
+		return usageErr(c.cmd, "%s changes the store; with --read-only, give --%s", c.cmd.name, c.cmd.readsWith)
+	}
+	return usageErr(c.cmd, "%s changes the store; it cannot run with --read-only", c.cmd.name)
 }
 
 func truncate(s string, n int) string {
@@ -405,4 +493,16 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// isURL reports whether the database is named by a URL (a PostgreSQL
+// server's) rather than a file path: it goes to Open untouched, and no
+// file-only check (stat, absolute path, file mode) applies to it.
+func isURL(db string) bool {
+	for _, scheme := range []string{"postgres://", "postgresql://"} {
+		if len(db) >= len(scheme) && strings.EqualFold(db[:len(scheme)], scheme) {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -58,6 +60,7 @@ type cliEnv struct {
 	dir  string // working directory
 	db   string // passed as --db by run; "" passes none
 	vars []string
+	attr *syscall.SysProcAttr // how the binary is started (as whom); nil: as the test
 }
 
 func newEnv(t *testing.T) *cliEnv {
@@ -87,6 +90,7 @@ func (e *cliEnv) exec(stdin io.Reader, args ...string) result {
 	}
 	cmd.Env = append(cmd.Env, e.vars...)
 	cmd.Stdin = stdin
+	cmd.SysProcAttr = e.attr
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -139,6 +143,15 @@ func (e *cliEnv) file(name string, data []byte) string {
 func (e *cliEnv) put(args ...string) []string {
 	e.t.Helper()
 	return lines(e.ok(nil, append([]string{"put"}, args...)...).stdout)
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func lines(s string) []string {
@@ -215,6 +228,15 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"ReclaimZeroBatch", []string{"reclaim", "--batch", "0"}, "--batch"},
 		{"VerifyArgs", []string{"verify", "x"}, "no arguments"},
 		{"EmptyDB", []string{"--db", "", "ls"}, "--db"},
+		{"CommitOwnerWithIDs", []string{"commit", "--session", "s", "--owner", "o", unknownID}, "no IDs"},
+		{"DiscardNoOwner", []string{"discard", "--session", "s"}, "--owner"},
+		{"DiscardArgs", []string{"discard", "--session", "s", "--owner", "o", "x"}, "no arguments"},
+		{"HoldNoTime", []string{"hold", "--session", "s", "--owner", "o"}, "--for"},
+		{"SessionsArgs", []string{"sessions", "x"}, "no arguments"},
+		{"BackupNoFile", []string{"backup"}, "one FILE"},
+		{"BackupStdout", []string{"backup", "-"}, "not stdout"},
+		{"CompactArgs", []string{"compact", "x"}, "no arguments"},
+		{"WriteWithReadOnly", []string{"--read-only", "drop-session", "s"}, "--read-only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,7 +262,8 @@ func TestMalformedIDChangesNothing(t *testing.T) {
 func TestHelp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	commandNames := []string{"put", "get", "stat", "ls", "rm", "commit", "refs", "drop-session", "export", "import", "reclaim", "verify", "stats"}
+	commandNames := []string{"put", "get", "stat", "ls", "rm", "sessions", "refs", "commit", "discard", "hold", "drop-session",
+		"export", "import", "reclaim", "verify", "stats", "backup", "compact"}
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
 		r := e.exec(nil, args...)
 		if r.code != 0 {
@@ -251,7 +274,7 @@ func TestHelp(t *testing.T) {
 				t.Errorf("%v: usage does not list %q:\n%s", args, name, r.stdout)
 			}
 		}
-		for _, want := range []string{"--db", "--json", "ATTACHSTORE_DB", "attachments.db", "Exit status", "malformed ID"} {
+		for _, want := range []string{"--db", "--json", "--read-only", "ATTACHSTORE_DB", "attachments.db", "Exit status", "malformed ID"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("%v: usage does not mention %q", args, want)
 			}
@@ -318,7 +341,10 @@ func TestDBFromFlagEnvAndDefault(t *testing.T) {
 func TestMissingDatabaseIsNotCreated(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for _, args := range [][]string{{"ls"}, {"stat", unknownID}, {"get", unknownID}, {"stats"}, {"verify"}, {"reclaim"}, {"drop-session", "s"}} {
+	for _, args := range [][]string{{"ls"}, {"stat", unknownID}, {"get", unknownID}, {"stats"}, {"verify"}, {"reclaim"},
+		{"reclaim", "--dry-run"}, {"drop-session", "s"}, {"sessions"}, {"refs", "--session", "s"}, {"rm", unknownID},
+		{"commit", "--session", "s"}, {"discard", "--session", "s", "--owner", "o"},
+		{"hold", "--session", "s", "--owner", "o", "--for", "1h"}, {"backup", filepath.Join(e.dir, "b.db")}, {"compact"}} {
 		e.fails(1, []string{e.db, "no such database"}, args...)
 	}
 	if _, err := os.Stat(e.db); err == nil {
@@ -343,7 +369,9 @@ func TestDocExampleWorks(t *testing.T) {
 	png := append([]byte("\x89PNG\r\n\x1a\n"), pseudoRandom(5000, 14)...)
 	e.file("screenshot.png", png)
 	id := strings.TrimSpace(e.ok(nil, "put", "--session", "chat-42", "--owner", "turn-7", "screenshot.png").stdout)
-	e.ok(nil, "commit", "--session", "chat-42", id)
+	if got := strings.TrimSpace(e.ok(nil, "commit", "--session", "chat-42", "--owner", "turn-7").stdout); got != id {
+		t.Errorf("commit --owner turn-7 printed %q, want %s", got, id)
+	}
 	e.ok(nil, "get", "--session", "chat-42", id, "-o", "copy.png")
 	got, err := os.ReadFile(filepath.Join(e.dir, "copy.png"))
 	if err != nil || !bytes.Equal(got, png) {
@@ -397,6 +425,10 @@ func TestOnePrefixPerMessage(t *testing.T) {
 	e := newEnv(t)
 	held := e.put("--session", "s", e.file("h", []byte("held")))[0]
 	garbage := e.file("garbage.db", pseudoRandom(8192, 24))
+	host := e.hostFile("host.db", "wal")
+	e.ok(nil, "drop-session", "dropped")
+	noRoots := filepath.Join(e.dir, "noroots.db")
+	e.ok(nil, "put", "--db", noRoots, e.file("n", []byte("n")))
 	for _, args := range [][]string{
 		{"get", unknownID},
 		{"get", "--session", "s", unknownID},
@@ -407,6 +439,13 @@ func TestOnePrefixPerMessage(t *testing.T) {
 		{"get", held, "-o", e.dir},
 		{"--db", garbage, "ls"},
 		{"--db", filepath.Join(e.dir, "none.db"), "ls"},
+		{"--db", host, "ls"},
+		{"--db", host, "rm", held},
+		{"backup", e.db},
+		{"reclaim", "--grace", "0", "--db", noRoots},
+		{"put", "--session", "dropped", e.file("d", []byte("d"))},
+		{"commit", "--session", "dropped", "--owner", "o"},
+		{"hold", "--session", "dropped", "--owner", "o", "--for", "1h"},
 	} {
 		r := e.run(nil, args...)
 		if r.code == 0 {
@@ -417,6 +456,41 @@ func TestOnePrefixPerMessage(t *testing.T) {
 			if n := strings.Count(l, "attachstore:"); strings.HasPrefix(l, "attachstore") && n != 1 {
 				t.Errorf("%v: %q has the prefix %d times", args, l, n)
 			}
+		}
+	}
+}
+
+// TestReadmeListsEveryCommandAndFlag: the README's CLI section names every
+// command and every flag there is.
+func TestReadmeListsEveryCommandAndFlag(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## The CLI\n")
+	if !ok {
+		t.Fatal("README.md has no \"## The CLI\" section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	c := &cli{}
+	for _, g := range commands {
+		for _, cmd := range g.cmds {
+			if !strings.Contains(section, "attachstore "+cmd.name+" ") && !strings.Contains(section, "| "+cmd.name) {
+				t.Errorf("README's CLI section does not show the command %s", cmd.name)
+			}
+			fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+			c.globalFlags(fs)
+			cmd.setup(c, fs)
+			fs.VisitAll(func(f *flag.Flag) {
+				dash := "--"
+				if len(f.Name) == 1 {
+					dash = "-"
+				}
+				if !strings.Contains(section, dash+f.Name) {
+					t.Errorf("README's CLI section does not show %s's flag %s%s", cmd.name, dash, f.Name)
+				}
+			})
 		}
 	}
 }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	iofs "io/fs"
+	"os"
 	"time"
 
 	"github.com/attachstore/attachstore"
@@ -11,24 +14,35 @@ import (
 
 var reclaimCmd = &command{
 	name:    "reclaim",
-	args:    "[--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never]",
+	args:    "[--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never] [--allow-empty-roots]",
 	summary: "forget stale intents, delete orphans, shrink file",
 	long: `
-Reclaim forgets uncommitted refs older than --grace, deletes every blob that
-no ref points to and that nobody put within --grace, then gives the freed
-space back to the filesystem: with --vacuum auto (the default) once free
-space is a quarter of the file, otherwise leaving it for new content to
-reuse; always or never on request. Work goes in batches of --batch blobs, and
-each transaction deletes at most that many, 32 at most and about a
-millisecond's worth, so agents writing to the same database wait little.
-Interrupting it (Ctrl-C) stops between transactions; what was done is
-reported. --dry-run only counts. On a terminal a progress line is drawn on
-stderr.
+Reclaim forgets uncommitted refs older than --grace (unless their owner
+holds a 'hold'), clears sessions dropped longer than --grace ago, deletes
+every blob that no ref points to and that nobody put within --grace, then
+gives the freed space back to the filesystem: with --vacuum auto (the
+default) once free space is a quarter of the file, otherwise leaving it for
+new content to reuse; always or never on request. Work goes in batches of
+--batch blobs, one transaction each, so agents writing to the same database
+wait little. Interrupting it (Ctrl-C) stops between transactions; what was
+done is reported. --dry-run only counts, and opens the database read-only.
+On a terminal a progress line is drawn on stderr.
 
 Reclaim deletes every blob that no session references, so content put
-without --session goes too, once it is older than --grace.`,
-	access: writes,
-	setup:  setupReclaim,
+without --session goes too, once it is older than --grace. When no session
+holds any ref at all (no ref, intent, hold or dropped session), which is
+what a store used without sessions, or the wrong --db, looks like, reclaim
+refuses, deletes nothing, says how much it would delete, and exits 1;
+--allow-empty-roots reclaims anyway.
+
+A database another program created (and put or import adopted) may lack
+SQLite's incremental vacuum: its free space can then only be given back by
+'attachstore compact', and reclaim says when that is the case. --json
+prints one report: expired_intents, cleared_tombstones, reclaimed_blobs,
+reclaimed_bytes, returned_bytes, free_bytes, needs_compact, dry_run.`,
+	access:    writes,
+	readsWith: "dry-run",
+	setup:     setupReclaim,
 }
 
 func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -36,6 +50,7 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 	dryRun := fs.Bool("dry-run", false, "count what would be reclaimed; delete nothing")
 	batch := fs.Int("batch", attachstore.DefaultReclaimBatch, "blobs per batch (`N`)")
 	vacuum := fs.String("vacuum", "auto", "give free space back to the filesystem: `WHEN` is auto, always or never")
+	allowEmpty := fs.Bool("allow-empty-roots", false, "reclaim even when no session holds any ref")
 	return func(ctx context.Context, args []string) error {
 		if len(args) != 0 {
 			return badUsage("reclaim takes no arguments")
@@ -59,7 +74,8 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		// Reclaim cannot know how much it will find: a spinner with the
 		// running totals.
 		b := c.newBar(-1, false, "reclaim")
-		policy := attachstore.ReclaimPolicy{Grace: *grace, DryRun: *dryRun, BatchSize: *batch, VacuumAt: vac}
+		policy := attachstore.ReclaimPolicy{Grace: *grace, DryRun: *dryRun, BatchSize: *batch,
+			VacuumAt: vac, AllowEmptyRoots: *allowEmpty}
 		if b != nil {
 			policy.Progress = func(p attachstore.ReclaimProgress) {
 				b.describe(fmt.Sprintf("reclaim %s: %d intents expired, %d blobs (%s)",
@@ -68,6 +84,9 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		}
 		rep, rerr := s.Reclaim(ctx, policy)
 		b.done()
+		if errors.Is(rerr, attachstore.ErrNoRoots) && !*dryRun {
+			return c.noRoots(ctx, s, policy, rep)
+		}
 		// A stopped reclaim still reports what it did before stopping.
 		if c.json {
 			err = c.emitJSON(struct {
@@ -77,11 +96,43 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		} else {
 			err = printReclaim(c, rep, *dryRun)
 		}
+		if errors.Is(rerr, attachstore.ErrNoRoots) && err == nil {
+			return c.noRoots(ctx, s, policy, rep)
+		}
 		if rerr != nil {
 			return c.fail("reclaim", subject{}, rerr)
 		}
+		if err == nil && rep.NeedsCompact {
+			c.warn(subject{"db", c.db}, map[string]any{"needs_compact": true, "free_bytes": rep.FreeBytes},
+				"reclaim: %s of free space stays in %s: the file was created without incremental vacuum, so "+
+					"only 'attachstore compact' can give it back (it rewrites the file once; reclaim can then shrink it)",
+				humanBytes(rep.FreeBytes), c.db)
+		}
 		return err
 	}
+}
+
+// noRoots is reclaim's refusal of a store in which no session holds
+// anything: it says what would go, counted by a dry run, and which flag
+// lets it go.
+func (c *cli) noRoots(ctx context.Context, s *attachstore.Store, p attachstore.ReclaimPolicy, rep attachstore.ReclaimReport) error {
+	if !p.DryRun {
+		// A refused Reclaim counts nothing; a dry run does, and the
+		// numbers are what makes the refusal worth reading.
+		p.DryRun, p.Progress = true, nil
+		var err error
+		if rep, err = s.Reclaim(ctx, p); err != nil && !errors.Is(err, attachstore.ErrNoRoots) {
+			rep = attachstore.ReclaimReport{}
+		}
+	}
+	what := ""
+	if rep.ReclaimedBlobs > 0 {
+		what = fmt.Sprintf(": %s (%s)", plural(rep.ReclaimedBlobs, "blob"), humanBytes(rep.ReclaimedBytes))
+	}
+	return &exitError{code: 1, kind: "no_roots", subj: subject{"db", c.db}, cause: attachstore.ErrNoRoots,
+		details: map[string]any{"reclaimed_blobs": rep.ReclaimedBlobs, "reclaimed_bytes": rep.ReclaimedBytes},
+		msg: fmt.Sprintf("reclaim: no session holds any ref in %s, so reclaim would delete every blob%s, "+
+			"content put without --session included. Nothing was deleted; give --allow-empty-roots to reclaim anyway", c.db, what)}
 }
 
 func printReclaim(c *cli, rep attachstore.ReclaimReport, dryRun bool) error {
@@ -92,6 +143,9 @@ func printReclaim(c *cli, rep attachstore.ReclaimReport, dryRun bool) error {
 	}
 	tw := c.table()
 	fmt.Fprintf(tw, "expired intents\t%d\n", rep.ExpiredIntents)
+	if rep.ClearedTombstones > 0 {
+		fmt.Fprintf(tw, "cleared dropped sessions\t%d\n", rep.ClearedTombstones)
+	}
 	fmt.Fprintf(tw, "%s blobs\t%d\n", verb, rep.ReclaimedBlobs)
 	fmt.Fprintf(tw, "%s bytes\t%s\n", verb, formatBytes(rep.ReclaimedBytes))
 	if !dryRun {
@@ -212,6 +266,119 @@ func setupStats(c *cli, fs *flag.FlagSet) func(context.Context, []string) error 
 		fmt.Fprintf(tw, "uncommitted refs\t%d\n", st.UncommittedRefs)
 		fmt.Fprintf(tw, "sessions\t%d\n", st.Sessions)
 		fmt.Fprintf(tw, "file bytes\t%s\n", formatBytes(st.FileBytes))
+		return tw.Flush()
+	}
+}
+
+var backupCmd = &command{
+	name:    "backup",
+	args:    "FILE",
+	summary: "write a verified copy of the store to a new FILE",
+	access:  reads,
+	long: `
+Backup writes a consistent copy of the store, as of one moment, to FILE
+while other programs go on writing to it, then opens the copy and verifies
+it as 'verify' does; it opens the store read-only, so it also works on a
+file it cannot write. FILE must not exist (backup never overwrites) and is
+created with mode 0600. An interrupted backup removes FILE. If the copy does
+not verify, FILE is kept for inspection, the exit status is 1, and the store
+itself may be damaged: run 'attachstore verify'.
+
+The copy is an ordinary store: read it with --db FILE, or restore it by
+copying it over the store's file while no program has the store open
+(remove the store's -wal and -shm files, if any, as you do). Nothing is
+printed; --json prints {"db": DB, "backup": FILE, "file_bytes": N}.`,
+	setup: setupBackup,
+}
+
+func setupBackup(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 1 {
+			return badUsage("want one FILE, got %d arguments", len(args))
+		}
+		path := args[0]
+		if path == "-" {
+			return badUsage("backup writes a file, not stdout: give its path")
+		}
+		if _, err := os.Lstat(path); err == nil {
+			return c.fail("backup", fileSubj(path), &kindError{
+				fmt.Sprintf("%s: exists (backup never overwrites; remove it or choose another name)", path), iofs.ErrExist})
+		} else if !errors.Is(err, iofs.ErrNotExist) {
+			return c.fail("backup", fileSubj(path), pathErr(path, err))
+		} else if err := checkParent(path); err != nil {
+			return c.fail("backup", fileSubj(path), err)
+		}
+		s, err := c.open(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.Backup(ctx, path); err != nil {
+			if _, serr := os.Lstat(path); serr == nil && errors.Is(err, attachstore.ErrCorrupt) {
+				return &exitError{code: 1, kind: "corrupt", subj: fileSubj(path), cause: err,
+					msg: fmt.Sprintf("backup %s: the copy does not verify (%s is kept for inspection); "+
+						"the store itself may be damaged: run 'attachstore verify'", path, path)}
+			}
+			return c.fail("backup", fileSubj(path), err)
+		}
+		if c.json {
+			var size int64
+			if fi, err := os.Stat(path); err == nil {
+				size = fi.Size()
+			}
+			return c.emitJSON(struct {
+				DB        string `json:"db"`
+				Backup    string `json:"backup"`
+				FileBytes int64  `json:"file_bytes"`
+			}{c.db, path, size})
+		}
+		return nil
+	}
+}
+
+var compactCmd = &command{
+	name:    "compact",
+	summary: "rewrite the file without free space; enable shrinking",
+	access:  writes,
+	long: `
+Compact rewrites the whole database file so that it holds no free space,
+and turns on SQLite's incremental vacuum for a file another program created
+without it, so that 'reclaim' can give space back from then on; reclaim
+says when a file needs it. It holds the write lock while it runs (writers
+wait), takes time in proportion to the store, and needs free disk space
+about the size of the file. It prints the file's size before and after;
+--json prints {"file_bytes_before": N, "file_bytes_after": N}.`,
+	setup: setupCompact,
+}
+
+func setupCompact(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 0 {
+			return badUsage("compact takes no arguments")
+		}
+		s, err := c.open(ctx)
+		if err != nil {
+			return err
+		}
+		before, err := s.Stats(ctx)
+		if err != nil {
+			return c.fail("compact", subject{}, err)
+		}
+		if err := s.Compact(ctx); err != nil {
+			return c.fail("compact", subject{}, err)
+		}
+		after, err := s.Stats(ctx)
+		if err != nil {
+			return c.fail("compact", subject{}, err)
+		}
+		if c.json {
+			return c.emitJSON(struct {
+				Before int64 `json:"file_bytes_before"`
+				After  int64 `json:"file_bytes_after"`
+			}{before.FileBytes, after.FileBytes})
+		}
+		tw := c.table()
+		fmt.Fprintf(tw, "file bytes before\t%s\n", formatBytes(before.FileBytes))
+		fmt.Fprintf(tw, "file bytes after\t%s\n", formatBytes(after.FileBytes))
 		return tw.Flush()
 	}
 }

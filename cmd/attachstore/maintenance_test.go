@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -153,5 +156,193 @@ func TestStats(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("stats text lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestReclaimNoRoots: a store that no session holds anything in (content
+// put without --session only) is not emptied by reclaim: it stops, says
+// what it would delete, and names the flag that lets it.
+func TestReclaimNoRoots(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.put(e.file("a.bin", pseudoRandom(3000, 40)))[0]
+	b := e.put(e.file("b.bin", pseudoRandom(2000, 41)))[0]
+
+	r := e.fails(1, []string{"no session holds any ref", "2 blobs (4.9 KiB)", "--allow-empty-roots", "without --session"},
+		"reclaim", "--grace", "0")
+	if r.stdout != "" {
+		t.Errorf("a refused reclaim printed a report: %q", r.stdout)
+	}
+	r = e.fails(1, []string{"--allow-empty-roots"}, "reclaim", "--grace", "0", "--dry-run")
+	if !strings.Contains(r.stdout, "would reclaim blobs  2") {
+		t.Errorf("a refused dry run should still say what it would reclaim:\n%s", r.stdout)
+	}
+	r = e.fails(1, nil, "reclaim", "--grace", "0", "--json")
+	if o := jsonLines(t, r.stderr); len(o) != 1 || o[0]["kind"] != "no_roots" || o[0]["reclaimed_blobs"] != 2.0 {
+		t.Errorf("reclaim --json without roots: %v, want kind no_roots counting 2 blobs", o)
+	}
+	for _, id := range []string{a, b} {
+		e.ok(nil, "stat", id)
+	}
+	// Young content is not at stake: nothing to refuse.
+	e.ok(nil, "reclaim")
+
+	o := jsonLines(t, e.ok(nil, "reclaim", "--grace", "0", "--allow-empty-roots", "--json").stdout)
+	if len(o) != 1 || o[0]["reclaimed_blobs"] != 2.0 {
+		t.Errorf("reclaim --allow-empty-roots: %v, want 2 blobs", o)
+	}
+	e.fails(1, []string{"not found"}, "stat", a)
+}
+
+// TestReclaimNeedsCompact: a host's file adopted without incremental
+// vacuum keeps its free space after reclaim, which says that compact
+// gives it back; after compact, reclaim shrinks the file itself.
+func TestReclaimNeedsCompact(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.db = e.hostFile("host.db", "wal")
+	e.put("--session", "keep", e.file("keep.txt", []byte("keep")))
+	e.ok(nil, "commit", "--session", "keep")
+	e.put("--session", "s", e.file("big.bin", pseudoRandom(2<<20, 42)))
+	e.ok(nil, "drop-session", "s")
+
+	r := e.ok(nil, "reclaim", "--grace", "0", "--vacuum", "always")
+	if !strings.Contains(r.stderr, "'attachstore compact'") || !strings.Contains(r.stderr, "incremental vacuum") {
+		t.Errorf("reclaim on an adopted file: stderr %q does not name compact", r.stderr)
+	}
+	r = e.ok(nil, "reclaim", "--grace", "0", "--json")
+	o := jsonLines(t, r.stdout)
+	if len(o) != 1 || o[0]["needs_compact"] != true || o[0]["free_bytes"].(float64) < 2<<20 {
+		t.Errorf("reclaim --json on an adopted file: %v, want needs_compact and 2 MiB free", o)
+	}
+	if w := jsonLines(t, r.stderr); len(w) != 1 || w[0]["needs_compact"] != true {
+		t.Errorf("reclaim --json: stderr %v, want one needs_compact warning", w)
+	}
+
+	before := fileSize(t, e.db)
+	o = jsonLines(t, e.ok(nil, "compact", "--json").stdout)
+	after := fileSize(t, e.db)
+	if after > before/4 || len(o) != 1 || o[0]["file_bytes_after"].(float64) >= o[0]["file_bytes_before"].(float64) {
+		t.Errorf("compact: file %d -> %d bytes, report %v; want it to lose the 2 MiB freed", before, after, o)
+	}
+	if got := hostRow(t, e.db); got != "the host app's own row" {
+		t.Errorf("compact lost the host's row: %q", got)
+	}
+	if text := e.ok(nil, "compact").stdout; !strings.Contains(text, "file bytes before") || !strings.Contains(text, "file bytes after") {
+		t.Errorf("compact text output: %q", text)
+	}
+
+	// From now on reclaim gives space back by itself.
+	e.put("--session", "s2", e.file("big2.bin", pseudoRandom(2<<20, 43)))
+	e.ok(nil, "drop-session", "s2")
+	r = e.ok(nil, "reclaim", "--grace", "0", "--vacuum", "always", "--json")
+	o = jsonLines(t, r.stdout)
+	if len(o) != 1 || o[0]["needs_compact"] != nil || o[0]["returned_bytes"].(float64) < 2<<20 || r.stderr != "" {
+		t.Errorf("reclaim after compact: %v, stderr %q; want 2 MiB returned and no advice", o, r.stderr)
+	}
+}
+
+// TestCompact: compact gives a store's free space back at once and says
+// how large the file was and is.
+func TestCompact(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.put("--session", "keep", e.file("keep.txt", []byte("keep")))
+	e.ok(nil, "commit", "--session", "keep")
+	e.put("--session", "s", e.file("big.bin", pseudoRandom(2<<20, 46)))
+	e.ok(nil, "drop-session", "s")
+	e.ok(nil, "reclaim", "--grace", "0", "--vacuum", "never")
+
+	before := fileSize(t, e.db)
+	o := jsonLines(t, e.ok(nil, "compact", "--json").stdout)
+	after := fileSize(t, e.db)
+	if after > before/4 || len(o) != 1 || o[0]["file_bytes_after"].(float64) >= o[0]["file_bytes_before"].(float64) {
+		t.Errorf("compact: file %d -> %d bytes, report %v; want it to lose the 2 MiB freed", before, after, o)
+	}
+	if text := e.ok(nil, "compact").stdout; !strings.Contains(text, "file bytes before") || !strings.Contains(text, "file bytes after") {
+		t.Errorf("compact text output: %q", text)
+	}
+	e.ok(nil, "verify")
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// TestBackupRestoresAndVerifies: backup writes a copy that verify passes,
+// that holds the same content and refs, and that serves as the store once
+// copied into place; it never overwrites a file.
+func TestBackupRestoresAndVerifies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	data := pseudoRandom(700<<10, 44)
+	big := e.put("--session", "s", e.file("big.bin", data))[0]
+	e.ok(nil, "commit", "--session", "s")
+	small := e.put("--session", "s", "--owner", "t", e.file("small.txt", []byte("small")))[0]
+	free := e.put(e.file("free.txt", []byte("free")))[0]
+
+	backup := filepath.Join(e.dir, "backup.db")
+	if r := e.ok(nil, "backup", backup); r.stdout != "" || r.stderr != "" {
+		t.Errorf("backup printed %v", r)
+	}
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file: %v, %v; want mode 0600", fi, err)
+	}
+	r := e.ok(nil, "verify", "--db", backup)
+	if !strings.Contains(r.stdout, "checked 3 blobs") || !strings.Contains(r.stdout, "ok") {
+		t.Errorf("verify of the backup: %v", r)
+	}
+
+	// Restore: the copy put in place of a lost store is that store.
+	restored := filepath.Join(e.dir, "restored.db")
+	if err := os.WriteFile(restored, readFile(t, backup), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.db = restored
+	e.ok(nil, "verify")
+	if got := e.ok(nil, "get", "--session", "s", big).stdout; got != string(data) {
+		t.Errorf("restored store: get %s returned %d bytes, want %d", big, len(got), len(data))
+	}
+	if got := lines(e.ok(nil, "refs", "--session", "s", "--pending").stdout); len(got) != 1 || got[0] != small {
+		t.Errorf("restored store: pending = %q, want [%s]", got, small)
+	}
+	e.ok(nil, "stat", free)
+
+	// Never over a file; never into a missing directory.
+	before := readFile(t, backup)
+	o := jsonLines(t, e.fails(1, []string{"backup " + backup, "exists"}, "backup", backup, "--json").stderr)
+	if len(o) != 1 || o[0]["kind"] != "exists" || o[0]["file"] != backup {
+		t.Errorf("backup over a file --json: %v", o)
+	}
+	if !bytes.Equal(before, readFile(t, backup)) {
+		t.Error("backup changed the file it refused to overwrite")
+	}
+	e.fails(1, []string{"does not exist"}, "backup", filepath.Join(e.dir, "none", "b.db"))
+	e.fails(2, []string{"want one FILE"}, "backup")
+	o = jsonLines(t, e.ok(nil, "backup", filepath.Join(e.dir, "b2.db"), "--json").stdout)
+	if len(o) != 1 || o[0]["backup"] != filepath.Join(e.dir, "b2.db") || o[0]["file_bytes"].(float64) <= 0 {
+		t.Errorf("backup --json: %v", o)
+	}
+}
+
+// TestBackupOfADamagedStore: a copy that does not verify fails the backup
+// and is kept, and the message sends the user to verify.
+func TestBackupOfADamagedStore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.put("--session", "s", e.file("a.bin", pseudoRandom(10<<10, 45)))[0]
+	corrupt(t, e.db, id)
+	backup := filepath.Join(e.dir, "backup.db")
+	r := e.fails(1, []string{"does not verify", "kept", "attachstore verify"}, "backup", backup)
+	if strings.Contains(r.stderr, "run Verify") {
+		t.Errorf("the message names the Go method: %q", r.stderr)
+	}
+	if _, err := os.Stat(backup); err != nil {
+		t.Errorf("the copy that did not verify is gone: %v", err)
 	}
 }

@@ -41,8 +41,10 @@ func checkOutput(path, db string) (*outTarget, error) {
 		t.direct = true
 		return t, nil
 	}
-	if dfi, err := os.Stat(db); err == nil && os.SameFile(fi, dfi) {
-		return nil, fmt.Errorf("%s: is the database itself", path)
+	if !isURL(db) {
+		if dfi, err := os.Stat(db); err == nil && os.SameFile(fi, dfi) {
+			return nil, fmt.Errorf("%s: is the database itself", path)
+		}
 	}
 	// Opening for writing (without truncating) asks the system the
 	// question cp's open would: may this user overwrite the file?

@@ -25,7 +25,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprint(w, `attachstore stores attachments as content-addressed blobs, with the
 manifest of which session references them, in one SQLite file.
 
-usage: attachstore [--db PATH] [--json] COMMAND [ARGS]
+usage: attachstore [--db PATH] [--json] [--read-only] COMMAND [ARGS]
 `)
 	const col = 30
 	for _, g := range commands {
@@ -45,10 +45,14 @@ Content put without --session is held by no session: reclaim deletes it
 once it is older than its --grace.
 
 global flags (before the command or among its arguments):
-  --db PATH   the database (default $ATTACHSTORE_DB, else ./attachments.db);
-              only put and import create it
-  --json      machine output: one JSON object per line on stdout, and each
-              error as one JSON object on stderr
+  --db PATH    the database (default $ATTACHSTORE_DB, else ./attachments.db);
+               only put and import create it, or adopt another program's
+               SQLite file (saying so on stderr)
+  --json       machine output: one JSON object per line on stdout, and each
+               error as one JSON object on stderr
+  --read-only  refuse every command that would write (exit 2); commands
+               that only read always open the database read-only, never
+               change it, and work on a file they cannot write
 
 An ID is 64 hex digits, optionally prefixed "sha256:", or a unique prefix of
 at least 8 of them; an ID that does not parse is bad usage.
@@ -59,8 +63,8 @@ stderr.
 
 Exit status: 0 on success; 1 when anything failed (each message names the id
 or file); 2 on bad usage (unknown command or flag, missing argument,
-malformed ID), when nothing is done; 130 when interrupted (Ctrl-C), 143 on
-SIGTERM.
+malformed ID, a writing command with --read-only), when nothing is done;
+130 when interrupted (Ctrl-C), 143 on SIGTERM.
 
 Run 'attachstore help COMMAND' for a command's flags.
 `)
@@ -82,9 +86,9 @@ func printCommandUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
 		}
 		fmt.Fprintf(tw, "  %s%s %s\t%s", dash, f.Name, name, usage)
 		switch f.Name {
-		case "db", "json":
+		case "db", "json", "read-only":
 		default:
-			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
 				fmt.Fprintf(tw, " (default %s)", f.DefValue)
 			}
 		}
@@ -150,4 +154,12 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// plural writes n and the noun, with an "s" unless n is 1.
+func plural[N int | int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -102,3 +102,32 @@ func TestSessionSharedBytes(t *testing.T) {
 	}
 	e.fails(1, []string{"referenced"}, "rm", id1)
 }
+
+// TestRmNamesHoldingSessions: rm of a blob that sessions hold names each
+// of them, committed or pending and for which owner, and how to let go.
+func TestRmNamesHoldingSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	f := e.file("shared.txt", []byte("shared"))
+	id := e.put("--session", "chat-1", f)[0]
+	e.ok(nil, "commit", "--session", "chat-1")
+	e.put("--session", "chat-2", "--owner", "turn-9", f)
+
+	e.fails(1, []string{"rm " + id, `session "chat-1" (committed)`, `session "chat-2" (pending for owner "turn-9")`,
+		"rm --session chat-1 " + id, "drop-session chat-1"}, "rm", id[:12])
+	r := e.fails(1, nil, "rm", "--json", id)
+	o := jsonLines(t, r.stderr)
+	if len(o) != 1 || o[0]["kind"] != "referenced" || o[0]["id"] != id {
+		t.Fatalf("rm --json of a held blob: %v", o)
+	}
+	if s, _ := o[0]["sessions"].([]any); len(s) != 2 || s[0] != "chat-1" || s[1] != "chat-2" {
+		t.Errorf("rm --json: sessions = %v, want [chat-1 chat-2]", o[0]["sessions"])
+	}
+	e.ok(nil, "stat", id)
+
+	// Following the advice frees it.
+	e.ok(nil, "rm", "--session", "chat-1", id)
+	e.ok(nil, "drop-session", "chat-2")
+	e.ok(nil, "rm", id)
+	e.fails(1, []string{"not found"}, "stat", id)
+}
