@@ -99,6 +99,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -403,6 +404,15 @@ func isFlagValue(fs *flag.FlagSet, args []string, i int) bool {
 	return !isBool || !b.IsBoolFlag()
 }
 
+// dbName is the database as messages name it: a PostgreSQL URL without its
+// password.
+func (c *cli) dbName() string {
+	if u, err := url.Parse(c.db); err == nil && isURL(c.db) {
+		return u.Redacted()
+	}
+	return c.db
+}
+
 // open opens the store as the running command's access says. A command
 // that reads opens it read-only: nothing in the file changes, a file that
 // is not a store is refused (ErrNotAStore), and a file this process cannot
@@ -436,22 +446,22 @@ func (c *cli) open(ctx context.Context) (*attachstore.Store, error) {
 	}
 	c.store = s
 	if s.Origin() == attachstore.AdoptedFile {
-		c.warn(subject{"db", c.db}, map[string]any{"origin": s.Origin().String()},
-			"%s: %s was not an attachstore store: attachstore's tables were added beside its own", c.cmd.name, c.db)
+		c.warn(subject{"db", c.dbName()}, map[string]any{"origin": s.Origin().String()},
+			"%s: %s was not an attachstore store: attachstore's tables were added beside its own", c.cmd.name, c.dbName())
 	}
 	return s, nil
 }
 
 // openFailed is the message for a store that did not open.
 func (c *cli) openFailed(err error) error {
-	subj := subject{"db", c.db}
+	subj := subject{"db", c.dbName()}
 	switch {
 	case errors.Is(err, attachstore.ErrNotAStore):
 		return &exitError{code: 1, kind: "not_a_store", subj: subj, cause: err,
-			msg: fmt.Sprintf("open %s: not an attachstore store; nothing was changed (only put and import add attachstore's tables to another program's database)", c.db)}
+			msg: fmt.Sprintf("open %s: not an attachstore store; nothing was changed (only put and import add attachstore's tables to another program's database)", c.dbName())}
 	case errors.Is(err, fs.ErrNotExist):
 		return &exitError{code: 1, kind: "no_such_file", subj: subj, cause: err,
-			msg: fmt.Sprintf("open %s: no such database (put creates one; choose another with --db or $ATTACHSTORE_DB)", c.db)}
+			msg: fmt.Sprintf("open %s: no such database (put creates one; choose another with --db or $ATTACHSTORE_DB)", c.dbName())}
 	case errors.Is(err, attachstore.ErrReadOnly) && !c.readOnly && c.access != reads:
 		hint := "commands that only read work on it"
 		if c.cmd.readsWith != "" {
@@ -459,7 +469,7 @@ func (c *cli) openFailed(err error) error {
 		}
 		return &exitError{code: 1, kind: "read_only", subj: subj, cause: err,
 			msg: fmt.Sprintf("open %s: cannot write the database (%s), and %s changes it; %s, and --read-only keeps any command from writing",
-				c.db, readOnlyReason(err), c.cmd.name, hint)}
+				c.dbName(), readOnlyReason(err), c.cmd.name, hint)}
 	}
 	return c.fail("open", subj, err)
 }

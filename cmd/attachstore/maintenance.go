@@ -103,10 +103,10 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 			return c.fail("reclaim", subject{}, rerr)
 		}
 		if err == nil && rep.NeedsCompact {
-			c.warn(subject{"db", c.db}, map[string]any{"needs_compact": true, "free_bytes": rep.FreeBytes},
+			c.warn(subject{"db", c.dbName()}, map[string]any{"needs_compact": true, "free_bytes": rep.FreeBytes},
 				"reclaim: %s of free space stays in %s: the file was created without incremental vacuum, so "+
 					"only 'attachstore compact' can give it back (it rewrites the file once; reclaim can then shrink it)",
-				humanBytes(rep.FreeBytes), c.db)
+				humanBytes(rep.FreeBytes), c.dbName())
 		}
 		return err
 	}
@@ -129,10 +129,10 @@ func (c *cli) noRoots(ctx context.Context, s *attachstore.Store, p attachstore.R
 	if rep.ReclaimedBlobs > 0 {
 		what = fmt.Sprintf(": %s (%s)", plural(rep.ReclaimedBlobs, "blob"), humanBytes(rep.ReclaimedBytes))
 	}
-	return &exitError{code: 1, kind: "no_roots", subj: subject{"db", c.db}, cause: attachstore.ErrNoRoots,
+	return &exitError{code: 1, kind: "no_roots", subj: subject{"db", c.dbName()}, cause: attachstore.ErrNoRoots,
 		details: map[string]any{"reclaimed_blobs": rep.ReclaimedBlobs, "reclaimed_bytes": rep.ReclaimedBytes},
 		msg: fmt.Sprintf("reclaim: no session holds any ref in %s, so reclaim would delete every blob%s, "+
-			"content put without --session included. Nothing was deleted; give --allow-empty-roots to reclaim anyway", c.db, what)}
+			"content put without --session included. Nothing was deleted; give --allow-empty-roots to reclaim anyway", c.dbName(), what)}
 }
 
 func printReclaim(c *cli, rep attachstore.ReclaimReport, dryRun bool) error {
@@ -215,8 +215,8 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 			return err
 		}
 		if !rep.OK() {
-			return &exitError{code: 1, kind: "corrupt", subj: subject{"db", c.db},
-				msg: fmt.Sprintf("verify %s: %d corrupt blobs, %d problems", c.db, len(rep.Corrupt), len(rep.Problems))}
+			return &exitError{code: 1, kind: "corrupt", subj: subject{"db", c.dbName()},
+				msg: fmt.Sprintf("verify %s: %d corrupt blobs, %d problems", c.dbName(), len(rep.Corrupt), len(rep.Problems))}
 		}
 		return nil
 	}
@@ -329,7 +329,7 @@ func setupBackup(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 				DB        string `json:"db"`
 				Backup    string `json:"backup"`
 				FileBytes int64  `json:"file_bytes"`
-			}{c.db, path, size})
+			}{c.dbName(), path, size})
 		}
 		return nil
 	}
