@@ -212,3 +212,30 @@ func TestReadOnlyOpenOnReadOnlyMedia(t *testing.T) {
 		}
 	})
 }
+
+// TestReadOnlyOpenOfAHostFileInWALMode: a host's file in WAL mode is
+// refused without a -wal or -shm file left beside it.
+func TestReadOnlyOpenOfAHostFileInWALMode(t *testing.T) {
+	path := hostFile(t, t.TempDir())
+	raw, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`PRAGMA journal_mode = WAL`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(path + suffix); err == nil {
+			t.Fatalf("the host's own close left %s", suffix)
+		}
+	}
+	if _, err := attachstore.Open(t.Context(), path, attachstore.WithReadOnly()); !errors.Is(err, attachstore.ErrNotAStore) {
+		t.Fatalf("read-only Open of a host's WAL-mode file = %v, want ErrNotAStore", err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(path + suffix); err == nil {
+			t.Errorf("the refused read-only Open left a %s file beside the host's file", suffix)
+		}
+	}
+}

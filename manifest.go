@@ -328,7 +328,7 @@ func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) 
 		return mapErr(err, "commit")
 	})
 	if err != nil {
-		return nil, ss.errf("commit owned by "+truncate(owner, 80), nil, err)
+		return nil, ss.errf(fmt.Sprintf("commit owned by %q", truncate(owner, 80)), nil, err)
 	}
 	return ids, nil
 }
@@ -349,7 +349,7 @@ func (ss *Session) Discard(ctx context.Context, owner string) ([]ID, error) {
 		return mapErr(err, "discard")
 	})
 	if err != nil {
-		return nil, ss.errf("discard intents of "+truncate(owner, 80), nil, err)
+		return nil, ss.errf(fmt.Sprintf("discard intents of %q", truncate(owner, 80)), nil, err)
 	}
 	return ids, nil
 }
@@ -361,7 +361,7 @@ func (ss *Session) Discard(ctx context.Context, owner string) ([]ID, error) {
 // Discard end it; Reclaim forgets it once it has lapsed. A dropped session
 // is ErrSessionDropped.
 func (ss *Session) Hold(ctx context.Context, owner string, until time.Time) error {
-	return ss.errf("hold intents of "+truncate(owner, 80), nil, ss.WithOwner(owner).write(ctx, "hold", func(tx *Tx) error {
+	return ss.errf(fmt.Sprintf("hold intents of %q", truncate(owner, 80)), nil, ss.WithOwner(owner).write(ctx, "hold", func(tx *Tx) error {
 		if err := ss.notDropped(ctx, tx); err != nil {
 			return err
 		}

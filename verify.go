@@ -147,9 +147,11 @@ func (t *Tx) verifyBlob(ctx context.Context, b blobRow) (bool, error) {
 
 // Backup writes a consistent copy of the store, as of one moment, to a new
 // file at path while writers go on, then opens the copy and verifies it
-// (Verify) before it returns. path must not exist. A restored backup is
-// an ordinary store file: open it, or copy it into place while no process
-// has the store open.
+// (Verify) before it returns. path must not exist. A copy that fails
+// verification (the store itself is damaged) is ErrCorrupt and is left at
+// path for inspection. A restored backup is an ordinary store file: open
+// it, or copy it into place while no process has the store open. A
+// PostgreSQL store is backed up with the server's own tools.
 func (s *Store) Backup(ctx context.Context, path string) error {
 	if err := s.enter(); err != nil {
 		return err

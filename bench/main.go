@@ -20,7 +20,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
 )
 
 // config holds the flags and the sizes of one run.
@@ -30,10 +29,10 @@ type config struct {
 	only       []string
 	systems    []string
 	dir        string
-	pageSize   int   // attachstore Tuning.PageSize; 0 = library default
-	chunkSize  int   // attachstore WithChunkSize; 0 = library default
-	cacheKiB   int   // attachstore Tuning.CacheSizeKiB; 0 = library default
-	batch      int   // attachstore ReclaimPolicy.BatchSize
+	pageSize   int    // attachstore Tuning.PageSize; 0 = library default
+	chunkSize  int    // attachstore WithChunkSize; 0 = library default
+	cacheKiB   int    // attachstore Tuning.CacheSizeKiB; 0 = library default
+	batch      int    // attachstore ReclaimPolicy.BatchSize
 	vacuum     string // attachstore ReclaimPolicy.VacuumAt, by name: auto, always, never
 	cpuProfile string
 	sourceMBps float64 // W5's put source rate; 0 = memcpy speed

@@ -140,7 +140,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}
 	// Said here, not as SQLite's misleading "unable to open database file".
 	if f, err := os.OpenFile(abs, os.O_RDWR, 0); err != nil {
-		return nil, fmt.Errorf("%w: %s cannot be written (%w); open it read-only", ErrReadOnly, cfg.Path, err)
+		return nil, fmt.Errorf("%w: the file cannot be written (%w); open it with WithReadOnly to read it", ErrReadOnly, err)
 	} else {
 		f.Close()
 	}
@@ -178,6 +178,15 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 		return err
 	}
 	immutable := !writable(d.Path) || !writable(filepath.Dir(d.Path))
+	if _, err := os.Stat(d.Path + "-wal"); errors.Is(err, os.ErrNotExist) && !immutable {
+		// A WAL reader creates the -wal and -shm files beside the database,
+		// and a read-only one cannot remove them: look before that, with
+		// nothing in a WAL to miss, so that another program's file is
+		// refused with nothing left beside it.
+		if err := checkImmutable(ctx, d.Path); err != nil {
+			return err
+		}
+	}
 	if immutable {
 		// An immutable open ignores the WAL, so commits still in it would
 		// be invisible.
@@ -191,6 +200,20 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 		return err
 	}
 	return checkStore(ctx, d.Reader.DB, false)
+}
+
+// checkImmutable checks that path holds a store, on a connection that
+// opens the file immutable: it creates nothing beside it.
+func checkImmutable(ctx context.Context, path string) error {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("immutable", "1")
+	h, err := sql.Open("sqlite3", fileDSN(path, q))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return checkStore(ctx, h, false)
 }
 
 // writable reports whether this process may write path (a file or a
