@@ -141,9 +141,6 @@ func (d *DB) NextBlobPK() string {
 	return `SELECT coalesce(max(pk), 0) + 1 FROM blobs`
 }
 
-// Postgres reports whether the database is PostgreSQL.
-func (d *DB) Postgres() bool { return d.pg }
-
 // Begin begins a write transaction (BEGIN IMMEDIATE on the writer) or a
 // read snapshot; end must be called after it commits or rolls back. ctx
 // bounds the wait for the connection and the write lock. The transaction
@@ -167,7 +164,7 @@ func (d *DB) Begin(ctx context.Context, write bool) (stx *sqlx.Tx, end func(), e
 		// One snapshot for the whole View, as SQLite's read transaction is.
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
-	err = WhileBusy(ctx, func() (err error) {
+	err = whileBusy(ctx, func() (err error) {
 		stx, err = conn.BeginTxx(context.WithoutCancel(ctx), opts)
 		return err
 	})

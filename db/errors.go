@@ -106,13 +106,13 @@ func schemaMismatch(msg string) bool {
 	return false
 }
 
-// WhileBusy runs try until it returns anything but a Busy error, waiting a
+// whileBusy runs try until it returns anything but a Busy error, waiting a
 // little longer between tries (up to 50 ms) until ctx ends. try must fail
 // busy before it changes anything: a BEGIN IMMEDIATE, or one statement
 // outside a transaction. SQLite's busy handler has already waited the busy
 // timeout, so a long write of another process delays writers here rather
 // than failing them with "database is locked".
-func WhileBusy(ctx context.Context, try func() error) error {
+func whileBusy(ctx context.Context, try func() error) error {
 	delay := time.Millisecond
 	for {
 		err := try()

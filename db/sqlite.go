@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -42,38 +41,36 @@ func params(cfg Config) url.Values {
 	return q
 }
 
-// openHandle opens a handle whose connections use dsn and then run the
-// pragmas that mattn/go-sqlite3 has no DSN parameter for. Pragmas are per
-// connection, so a pooled connection opened later gets them too.
-func openHandle(dsn string, writer bool) *sqlx.DB {
-	// Statement journals stay in memory: on disk each would be a temp file.
-	pragmas := []string{"PRAGMA temp_store = MEMORY"}
-	if writer {
+// driverName is mattn/go-sqlite3 with the pragmas it has no DSN parameter
+// for, run on every new connection: pragmas are per connection, so a
+// pooled connection opened later gets them too.
+const driverName = "sqlite3-attachstore"
+
+func init() {
+	pragmas := []string{
+		// Statement journals stay in memory: on disk each would be a
+		// temp file.
+		"PRAGMA temp_store = MEMORY",
 		// The background checkpointer copies the WAL back, so that no
 		// commit pays for a checkpoint (see checkpointer).
-		pragmas = append(pragmas, "PRAGMA wal_autocheckpoint = 0",
-			"PRAGMA journal_size_limit = "+strconv.Itoa(walKeepBytes))
+		"PRAGMA wal_autocheckpoint = 0",
+		"PRAGMA journal_size_limit = " + strconv.Itoa(walKeepBytes),
 	}
-	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 		for _, p := range pragmas {
 			if _, err := c.Exec(p, nil); err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
 		}
 		return nil
-	}}
-	return sqlx.NewDb(sql.OpenDB(connector{drv: drv, dsn: dsn}), "sqlite3")
+	}})
 }
 
-// connector is a driver.Connector for one DSN and its own driver value,
-// which holds the ConnectHook.
-type connector struct {
-	drv *sqlite3.SQLiteDriver
-	dsn string
+// openHandle opens a handle on dsn; it connects on first use.
+func openHandle(dsn string) *sqlx.DB {
+	h, _ := sql.Open(driverName, dsn) // fails only for an unregistered driver
+	return sqlx.NewDb(h, "sqlite3")
 }
-
-func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
-func (c connector) Driver() driver.Driver                        { return c.drv }
 
 // fileDSN builds a file: URI for an absolute path.
 func fileDSN(path string, q url.Values) string {
@@ -92,7 +89,7 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 	// ends first, so a second connection is held, idle, until Close.
 	q := params(cfg)
 	q.Set("vfs", "memdb")
-	w := openHandle("file:/attachstore-"+hex.EncodeToString(name[:])+"?"+q.Encode(), true)
+	w := openHandle("file:/attachstore-" + hex.EncodeToString(name[:]) + "?" + q.Encode())
 	w.SetMaxOpenConns(2)
 	w.SetMaxIdleConns(2)
 	w.SetConnMaxLifetime(0)
@@ -149,7 +146,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}
 	wq := params(cfg)
 	wq.Set("mode", "rw")
-	d.Writer = openHandle(fileDSN(abs, wq), true)
+	d.Writer = openHandle(fileDSN(abs, wq))
 	d.Writer.SetMaxOpenConns(1)
 	d.Writer.SetMaxIdleConns(1)
 	d.Writer.SetConnMaxLifetime(0)
@@ -162,7 +159,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}
 	// Opened on first use, and closed when idle, so that it holds no file
 	// descriptor between checkpoints.
-	d.maint = openHandle(fileDSN(abs, wq), true)
+	d.maint = openHandle(fileDSN(abs, wq))
 	d.maint.SetMaxOpenConns(1)
 	d.maint.SetConnMaxIdleTime(time.Minute)
 	d.ckpt = startCheckpointer(d.maint, d.Writer, d.pageSize)
@@ -250,7 +247,7 @@ func (d *DB) openReaders(ctx context.Context, cfg Config, immutable bool) error 
 		rq.Set("immutable", "1")
 		d.immutable = true
 	}
-	d.Reader = openHandle(fileDSN(d.Path, rq), false)
+	d.Reader = openHandle(fileDSN(d.Path, rq))
 	n := 4
 	d.Reader.SetMaxOpenConns(n)
 	d.Reader.SetMaxIdleConns(n)
@@ -397,7 +394,7 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := WhileBusy(ctx, func() error {
+		err := whileBusy(ctx, func() error {
 			// incremental_vacuum frees a page per step of its statement: it
 			// must be read to the end, not run with Exec.
 			rows, err := d.Writer.QueryContext(ctx, "PRAGMA incremental_vacuum("+strconv.FormatInt(step, 10)+")")
@@ -464,7 +461,7 @@ func (d *DB) Compact(ctx context.Context) error {
 		return ErrReadOnly
 	}
 	for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"} {
-		if err := WhileBusy(ctx, func() error {
+		if err := whileBusy(ctx, func() error {
 			_, err := d.Writer.ExecContext(ctx, q)
 			return err
 		}); err != nil {
