@@ -283,20 +283,28 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 		}
 		now := ss.s.now()
 		for _, id := range ids {
-			if _, err := tx.exec(ctx, qStampNewest, now, ss.id, id[:], ss.id, id[:], ss.id, id[:]); err != nil {
+			res, err := tx.exec(ctx, qStampNewest, now, ss.id, id[:], ss.id, id[:], ss.id, id[:])
+			if err != nil {
 				return mapErr(err, "commit "+id.String())
 			}
 			if _, err := tx.exec(ctx, qDropIntentsTo, ss.id, id[:]); err != nil {
 				return mapErr(err, "commit "+id.String())
 			}
-			// Checked after the stamp, which a reclaimer cannot undo, not
-			// before it, when one may still forget the intent.
+			// Nothing stamped: the session held the ref committed, or
+			// holds no ref at all. Checked after the stamp, which a
+			// reclaimer cannot undo, not before it, when one may still
+			// forget the intent.
 			var n int64
-			if err := tx.queryRow(ctx, qHasCommitted, ss.id, id[:]).Scan(&n); err != nil {
-				return mapErr(err, "commit "+id.String())
-			}
-			if n == 0 {
-				return fmt.Errorf("%w: no ref to %s to commit", ErrNotFound, id)
+			if stamped, err := res.RowsAffected(); err != nil || stamped == 0 {
+				if err == nil {
+					err = tx.queryRow(ctx, qHasCommitted, ss.id, id[:]).Scan(&n)
+				}
+				if err != nil {
+					return mapErr(err, "commit "+id.String())
+				}
+				if n == 0 {
+					return fmt.Errorf("%w: no ref to %s to commit", ErrNotFound, id)
+				}
 			}
 		}
 		return nil
