@@ -1,7 +1,7 @@
 // Package storetest is attachstore's conformance suite: the behaviour every
 // backend of the Store must show, written once against the public API so
-// that a second backend (PostgreSQL: see DESIGN.md, "Where this goes next")
-// inherits every test, in the way of gocloud's drivertest.
+// that every engine (SQLite files, in-memory SQLite, PostgreSQL) runs every
+// test, in the way of gocloud's drivertest.
 //
 // A backend's tests call Run with a Harness that says how to open its
 // stores:
