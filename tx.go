@@ -56,7 +56,9 @@ func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 
 // SQL returns the underlying transaction so the host can read and write its
 // own tables atomically with the attachments. Do not Commit or Rollback it.
-// Each attachstore call inside Update runs in a savepoint of it.
+// Each attachstore call inside Update runs in a savepoint of it. Its
+// placeholders are the engine's: ? on SQLite, $1 on PostgreSQL; write ?
+// and pass the query through tx.SQL().Rebind to serve both.
 func (tx *Tx) SQL() *sqlx.Tx { return tx.sqlTx }
 
 // Session returns the session id seen inside this transaction.
