@@ -23,9 +23,10 @@ func synopsis(cmd *command) string {
 // printUsage prints the overview of every command.
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, `attachstore stores attachments as content-addressed blobs, with the
-manifest of which session references them, in one SQLite file.
+manifest of which session references them, in one SQLite file (or a
+PostgreSQL database).
 
-usage: attachstore [--db PATH] [--json] [--read-only] COMMAND [ARGS]
+usage: attachstore [--db PATH|URL] [--json] [--read-only] COMMAND [ARGS]
 `)
 	const col = 30
 	for _, g := range commands {
@@ -45,9 +46,10 @@ Content put without --session is held by no session: reclaim deletes it
 once it is older than its --grace.
 
 global flags (before the command or among its arguments):
-  --db PATH    the database (default $ATTACHSTORE_DB, else ./attachments.db);
+  --db PATH    the database (default $ATTACHSTORE_DB, else ./attachments.db),
+               or a postgres:// URL (messages never show its password);
                only put and import create it, or adopt another program's
-               SQLite file (saying so on stderr)
+               database (saying so on stderr)
   --json       machine output: one JSON object per line on stdout, and each
                error as one JSON object on stderr
   --read-only  refuse every command that would write (exit 2); commands
