@@ -126,29 +126,40 @@ func (tx *Tx) touch(ctx context.Context, id ID, now int64) (ref Ref, ok bool, er
 	return ref, true, nil
 }
 
-// putBytes stores data unless it is there already.
+// putBytes stores data unless it is there already: it inserts the blob's
+// row, then its chunks; content stored already inserts nothing and is
+// touched. Where writers run in parallel (PostgreSQL), a reclaimer may
+// delete that content between the two: then the insert is tried again.
 func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (Ref, error) {
 	if err := tx.s.checkSize(int64(len(data))); err != nil {
 		return Ref{}, err
 	}
-	id, now := ContentID(data), tx.s.now()
-	if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
-		return ref, err
-	}
-	pk, err := tx.nextPK(ctx)
-	if err != nil {
-		return Ref{}, err
-	}
-	cs := tx.s.opts.chunkSize
-	for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+cs {
-		if err := tx.insertChunk(ctx, pk, seq, data[off:min(off+cs, len(data))]); err != nil {
-			return Ref{}, err
+	id, now, size := ContentID(data), tx.s.now(), int64(len(data))
+	for range maxRetries {
+		var pk int64
+		err := tx.queryRow(ctx, tx.s.db.InsertNewBlob(), id[:], size, tx.s.opts.chunkSize,
+			m.MediaType, m.Label, extraArg(m.Extra), now, now).Scan(&pk)
+		if errors.Is(err, sql.ErrNoRows) {
+			if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
+				return ref, err
+			}
+			continue
 		}
+		if err != nil {
+			return Ref{}, mapErr(err, "put "+id.String())
+		}
+		cs := tx.s.opts.chunkSize
+		for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+cs {
+			if err := tx.insertChunk(ctx, pk, seq, data[off:min(off+cs, len(data))]); err != nil {
+				return Ref{}, err
+			}
+		}
+		return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, nil
 	}
-	return tx.insertBlob(ctx, id, pk, int64(len(data)), m, now)
+	return Ref{}, fmt.Errorf("%w: put %s: the blob kept appearing and disappearing", ErrConflict, id)
 }
 
-// insertBlob inserts the row of a blob whose chunks were written under pk.
+// insertBlob inserts the row of a blob whose chunks were streamed under pk.
 // Where writers run in parallel (PostgreSQL), another may have stored the
 // same content meanwhile: then that one stays, touched, and these chunks
 // go. A reclaimer may delete that one between the insert and the touch:

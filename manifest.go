@@ -100,8 +100,8 @@ func (ss *Session) write(ctx context.Context, what string, fn func(tx *Tx) error
 		return err
 	}
 	locked := func(tx *Tx) error {
-		if err := tx.s.db.LockSession(ctx, tx.q, ss.id); err != nil {
-			return mapErr(err, what)
+		if err := tx.lockSession(ctx, ss.id); err != nil {
+			return err
 		}
 		return fn(tx)
 	}
@@ -272,13 +272,10 @@ func (ss *Session) Pending(ctx context.Context) ([]ID, error) {
 // and then nothing is stamped. An earlier stamp is never changed.
 func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 	return ss.errf("commit", nil, ss.write(ctx, "commit", func(tx *Tx) error {
-		if err := ss.notDropped(ctx, tx); err != nil {
-			return err
-		}
 		if len(ids) == 0 {
 			var err error
-			if ids, err = tx.ids(ctx, qPending, ss.id); err != nil {
-				return err
+			if ids, err = tx.ids(ctx, qPending, ss.id); err != nil || len(ids) == 0 {
+				return cmp.Or(err, ss.notDropped(ctx, tx))
 			}
 		}
 		now := ss.s.now()
@@ -290,12 +287,12 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 			if _, err := tx.exec(ctx, qDropIntentsTo, ss.id, id[:]); err != nil {
 				return mapErr(err, "commit "+id.String())
 			}
-			// Nothing stamped: the session held the ref committed, or
-			// holds no ref at all. Checked after the stamp, which a
+			// Nothing stamped: the session held the ref committed, holds
+			// none, or was dropped. Checked after the stamp, which a
 			// reclaimer cannot undo, not before it, when one may still
 			// forget the intent.
-			var n int64
 			if stamped, err := res.RowsAffected(); err != nil || stamped == 0 {
+				var n int64
 				if err == nil {
 					err = tx.queryRow(ctx, qHasCommitted, ss.id, id[:]).Scan(&n)
 				}
@@ -303,7 +300,7 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 					return mapErr(err, "commit "+id.String())
 				}
 				if n == 0 {
-					return fmt.Errorf("%w: no ref to %s to commit", ErrNotFound, id)
+					return cmp.Or(ss.notDropped(ctx, tx), fmt.Errorf("%w: no ref to %s to commit", ErrNotFound, id))
 				}
 			}
 		}
@@ -320,9 +317,6 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) {
 	var ids []ID
 	err := ss.WithOwner(owner).write(ctx, "commit", func(tx *Tx) (err error) {
-		if err := ss.notDropped(ctx, tx); err != nil {
-			return err
-		}
 		merged, err := tx.intents(ctx, qMergeOwned, ss.id, owner, ss.id)
 		if err != nil {
 			return err
@@ -331,7 +325,12 @@ func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) 
 		if err != nil {
 			return err
 		}
-		ids = inIntentOrder(append(merged, stamped...))
+		if ids = inIntentOrder(append(merged, stamped...)); len(ids) == 0 {
+			// A dropped session holds no intent: say why there is none.
+			if err := ss.notDropped(ctx, tx); err != nil {
+				return err
+			}
+		}
 		_, err = tx.exec(ctx, qEndHold, ss.id, owner)
 		return mapErr(err, "commit")
 	})

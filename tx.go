@@ -33,6 +33,25 @@ type Tx struct {
 	// on its own (SQLite does on SQLITE_FULL, IOERR, NOMEM): nothing may
 	// commit after it.
 	aborted error
+	// locked holds the sessions this transaction has locked (see
+	// db.LockSession).
+	locked map[string]bool
+}
+
+// lockSession serializes this transaction's writes into a session with
+// other transactions' (db.LockSession), once per transaction.
+func (tx *Tx) lockSession(ctx context.Context, id string) error {
+	if tx.locked[id] {
+		return nil
+	}
+	if err := tx.s.db.LockSession(ctx, tx.q, id); err != nil {
+		return mapErr(err, "lock session")
+	}
+	if tx.locked == nil {
+		tx.locked = map[string]bool{}
+	}
+	tx.locked[id] = true
+	return nil
 }
 
 // querier is what helpers run statements on: a transaction, or the read
@@ -203,6 +222,8 @@ func (tx *Tx) undoable(ctx context.Context, fn func() error) error {
 			_, _ = tx.exec(bg, "BEGIN")
 			return err
 		}
+		// Locks taken inside the savepoint went with it.
+		tx.locked = nil
 	}
 	if _, rerr := tx.exec(bg, qReleaseSavepoint); rerr != nil && err == nil {
 		err = mapErr(rerr, "release savepoint")

@@ -129,6 +129,21 @@ func (d *DB) Close() error {
 // Committed tells the database that a write transaction committed.
 func (d *DB) Committed() { d.ckpt.kick() }
 
+// InsertNewBlob returns the statement that inserts a blob row, taking the
+// next pk, unless a blob has its id, and returns the pk (no row when the
+// id was there). Its arguments are id, size, chunk_size, media_type,
+// label, extra, created_at, touched_at.
+func (d *DB) InsertNewBlob() string {
+	if d.pg {
+		return `INSERT INTO blobs (id, size, chunk_size, media_type, label, extra, created_at, touched_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING pk`
+	}
+	// The WHERE keeps SQLite from reading ON CONFLICT as a join's ON.
+	return `INSERT INTO blobs (id, pk, size, chunk_size, media_type, label, extra, created_at, touched_at)
+		SELECT ?, coalesce(max(pk), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM blobs WHERE true
+		ON CONFLICT (id) DO NOTHING RETURNING pk`
+}
+
 // NextBlobPK returns the query that yields the pk for a new blob. On
 // SQLite it is one past the highest, which the write lock keeps for the
 // caller; so a deleted blob's pk may come back, and a reader that holds no
