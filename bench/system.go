@@ -83,6 +83,21 @@ type opener struct {
 	layout string
 }
 
+// peerSystems are the peer designs: the systems users would pick instead
+// of attachstore, which "best peer" ratios compare against.
+var peerSystems = []opener{fileCASOpener, fileBlobOpener}
+
+// isPeer tells whether name is a peer design's, not a system under test's
+// or a limit's.
+func isPeer(name string) bool {
+	for _, op := range peerSystems {
+		if op.name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // errNotImplemented marks a workload a system cannot run yet; the table
 // shows it as n/a instead of failing the run.
 var errNotImplemented = errors.New("not implemented")
