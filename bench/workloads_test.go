@@ -25,7 +25,7 @@ func TestStoreGroups(t *testing.T) {
 		systems []opener
 		want    [][]string
 	}{
-		{allSystems, [][]string{{"attachstore"}, {"filecas", "fileblob"}}},
+		{allSystems, [][]string{{"attachstore"}, {"postgres"}, {"filecas", "fileblob"}}},
 		{[]opener{fileBlobOpener, attachstoreOpener}, [][]string{{"fileblob"}, {"attachstore"}}},
 		{[]opener{fileCASOpener}, [][]string{{"filecas"}}},
 	} {
@@ -91,8 +91,8 @@ func TestGrowSharedStore(t *testing.T) {
 			{"W4(b)", g.w4b, 4},
 			{"W7 p50 @400", g.w7p50[400], 4},
 			{"W7 growth", g.w7growth, 1},
-			{"W6 sweep", g.w6rate, peerW6Runs},
-			{"W6 p99 ratio", g.w6ratio, peerW6Runs},
+			{"W6 sweep", g.w6[name].rate, peerW6Runs},
+			{"W6 p99 ratio", g.w6[name].ratio, peerW6Runs},
 		} {
 			if got := len(tt.gr.seriesFor(name).samples); got != tt.want {
 				t.Errorf("%s: %s has %d samples, want %d", name, tt.row, got, tt.want)
@@ -104,5 +104,89 @@ func TestGrowSharedStore(t *testing.T) {
 		for _, e := range left {
 			t.Errorf("left behind: grow/%s", e.Name())
 		}
+	}
+}
+
+// TestSmallWritesPostgres runs W1 and W2 at toy sizes on
+// attachstore and postgres: each gets its samples in its own rows and in
+// the rows its targets are computed from.
+func TestSmallWritesPostgres(t *testing.T) {
+	srv := testPGServer(t)
+	c, err := parseFlags([]string{"-quick", "-runs", "2", "-systems", "attachstore,postgres"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.pg, c.w1Ops, c.w2Turns = srv, 5, 2
+	b := &bench{cfg: c, scratch: t.TempDir(), systems: []opener{attachstoreOpener, postgresOpener}}
+	b.layout()
+	if err := b.smallWrites(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(b.errs...); err != nil {
+		t.Fatal(err)
+	}
+	g := &b.g
+	for _, tt := range []struct {
+		row    string
+		gr     *group
+		system string
+	}{
+		{"W1", g.w1, subject},
+		{"W1", g.w1, pgSubject},
+		{"W1 vs SQLite alone", g.w1sqlite, subject},
+		{"W2", g.w2, pgSubject},
+	} {
+		if got := len(tt.gr.seriesFor(tt.system).samples); got != 2 {
+			t.Errorf("%s: %s has %d samples, want 2", tt.row, tt.system, got)
+		}
+	}
+}
+
+// TestGrowPostgres runs the growing-store workloads at toy sizes on
+// postgres: W3 and W6 (at postgres's own W6 size) get every sample, the
+// workloads it skips get none, nothing fails, and the store's schema is
+// gone afterwards.
+func TestGrowPostgres(t *testing.T) {
+	srv := testPGServer(t)
+	c, err := parseFlags([]string{"-quick", "-runs", "2", "-systems", "postgres"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.pg = srv
+	c.sessionSize = 100
+	c.w3Stored, c.w3Reads, c.w4Reads = 300, 50, 20
+	c.w7Levels, c.w7Ops, c.w7Reads = []int{200, 400}, 5, 20
+	c.w6Total, c.w6Orphans = 1000, 300
+	c.pgW6Total, c.pgW6Orphans = 500, 100
+	b := &bench{cfg: c, scratch: t.TempDir(), systems: []opener{postgresOpener}}
+	b.layout()
+	if got, want := b.ladder(postgresOpener), []int{300, 500}; !slices.Equal(got, want) {
+		t.Errorf("postgres's ladder %v, want %v (W3's size and its own W6 size; no W7 sizes)", got, want)
+	}
+	if err := b.grow(t.Context(), []opener{postgresOpener}); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(b.errs...); err != nil {
+		t.Fatal(err)
+	}
+	g := &b.g
+	for _, tt := range []struct {
+		row  string
+		gr   *group
+		want int
+	}{
+		{"W3(a)", g.w3a, 2},
+		{"W3(b)", g.w3b, 2},
+		{"W4(a)", g.w4a, 0},
+		{"W7 p50 @400", g.w7p50[400], 0},
+		{"W6 sweep", g.w6[pgSubject].rate, 2},
+		{"W6 p99 ratio", g.w6[pgSubject].ratio, 2},
+	} {
+		if got := len(tt.gr.seriesFor(pgSubject).samples); got != tt.want {
+			t.Errorf("%s has %d samples, want %d", tt.row, got, tt.want)
+		}
+	}
+	if got := schemas(t, srv); len(got) != 0 {
+		t.Errorf("left behind: %q", got)
 	}
 }
