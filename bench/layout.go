@@ -7,8 +7,10 @@ import "fmt"
 type groups struct {
 	sha, fsync, fdatasync, seqWrite, seqWarm, seqCold *group
 	floorW1, floorW2, floorW5                         *group
+	floorPGW1, floorPGW2                              *group // nil unless postgres runs
 
 	w1, w1sqlite, w2, w2sqlite *group
+	w1pg, w2pg                 *group // nil unless postgres runs
 	w3a, w3b, w4a, w4b         *group
 	w5put, w5warm, w5cold      *group
 	w5rss                      *group
@@ -50,6 +52,11 @@ func (b *bench) layout() {
 	g.floorW1 = limit("SQLite alone: one 10 KiB row a commit", opsPerSec)
 	g.floorW2 = limit("SQLite alone: a W2 turn of 20 rows a commit", attPerSec)
 	g.floorW5 = limit("SQLite alone: "+big+" as "+humanBytes(floorRowSize)+" rows, warm read", mbPerSec)
+	pg := b.has(pgSubject)
+	if pg {
+		g.floorPGW1 = limit("PostgreSQL alone: one 10 KiB row a commit", opsPerSec)
+		g.floorPGW2 = limit("PostgreSQL alone: a W2 turn of 20 rows a commit", attPerSec)
+	}
 
 	if c.want("W1") {
 		g.w1 = systems(t.group("W1", "Session.Put+Commit 10 KiB, one Update each", opsPerSec).
@@ -61,6 +68,13 @@ func (b *bench) layout() {
 		g.w1sqlite.seriesFor(subject)
 		g.w1sqlite.seriesFor("limit sqlite")
 		g.w1sqlite.seriesFor("limit 1/fsync")
+		// The library on PostgreSQL is held to that server's own floor.
+		if pg {
+			g.w1pg = t.group("W1", "the same on PostgreSQL, against PostgreSQL alone", opsPerSec).
+				withCheck(check{system: pgSubject, kind: vsSeries, against: "limit postgres", atLeast: true, limit: 0.7, text: "≥ 0.70× PostgreSQL alone"})
+			g.w1pg.seriesFor(pgSubject)
+			g.w1pg.seriesFor("limit postgres")
+		}
 	}
 	if c.want("W2") {
 		g.w2 = systems(t.group("W2", "turn: 20 × 1–100 KiB in one Update", attPerSec).
@@ -69,6 +83,12 @@ func (b *bench) layout() {
 			withCheck(check{kind: vsSeries, against: "limit sqlite", atLeast: true, limit: 0.6, text: "≥ 0.60× SQLite alone"})
 		g.w2sqlite.seriesFor(subject)
 		g.w2sqlite.seriesFor("limit sqlite")
+		if pg {
+			g.w2pg = t.group("W2", "the same on PostgreSQL, against PostgreSQL alone", attPerSec).
+				withCheck(check{system: pgSubject, kind: vsSeries, against: "limit postgres", atLeast: true, limit: 0.7, text: "≥ 0.70× PostgreSQL alone"})
+			g.w2pg.seriesFor(pgSubject)
+			g.w2pg.seriesFor("limit postgres")
+		}
 	}
 	n := humanCount(c.w3Stored)
 	if c.want("W3") {

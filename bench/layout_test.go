@@ -8,7 +8,8 @@ import (
 
 // TestLayoutTargets checks which rows each target is computed from: W1 and
 // W2 against the best peer and against SQLite alone, W5's warm read
-// against SQLite alone (the plain file only as context); and that
+// against SQLite alone (the plain file only as context); postgres's W1 and
+// W2 against PostgreSQL alone; and that
 // postgres, faster than every peer here, is never attachstore's best peer.
 func TestLayoutTargets(t *testing.T) {
 	cfg, err := parseFlags([]string{"-postgres", "postgres://u@h/db"})
@@ -25,8 +26,10 @@ func TestLayoutTargets(t *testing.T) {
 	}
 	fill(g.w1, map[string]float64{subject: 1000, pgSubject: 5000, "filecas": 400, "fileblob": 300})
 	fill(g.w1sqlite, map[string]float64{subject: 1000, "limit sqlite": 1600, "limit 1/fsync": 4000})
+	fill(g.w1pg, map[string]float64{pgSubject: 5000, "limit postgres": 8000})
 	fill(g.w2, map[string]float64{subject: 3000, pgSubject: 9000, "filecas": 600, "fileblob": 500})
 	fill(g.w2sqlite, map[string]float64{subject: 3000, "limit sqlite": 6000})
+	fill(g.w2pg, map[string]float64{pgSubject: 9000, "limit postgres": 12000})
 	fill(g.w5warm, map[string]float64{subject: 1800, "filecas": 20000, "fileblob": 21000, "limit sqlite": 2000, "limit file": 22000})
 	fill(g.w6[subject].rate, map[string]float64{subject: 3000, "filecas": 1000, "fileblob": 900})
 	fill(g.w6[pgSubject].rate, map[string]float64{pgSubject: 9000})
@@ -41,8 +44,10 @@ func TestLayoutTargets(t *testing.T) {
 	}{
 		{"W1 best peer", g.w1, subject, "2.50×", "≥ 2.5× best peer", "ok", nil},
 		{"W1 SQLite alone", g.w1sqlite, subject, "0.62×", "≥ 0.75× SQLite alone", "MISS", []string{"limit sqlite", "limit 1/fsync"}},
+		{"W1 PostgreSQL alone", g.w1pg, pgSubject, "0.62×", "≥ 0.70× PostgreSQL alone", "MISS", []string{"limit postgres"}},
 		{"W2 best peer", g.w2, subject, "5.00×", "≥ 5× best peer", "ok", nil},
 		{"W2 SQLite alone", g.w2sqlite, subject, "0.50×", "≥ 0.60× SQLite alone", "MISS", []string{"limit sqlite"}},
+		{"W2 PostgreSQL alone", g.w2pg, pgSubject, "0.75×", "≥ 0.70× PostgreSQL alone", "ok", []string{"limit postgres"}},
 		{"W5 warm read", g.w5warm, subject, "0.90×", "≥ 0.8× SQLite alone", "ok", []string{"limit sqlite", "limit file"}},
 		{"W6 sweep", g.w6[subject].rate, subject, "3.00×", "≥ 3× best peer", "ok", nil},
 	} {
@@ -93,6 +98,9 @@ func TestLayoutWithoutPostgres(t *testing.T) {
 	}
 	b := &bench{cfg: cfg, systems: []opener{attachstoreOpener, fileCASOpener, fileBlobOpener}}
 	b.layout()
+	if b.g.w1pg != nil || b.g.w2pg != nil || b.g.floorPGW1 != nil || b.g.floorPGW2 != nil {
+		t.Error("PostgreSQL groups without a server")
+	}
 	for _, gr := range b.tab.groups {
 		for _, s := range gr.series {
 			if strings.Contains(s.system, "postgres") {

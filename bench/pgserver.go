@@ -16,11 +16,11 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
 
-// The PostgreSQL server of a run. The postgres system works in a database
-// of the run's own, created when the run starts
+// The PostgreSQL server of a run. The postgres system and PostgreSQL's
+// floor work in a database of the run's own, created when the run starts
 // and dropped when it ends (also on Ctrl-C, as the scratch directory is
 // removed), so a run leaves nothing on a server it shares with others;
-// inside it each store has a schema of its own.
+// inside it each store, and each floor, has a schema of its own.
 
 // pgServer is the server of one run and the database made for it.
 type pgServer struct {
@@ -31,6 +31,7 @@ type pgServer struct {
 
 	mu      sync.Mutex
 	schemas map[string]string // store directory → its schema
+	floors  int
 }
 
 // pgDropTimeout bounds dropping the run's database at the end, which runs
@@ -155,6 +156,28 @@ func identifier(s string) string {
 	}
 	out := b.String()
 	return out[:min(len(out), 48)]
+}
+
+// newFloorSchema creates a fresh schema for one floor measurement and
+// returns its URL and the function that drops it.
+func (p *pgServer) newFloorSchema(ctx context.Context) (string, func() error, error) {
+	p.mu.Lock()
+	p.floors++
+	schema := fmt.Sprintf("floor_%d", p.floors)
+	p.mu.Unlock()
+	if _, err := p.db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, fmt.Errorf("creating schema %s: %w", schema, err)
+	}
+	drop := func() error {
+		// The floor may end because ctx did: the drop must still run.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pgDropTimeout)
+		defer cancel()
+		if _, err := p.db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			return fmt.Errorf("dropping schema %s: %w", schema, err)
+		}
+		return nil
+	}
+	return p.urlFor(schema), drop, nil
 }
 
 // checkpoint writes every dirty buffer of the server out and fsyncs it:

@@ -154,6 +154,27 @@ func (b *bench) limits(ctx context.Context) error {
 		if g.w5warm != nil {
 			g.w5warm.add("limit sqlite", w5)
 		}
+		// PostgreSQL's floor goes last in each run, after the file figures;
+		// the buffers its rows dirtied go with its schema when it is
+		// dropped, so the server writes nothing of it later.
+		if c.pg != nil && b.has(pgSubject) {
+			w1, err := postgresFloor(ctx, c.pg, c.w1Ops, w1Rows(tag))
+			if err != nil {
+				return fmt.Errorf("postgres floor, W1: %w", err)
+			}
+			w2, err := postgresFloor(ctx, c.pg, c.w2Turns, w2Rows(tag, r, c.w2Turns))
+			if err != nil {
+				return fmt.Errorf("postgres floor, W2: %w", err)
+			}
+			g.floorPGW1.add("limit", w1)
+			g.floorPGW2.add("limit", w2)
+			if g.w1pg != nil {
+				g.w1pg.add("limit postgres", w1)
+			}
+			if g.w2pg != nil {
+				g.w2pg.add("limit postgres", w2)
+			}
+		}
 	}
 	return nil
 }
@@ -190,8 +211,8 @@ func (b *bench) smallWrites(ctx context.Context) error {
 	}()
 	// A system under test also has rows of its own beside W1's and W2's:
 	// against its engine alone.
-	w1Also := map[string]*group{subject: g.w1sqlite}
-	w2Also := map[string]*group{subject: g.w2sqlite}
+	w1Also := map[string]*group{subject: g.w1sqlite, pgSubject: g.w1pg}
+	w2Also := map[string]*group{subject: g.w2sqlite, pgSubject: g.w2pg}
 	for _, op := range b.systems {
 		s, err := op.open(ctx, filepath.Join(b.scratch, "small", op.name), c)
 		if err != nil {

@@ -134,7 +134,9 @@ func TestSmallWritesPostgres(t *testing.T) {
 		{"W1", g.w1, subject},
 		{"W1", g.w1, pgSubject},
 		{"W1 vs SQLite alone", g.w1sqlite, subject},
+		{"W1 vs PostgreSQL alone", g.w1pg, pgSubject},
 		{"W2", g.w2, pgSubject},
+		{"W2 vs PostgreSQL alone", g.w2pg, pgSubject},
 	} {
 		if got := len(tt.gr.seriesFor(tt.system).samples); got != 2 {
 			t.Errorf("%s: %s has %d samples, want 2", tt.row, tt.system, got)
