@@ -11,6 +11,7 @@ type groups struct {
 
 	w1, w1sqlite, w2, w2sqlite *group
 	w1pg, w2pg                 *group // nil unless postgres runs
+	w1x8                       *group
 	w3a, w3b, w4a, w4b         *group
 	w5put, w5warm, w5cold      *group
 	w5rss                      *group
@@ -74,6 +75,20 @@ func (b *bench) layout() {
 				withCheck(check{system: pgSubject, kind: vsSeries, against: "limit postgres", atLeast: true, limit: 0.7, text: "≥ 0.70× PostgreSQL alone"})
 			g.w1pg.seriesFor(pgSubject)
 			g.w1pg.seriesFor("limit postgres")
+		}
+		// Writers of different sessions run in parallel on PostgreSQL; on
+		// SQLite they take turns, so its row is context.
+		if pg || b.has(subject) {
+			g.w1x8 = t.group("W1", fmt.Sprintf("%d writers at once, each its own session: all ops", w1Writers), opsPerSec).
+				withCheck(check{system: pgSubject, kind: vsSeries, against: pgOneWriter, atLeast: true, limit: 4, text: "≥ 4× " + pgOneWriter})
+			for _, s := range []string{pgSubject, subject} {
+				if b.has(s) {
+					g.w1x8.seriesFor(s)
+				}
+			}
+			if pg {
+				g.w1x8.seriesFor(pgOneWriter)
+			}
 		}
 	}
 	if c.want("W2") {

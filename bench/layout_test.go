@@ -9,7 +9,7 @@ import (
 // TestLayoutTargets checks which rows each target is computed from: W1 and
 // W2 against the best peer and against SQLite alone, W5's warm read
 // against SQLite alone (the plain file only as context); postgres's W1 and
-// W2 against PostgreSQL alone; and that
+// W2 against PostgreSQL alone and its 8 writers against its one; and that
 // postgres, faster than every peer here, is never attachstore's best peer.
 func TestLayoutTargets(t *testing.T) {
 	cfg, err := parseFlags([]string{"-postgres", "postgres://u@h/db"})
@@ -27,6 +27,7 @@ func TestLayoutTargets(t *testing.T) {
 	fill(g.w1, map[string]float64{subject: 1000, pgSubject: 5000, "filecas": 400, "fileblob": 300})
 	fill(g.w1sqlite, map[string]float64{subject: 1000, "limit sqlite": 1600, "limit 1/fsync": 4000})
 	fill(g.w1pg, map[string]float64{pgSubject: 5000, "limit postgres": 8000})
+	fill(g.w1x8, map[string]float64{pgSubject: 19000, subject: 1100, pgOneWriter: 5000})
 	fill(g.w2, map[string]float64{subject: 3000, pgSubject: 9000, "filecas": 600, "fileblob": 500})
 	fill(g.w2sqlite, map[string]float64{subject: 3000, "limit sqlite": 6000})
 	fill(g.w2pg, map[string]float64{pgSubject: 9000, "limit postgres": 12000})
@@ -45,6 +46,7 @@ func TestLayoutTargets(t *testing.T) {
 		{"W1 best peer", g.w1, subject, "2.50×", "≥ 2.5× best peer", "ok", nil},
 		{"W1 SQLite alone", g.w1sqlite, subject, "0.62×", "≥ 0.75× SQLite alone", "MISS", []string{"limit sqlite", "limit 1/fsync"}},
 		{"W1 PostgreSQL alone", g.w1pg, pgSubject, "0.62×", "≥ 0.70× PostgreSQL alone", "MISS", []string{"limit postgres"}},
+		{"W1 8 writers", g.w1x8, pgSubject, "3.80×", "≥ 4× postgres, 1 writer", "MISS", nil},
 		{"W2 best peer", g.w2, subject, "5.00×", "≥ 5× best peer", "ok", nil},
 		{"W2 SQLite alone", g.w2sqlite, subject, "0.50×", "≥ 0.60× SQLite alone", "MISS", []string{"limit sqlite"}},
 		{"W2 PostgreSQL alone", g.w2pg, pgSubject, "0.75×", "≥ 0.70× PostgreSQL alone", "ok", []string{"limit postgres"}},
@@ -71,6 +73,10 @@ func TestLayoutTargets(t *testing.T) {
 		})
 	}
 
+	// The 8-writer group holds the two systems under test and the base.
+	if got, want := systemsOf(g.w1x8), []string{pgSubject, subject, pgOneWriter}; !slices.Equal(got, want) {
+		t.Errorf("8-writer rows %q, want %q", got, want)
+	}
 	// postgres sweeps another store size: W6 groups of its own, with no
 	// target, and no row in the others'.
 	if g.w6[pgSubject].rate == g.w6[subject].rate || g.w6[pgSubject].rate.check != nil || g.w6[pgSubject].ratio.check != nil {
@@ -90,7 +96,7 @@ func TestLayoutTargets(t *testing.T) {
 }
 
 // TestLayoutWithoutPostgres checks that a run without a server has no
-// PostgreSQL rows.
+// PostgreSQL rows, and keeps attachstore's 8-writer row as context.
 func TestLayoutWithoutPostgres(t *testing.T) {
 	cfg, err := parseFlags([]string{"-postgres", ""})
 	if err != nil {
@@ -100,6 +106,9 @@ func TestLayoutWithoutPostgres(t *testing.T) {
 	b.layout()
 	if b.g.w1pg != nil || b.g.w2pg != nil || b.g.floorPGW1 != nil || b.g.floorPGW2 != nil {
 		t.Error("PostgreSQL groups without a server")
+	}
+	if got, want := systemsOf(b.g.w1x8), []string{subject}; !slices.Equal(got, want) {
+		t.Errorf("8-writer rows %q, want %q", got, want)
 	}
 	for _, gr := range b.tab.groups {
 		for _, s := range gr.series {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -210,18 +211,18 @@ func (b *bench) smallWrites(ctx context.Context) error {
 		}
 	}()
 	// A system under test also has rows of its own beside W1's and W2's:
-	// against its engine alone.
+	// against its engine alone, and W1 with several writers.
 	w1Also := map[string]*group{subject: g.w1sqlite, pgSubject: g.w1pg}
 	w2Also := map[string]*group{subject: g.w2sqlite, pgSubject: g.w2pg}
 	for _, op := range b.systems {
 		s, err := op.open(ctx, filepath.Join(b.scratch, "small", op.name), c)
 		if err != nil {
-			b.fail(op.name, fmt.Errorf("open: %w", err), g.w1, w1Also[op.name], g.w2, w2Also[op.name])
+			b.fail(op.name, fmt.Errorf("open: %w", err), g.w1, w1Also[op.name], g.w2, w2Also[op.name], b.writersGroup(op.name))
 			continue
 		}
 		syss[op.name] = s
 	}
-	failed := map[*group]map[string]bool{g.w1: {}, g.w2: {}}
+	failed := map[*group]map[string]bool{g.w1: {}, g.w2: {}, g.w1x8: {}}
 	for r := range c.runs {
 		for _, op := range b.systems {
 			sys := syss[op.name]
@@ -243,6 +244,9 @@ func (b *bench) smallWrites(ctx context.Context) error {
 					if also := w1Also[op.name]; also != nil {
 						also.add(op.name, rate)
 					}
+					if op.name == pgSubject && g.w1x8 != nil {
+						g.w1x8.add(pgOneWriter, rate)
+					}
 				}
 			}
 			if c.want("W2") && !failed[g.w2][op.name] {
@@ -261,6 +265,29 @@ func (b *bench) smallWrites(ctx context.Context) error {
 			b.settleAfter(ctx, sys)
 		}
 	}
+	// W1 with several writers runs after every W1 and W2 run, so that
+	// those see the stores, and the WAL traffic between their timed
+	// parts, that they saw before this group existed.
+	for r := range c.runs {
+		for _, op := range b.systems {
+			sys, gr := syss[op.name], b.writersGroup(op.name)
+			if sys == nil || gr == nil || failed[gr][op.name] {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b.logf("W1 run %d/%d %s, %d writers", r+1, c.runs, op.name, w1Writers)
+			rate, err := concurrentPutCommit(ctx, sys, fmt.Sprintf("w1x%d-%d", w1Writers, r), w1Writers, c.w1Ops, blobSize)
+			if err != nil {
+				failed[gr][op.name] = true
+				b.fail(op.name, fmt.Errorf("W1, %d writers: %w", w1Writers, err), gr)
+				continue
+			}
+			gr.add(op.name, rate)
+			b.settleAfter(ctx, sys)
+		}
+	}
 	return nil
 }
 
@@ -273,6 +300,66 @@ func (b *bench) settleAfter(ctx context.Context, sys System) {
 			b.fail(sys.Name(), fmt.Errorf("settle: %w", err))
 		}
 	}
+}
+
+// w1Writers is how many writers W1's concurrent group runs at once.
+const w1Writers = 8
+
+// pgOneWriter is the row of the concurrent group that repeats postgres's
+// W1 (one writer), the base of its target.
+const pgOneWriter = "postgres, 1 writer"
+
+// writersGroup returns the concurrent W1 group when the named system has a
+// row in it (the systems under test do), else nil.
+func (b *bench) writersGroup(system string) *group {
+	if b.g.w1x8 == nil || (system != subject && system != pgSubject) {
+		return nil
+	}
+	return b.g.w1x8
+}
+
+// concurrentPutCommit runs W1 on writers goroutines at once, each doing n
+// operations of one size-byte attachment in a session of its own, and
+// returns the operations of all of them per second, from the moment they
+// start together to the moment the last one ends.
+func concurrentPutCommit(ctx context.Context, sys System, session string, writers, n, size int) (float64, error) {
+	tag := newTag()
+	blobs := make([][][]byte, writers)
+	for w := range blobs {
+		blobs[w] = make([][]byte, n)
+		for i := range blobs[w] {
+			blobs[w][i] = makeBlob(tag, uint64(w*n+i), size)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	start := make(chan struct{})
+	for w := range writers {
+		wg.Go(func() {
+			<-start
+			for _, bl := range blobs[w] {
+				if _, err := sys.PutCommit(ctx, fmt.Sprintf("%s-%d", session, w), [][]byte{bl}); err != nil {
+					// The first error is the cause; the others' are the cancel.
+					once.Do(func() { firstErr = fmt.Errorf("writer %d: %w", w, err) })
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	t := time.Now()
+	close(start)
+	wg.Wait()
+	took := time.Since(t)
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	return float64(writers*n) / took.Seconds(), nil
 }
 
 // turns runs W2: n turns of 20 attachments of 1–100 KiB, each turn put and

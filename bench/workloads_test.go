@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -107,7 +109,66 @@ func TestGrowSharedStore(t *testing.T) {
 	}
 }
 
-// TestSmallWritesPostgres runs W1 and W2 at toy sizes on
+// TestConcurrentPutCommit checks that the 8-writer W1 writes every blob
+// of every writer into that writer's own session, and counts them all.
+func TestConcurrentPutCommit(t *testing.T) {
+	ctx := t.Context()
+	sys, err := openAttachstore(ctx, filepath.Join(t.TempDir(), "s"), &config{vacuum: "auto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	rec := &recorder{System: sys, puts: map[string]int{}}
+	rate, err := concurrentPutCommit(ctx, rec, "w", 3, 4, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rate <= 0 {
+		t.Errorf("rate %v, want > 0", rate)
+	}
+	if want := map[string]int{"w-0": 4, "w-1": 4, "w-2": 4}; !maps.Equal(rec.puts, want) {
+		t.Errorf("puts by session %v, want %v", rec.puts, want)
+	}
+	for s, ids := range rec.ids {
+		for _, id := range ids {
+			if _, err := sys.SessionGet(ctx, s, id); err != nil {
+				t.Errorf("session %s: %v", s, err)
+			}
+		}
+	}
+
+	boom := errors.New("boom")
+	rec.fail = boom
+	if _, err := concurrentPutCommit(ctx, rec, "x", 3, 4, 100); !errors.Is(err, boom) {
+		t.Errorf("a failing writer: err = %v, want %v", err, boom)
+	}
+}
+
+// recorder counts a System's PutCommits by session, or fails them.
+type recorder struct {
+	System
+	mu   sync.Mutex
+	puts map[string]int
+	ids  map[string][]ID
+	fail error
+}
+
+func (r *recorder) PutCommit(ctx context.Context, session string, blobs [][]byte) ([]ID, error) {
+	if r.fail != nil {
+		return nil, r.fail
+	}
+	ids, err := r.System.PutCommit(ctx, session, blobs)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.puts[session]++
+	if r.ids == nil {
+		r.ids = map[string][]ID{}
+	}
+	r.ids[session] = append(r.ids[session], ids...)
+	return ids, err
+}
+
+// TestSmallWritesPostgres runs W1, its 8 writers and W2 at toy sizes on
 // attachstore and postgres: each gets its samples in its own rows and in
 // the rows its targets are computed from.
 func TestSmallWritesPostgres(t *testing.T) {
@@ -135,12 +196,18 @@ func TestSmallWritesPostgres(t *testing.T) {
 		{"W1", g.w1, pgSubject},
 		{"W1 vs SQLite alone", g.w1sqlite, subject},
 		{"W1 vs PostgreSQL alone", g.w1pg, pgSubject},
+		{"W1 8 writers", g.w1x8, subject},
+		{"W1 8 writers", g.w1x8, pgSubject},
+		{"W1 8 writers", g.w1x8, pgOneWriter},
 		{"W2", g.w2, pgSubject},
 		{"W2 vs PostgreSQL alone", g.w2pg, pgSubject},
 	} {
 		if got := len(tt.gr.seriesFor(tt.system).samples); got != 2 {
 			t.Errorf("%s: %s has %d samples, want 2", tt.row, tt.system, got)
 		}
+	}
+	if !slices.Equal(g.w1x8.seriesFor(pgOneWriter).samples, g.w1.seriesFor(pgSubject).samples) {
+		t.Errorf("postgres, 1 writer %v is not postgres's W1 %v", g.w1x8.seriesFor(pgOneWriter).samples, g.w1.seriesFor(pgSubject).samples)
 	}
 }
 
