@@ -28,11 +28,17 @@ import (
 // buffer: the least a design that keeps its bytes in SQLite rows, and
 // reads them through database/sql, does to stream them out.
 
-// floorDB is a scratch database for the floor.
+// floorDB is a scratch database for a floor: SQLite's here, PostgreSQL's
+// in pgfloor.go.
 type floorDB struct {
 	db   *sql.DB
 	conn *sql.Conn
 	path string
+	// insert is the statement commit runs for each row, in the engine's
+	// placeholders.
+	insert string
+	// drop removes the database: its files, or its schema on a server.
+	drop func() error
 }
 
 // openFloor creates a fresh database in dir with the given page size.
@@ -45,7 +51,8 @@ func openFloor(ctx context.Context, dir string, pageSize int) (*floorDB, error) 
 	if err := f.Close(); err != nil {
 		return nil, errors.Join(err, os.Remove(path))
 	}
-	fd := &floorDB{path: path}
+	fd := &floorDB{path: path, insert: "INSERT INTO t (data) VALUES (?)"}
+	fd.drop = fd.remove
 	if fd.db, err = sql.Open("sqlite3", "file:"+path+"?_synchronous=FULL&_txlock=immediate"); err != nil {
 		return nil, errors.Join(err, fd.remove())
 	}
@@ -82,7 +89,7 @@ func (fd *floorDB) commit(ctx context.Context, n int, rows func(i int) [][]byte)
 			return 0, err
 		}
 		for _, r := range batch {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO t (data) VALUES (?)", r); err != nil {
+			if _, err := tx.ExecContext(ctx, fd.insert, r); err != nil {
 				return 0, errors.Join(err, tx.Rollback())
 			}
 		}
@@ -111,13 +118,13 @@ func (fd *floorDB) restartWAL(ctx context.Context) error {
 	return nil
 }
 
-// close closes the database and removes its files.
+// close closes the database and removes it.
 func (fd *floorDB) close() error {
 	var err error
 	if fd.conn != nil {
 		err = fd.conn.Close()
 	}
-	return errors.Join(err, fd.db.Close(), fd.remove())
+	return errors.Join(err, fd.db.Close(), fd.drop())
 }
 
 func (fd *floorDB) remove() error {

@@ -7,13 +7,15 @@ import "fmt"
 type groups struct {
 	sha, fsync, fdatasync, seqWrite, seqWarm, seqCold *group
 	floorW1, floorW2, floorW5                         *group
+	floorPGW1, floorPGW2                              *group // nil unless postgres runs
 
 	w1, w1sqlite, w2, w2sqlite *group
+	w1pg, w2pg                 *group // nil unless postgres runs
+	w1x8                       *group
 	w3a, w3b, w4a, w4b         *group
 	w5put, w5warm, w5cold      *group
 	w5rss                      *group
-	w6rate, w6base, w6under    *group
-	w6ratio                    *group
+	w6                         map[string]*w6Groups // by system
 	w7p50, w7p99, w7reads      map[int]*group
 	w7growth                   *group
 }
@@ -23,9 +25,12 @@ type groups struct {
 // reads top to bottom whatever order the workloads ran in.
 func (b *bench) layout() {
 	t, c, g := &b.tab, b.cfg, &b.g
+	// systems gives gr a row for every system that runs its workload.
 	systems := func(gr *group, extra ...string) *group {
 		for _, op := range b.systems {
-			gr.seriesFor(op.name)
+			if op.runs(gr.workload) {
+				gr.seriesFor(op.name)
+			}
 		}
 		for _, e := range extra {
 			gr.seriesFor(e)
@@ -48,6 +53,11 @@ func (b *bench) layout() {
 	g.floorW1 = limit("SQLite alone: one 10 KiB row a commit", opsPerSec)
 	g.floorW2 = limit("SQLite alone: a W2 turn of 20 rows a commit", attPerSec)
 	g.floorW5 = limit("SQLite alone: "+big+" as "+humanBytes(floorRowSize)+" rows, warm read", mbPerSec)
+	pg := b.has(pgSubject)
+	if pg {
+		g.floorPGW1 = limit("PostgreSQL alone: one 10 KiB row a commit", opsPerSec)
+		g.floorPGW2 = limit("PostgreSQL alone: a W2 turn of 20 rows a commit", attPerSec)
+	}
 
 	if c.want("W1") {
 		g.w1 = systems(t.group("W1", "Session.Put+Commit 10 KiB, one Update each", opsPerSec).
@@ -59,6 +69,27 @@ func (b *bench) layout() {
 		g.w1sqlite.seriesFor(subject)
 		g.w1sqlite.seriesFor("limit sqlite")
 		g.w1sqlite.seriesFor("limit 1/fsync")
+		// The library on PostgreSQL is held to that server's own floor.
+		if pg {
+			g.w1pg = t.group("W1", "the same on PostgreSQL, against PostgreSQL alone", opsPerSec).
+				withCheck(check{system: pgSubject, kind: vsSeries, against: "limit postgres", atLeast: true, limit: 0.7, text: "≥ 0.70× PostgreSQL alone"})
+			g.w1pg.seriesFor(pgSubject)
+			g.w1pg.seriesFor("limit postgres")
+		}
+		// Writers of different sessions run in parallel on PostgreSQL; on
+		// SQLite they take turns, so its row is context.
+		if pg || b.has(subject) {
+			g.w1x8 = t.group("W1", fmt.Sprintf("%d writers at once, each its own session: all ops", w1Writers), opsPerSec).
+				withCheck(check{system: pgSubject, kind: vsSeries, against: pgOneWriter, atLeast: true, limit: 4, text: "≥ 4× " + pgOneWriter})
+			for _, s := range []string{pgSubject, subject} {
+				if b.has(s) {
+					g.w1x8.seriesFor(s)
+				}
+			}
+			if pg {
+				g.w1x8.seriesFor(pgOneWriter)
+			}
+		}
 	}
 	if c.want("W2") {
 		g.w2 = systems(t.group("W2", "turn: 20 × 1–100 KiB in one Update", attPerSec).
@@ -67,6 +98,12 @@ func (b *bench) layout() {
 			withCheck(check{kind: vsSeries, against: "limit sqlite", atLeast: true, limit: 0.6, text: "≥ 0.60× SQLite alone"})
 		g.w2sqlite.seriesFor(subject)
 		g.w2sqlite.seriesFor("limit sqlite")
+		if pg {
+			g.w2pg = t.group("W2", "the same on PostgreSQL, against PostgreSQL alone", attPerSec).
+				withCheck(check{system: pgSubject, kind: vsSeries, against: "limit postgres", atLeast: true, limit: 0.7, text: "≥ 0.70× PostgreSQL alone"})
+			g.w2pg.seriesFor(pgSubject)
+			g.w2pg.seriesFor("limit postgres")
+		}
 	}
 	n := humanCount(c.w3Stored)
 	if c.want("W3") {
@@ -92,13 +129,38 @@ func (b *bench) layout() {
 			withCheck(check{kind: ownValue, limit: 64, text: "≤ 64 MiB"}))
 	}
 	if c.want("W6") {
-		g.w6rate = systems(t.group("W6", fmt.Sprintf("reclaim %s orphans of %s, W1 writer running",
-			humanCount(c.w6Orphans), humanCount(c.w6Total)), blobPerSec).
-			withCheck(check{atLeast: true, limit: 3, text: "≥ 3× best peer"}))
-		g.w6base = systems(t.group("W6", "W1 writer p99, no sweep", micros))
-		g.w6under = systems(t.group("W6", "W1 writer p99, during the sweep", micros))
-		g.w6ratio = systems(t.group("W6", "W1 writer p99 during ÷ without", times).
-			withCheck(check{kind: ownValue, limit: 5, text: "≤ 5×"}))
+		// Systems that sweep the same store size share W6's groups; one
+		// that sweeps another size (postgres, see w6Size) has its own,
+		// after them, with no target.
+		g.w6 = map[string]*w6Groups{}
+		std := &w6Groups{
+			rate: t.group("W6", fmt.Sprintf("reclaim %s orphans of %s, W1 writer running",
+				humanCount(c.w6Orphans), humanCount(c.w6Total)), blobPerSec).
+				withCheck(check{atLeast: true, limit: 3, text: "≥ 3× best peer"}),
+			base:  t.group("W6", "W1 writer p99, no sweep", micros),
+			under: t.group("W6", "W1 writer p99, during the sweep", micros),
+			ratio: t.group("W6", "W1 writer p99 during ÷ without", times).
+				withCheck(check{kind: ownValue, limit: 5, text: "≤ 5×"}),
+		}
+		for _, op := range b.systems {
+			if !op.runs("W6") {
+				continue
+			}
+			gs := std
+			if total, orphans := c.w6Size(op.name); total != c.w6Total || orphans != c.w6Orphans {
+				of := fmt.Sprintf("%s orphans of %s", humanCount(orphans), humanCount(total))
+				gs = &w6Groups{
+					rate:  t.group("W6", "reclaim "+of+", W1 writer running", blobPerSec),
+					base:  t.group("W6", "W1 writer p99, no sweep ("+of+")", micros),
+					under: t.group("W6", "W1 writer p99, during the sweep ("+of+")", micros),
+					ratio: t.group("W6", "W1 writer p99 during ÷ without ("+of+")", times),
+				}
+			}
+			for _, gr := range gs.all() {
+				gr.seriesFor(op.name)
+			}
+			g.w6[op.name] = gs
+		}
 	}
 	if c.want("W7") {
 		g.w7p50, g.w7p99, g.w7reads = map[int]*group{}, map[int]*group{}, map[int]*group{}
@@ -116,6 +178,11 @@ func (b *bench) layout() {
 			withCheck(check{kind: ownValue, limit: 1.5, text: "≤ 1.5×"}))
 	}
 }
+
+// w6Groups are W6's groups for the systems that sweep one store size.
+type w6Groups struct{ rate, base, under, ratio *group }
+
+func (w *w6Groups) all() []*group { return []*group{w.rate, w.base, w.under, w.ratio} }
 
 func humanCount(n int) string {
 	switch {

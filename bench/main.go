@@ -1,11 +1,14 @@
 // Command bench measures attachstore against the designs users would pick
 // instead (issue 6): a file CAS with a separate SQLite manifest (filecas), a
 // gocloud.dev fileblob bucket with the same manifest (fileblob), and the
-// physical limits of the machine. It prints one table.
+// physical limits of the machine; and, when a PostgreSQL server is given,
+// the same library on PostgreSQL (postgres) against that server's own floor
+// (issue 24). It prints one table.
 //
 //	go run .            # the full run (under 30 minutes)
 //	go run . -quick     # CI-sized smoke run (under 2 minutes)
 //	go run . -only W1,W3 -runs 7
+//	go run . -quick -postgres postgres://user@host/db
 package main
 
 import (
@@ -36,6 +39,8 @@ type config struct {
 	vacuum     string // attachstore ReclaimPolicy.VacuumAt, by name: auto, always, never
 	cpuProfile string
 	sourceMBps float64 // W5's put source rate; 0 = memcpy speed
+	postgres   string  // the PostgreSQL server's URL; "" = the postgres system does not run
+	pg         *pgServer
 
 	w1Ops, w2Turns     int
 	w3Stored           int
@@ -43,6 +48,8 @@ type config struct {
 	w7Levels           []int
 	w7Ops, w7Reads     int
 	w6Total, w6Orphans int
+	pgW6Total          int // postgres's W6 store and orphans (see w6Size)
+	pgW6Orphans        int
 	sessionSize        int // blobs per session when populating
 	big                int64
 	shaBytes           int64
@@ -62,10 +69,23 @@ const peerW6Runs = 3
 
 // w6Runs is how many W6 runs system gets.
 func (c *config) w6Runs(system string) int {
-	if system == subject {
+	if system == subject || system == pgSubject {
 		return c.runs
 	}
 	return min(c.runs, peerW6Runs)
+}
+
+// w6Size returns the store size and the orphans of system's W6. postgres
+// sweeps a tenth of the others' (its W3 store at full size): the library
+// builds a PostgreSQL store at about a thousand blobs a second on the
+// 2-core machine (a dozen statements a blob, each a round trip), so the
+// others' million, with the fresh orphans of each later sweep, would add
+// some 25 minutes to the full run.
+func (c *config) w6Size(system string) (total, orphans int) {
+	if system == pgSubject {
+		return c.pgW6Total, c.pgW6Orphans
+	}
+	return c.w6Total, c.w6Orphans
 }
 
 func (c *config) sizes() {
@@ -74,6 +94,7 @@ func (c *config) sizes() {
 		c.w3Stored, c.w3Reads, c.w4Reads = 2000, 2000, 200
 		c.w7Levels, c.w7Ops, c.w7Reads = []int{1000, 5000}, 50, 500
 		c.w6Total, c.w6Orphans = 20_000, 2000
+		c.pgW6Total, c.pgW6Orphans = 10_000, 1000
 		c.sessionSize = 1000
 		c.big, c.shaBytes, c.fsyncOps = 64<<20, 64<<20, 100
 		return
@@ -82,6 +103,7 @@ func (c *config) sizes() {
 	c.w3Stored, c.w3Reads, c.w4Reads = 100_000, 20_000, 2000
 	c.w7Levels, c.w7Ops, c.w7Reads = []int{10_000, 100_000, 1_000_000}, 300, 5000
 	c.w6Total, c.w6Orphans = 1_000_000, 100_000
+	c.pgW6Total, c.pgW6Orphans = 100_000, 10_000
 	c.sessionSize = 1000
 	c.big, c.shaBytes, c.fsyncOps = 1<<30, 512<<20, 300
 }
@@ -92,7 +114,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.BoolVar(&c.quick, "quick", false, "CI-sized smoke run: tiny sizes, under 2 minutes")
 	fs.IntVar(&c.runs, "runs", 5, "runs of each workload on each system (a peer's W6: at most 3)")
 	only := fs.String("only", "", "comma-separated subset of W1..W7 (default all)")
-	systems := fs.String("systems", "", "comma-separated subset of attachstore,filecas,fileblob (default all)")
+	systems := fs.String("systems", "", "comma-separated subset of attachstore,postgres,filecas,fileblob (default all; postgres only with a server)")
 	fs.StringVar(&c.dir, "dir", os.TempDir(), "parent of the scratch directory (a fresh one is made inside and removed at the end)")
 	fs.IntVar(&c.pageSize, "page-size", 0, "attachstore page size in bytes (0: library default)")
 	fs.IntVar(&c.chunkSize, "chunk-size", 0, "attachstore chunk size in bytes (0: library default)")
@@ -101,6 +123,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.batch, "reclaim-batch", 0, "attachstore Reclaim BatchSize (0: library default)")
 	fs.StringVar(&c.vacuum, "reclaim-vacuum", "auto", "attachstore Reclaim's VacuumAt: auto (the library default), always or never")
 	fs.Float64Var(&c.sourceMBps, "w5-source-mbps", 0, "W5's PutReader reads from a source that makes its bytes only when asked, at this many MB/s, 64 KiB a read (0: at memcpy speed)")
+	fs.StringVar(&c.postgres, "postgres", "", "PostgreSQL server URL for the postgres system and PostgreSQL's floor (default $"+postgresEnv+"; none: they are skipped)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (not of W5's child processes) to this file")
 	fs.StringVar(&c.child, "w5-child", "", "internal: run one W5 put+read of this system and print JSON")
 	fs.StringVar(&c.childDir, "w5-dir", "", "internal: the W5 child's store directory")
@@ -110,6 +133,16 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	// The default is read here rather than given to StringVar, so that -h
+	// does not print a password; an explicit -postgres "" turns it off.
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "postgres" })
+	if !explicit {
+		c.postgres = os.Getenv(postgresEnv)
+	}
+	if c.postgres != "" && !strings.HasPrefix(c.postgres, "postgres://") && !strings.HasPrefix(c.postgres, "postgresql://") {
+		return nil, fmt.Errorf("-postgres: want a postgres:// or postgresql:// URL")
 	}
 	big := c.big
 	c.sizes()
@@ -139,6 +172,9 @@ func parseFlags(args []string) (*config, error) {
 		if findOpener(s) == nil {
 			return nil, fmt.Errorf("-systems: unknown system %q", s)
 		}
+		if s == pgSubject && c.postgres == "" {
+			return nil, fmt.Errorf("-systems: %s needs a server: give -postgres URL or set %s", s, postgresEnv)
+		}
 		c.systems = append(c.systems, s)
 	}
 	return c, nil
@@ -155,8 +191,13 @@ func splitList(s string) []string {
 }
 
 // allSystems is every system under test; attachstore comes first so that it
-// heads each group of the table.
-var allSystems = []opener{attachstoreOpener, fileCASOpener, fileBlobOpener}
+// heads each group of the table, and postgres, the same library on another
+// engine, follows it. postgres runs only when a server is given.
+var allSystems = append([]opener{attachstoreOpener, postgresOpener}, peerSystems...)
+
+// postgresEnv names the variable the -postgres flag defaults to: the one
+// the library's tests and CI use.
+const postgresEnv = "ATTACHSTORE_TEST_POSTGRES"
 
 func findOpener(name string) *opener {
 	for i := range allSystems {
@@ -207,10 +248,33 @@ func run(ctx context.Context, cfg *config) int {
 			b.systems = append(b.systems, op)
 		}
 	}
+	pgLine := fmt.Sprintf("skipped: no server (give -postgres URL or set %s)", postgresEnv)
+	if cfg.postgres == "" {
+		b.systems = slices.DeleteFunc(b.systems, func(op opener) bool { return op.name == pgSubject })
+		b.logf("postgres: %s", pgLine)
+	} else if b.has(pgSubject) {
+		pg, err := openPGServer(ctx, cfg.postgres)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: postgres:", err)
+			return 1
+		}
+		defer func() {
+			if err := pg.close(); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: postgres:", err)
+			}
+		}()
+		cfg.pg = pg
+		if pgLine, err = pg.describe(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: postgres:", err)
+			return 1
+		}
+		pgLine += "; " + postgresOpener.skipLine()
+		b.logf("postgres: %s", pgLine)
+	}
 	b.layout()
 	runErr := b.run(ctx)
 
-	fmt.Println(header(cfg, time.Since(b.started)))
+	fmt.Println(header(cfg, time.Since(b.started), pgLine))
 	b.tab.print(os.Stdout)
 	if runErr != nil {
 		fmt.Fprintln(os.Stderr, "bench:", runErr)
@@ -219,7 +283,7 @@ func run(ctx context.Context, cfg *config) int {
 	return 0
 }
 
-func header(cfg *config, took time.Duration) string {
+func header(cfg *config, took time.Duration, pgLine string) string {
 	mode := "full"
 	if cfg.quick {
 		mode = "quick"
@@ -232,10 +296,12 @@ func header(cfg *config, took time.Duration) string {
 	return fmt.Sprintf("attachstore bench, %s mode, %d runs each (a peer's W6: %d), %s\n"+
 		"machine: %s, %d CPUs, %s %s/%s\n"+
 		"attachstore: synchronous FULL, %s, reclaim batch %d, reclaim vacuum %v\n"+
+		"postgres: %s\n"+
 		"command: %s (in bench/)\n"+
-		"ratio: attachstore ÷ best peer unless the target names another base; medians of the runs\n",
+		"ratio: attachstore ÷ best peer unless the target names another base (on a postgres row: postgres ÷ that base); medians of the runs\n",
 		mode, cfg.runs, min(cfg.runs, peerW6Runs), took.Round(time.Second), cpuModel(), runtime.NumCPU(), runtime.Version(),
-		runtime.GOOS, runtime.GOARCH, att, cfg.batch, cfg.vacuum, strings.Join(append([]string{"bench"}, os.Args[1:]...), " "))
+		runtime.GOOS, runtime.GOARCH, att, cfg.batch, cfg.vacuum, pgLine,
+		strings.Join(append([]string{"bench"}, redactArgs(os.Args[1:])...), " "))
 }
 
 func cpuModel() string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -81,6 +82,72 @@ type opener struct {
 	// layout (not "") read and write each other's stores, and measure one
 	// growing store in turn (see storeGroups).
 	layout string
+	// remove deletes what the system keeps outside dir for the store of
+	// dir (a database server's schema), after the harness removed dir; nil
+	// when dir holds everything.
+	remove func(ctx context.Context, dir string, cfg *config) error
+	// skips are the workloads the system does not run, and why.
+	skips []skip
+}
+
+// skip is a workload a system does not run, and why.
+type skip struct{ workload, why string }
+
+// runs tells whether the system runs workload w.
+func (op *opener) runs(w string) bool {
+	for _, s := range op.skips {
+		if s.workload == w {
+			return false
+		}
+	}
+	return true
+}
+
+// skipLine says which workloads the system skips and why, for the header.
+func (op *opener) skipLine() string {
+	if len(op.skips) == 0 {
+		return "runs every workload"
+	}
+	var parts []string
+	for _, s := range op.skips {
+		parts = append(parts, s.workload+" ("+s.why+")")
+	}
+	return "skips " + strings.Join(parts, ", ")
+}
+
+// settler is a System whose store keeps writes outside the scratch
+// directory (a database server's buffers). Settle writes them out, as
+// syncFS does for the stores inside it, so that no setup write lands in a
+// timed part.
+type settler interface {
+	Settle(ctx context.Context) error
+}
+
+// settle makes the setup writes of sys's store, kept under dir, durable
+// before a timed part.
+func settle(ctx context.Context, sys System, dir string) error {
+	if err := syncFS(dir); err != nil {
+		return err
+	}
+	if s, ok := sys.(settler); ok {
+		return s.Settle(ctx)
+	}
+	return nil
+}
+
+// peerSystems are the peer designs: the systems users would pick instead
+// of attachstore, which "best peer" ratios compare against.
+var peerSystems = []opener{fileCASOpener, fileBlobOpener}
+
+// isPeer tells whether name is a peer design's, not a system under test's
+// or a limit's.
+func isPeer(name string) bool {
+	for _, op := range peerSystems {
+		if op.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // errNotImplemented marks a workload a system cannot run yet; the table

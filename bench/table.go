@@ -12,9 +12,16 @@ import (
 // The report is one table of groups. A group is one measured quantity of one
 // workload (W1 ops/s, W5 put MB/s, ...); it holds one series of samples per
 // system, one sample per run, and at most one check: the ratio the issue sets
-// a target for, printed on the attachstore row.
+// a target for, printed on the row of the system under test it is about
+// (the attachstore row unless the check names another).
 
-const subject = "attachstore"
+// The systems under test: the library on SQLite, and the same library on
+// PostgreSQL. Neither is a peer of the other: "best peer" means the best of
+// the peer designs (isPeer).
+const (
+	subject   = "attachstore"
+	pgSubject = "postgres"
+)
 
 type unit struct {
 	name   string
@@ -41,12 +48,13 @@ type series struct {
 type ratioKind int
 
 const (
-	vsBestPeer ratioKind = iota // subject ÷ the best peer's median
-	vsSeries                    // subject ÷ the median of the series named by against
-	ownValue                    // the subject's median is itself the ratio
+	vsBestPeer ratioKind = iota // the checked system ÷ the best peer's median
+	vsSeries                    // the checked system ÷ the median of the series named by against
+	ownValue                    // the checked system's median is itself the ratio
 )
 
 type check struct {
+	system  string // the row the ratio is on; "" is attachstore's
 	kind    ratioKind
 	against string
 	atLeast bool    // the target is ratio ≥ threshold (else ≤)
@@ -78,13 +86,21 @@ func (t *table) group(workload, metric string, u unit) *group {
 
 func (g *group) withCheck(c check) *group { g.check = &c; return g }
 
+// on returns the system whose row the check is printed on.
+func (c *check) on() string {
+	if c.system == "" {
+		return subject
+	}
+	return c.system
+}
+
 func (g *group) seriesFor(system string) *series {
 	for _, s := range g.series {
 		if s.system == system {
 			return s
 		}
 	}
-	s := &series{system: system, peer: system != subject && !strings.HasPrefix(system, "limit")}
+	s := &series{system: system, peer: isPeer(system)}
 	g.series = append(g.series, s)
 	return s
 }
@@ -127,7 +143,7 @@ func (g *group) ratio() float64 {
 	c := g.check
 	var subj *series
 	for _, s := range g.series {
-		if s.system == subject {
+		if c != nil && s.system == c.on() {
 			subj = s
 		}
 	}
@@ -179,7 +195,7 @@ func (t *table) print(w io.Writer) {
 				row[3] = fmt.Sprintf(g.unit.format, median(s.samples))
 				row[4] = fmt.Sprintf(g.unit.format+"–"+g.unit.format, lo, hi)
 			}
-			if s.system == subject && g.check != nil {
+			if g.check != nil && s.system == g.check.on() {
 				row[5], row[6], row[7] = g.verdict()
 			}
 			rows = append(rows, row)
@@ -213,7 +229,7 @@ func (t *table) print(w io.Writer) {
 	}
 }
 
-// verdict returns the ratio, the target and ok/MISS for the subject's row.
+// verdict returns the ratio, the target and ok/MISS for the checked row.
 func (g *group) verdict() (ratio, target, mark string) {
 	c := g.check
 	r := g.ratio()

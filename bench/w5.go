@@ -35,7 +35,7 @@ func (b *bench) w5(ctx context.Context) error {
 	failed := map[string]bool{}
 	for r := range c.runs {
 		for _, op := range b.systems {
-			if failed[op.name] {
+			if failed[op.name] || !op.runs("W5") {
 				continue
 			}
 			b.logf("W5 run %d/%d %s: %s", r+1, c.runs, op.name, humanBytes(c.big))

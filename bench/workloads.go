@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,6 +26,11 @@ type bench struct {
 	tab     table
 	g       groups
 	errs    []error
+}
+
+// has tells whether the named system runs in this bench.
+func (b *bench) has(name string) bool {
+	return slices.ContainsFunc(b.systems, func(op opener) bool { return op.name == name })
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -149,6 +155,27 @@ func (b *bench) limits(ctx context.Context) error {
 		if g.w5warm != nil {
 			g.w5warm.add("limit sqlite", w5)
 		}
+		// PostgreSQL's floor goes last in each run, after the file figures;
+		// the buffers its rows dirtied go with its schema when it is
+		// dropped, so the server writes nothing of it later.
+		if c.pg != nil && b.has(pgSubject) {
+			w1, err := postgresFloor(ctx, c.pg, c.w1Ops, w1Rows(tag))
+			if err != nil {
+				return fmt.Errorf("postgres floor, W1: %w", err)
+			}
+			w2, err := postgresFloor(ctx, c.pg, c.w2Turns, w2Rows(tag, r, c.w2Turns))
+			if err != nil {
+				return fmt.Errorf("postgres floor, W2: %w", err)
+			}
+			g.floorPGW1.add("limit", w1)
+			g.floorPGW2.add("limit", w2)
+			if g.w1pg != nil {
+				g.w1pg.add("limit postgres", w1)
+			}
+			if g.w2pg != nil {
+				g.w2pg.add("limit postgres", w2)
+			}
+		}
 	}
 	return nil
 }
@@ -183,15 +210,19 @@ func (b *bench) smallWrites(ctx context.Context) error {
 			s.Close()
 		}
 	}()
+	// A system under test also has rows of its own beside W1's and W2's:
+	// against its engine alone, and W1 with several writers.
+	w1Also := map[string]*group{subject: g.w1sqlite, pgSubject: g.w1pg}
+	w2Also := map[string]*group{subject: g.w2sqlite, pgSubject: g.w2pg}
 	for _, op := range b.systems {
 		s, err := op.open(ctx, filepath.Join(b.scratch, "small", op.name), c)
 		if err != nil {
-			b.fail(op.name, fmt.Errorf("open: %w", err), g.w1, g.w1sqlite, g.w2, g.w2sqlite)
+			b.fail(op.name, fmt.Errorf("open: %w", err), g.w1, w1Also[op.name], g.w2, w2Also[op.name], b.writersGroup(op.name))
 			continue
 		}
 		syss[op.name] = s
 	}
-	failed := map[*group]map[string]bool{g.w1: {}, g.w2: {}}
+	failed := map[*group]map[string]bool{g.w1: {}, g.w2: {}, g.w1x8: {}}
 	for r := range c.runs {
 		for _, op := range b.systems {
 			sys := syss[op.name]
@@ -206,12 +237,15 @@ func (b *bench) smallWrites(ctx context.Context) error {
 				_, took, err := putCommitLoop(ctx, sys, fmt.Sprintf("w1-%d", r), c.w1Ops, blobSize)
 				if err != nil {
 					failed[g.w1][op.name] = true
-					b.fail(op.name, fmt.Errorf("W1: %w", err), g.w1, g.w1sqlite)
+					b.fail(op.name, fmt.Errorf("W1: %w", err), g.w1, w1Also[op.name])
 				} else {
 					rate := float64(c.w1Ops) / took.Seconds()
 					g.w1.add(op.name, rate)
-					if op.name == subject {
-						g.w1sqlite.add(subject, rate)
+					if also := w1Also[op.name]; also != nil {
+						also.add(op.name, rate)
+					}
+					if op.name == pgSubject && g.w1x8 != nil {
+						g.w1x8.add(pgOneWriter, rate)
 					}
 				}
 			}
@@ -220,17 +254,112 @@ func (b *bench) smallWrites(ctx context.Context) error {
 				rate, err := turns(ctx, sys, r, c.w2Turns)
 				if err != nil {
 					failed[g.w2][op.name] = true
-					b.fail(op.name, fmt.Errorf("W2: %w", err), g.w2, g.w2sqlite)
+					b.fail(op.name, fmt.Errorf("W2: %w", err), g.w2, w2Also[op.name])
 				} else {
 					g.w2.add(op.name, rate)
-					if op.name == subject {
-						g.w2sqlite.add(subject, rate)
+					if also := w2Also[op.name]; also != nil {
+						also.add(op.name, rate)
 					}
 				}
 			}
+			b.settleAfter(ctx, sys)
+		}
+	}
+	// W1 with several writers runs after every W1 and W2 run, so that
+	// those see the stores, and the WAL traffic between their timed
+	// parts, that they saw before this group existed.
+	for r := range c.runs {
+		for _, op := range b.systems {
+			sys, gr := syss[op.name], b.writersGroup(op.name)
+			if sys == nil || gr == nil || failed[gr][op.name] {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b.logf("W1 run %d/%d %s, %d writers", r+1, c.runs, op.name, w1Writers)
+			rate, err := concurrentPutCommit(ctx, sys, fmt.Sprintf("w1x%d-%d", w1Writers, r), w1Writers, c.w1Ops, blobSize)
+			if err != nil {
+				failed[gr][op.name] = true
+				b.fail(op.name, fmt.Errorf("W1, %d writers: %w", w1Writers, err), gr)
+				continue
+			}
+			gr.add(op.name, rate)
+			b.settleAfter(ctx, sys)
 		}
 	}
 	return nil
+}
+
+// settleAfter writes out what sys's timed writes left in a database
+// server's buffers (see settler), between timed parts, so that the server
+// does not write them during the next system's.
+func (b *bench) settleAfter(ctx context.Context, sys System) {
+	if s, ok := sys.(settler); ok {
+		if err := s.Settle(ctx); err != nil && ctx.Err() == nil {
+			b.fail(sys.Name(), fmt.Errorf("settle: %w", err))
+		}
+	}
+}
+
+// w1Writers is how many writers W1's concurrent group runs at once.
+const w1Writers = 8
+
+// pgOneWriter is the row of the concurrent group that repeats postgres's
+// W1 (one writer), the base of its target.
+const pgOneWriter = "postgres, 1 writer"
+
+// writersGroup returns the concurrent W1 group when the named system has a
+// row in it (the systems under test do), else nil.
+func (b *bench) writersGroup(system string) *group {
+	if b.g.w1x8 == nil || (system != subject && system != pgSubject) {
+		return nil
+	}
+	return b.g.w1x8
+}
+
+// concurrentPutCommit runs W1 on writers goroutines at once, each doing n
+// operations of one size-byte attachment in a session of its own, and
+// returns the operations of all of them per second, from the moment they
+// start together to the moment the last one ends.
+func concurrentPutCommit(ctx context.Context, sys System, session string, writers, n, size int) (float64, error) {
+	tag := newTag()
+	blobs := make([][][]byte, writers)
+	for w := range blobs {
+		blobs[w] = make([][]byte, n)
+		for i := range blobs[w] {
+			blobs[w][i] = makeBlob(tag, uint64(w*n+i), size)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	start := make(chan struct{})
+	for w := range writers {
+		wg.Go(func() {
+			<-start
+			for _, bl := range blobs[w] {
+				if _, err := sys.PutCommit(ctx, fmt.Sprintf("%s-%d", session, w), [][]byte{bl}); err != nil {
+					// The first error is the cause; the others' are the cancel.
+					once.Do(func() { firstErr = fmt.Errorf("writer %d: %w", w, err) })
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	t := time.Now()
+	close(start)
+	wg.Wait()
+	took := time.Since(t)
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	return float64(writers*n) / took.Seconds(), nil
 }
 
 // turns runs W2: n turns of 20 attachments of 1–100 KiB, each turn put and
@@ -326,18 +455,19 @@ func (p *population) grow(ctx context.Context, sys System, target int, progress 
 	return nil
 }
 
-// ladder is the sizes a growing store stops at to be measured.
-func (b *bench) ladder() []int {
+// ladder is the sizes a growing store of op's stops at to be measured.
+func (b *bench) ladder(op opener) []int {
 	c := b.cfg
 	var lv []int
-	if c.want("W3") || c.want("W4") {
+	if (c.want("W3") && op.runs("W3")) || (c.want("W4") && op.runs("W4")) {
 		lv = append(lv, c.w3Stored)
 	}
-	if c.want("W7") {
+	if c.want("W7") && op.runs("W7") {
 		lv = append(lv, c.w7Levels...)
 	}
-	if c.want("W6") {
-		lv = append(lv, c.w6Total)
+	if c.want("W6") && op.runs("W6") {
+		total, _ := c.w6Size(op.name)
+		lv = append(lv, total)
 	}
 	slices.Sort(lv)
 	return slices.Compact(lv)
@@ -434,6 +564,12 @@ func (b *bench) grow(ctx context.Context, ops []opener) error {
 		start := time.Now()
 		st.closeAll()
 		removeAndSync(st.dir)
+		if rm := ops[0].remove; rm != nil {
+			// Also after Ctrl-C: what the server holds is freed now.
+			if err := rm(context.WithoutCancel(ctx), st.dir, c); err != nil {
+				b.fail(name, fmt.Errorf("deleting the store: %w", err))
+			}
+		}
 		b.logf("%s: store closed and deleted (%.0f s)", name, time.Since(start).Seconds())
 	}()
 	b.openLive(ctx, st)
@@ -448,7 +584,7 @@ func (b *bench) grow(ctx context.Context, ops []opener) error {
 		}
 		return nil
 	}
-	for _, lv := range b.ladder() {
+	for _, lv := range b.ladder(ops[0]) {
 		live := st.live()
 		if len(live) == 0 {
 			return nil
@@ -461,7 +597,7 @@ func (b *bench) grow(ctx context.Context, ops []opener) error {
 		}); err != nil {
 			return failAll(err)
 		}
-		if err := syncFS(st.dir); err != nil {
+		if err := settle(ctx, st.sys[live[0]], st.dir); err != nil {
 			return failAll(err)
 		}
 		for _, i := range live {
@@ -479,6 +615,9 @@ func (b *bench) grow(ctx context.Context, ops []opener) error {
 	}
 	if c.want("W7") {
 		for _, op := range ops {
+			if !op.runs("W7") {
+				continue
+			}
 			lo := g.w7p50[c.w7Levels[0]].seriesFor(op.name).samples
 			hi := g.w7p50[c.w7Levels[len(c.w7Levels)-1]].seriesFor(op.name).samples
 			if len(lo) > 0 && len(hi) > 0 {
@@ -497,16 +636,17 @@ func (b *bench) grow(ctx context.Context, ops []opener) error {
 // recorded in its rows.
 func (b *bench) measure(ctx context.Context, st *growing, i, lv int) error {
 	c, g := b.cfg, &b.g
-	sys, name := st.sys[i], st.ops[i].name
+	op := &st.ops[i]
+	sys, name := st.sys[i], op.name
 	if err := checkSystem(ctx, sys, st.p); err != nil {
 		return err
 	}
-	if lv == c.w3Stored && c.want("W3") {
+	if lv == c.w3Stored && c.want("W3") && op.runs("W3") {
 		if err := b.w3(ctx, sys, name, st.p); err != nil {
 			b.fail(name, fmt.Errorf("W3: %w", err), g.w3a, g.w3b)
 		}
 	}
-	if lv == c.w3Stored && c.want("W4") {
+	if lv == c.w3Stored && c.want("W4") && op.runs("W4") {
 		if err := b.w4(ctx, st, i); err != nil {
 			b.fail(name, fmt.Errorf("W4: %w", err), g.w4a, g.w4b)
 		}
@@ -516,7 +656,7 @@ func (b *bench) measure(ctx context.Context, st *growing, i, lv int) error {
 			return nil // failed to open again, and recorded as such
 		}
 	}
-	if c.want("W7") && slices.Contains(c.w7Levels, lv) {
+	if c.want("W7") && slices.Contains(c.w7Levels, lv) && op.runs("W7") {
 		if err := b.w7(ctx, sys, name, st.p, lv); err != nil {
 			b.fail(name, fmt.Errorf("W7: %w", err), g.w7p50[lv], g.w7p99[lv], g.w7reads[lv])
 		}
@@ -663,21 +803,22 @@ func (b *bench) w6(ctx context.Context, st *growing) {
 			b.logf("W6 run %d/%d %s", r+1, c.w6Runs(name), name)
 			if err := b.w6Run(ctx, st.sys[i], name, st.p, sweeps); err != nil {
 				failed[i] = true
-				b.fail(name, fmt.Errorf("W6: %w", err), g.w6rate, g.w6base, g.w6under, g.w6ratio)
+				b.fail(name, fmt.Errorf("W6: %w", err), g.w6[name].all()...)
 			}
 			sweeps++
 		}
 	}
 }
 
-// w6Run orphans w6Orphans blobs of the store (its first sweep drops
-// population sessions, later ones load and drop fresh ones, so the store
-// keeps its size), measures a W1 writer alone, then sweeps with Grace 0
-// while the same writer runs. sweep counts the store's sweeps before this
+// w6Run orphans blobs of the store, as many as w6Size gives the system
+// (its first sweep drops population sessions, later ones load and drop
+// fresh ones, so the store keeps its size), measures a W1 writer alone,
+// then sweeps with Grace 0 while the same writer runs. sweep counts the store's sweeps before this
 // one, and names the sessions it writes.
 func (b *bench) w6Run(ctx context.Context, sys System, name string, p *population, sweep int) error {
-	c, g := b.cfg, &b.g
-	per, nOrph := c.sessionSize, c.w6Orphans
+	c, gs := b.cfg, b.g.w6[name]
+	_, nOrph := c.w6Size(name)
+	per := c.sessionSize
 	if nOrph%per != 0 || len(p.ids)%per != 0 || nOrph > len(p.ids) {
 		return fmt.Errorf("orphans (%d) and store (%d) must be multiples of the session size (%d)", nOrph, len(p.ids), per)
 	}
@@ -709,7 +850,7 @@ func (b *bench) w6Run(ctx context.Context, sys System, name string, p *populatio
 			return fmt.Errorf("drop session: %w", err)
 		}
 	}
-	if err := syncFS(b.scratch); err != nil {
+	if err := settle(ctx, sys, b.scratch); err != nil {
 		return err
 	}
 	base, _, err := putCommitLoop(ctx, sys, fmt.Sprintf("w6-base-%d", sweep), c.w7Ops, blobSize)
@@ -725,10 +866,10 @@ func (b *bench) w6Run(ctx context.Context, sys System, name string, p *populatio
 		return fmt.Errorf("reclaimed %d blobs, want at least %d", n, nOrph)
 	}
 	p99base, p99under := micro(percentile(base, 99)), micro(percentile(under, 99))
-	g.w6rate.add(name, float64(nOrph)/took.Seconds())
-	g.w6base.add(name, p99base)
-	g.w6under.add(name, p99under)
-	g.w6ratio.add(name, p99under/p99base)
+	gs.rate.add(name, float64(nOrph)/took.Seconds())
+	gs.base.add(name, p99base)
+	gs.under.add(name, p99under)
+	gs.ratio.add(name, p99under/p99base)
 	return nil
 }
 
