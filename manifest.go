@@ -221,7 +221,7 @@ func (ss *Session) notDropped(ctx context.Context, tx *Tx) error {
 func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 	var a Attachment
 	err := ss.read(func(tx *Tx) (err error) {
-		a, err = tx.readAll(ctx, id, qSessionGet, ss.id, id[:])
+		a, err = tx.readAll(ctx, id, qSessionGet, ss.id, id[:], ss.id, id[:])
 		return err
 	})
 	return a, ss.errf("get", &id, err)
@@ -231,7 +231,7 @@ func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 func (ss *Session) NewReader(ctx context.Context, id ID) (*Reader, error) {
 	var r *Reader
 	err := ss.read(func(tx *Tx) error {
-		b, err := tx.stat(ctx, id, qSessionStat, ss.id, id[:])
+		b, err := tx.stat(ctx, id, qSessionStat, ss.id, id[:], ss.id, id[:])
 		r = &Reader{tx: tx, ctx: ctx, b: b}
 		return err
 	})

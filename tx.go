@@ -62,15 +62,15 @@ type querier interface {
 }
 
 func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.q.ExecContext(ctx, tx.q.Rebind(query), args...)
+	return tx.q.ExecContext(ctx, tx.s.db.SQL(query), args...)
 }
 
 func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.q.QueryContext(ctx, tx.q.Rebind(query), args...)
+	return tx.q.QueryContext(ctx, tx.s.db.SQL(query), args...)
 }
 
 func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.q.QueryRowContext(ctx, tx.q.Rebind(query), args...)
+	return tx.q.QueryRowContext(ctx, tx.s.db.SQL(query), args...)
 }
 
 // SQL returns the underlying transaction so the host can read and write its
