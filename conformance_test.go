@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -170,4 +172,51 @@ func newPostgresSchema(t testing.TB) string {
 	q.Set("search_path", name)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// TestPostgresOpenErrors: a server that cannot be reached, a wrong
+// password, and a database that is not a store give errors that name the
+// host and database, never the password.
+func TestPostgresOpenErrors(t *testing.T) {
+	base, err := url.Parse(postgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unreachable := *base
+	unreachable.Host = "127.0.0.1:1"
+	unreachable.User = url.UserPassword("agent", "s3cret-unreachable")
+	q := unreachable.Query()
+	q.Set("connect_timeout", "2")
+	unreachable.RawQuery = q.Encode()
+	wrongPW := *base
+	wrongPW.User = url.UserPassword(base.User.Username(), "s3cret-wrong")
+	for _, c := range []struct {
+		name   string
+		url    string
+		secret string
+		opts   []attachstore.Option
+		want   error
+	}{
+		{"Unreachable", unreachable.String(), "s3cret-unreachable", nil, nil},
+		{"WrongPassword", wrongPW.String(), "s3cret-wrong", nil, nil},
+		{"NotAStore", newPostgresSchema(t), "", []attachstore.Option{attachstore.WithReadOnly()}, attachstore.ErrNotAStore},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := attachstore.Open(t.Context(), c.url, c.opts...)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%s) succeeded", c.name)
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Errorf("Open = %v, want %v", err, c.want)
+			}
+			u, _ := url.Parse(c.url)
+			if c.secret != "" && strings.Contains(err.Error(), c.secret) {
+				t.Errorf("the error shows the password: %v", err)
+			}
+			if !strings.Contains(err.Error(), u.Hostname()) || !strings.Contains(err.Error(), strings.TrimPrefix(u.Path, "/")) {
+				t.Errorf("the error does not name host %s and database %s: %v", u.Hostname(), u.Path, err)
+			}
+		})
+	}
 }
