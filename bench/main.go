@@ -119,7 +119,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.pageSize, "page-size", 0, "attachstore page size in bytes (0: library default)")
 	fs.IntVar(&c.chunkSize, "chunk-size", 0, "attachstore chunk size in bytes (0: library default)")
 	fs.IntVar(&c.cacheKiB, "cache-size", 0, "attachstore page cache per connection in KiB (0: library default)")
-	w1Ops := fs.Int("w1-ops", 0, "W1 operations per run (0: the mode's size); thousands show a sustained stream, whose WAL is rewound and reused")
+	w1Ops := fs.Int("w1-ops", 0, "W1 operations per run (0: the mode's size); thousands show a sustained stream, through checkpoints")
 	fs.IntVar(&c.batch, "reclaim-batch", 0, "attachstore Reclaim BatchSize (0: library default)")
 	fs.StringVar(&c.vacuum, "reclaim-vacuum", "auto", "attachstore Reclaim's VacuumAt: auto (the library default), always or never")
 	fs.Float64Var(&c.sourceMBps, "w5-source-mbps", 0, "W5's PutReader reads from a source that makes its bytes only when asked, at this many MB/s, 64 KiB a read (0: at memcpy speed)")
