@@ -10,7 +10,7 @@ import (
 
 // DefaultReclaimBatch is the BatchSize Reclaim uses when
 // ReclaimPolicy.BatchSize is zero.
-const DefaultReclaimBatch = 100
+const DefaultReclaimBatch = 32
 
 // DefaultVacuumAt is the share of the file that free pages must reach
 // before Reclaim gives them back, when ReclaimPolicy.VacuumAt is zero.
