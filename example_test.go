@@ -511,3 +511,200 @@ func ExampleStore_Backup() {
 	// Output:
 	// worth keeping
 }
+
+// Two turns of one chat stage attachments; each commits or is discarded on
+// its own, and CommitOwned returns what its turn staged.
+func ExampleSession_CommitOwned() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	chat := s.Session("chat-7")
+	logo, err := chat.WithOwner("turn-1").Put(ctx, []byte("<svg>logo</svg>"), attachstore.Meta{Label: "logo.svg"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// turn-2 stages the same bytes and a draft of its own.
+	if _, err := chat.WithOwner("turn-2").Put(ctx, []byte("<svg>logo</svg>"), attachstore.Meta{Label: "logo-again.svg"}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := chat.WithOwner("turn-2").Put(ctx, []byte("draft"), attachstore.Meta{Label: "draft.txt"}); err != nil {
+		log.Fatal(err)
+	}
+
+	ids, err := chat.CommitOwned(ctx, "turn-1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("turn-1 committed:", len(ids), ids[0] == logo.ID)
+
+	// turn-2 is abandoned: its intents go, turn-1's commit stays.
+	if _, err := chat.Discard(ctx, "turn-2"); err != nil {
+		log.Fatal(err)
+	}
+	pending, err := chat.Pending(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	a, err := chat.Get(ctx, logo.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("pending:", len(pending), "label:", a.Label)
+	// Output:
+	// turn-1 committed: 1 true
+	// pending: 0 label: logo.svg
+}
+
+// Content a session refers to cannot be deleted; once no session does, it
+// can.
+func ExampleStore_Delete() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	ref, err := s.Session("chat-1").Put(ctx, []byte("report"), attachstore.Meta{Label: "report.txt"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = s.Delete(ctx, ref.ID)
+	fmt.Println(errors.Is(err, attachstore.ErrReferenced))
+
+	if err := s.Session("chat-1").Delete(ctx, ref.ID); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(s.Delete(ctx, ref.ID))
+	_, err = s.Stat(ctx, ref.ID)
+	fmt.Println(errors.Is(err, attachstore.ErrNotFound))
+	// Output:
+	// true
+	// <nil>
+	// true
+}
+
+func ExampleStore_List() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	for _, name := range []string{"a.txt", "b.txt"} {
+		if _, err := s.Put(ctx, []byte("content of "+name), attachstore.Meta{Label: name}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	for ref, err := range s.List(ctx) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(ref.Label, ref.Size)
+	}
+	// Output:
+	// a.txt 16
+	// b.txt 16
+}
+
+// A read transaction sees one snapshot: the host's rows and the
+// attachments they name agree.
+func ExampleStore_View() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	err = s.Update(ctx, func(tx *attachstore.Tx) error {
+		ref, err := tx.Session("chat-1").Put(ctx, []byte("a photo"), attachstore.Meta{MediaType: "image/jpeg", Label: "photo.jpg"})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.SQL().ExecContext(ctx, `CREATE TABLE messages (id INTEGER PRIMARY KEY, attachment TEXT)`); err != nil {
+			return err
+		}
+		_, err = tx.SQL().ExecContext(ctx, `INSERT INTO messages (attachment) VALUES (?)`, ref.ID.String())
+		return err
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	err = s.View(ctx, func(tx *attachstore.Tx) error {
+		var hex string
+		if err := tx.SQL().GetContext(ctx, &hex, `SELECT attachment FROM messages WHERE id = 1`); err != nil {
+			return err
+		}
+		id, err := attachstore.ParseID(hex)
+		if err != nil {
+			return err
+		}
+		a, err := tx.Session("chat-1").Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Println(a.Label, a.MediaType, string(a.Data))
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// photo.jpg image/jpeg a photo
+}
+
+func ExampleStore_Verify() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	if _, err := s.Put(ctx, []byte("checked"), attachstore.Meta{}); err != nil {
+		log.Fatal(err)
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(rep.CheckedBlobs, rep.OK())
+	// Output:
+	// 1 true
+}
+
+func ExampleStore_Stats() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	chat := s.Session("chat-1")
+	ref, err := chat.Put(ctx, []byte("twelve bytes"), attachstore.Meta{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := s.Session("chat-2").Put(ctx, []byte("twelve bytes"), attachstore.Meta{}); err != nil {
+		log.Fatal(err)
+	}
+	if err := chat.Commit(ctx, ref.ID); err != nil {
+		log.Fatal(err)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("blobs %d, bytes %d, refs %d, sessions %d, uncommitted %d\n",
+		st.Blobs, st.BlobBytes, st.Refs, st.Sessions, st.UncommittedRefs)
+	// Output:
+	// blobs 1, bytes 12, refs 2, sessions 2, uncommitted 1
+}
