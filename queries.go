@@ -7,11 +7,10 @@ package attachstore
 //
 // Parameters that WHERE or LIMIT compare are written +?: when SQLite's
 // planner sees a bare parameter there it marks the statement to be
-// prepared again whenever the parameter is bound anew, and a warm Get took
-// twice as long, parsing and planning on every call. The unary plus hides
-// the value from the planner, not the column from its index. PostgreSQL
-// gets them without the plus. TestQueryParametersKeepPlans holds this file
-// to it.
+// prepared again whenever the parameter is bound anew, so every warm Get
+// parsed and planned its query again. The unary plus hides the value from
+// the planner, not the column from its index. PostgreSQL gets them
+// without the plus. TestQueryParametersKeepPlans holds this file to it.
 
 // Content.
 const (
