@@ -205,6 +205,10 @@ func TestPostgresOpenErrors(t *testing.T) {
 			s, err := attachstore.Open(t.Context(), c.url, c.opts...)
 			if err == nil {
 				s.Close()
+				if c.name == "WrongPassword" && os.Getenv("CI") != "true" {
+					// CI's server checks passwords (.ci/run); a local one may not.
+					t.Skip("the server accepted a wrong password: it trusts this connection")
+				}
 				t.Fatalf("Open(%s) succeeded", c.name)
 			}
 			if c.want != nil && !errors.Is(err, c.want) {
