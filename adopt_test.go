@@ -239,3 +239,73 @@ func TestReadOnlyOpenOfAHostFileInWALMode(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOnlyOpenLeavesNoFiles: reading a store that was closed cleanly
+// leaves neither a -wal nor a -shm file beside it, nor changes the file;
+// one opened while a writer has the store open leaves the writer's files
+// to the writer, which removes them when it closes last.
+func TestReadOnlyOpenLeavesNoFiles(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "store.db")
+	w, err := attachstore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := mustPut(t, w.Session("s"), "kept")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	leftovers := func(when string) {
+		t.Helper()
+		for _, suffix := range []string{"-wal", "-shm"} {
+			if fi, err := os.Stat(path + suffix); err == nil {
+				t.Errorf("%s: a %d-byte %s file is left beside the store", when, fi.Size(), suffix)
+			}
+		}
+	}
+	leftovers("after the writer's Close")
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() {
+		t.Helper()
+		r, err := attachstore.Open(ctx, path, attachstore.WithReadOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, err := r.Session("s").Get(ctx, id); err != nil || string(a.Data) != "kept" {
+			t.Errorf("read-only Get = %q, %v", a.Data, err)
+		}
+		if _, err := r.Put(ctx, []byte("new"), attachstore.Meta{}); !errors.Is(err, attachstore.ErrReadOnly) {
+			t.Errorf("Put on a read-only store = %v, want ErrReadOnly", err)
+		}
+		err = r.View(ctx, func(tx *attachstore.Tx) error {
+			_, err := tx.SQL().ExecContext(ctx, `CREATE TABLE host (x)`)
+			return err
+		})
+		if err == nil {
+			t.Error("the host's SQL wrote through a read-only store")
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read()
+	leftovers("after a read-only Open and Close")
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(before, after) {
+		t.Errorf("a read-only Open changed the file (%v)", err)
+	}
+
+	// Beside a writer: its commits are seen, and its files are its own.
+	w, err = attachstore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, w.Session("s"), "while reading")
+	read()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	leftovers("after the writer closed last")
+}

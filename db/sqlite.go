@@ -154,7 +154,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err := migrate(ctx, d.Writer.DB); err != nil {
 		return nil, err
 	}
-	if err := d.openReaders(ctx, cfg, false); err != nil {
+	if err := d.openReaders(ctx, cfg, false, false); err != nil {
 		return nil, err
 	}
 	// Opened on first use, and closed when idle, so that it holds no file
@@ -175,11 +175,12 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 		return err
 	}
 	immutable := !writable(d.Path) || !writable(filepath.Dir(d.Path))
-	if _, err := os.Stat(d.Path + "-wal"); errors.Is(err, os.ErrNotExist) && !immutable {
-		// A WAL reader creates the -wal and -shm files beside the database,
-		// and a read-only one cannot remove them: look before that, with
-		// nothing in a WAL to miss, so that another program's file is
-		// refused with nothing left beside it.
+	_, err := os.Stat(d.Path + "-wal")
+	noWAL := errors.Is(err, os.ErrNotExist)
+	if noWAL && !immutable {
+		// A WAL reader creates the -wal and -shm files beside the database:
+		// look before that, with nothing in a WAL to miss, so that another
+		// program's file is refused with nothing left beside it.
 		if err := checkImmutable(ctx, d.Path); err != nil {
 			return err
 		}
@@ -193,7 +194,13 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 				"open it once where it can be written", ErrReadOnly, cfg.Path, filepath.Base(d.Path))
 		}
 	}
-	if err := d.openReaders(ctx, cfg, immutable); err != nil {
+	// A connection opened read-only can create the -wal and -shm files but
+	// never remove them, so a store closed cleanly would keep two files it
+	// did not have. Where the file and its directory can be written and no
+	// WAL is there, the readers open it read-write, with query_only on:
+	// nothing can be written through them, and the last one to close
+	// removes both files, as a writer's does.
+	if err := d.openReaders(ctx, cfg, immutable, noWAL && !immutable); err != nil {
 		return err
 	}
 	return checkStore(ctx, d.Reader.DB, false)
@@ -237,11 +244,15 @@ func writable(path string) bool {
 	return true
 }
 
-// openReaders opens the pool of read-only connections.
-func (d *DB) openReaders(ctx context.Context, cfg Config, immutable bool) error {
+// openReaders opens the pool of connections that only read: opened
+// read-only, or read-write (rw) where they must clean up after themselves.
+func (d *DB) openReaders(ctx context.Context, cfg Config, immutable, rw bool) error {
 	rq := params(cfg)
 	rq.Del("_txlock")
 	rq.Set("mode", "ro")
+	if rw {
+		rq.Set("mode", "rw")
+	}
 	rq.Set("_query_only", "on")
 	if immutable {
 		rq.Set("immutable", "1")

@@ -68,6 +68,29 @@ func readingCommands(id, dir string) [][]string {
 	}
 }
 
+// TestReadingCommandsLeaveNoFiles: a command that reads a store closed
+// cleanly leaves the file byte for byte as it was, and no -wal or -shm
+// file beside it.
+func TestReadingCommandsLeaveNoFiles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.put("--session", "s", e.file("a.txt", []byte("read me")))[0]
+	e.ok(nil, "commit", "--session", "s")
+	before := readFile(t, e.db)
+	out := t.TempDir()
+	for _, args := range readingCommands(id, out) {
+		e.ok(nil, args...)
+		for _, suffix := range []string{"-wal", "-shm"} {
+			if _, err := os.Stat(e.db + suffix); err == nil {
+				t.Errorf("%s left a %s file beside the store", args[0], suffix)
+			}
+		}
+	}
+	if after := readFile(t, e.db); !bytes.Equal(before, after) {
+		t.Error("reading commands changed the store's file")
+	}
+}
+
 // TestReadingCommandsRefuseAHostsFile: pointed at another program's
 // SQLite file, a command that reads says it is not a store and leaves the
 // file byte for byte as it was; so does one that writes to a store, which
