@@ -116,7 +116,8 @@ func WithTuning(t Tuning) Option {
 // WithReadOnly opens an existing store for reading only: every write
 // returns ErrReadOnly, and nothing in the file changes. A file that
 // attachstore never wrote is ErrNotAStore. A file or directory this process
-// cannot write is opened as immutable.
+// cannot write is opened as immutable. Close leaves no -wal or -shm file
+// beside a store that had none when it was opened.
 func WithReadOnly() Option {
 	return func(o *options) { o.readOnly = true }
 }
