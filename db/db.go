@@ -10,7 +10,6 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,8 +82,6 @@ type DB struct {
 	// giveBackFailed says the last GiveBack did not finish: the next one
 	// completes it.
 	giveBackFailed atomic.Bool
-	// pgSQL holds the PostgreSQL form of each query SQL was given.
-	pgSQL sync.Map
 }
 
 var (
@@ -136,17 +133,12 @@ func (d *DB) Committed() { d.ckpt.kick() }
 // SQL returns query as the engine takes it: unchanged for SQLite; for
 // PostgreSQL without the unary plus that keeps SQLite from planning a
 // statement anew for each parameter value (see the root's queries.go), and
-// with $1 placeholders. It remembers what it made.
+// with $1 placeholders.
 func (d *DB) SQL(query string) string {
 	if !d.pg {
 		return query
 	}
-	if q, ok := d.pgSQL.Load(query); ok {
-		return q.(string)
-	}
-	q := sqlx.Rebind(sqlx.DOLLAR, strings.ReplaceAll(query, "+?", "?"))
-	d.pgSQL.Store(query, q)
-	return q
+	return sqlx.Rebind(sqlx.DOLLAR, strings.ReplaceAll(query, "+?", "?"))
 }
 
 // InsertNewBlob returns the statement that inserts a blob row, taking the

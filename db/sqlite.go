@@ -249,10 +249,11 @@ func writable(path string) bool {
 func (d *DB) openReaders(ctx context.Context, cfg Config, immutable, rw bool) error {
 	rq := params(cfg)
 	rq.Del("_txlock")
-	rq.Set("mode", "ro")
+	mode := "ro"
 	if rw {
-		rq.Set("mode", "rw")
+		mode = "rw"
 	}
+	rq.Set("mode", mode)
 	rq.Set("_query_only", "on")
 	if immutable {
 		rq.Set("immutable", "1")
