@@ -260,11 +260,11 @@ func crashVerify(t *testing.T, path string, reported []crashReport) bool {
 		rows.Close()
 	}
 	for _, q := range []struct{ what, query string }{
-		{"refs to a missing blob", `SELECT count(*) FROM refs WHERE blob_id NOT IN (SELECT id FROM blobs)`},
+		{"attachstore_refs to a missing blob", `SELECT count(*) FROM attachstore_refs WHERE blob_id NOT IN (SELECT id FROM attachstore_blobs)`},
 		// Every blob here was put by a session: a blob without a ref is a
 		// Session.Put that kept the blob and lost the intent.
-		{"blobs with no ref", `SELECT count(*) FROM blobs WHERE id NOT IN (SELECT blob_id FROM refs)`},
-		{"chunks with no blob", `SELECT count(*) FROM chunks WHERE blob_pk NOT IN (SELECT pk FROM blobs)`},
+		{"attachstore_blobs with no ref", `SELECT count(*) FROM attachstore_blobs WHERE id NOT IN (SELECT blob_id FROM attachstore_refs)`},
+		{"attachstore_chunks with no blob", `SELECT count(*) FROM attachstore_chunks WHERE blob_pk NOT IN (SELECT pk FROM attachstore_blobs)`},
 	} {
 		var n int
 		if err := raw.GetContext(ctx, &n, q.query); err != nil {

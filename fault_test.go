@@ -855,16 +855,16 @@ func (r *faultTickingReader) Read(p []byte) (int, error) {
 func TestFaultDamagedRows(t *testing.T) {
 	const c = attachstore.MinChunkSize
 	for _, dmg := range []struct{ name, sql string }{
-		{"NegativeSize", `UPDATE blobs SET size = -1 WHERE pk = ?`},
-		{"ImpossibleSize", `UPDATE blobs SET size = 4611686018427387904 WHERE pk = ?`},
-		{"ZeroChunkSize", `UPDATE blobs SET chunk_size = 0 WHERE pk = ?`},
-		{"NegativeChunkSize", `UPDATE blobs SET chunk_size = -4096 WHERE pk = ?`},
-		{"ShortID", `UPDATE blobs SET id = x'0102' WHERE pk = ?`},
-		{"TextSize", `UPDATE blobs SET size = 'many' WHERE pk = ?`},
-		{"DisplacedChunk", `UPDATE chunks SET seq = seq + 1000 WHERE blob_pk = ? AND seq = 0`},
-		{"NegativeSeq", `UPDATE chunks SET seq = -1 WHERE blob_pk = ? AND seq = 2`},
-		{"TextChunk", `UPDATE chunks SET data = 'text, not a blob' WHERE blob_pk = ? AND seq = 1`},
-		{"ChunkOfNoBlob", `UPDATE chunks SET blob_pk = blob_pk + 7 WHERE blob_pk = ? AND seq = 1`},
+		{"NegativeSize", `UPDATE attachstore_blobs SET size = -1 WHERE pk = ?`},
+		{"ImpossibleSize", `UPDATE attachstore_blobs SET size = 4611686018427387904 WHERE pk = ?`},
+		{"ZeroChunkSize", `UPDATE attachstore_blobs SET chunk_size = 0 WHERE pk = ?`},
+		{"NegativeChunkSize", `UPDATE attachstore_blobs SET chunk_size = -4096 WHERE pk = ?`},
+		{"ShortID", `UPDATE attachstore_blobs SET id = x'0102' WHERE pk = ?`},
+		{"TextSize", `UPDATE attachstore_blobs SET size = 'many' WHERE pk = ?`},
+		{"DisplacedChunk", `UPDATE attachstore_chunks SET seq = seq + 1000 WHERE blob_pk = ? AND seq = 0`},
+		{"NegativeSeq", `UPDATE attachstore_chunks SET seq = -1 WHERE blob_pk = ? AND seq = 2`},
+		{"TextChunk", `UPDATE attachstore_chunks SET data = 'text, not a blob' WHERE blob_pk = ? AND seq = 1`},
+		{"ChunkOfNoBlob", `UPDATE attachstore_chunks SET blob_pk = blob_pk + 7 WHERE blob_pk = ? AND seq = 1`},
 	} {
 		t.Run(dmg.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -880,7 +880,7 @@ func TestFaultDamagedRows(t *testing.T) {
 			}
 			defer db.Close()
 			var pk int64
-			if err := db.QueryRow(`SELECT pk FROM blobs WHERE id = ?`, ref.ID[:]).Scan(&pk); err != nil {
+			if err := db.QueryRow(`SELECT pk FROM attachstore_blobs WHERE id = ?`, ref.ID[:]).Scan(&pk); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.Exec(dmg.sql, pk); err != nil {
@@ -984,8 +984,8 @@ func TestFaultFailedChunkReadKeepsBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec(`UPDATE chunks SET data = substr(data, 1, 10)
-		WHERE blob_pk = (SELECT pk FROM blobs WHERE id = ?) AND seq = 1`, ref.ID[:]); err != nil {
+	if _, err := db.Exec(`UPDATE attachstore_chunks SET data = substr(data, 1, 10)
+		WHERE blob_pk = (SELECT pk FROM attachstore_blobs WHERE id = ?) AND seq = 1`, ref.ID[:]); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -1052,8 +1052,8 @@ func TestFaultStrayChunkAtNextPK(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.Exec(`INSERT INTO chunks (blob_pk, seq, data)
-					SELECT (SELECT max(pk) FROM blobs) + 1, 0, x'0102'`); err != nil {
+			if _, err := db.Exec(`INSERT INTO attachstore_chunks (blob_pk, seq, data)
+					SELECT (SELECT max(pk) FROM attachstore_blobs) + 1, 0, x'0102'`); err != nil {
 				t.Fatal(err)
 			}
 			db.Close()

@@ -349,7 +349,7 @@ func FuzzOpenMutated(f *testing.F) {
 		f.Add(uint32(0), fuzzEdit(base+5, 0x80))
 	}
 	// A byte inside each stored content, and in the schema text.
-	for _, needle := range []string{"hello", "orphan content", "CREATE TABLE", "schema_migrations", "chat"} {
+	for _, needle := range []string{"hello", "orphan content", "CREATE TABLE", "attachstore_schema_migrations", "chat"} {
 		if i := bytes.Index(fx.file, []byte(needle)); i >= 0 {
 			f.Add(uint32(0), fuzzEdit(i+1, 0x20))
 		}

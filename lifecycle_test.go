@@ -412,15 +412,15 @@ func TestVerifyFindsDamage(t *testing.T) {
 	db := rawDB(t, s.Path())
 	pk := func(id attachstore.ID) int64 {
 		var pk int64
-		if err := db.QueryRow(`SELECT pk FROM blobs WHERE id = ?`, id[:]).Scan(&pk); err != nil {
+		if err := db.QueryRow(`SELECT pk FROM attachstore_blobs WHERE id = ?`, id[:]).Scan(&pk); err != nil {
 			t.Fatal(err)
 		}
 		return pk
 	}
 	damage := []string{
-		`UPDATE chunks SET data = zeroblob(length(data)) WHERE blob_pk = ? AND seq = 1`, // altered bytes
-		`DELETE FROM chunks WHERE blob_pk = ? AND seq = 2`,                              // missing chunk
-		`INSERT INTO chunks (blob_pk, seq, data) VALUES (?, 9, x'00')`,                  // extra chunk
+		`UPDATE attachstore_chunks SET data = zeroblob(length(data)) WHERE blob_pk = ? AND seq = 1`, // altered bytes
+		`DELETE FROM attachstore_chunks WHERE blob_pk = ? AND seq = 2`,                              // missing chunk
+		`INSERT INTO attachstore_chunks (blob_pk, seq, data) VALUES (?, 9, x'00')`,                  // extra chunk
 	}
 	for i, q := range damage {
 		if _, err := db.Exec(q, pk(ids[i])); err != nil {
@@ -479,16 +479,16 @@ func TestVerifyFindsStrayChunks(t *testing.T) {
 		pk   string
 	}{
 		{"BeforeTheFirst", `0`},
-		{"AtADeletedBlobsPK", `(SELECT min(pk) FROM blobs) + 1`},
-		{"AfterTheLast", `(SELECT max(pk) FROM blobs) + 5`},
+		{"AtADeletedBlobsPK", `(SELECT min(pk) FROM attachstore_blobs) + 1`},
+		{"AfterTheLast", `(SELECT max(pk) FROM attachstore_blobs) + 5`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := db.Exec(`INSERT INTO chunks (blob_pk, seq, data) VALUES (` + tc.pk + `, 0, x'00')`)
+			res, err := db.Exec(`INSERT INTO attachstore_chunks (blob_pk, seq, data) VALUES (` + tc.pk + `, 0, x'00')`)
 			if err != nil {
 				t.Fatal(err)
 			}
 			row, _ := res.LastInsertId()
-			t.Cleanup(func() { db.Exec(`DELETE FROM chunks WHERE rowid = ?`, row) })
+			t.Cleanup(func() { db.Exec(`DELETE FROM attachstore_chunks WHERE rowid = ?`, row) })
 			rep, err := s.Verify(ctx)
 			if err != nil {
 				t.Fatal(err)

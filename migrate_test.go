@@ -107,7 +107,7 @@ func TestMigrationDownKeepsHostTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drv, err := msqlite.WithInstance(raw, &msqlite.Config{MigrationsTable: "schema_migrations"})
+	drv, err := msqlite.WithInstance(raw, &msqlite.Config{MigrationsTable: "attachstore_schema_migrations"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestMigrationDownKeepsHostTables(t *testing.T) {
 		t.Fatalf("down: %v", err)
 	}
 	var tables, chats int
-	if err := raw.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('blobs', 'chunks', 'refs', 'holds', 'dropped_sessions')`).Scan(&tables); err != nil {
+	if err := raw.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('attachstore_blobs', 'attachstore_chunks', 'attachstore_refs', 'attachstore_holds', 'attachstore_dropped_sessions')`).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
 	if err := raw.QueryRow(`SELECT count(*) FROM chats`).Scan(&chats); err != nil {

@@ -140,7 +140,7 @@ func TestPostgresSeveralNodes(t *testing.T) {
 	}
 	var dangling int
 	if err := s.View(ctx, func(tx *attachstore.Tx) error {
-		return tx.SQL().QueryRowContext(ctx, `SELECT count(*) FROM refs WHERE blob_id NOT IN (SELECT id FROM blobs)`).Scan(&dangling)
+		return tx.SQL().QueryRowContext(ctx, `SELECT count(*) FROM attachstore_refs WHERE blob_id NOT IN (SELECT id FROM attachstore_blobs)`).Scan(&dangling)
 	}); err != nil || dangling != 0 {
 		t.Errorf("%d refs point at a missing blob (%v)", dangling, err)
 	}

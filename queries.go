@@ -14,25 +14,25 @@ package attachstore
 
 // Content.
 const (
-	qTouchBlob = `UPDATE blobs SET touched_at = ? WHERE id = +?
+	qTouchBlob = `UPDATE attachstore_blobs SET touched_at = ? WHERE id = +?
 		RETURNING size, media_type, label, extra, created_at`
-	qInsertBlob = `INSERT INTO blobs (id, pk, size, chunk_size, media_type, label, extra, created_at, touched_at)
+	qInsertBlob = `INSERT INTO attachstore_blobs (id, pk, size, chunk_size, media_type, label, extra, created_at, touched_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
-	qInsertChunk  = `INSERT INTO chunks (blob_pk, seq, data) VALUES (?, ?, ?)`
-	qDeleteChunks = `DELETE FROM chunks WHERE blob_pk = +?`
-	qDeleteBlob   = `DELETE FROM blobs WHERE id = +?`
-	qStatBlob     = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM blobs WHERE id = +?`
+	qInsertChunk  = `INSERT INTO attachstore_chunks (blob_pk, seq, data) VALUES (?, ?, ?)`
+	qDeleteChunks = `DELETE FROM attachstore_chunks WHERE blob_pk = +?`
+	qDeleteBlob   = `DELETE FROM attachstore_blobs WHERE id = +?`
+	qStatBlob     = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM attachstore_blobs WHERE id = +?`
 	// A Reader holds no transaction between chunks, so it reads each one
 	// with the blob it expects: a blob deleted meanwhile finds no row, even
 	// if another took its pk since.
-	qReadChunk = `SELECT c.data FROM blobs b JOIN chunks c ON c.blob_pk = b.pk
+	qReadChunk = `SELECT c.data FROM attachstore_blobs b JOIN attachstore_chunks c ON c.blob_pk = b.pk
 		WHERE b.id = +? AND b.pk = +? AND c.seq = +?`
-	qBlobAtPK = `SELECT count(*) FROM blobs WHERE id = +? AND pk = +?`
+	qBlobAtPK = `SELECT count(*) FROM attachstore_blobs WHERE id = +? AND pk = +?`
 	// A whole blob in one statement: its columns repeat on each chunk row.
 	qGet = `SELECT b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, c.seq, c.data
-		FROM blobs b LEFT JOIN chunks c ON c.blob_pk = b.pk
+		FROM attachstore_blobs b LEFT JOIN attachstore_chunks c ON c.blob_pk = b.pk
 		WHERE b.id = +? ORDER BY c.seq`
-	qListBlobs = `SELECT pk, id, size, media_type, label, extra, created_at FROM blobs
+	qListBlobs = `SELECT pk, id, size, media_type, label, extra, created_at FROM attachstore_blobs
 		WHERE pk > +? ORDER BY pk LIMIT +?`
 )
 
@@ -51,102 +51,102 @@ const (
 	// that sorts, SQLite sorted the chunks, bytes and all, in a temporary
 	// b-tree. Its arguments are session, id, session, id.
 	qSessionRef = `WHERE r.session_id = +? AND r.blob_id = +? AND (r.owner, r.committed_at) = (
-			SELECT owner, committed_at FROM refs WHERE session_id = +? AND blob_id = +?
+			SELECT owner, committed_at FROM attachstore_refs WHERE session_id = +? AND blob_id = +?
 			ORDER BY committed_at = 0, intent_at DESC, owner LIMIT 1)`
 	qSessionGet = `SELECT b.size, b.chunk_size, r.media_type, r.label, r.extra, b.created_at, c.seq, c.data
-		FROM refs r JOIN blobs b ON b.id = r.blob_id LEFT JOIN chunks c ON c.blob_pk = b.pk
+		FROM attachstore_refs r JOIN attachstore_blobs b ON b.id = r.blob_id LEFT JOIN attachstore_chunks c ON c.blob_pk = b.pk
 		` + qSessionRef + ` ORDER BY c.seq`
 	qSessionStat = `SELECT b.pk, b.size, b.chunk_size, r.media_type, r.label, r.extra, b.created_at
-		FROM refs r JOIN blobs b ON b.id = r.blob_id ` + qSessionRef
+		FROM attachstore_refs r JOIN attachstore_blobs b ON b.id = r.blob_id ` + qSessionRef
 	// An owner's intent, unless the session was dropped (no row then). A
 	// re-put by the same owner refreshes its intent.
-	qAddIntent = `INSERT INTO refs (session_id, blob_id, owner, committed_at, intent_at, media_type, label, extra)
-		SELECT ?, ?, ?, 0, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM dropped_sessions WHERE session_id = +?)
+	qAddIntent = `INSERT INTO attachstore_refs (session_id, blob_id, owner, committed_at, intent_at, media_type, label, extra)
+		SELECT ?, ?, ?, 0, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM attachstore_dropped_sessions WHERE session_id = +?)
 		ON CONFLICT (session_id, blob_id, owner, committed_at) DO UPDATE SET
 			intent_at = excluded.intent_at, media_type = excluded.media_type,
 			label = excluded.label, extra = excluded.extra`
-	qIsDropped    = `SELECT count(*) FROM dropped_sessions WHERE session_id = +?`
-	qHasRef       = `SELECT count(*) FROM refs WHERE session_id = +? AND blob_id = +?`
-	qHasCommitted = `SELECT count(*) FROM refs WHERE session_id = +? AND blob_id = +? AND committed_at <> 0`
+	qIsDropped    = `SELECT count(*) FROM attachstore_dropped_sessions WHERE session_id = +?`
+	qHasRef       = `SELECT count(*) FROM attachstore_refs WHERE session_id = +? AND blob_id = +?`
+	qHasCommitted = `SELECT count(*) FROM attachstore_refs WHERE session_id = +? AND blob_id = +? AND committed_at <> 0`
 	// An owner's intents join the session's committed ref where there is
 	// one, and become it where there is none. Both say what they did: a
 	// reclaimer may forget an intent between a read and these.
-	qMergeOwned = `DELETE FROM refs WHERE session_id = +? AND owner = +? AND committed_at = 0
-		AND blob_id IN (SELECT blob_id FROM refs WHERE session_id = +? AND committed_at <> 0)
+	qMergeOwned = `DELETE FROM attachstore_refs WHERE session_id = +? AND owner = +? AND committed_at = 0
+		AND blob_id IN (SELECT blob_id FROM attachstore_refs WHERE session_id = +? AND committed_at <> 0)
 		RETURNING blob_id, intent_at`
-	qStampOwned = `UPDATE refs SET committed_at = ? WHERE session_id = +? AND owner = +? AND committed_at = 0
+	qStampOwned = `UPDATE attachstore_refs SET committed_at = ? WHERE session_id = +? AND owner = +? AND committed_at = 0
 		RETURNING blob_id, intent_at`
-	qDiscard = `DELETE FROM refs WHERE session_id = +? AND owner = +? AND committed_at = 0 RETURNING blob_id, intent_at`
-	qEndHold = `DELETE FROM holds WHERE session_id = +? AND owner = +?`
-	qHold    = `INSERT INTO holds (session_id, owner, held_until) VALUES (?, ?, ?)
+	qDiscard = `DELETE FROM attachstore_refs WHERE session_id = +? AND owner = +? AND committed_at = 0 RETURNING blob_id, intent_at`
+	qEndHold = `DELETE FROM attachstore_holds WHERE session_id = +? AND owner = +?`
+	qHold    = `INSERT INTO attachstore_holds (session_id, owner, held_until) VALUES (?, ?, ?)
 		ON CONFLICT (session_id, owner) DO UPDATE SET held_until = excluded.held_until`
 	// Commit(id): the newest intent becomes the committed ref unless there
 	// is one; then the session's other intents to id are part of it.
-	qStampNewest = `UPDATE refs SET committed_at = ? WHERE session_id = +? AND blob_id = +? AND committed_at = 0
-		AND owner = (SELECT owner FROM refs WHERE session_id = +? AND blob_id = +? AND committed_at = 0
+	qStampNewest = `UPDATE attachstore_refs SET committed_at = ? WHERE session_id = +? AND blob_id = +? AND committed_at = 0
+		AND owner = (SELECT owner FROM attachstore_refs WHERE session_id = +? AND blob_id = +? AND committed_at = 0
 			ORDER BY intent_at DESC, owner LIMIT 1)
-		AND NOT EXISTS (SELECT 1 FROM refs WHERE session_id = +? AND blob_id = +? AND committed_at <> 0)`
-	qDropIntentsTo = `DELETE FROM refs WHERE session_id = +? AND blob_id = +? AND committed_at = 0`
-	qPending       = `SELECT blob_id FROM refs WHERE session_id = +? AND committed_at = 0
+		AND NOT EXISTS (SELECT 1 FROM attachstore_refs WHERE session_id = +? AND blob_id = +? AND committed_at <> 0)`
+	qDropIntentsTo = `DELETE FROM attachstore_refs WHERE session_id = +? AND blob_id = +? AND committed_at = 0`
+	qPending       = `SELECT blob_id FROM attachstore_refs WHERE session_id = +? AND committed_at = 0
 		GROUP BY blob_id ORDER BY min(intent_at), blob_id`
-	qDeleteRef = `DELETE FROM refs WHERE session_id = +? AND blob_id = +?`
-	qDropRefs  = `DELETE FROM refs WHERE session_id = +?`
-	qDropHolds = `DELETE FROM holds WHERE session_id = +?`
-	qTombstone = `INSERT INTO dropped_sessions (session_id, dropped_at) VALUES (?, ?)
+	qDeleteRef = `DELETE FROM attachstore_refs WHERE session_id = +? AND blob_id = +?`
+	qDropRefs  = `DELETE FROM attachstore_refs WHERE session_id = +?`
+	qDropHolds = `DELETE FROM attachstore_holds WHERE session_id = +?`
+	qTombstone = `INSERT INTO attachstore_dropped_sessions (session_id, dropped_at) VALUES (?, ?)
 		ON CONFLICT (session_id) DO UPDATE SET dropped_at = excluded.dropped_at`
 	qEntryColumns   = `r.session_id, r.blob_id, b.size, r.media_type, r.label, r.extra, b.created_at, r.owner, r.intent_at, r.committed_at`
-	qSessionEntries = `SELECT ` + qEntryColumns + ` FROM refs r JOIN blobs b ON b.id = r.blob_id
+	qSessionEntries = `SELECT ` + qEntryColumns + ` FROM attachstore_refs r JOIN attachstore_blobs b ON b.id = r.blob_id
 		WHERE r.session_id = +? ORDER BY r.intent_at, r.blob_id, r.owner, r.committed_at`
-	qBlobEntries = `SELECT ` + qEntryColumns + ` FROM refs r JOIN blobs b ON b.id = r.blob_id
+	qBlobEntries = `SELECT ` + qEntryColumns + ` FROM attachstore_refs r JOIN attachstore_blobs b ON b.id = r.blob_id
 		WHERE r.blob_id = +? ORDER BY r.session_id, r.intent_at, r.owner, r.committed_at`
-	qUncommitted = `SELECT ` + qEntryColumns + ` FROM refs r JOIN blobs b ON b.id = r.blob_id
+	qUncommitted = `SELECT ` + qEntryColumns + ` FROM attachstore_refs r JOIN attachstore_blobs b ON b.id = r.blob_id
 		WHERE r.committed_at = 0 AND r.intent_at < +? ORDER BY r.intent_at, r.session_id, r.blob_id, r.owner`
 	// Each session after a cursor, with its rows, intents, last intent and
 	// the bytes of the distinct blobs it refers to.
 	qSessions = `SELECT r.session_id, count(*), count(*) FILTER (WHERE r.committed_at = 0), max(r.intent_at),
-			(SELECT CAST(coalesce(sum(b.size), 0) AS BIGINT) FROM blobs b
-				WHERE b.id IN (SELECT d.blob_id FROM refs d WHERE d.session_id = r.session_id))
-		FROM refs r WHERE r.session_id > +? GROUP BY r.session_id ORDER BY r.session_id LIMIT +?`
+			(SELECT CAST(coalesce(sum(b.size), 0) AS BIGINT) FROM attachstore_blobs b
+				WHERE b.id IN (SELECT d.blob_id FROM attachstore_refs d WHERE d.session_id = r.session_id))
+		FROM attachstore_refs r WHERE r.session_id > +? GROUP BY r.session_id ORDER BY r.session_id LIMIT +?`
 )
 
 // Reclaim.
 const (
-	qHasRoots = `SELECT (SELECT count(*) FROM (SELECT 1 FROM refs LIMIT 1) r)
-		+ (SELECT count(*) FROM (SELECT 1 FROM holds LIMIT 1) h)
-		+ (SELECT count(*) FROM (SELECT 1 FROM dropped_sessions LIMIT 1) d)`
+	qHasRoots = `SELECT (SELECT count(*) FROM (SELECT 1 FROM attachstore_refs LIMIT 1) r)
+		+ (SELECT count(*) FROM (SELECT 1 FROM attachstore_holds LIMIT 1) h)
+		+ (SELECT count(*) FROM (SELECT 1 FROM attachstore_dropped_sessions LIMIT 1) d)`
 	// An intent expires when it is older than the cutoff (the first
 	// parameter) and its owner holds no hold that lasts past now (the
 	// second).
-	qExpiring = `FROM refs WHERE committed_at = 0 AND intent_at < +?
-		AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.session_id = refs.session_id AND h.owner = refs.owner AND h.held_until > +?)`
+	qExpiring = `FROM attachstore_refs WHERE committed_at = 0 AND intent_at < +?
+		AND NOT EXISTS (SELECT 1 FROM attachstore_holds h WHERE h.session_id = attachstore_refs.session_id AND h.owner = attachstore_refs.owner AND h.held_until > +?)`
 	qCountExpiring = `SELECT count(*) ` + qExpiring
-	qExpireIntents = `DELETE FROM refs WHERE (session_id, blob_id, owner, committed_at) IN (
+	qExpireIntents = `DELETE FROM attachstore_refs WHERE (session_id, blob_id, owner, committed_at) IN (
 		SELECT session_id, blob_id, owner, committed_at ` + qExpiring + ` LIMIT +?)`
-	qEndLapsedHolds     = `DELETE FROM holds WHERE held_until <= +?`
-	qClearTombstones    = `DELETE FROM dropped_sessions WHERE dropped_at < +?`
-	qCountOldTombstones = `SELECT count(*) FROM dropped_sessions WHERE dropped_at < +?`
+	qEndLapsedHolds     = `DELETE FROM attachstore_holds WHERE held_until <= +?`
+	qClearTombstones    = `DELETE FROM attachstore_dropped_sessions WHERE dropped_at < +?`
+	qCountOldTombstones = `SELECT count(*) FROM attachstore_dropped_sessions WHERE dropped_at < +?`
 	// Orphans after a pk cursor: no ref, untouched since the cutoff.
-	qOrphans = `SELECT b.pk, b.id, b.size FROM blobs b
-		WHERE b.pk > +? AND b.touched_at < +? AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = b.id)
+	qOrphans = `SELECT b.pk, b.id, b.size FROM attachstore_blobs b
+		WHERE b.pk > +? AND b.touched_at < +? AND NOT EXISTS (SELECT 1 FROM attachstore_refs r WHERE r.blob_id = b.id)
 		ORDER BY b.pk LIMIT +?`
 	// A dry run forgets no intent, so it counts a blob as orphaned when its
 	// only refs are intents the real run would forget first.
-	qOrphansDry = `SELECT b.pk, b.id, b.size FROM blobs b
-		WHERE b.pk > +? AND b.touched_at < +? AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = b.id
-			AND (r.committed_at <> 0 OR r.intent_at >= +? OR EXISTS (SELECT 1 FROM holds h
+	qOrphansDry = `SELECT b.pk, b.id, b.size FROM attachstore_blobs b
+		WHERE b.pk > +? AND b.touched_at < +? AND NOT EXISTS (SELECT 1 FROM attachstore_refs r WHERE r.blob_id = b.id
+			AND (r.committed_at <> 0 OR r.intent_at >= +? OR EXISTS (SELECT 1 FROM attachstore_holds h
 				WHERE h.session_id = r.session_id AND h.owner = r.owner AND h.held_until > +?)))
 		ORDER BY b.pk LIMIT +?`
 	// The same test again under the write lock, so a blob touched or
 	// referenced since the scan stays; the foreign key refuses the delete
 	// regardless if a ref exists.
-	qDeleteOrphan = `DELETE FROM blobs WHERE id = +? AND touched_at < +?
-		AND NOT EXISTS (SELECT 1 FROM refs r WHERE r.blob_id = blobs.id) RETURNING size`
+	qDeleteOrphan = `DELETE FROM attachstore_blobs WHERE id = +? AND touched_at < +?
+		AND NOT EXISTS (SELECT 1 FROM attachstore_refs r WHERE r.blob_id = attachstore_blobs.id) RETURNING size`
 )
 
 // Verify and Stats.
 const (
-	qBlobTotals   = `SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM blobs`
-	qRefTotals    = `SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at = 0) FROM refs`
-	qVerifyBlobs  = `SELECT pk, id, size, chunk_size FROM blobs WHERE pk > +? ORDER BY pk LIMIT +?`
-	qVerifyChunks = `SELECT seq, data FROM chunks WHERE blob_pk = +? ORDER BY seq`
+	qBlobTotals   = `SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM attachstore_blobs`
+	qRefTotals    = `SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at = 0) FROM attachstore_refs`
+	qVerifyBlobs  = `SELECT pk, id, size, chunk_size FROM attachstore_blobs WHERE pk > +? ORDER BY pk LIMIT +?`
+	qVerifyChunks = `SELECT seq, data FROM attachstore_chunks WHERE blob_pk = +? ORDER BY seq`
 )

@@ -28,7 +28,7 @@ import (
 var securityHostileNames = []string{
 	`'; DROP TABLE blobs; --`,
 	`"; DROP TABLE refs; --`,
-	`Robert'); DELETE FROM refs WHERE ('1'='1`,
+	`Robert'); DELETE FROM attachstore_refs WHERE ('1'='1`,
 	`' OR '1'='1`,
 	`%`, `_`, `%chat%`, `chat%`, `\`, `\'`, `''`,
 	"tab\there", "new\nline", "cr\rlf",
@@ -293,7 +293,7 @@ func TestSecurityHostileSessionNames(t *testing.T) {
 
 	// The schema is whole: every table still there, every check clean.
 	db := rawDB(t, s.Path())
-	for _, table := range []string{"blobs", "chunks", "refs", "schema_migrations"} {
+	for _, table := range []string{"attachstore_blobs", "attachstore_chunks", "attachstore_refs", "attachstore_schema_migrations"} {
 		var n int
 		if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil || n != 1 {
 			t.Errorf("table %s after the hostile names: count %d, %v", table, n, err)

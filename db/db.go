@@ -147,12 +147,12 @@ func (d *DB) SQL(query string) string {
 // label, extra, created_at, touched_at.
 func (d *DB) InsertNewBlob() string {
 	if d.pg {
-		return `INSERT INTO blobs (id, size, chunk_size, media_type, label, extra, created_at, touched_at)
+		return `INSERT INTO attachstore_blobs (id, size, chunk_size, media_type, label, extra, created_at, touched_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING pk`
 	}
 	// The WHERE keeps SQLite from reading ON CONFLICT as a join's ON.
-	return `INSERT INTO blobs (id, pk, size, chunk_size, media_type, label, extra, created_at, touched_at)
-		SELECT ?, coalesce(max(pk), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM blobs WHERE true
+	return `INSERT INTO attachstore_blobs (id, pk, size, chunk_size, media_type, label, extra, created_at, touched_at)
+		SELECT ?, coalesce(max(pk), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM attachstore_blobs WHERE true
 		ON CONFLICT (id) DO NOTHING RETURNING pk`
 }
 
@@ -163,9 +163,9 @@ func (d *DB) InsertNewBlob() string {
 // PostgreSQL it comes from the column's sequence.
 func (d *DB) NextBlobPK() string {
 	if d.pg {
-		return `SELECT nextval(pg_get_serial_sequence('blobs', 'pk'))`
+		return `SELECT nextval(pg_get_serial_sequence('attachstore_blobs', 'pk'))`
 	}
-	return `SELECT coalesce(max(pk), 0) + 1 FROM blobs`
+	return `SELECT coalesce(max(pk), 0) + 1 FROM attachstore_blobs`
 }
 
 // Begin begins a write transaction (BEGIN IMMEDIATE on the writer) or a

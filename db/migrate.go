@@ -13,7 +13,7 @@ import (
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 )
 
-const migrationsTable = "schema_migrations"
+const migrationsTable = "attachstore_schema_migrations"
 
 // readVersion returns the recorded schema version (-1 when none) and the
 // dirty flag.
@@ -53,7 +53,7 @@ func checkStore(ctx context.Context, db *sql.DB, pg bool) error {
 			ErrSchemaTooNew, v, schema.Version)
 	case dirty:
 		return fmt.Errorf("%w: migration %d did not finish; restore the file from a backup, or "+
-			"fix the schema by hand and set schema_migrations.dirty to 0", ErrDirty, v)
+			"fix the schema by hand and set attachstore_schema_migrations.dirty to 0", ErrDirty, v)
 	case v < schema.Version:
 		return fmt.Errorf("database schema is at version %d, want %d; open it writable once to migrate",
 			v, schema.Version)

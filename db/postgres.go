@@ -55,7 +55,7 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}
 	d.Writer = h
 	var tables, stores int
-	if err := h.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE table_name IN ('schema_migrations', 'blobs'))
+	if err := h.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE table_name IN ('attachstore_schema_migrations', 'attachstore_blobs'))
 		FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables, &stores); err != nil {
 		return nil, err
 	}

@@ -333,7 +333,7 @@ func bootstrap(ctx context.Context, cfg Config, abs string) (Origin, error) {
 }
 
 // qStoreTables counts the tables that mark a file attachstore has written.
-const qStoreTables = `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('schema_migrations', 'blobs')`
+const qStoreTables = `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('attachstore_schema_migrations', 'attachstore_blobs')`
 
 // Space is how a database file uses its pages.
 type Space struct {

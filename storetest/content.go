@@ -360,7 +360,7 @@ func testChunkBoundaries(t *testing.T, h Harness) {
 				if n := chunkRows(t, s); n != wantChunks {
 					t.Errorf("%d bytes stored in %d chunk rows, want %d", size, n, wantChunks)
 				}
-				if n := count(t, s, `SELECT count(*) FROM chunks WHERE length(data) > ?`, chunk); n != 0 {
+				if n := count(t, s, `SELECT count(*) FROM attachstore_chunks WHERE length(data) > ?`, chunk); n != 0 {
 					t.Errorf("%d chunk rows are longer than the chunk size %d", n, chunk)
 				}
 				a, err := s.Get(t.Context(), ref.ID)
@@ -610,7 +610,7 @@ func testDelete(t *testing.T, h Harness) {
 	// protects its blob.
 	rawRef := func(t *testing.T, s *attachstore.Store, insert func(query string, args ...any) error) {
 		ref := mustPut(t, s, content(8, chunk+1), attachstore.Meta{})
-		if err := insert(`INSERT INTO refs (session_id, blob_id, media_type, intent_at) VALUES (?, ?, ?, ?)`,
+		if err := insert(`INSERT INTO attachstore_refs (session_id, blob_id, media_type, intent_at) VALUES (?, ?, ?, ?)`,
 			"raw", ref.ID[:], "text/plain", 1); err != nil {
 			t.Fatalf("inserting a ref row by hand: %v", err)
 		}
@@ -623,7 +623,7 @@ func testDelete(t *testing.T, h Harness) {
 			t.Errorf("Session(raw).Get = size %d, %v", a.Size, err)
 		}
 		missing := attachstore.ContentID([]byte("no such blob"))
-		if err := insert(`INSERT INTO refs (session_id, blob_id, media_type, intent_at) VALUES (?, ?, ?, ?)`,
+		if err := insert(`INSERT INTO attachstore_refs (session_id, blob_id, media_type, intent_at) VALUES (?, ?, ?, ?)`,
 			"raw", missing[:], "text/plain", 1); err == nil {
 			t.Errorf("inserting a ref to a missing blob succeeded: the foreign key is not enforced")
 		}

@@ -128,7 +128,7 @@ func testSchemaVersion(t *testing.T, h Harness, column string, value any, want e
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := db.ExecContext(t.Context(), db.Rebind(`UPDATE schema_migrations SET `+column+` = ?`), value)
+	res, err := db.ExecContext(t.Context(), db.Rebind(`UPDATE attachstore_schema_migrations SET `+column+` = ?`), value)
 	if err != nil {
 		t.Fatalf("setting schema_migrations.%s: %v", column, err)
 	}
@@ -136,7 +136,7 @@ func testSchemaVersion(t *testing.T, h Harness, column string, value any, want e
 		t.Fatalf("schema_migrations has %d rows, want 1", n)
 	}
 	var before string
-	if err := db.QueryRowxContext(t.Context(), `SELECT version || ' ' || dirty FROM schema_migrations`).Scan(&before); err != nil {
+	if err := db.QueryRowxContext(t.Context(), `SELECT version || ' ' || dirty FROM attachstore_schema_migrations`).Scan(&before); err != nil {
 		t.Fatal(err)
 	}
 	s2, err := h.Reopen(t, s)
@@ -150,7 +150,7 @@ func testSchemaVersion(t *testing.T, h Harness, column string, value any, want e
 		t.Errorf("the error does not say how to recover: %v", err)
 	}
 	var after string
-	if err := db.QueryRowxContext(t.Context(), `SELECT version || ' ' || dirty FROM schema_migrations`).Scan(&after); err != nil {
+	if err := db.QueryRowxContext(t.Context(), `SELECT version || ' ' || dirty FROM attachstore_schema_migrations`).Scan(&after); err != nil {
 		t.Fatal(err)
 	}
 	if after != before {
@@ -205,7 +205,7 @@ func testGarbage(t *testing.T, h Harness) {
 
 func testDamagedChunks(t *testing.T, h Harness) {
 	const size = 3*chunk + 5 // chunks 0..3, the last of 5 bytes
-	byID := `(SELECT pk FROM blobs WHERE id = ?)`
+	byID := `(SELECT pk FROM attachstore_blobs WHERE id = ?)`
 	cases := []struct {
 		name   string
 		damage string
@@ -215,17 +215,17 @@ func testDamagedChunks(t *testing.T, h Harness) {
 		// looks; reads return the right bytes and only Verify reports it.
 		readsFine bool
 	}{
-		{"TruncatedChunk", `UPDATE chunks SET data = ? WHERE seq = 1 AND blob_pk = ` + byID,
+		{"TruncatedChunk", `UPDATE attachstore_chunks SET data = ? WHERE seq = 1 AND blob_pk = ` + byID,
 			func(id attachstore.ID) []any { return []any{[]byte("short"), id[:]} }, true, false},
-		{"MissingMiddleChunk", `DELETE FROM chunks WHERE seq = 1 AND blob_pk = ` + byID,
+		{"MissingMiddleChunk", `DELETE FROM attachstore_chunks WHERE seq = 1 AND blob_pk = ` + byID,
 			func(id attachstore.ID) []any { return []any{id[:]} }, true, false},
-		{"MissingLastChunk", `DELETE FROM chunks WHERE seq = 3 AND blob_pk = ` + byID,
+		{"MissingLastChunk", `DELETE FROM attachstore_chunks WHERE seq = 3 AND blob_pk = ` + byID,
 			func(id attachstore.ID) []any { return []any{id[:]} }, true, false},
-		{"AllChunksMissing", `DELETE FROM chunks WHERE blob_pk = ` + byID,
+		{"AllChunksMissing", `DELETE FROM attachstore_chunks WHERE blob_pk = ` + byID,
 			func(id attachstore.ID) []any { return []any{id[:]} }, true, false},
-		{"LastChunkTooLong", `UPDATE chunks SET data = ? WHERE seq = 3 AND blob_pk = ` + byID,
+		{"LastChunkTooLong", `UPDATE attachstore_chunks SET data = ? WHERE seq = 3 AND blob_pk = ` + byID,
 			func(id attachstore.ID) []any { return []any{[]byte("0123456789"), id[:]} }, true, false},
-		{"ExtraChunk", `INSERT INTO chunks (blob_pk, seq, data) SELECT pk, 4, ? FROM blobs WHERE id = ?`,
+		{"ExtraChunk", `INSERT INTO attachstore_chunks (blob_pk, seq, data) SELECT pk, 4, ? FROM attachstore_blobs WHERE id = ?`,
 			func(id attachstore.ID) []any { return []any{[]byte("extra"), id[:]} }, false, true},
 	}
 	for _, c := range cases {

@@ -78,14 +78,14 @@ func testSessionPutAtomic(t *testing.T, h Harness) {
 			var blobs, refs, dangling int64
 			err := s.View(t.Context(), func(tx *attachstore.Tx) error {
 				q := tx.SQL()
-				if err := q.QueryRowxContext(t.Context(), `SELECT count(*) FROM blobs`).Scan(&blobs); err != nil {
+				if err := q.QueryRowxContext(t.Context(), `SELECT count(*) FROM attachstore_blobs`).Scan(&blobs); err != nil {
 					return err
 				}
-				if err := q.QueryRowxContext(t.Context(), `SELECT count(*) FROM refs`).Scan(&refs); err != nil {
+				if err := q.QueryRowxContext(t.Context(), `SELECT count(*) FROM attachstore_refs`).Scan(&refs); err != nil {
 					return err
 				}
 				return q.QueryRowxContext(t.Context(),
-					`SELECT count(*) FROM refs WHERE blob_id NOT IN (SELECT id FROM blobs)`).Scan(&dangling)
+					`SELECT count(*) FROM attachstore_refs WHERE blob_id NOT IN (SELECT id FROM attachstore_blobs)`).Scan(&dangling)
 			})
 			if err != nil {
 				t.Errorf("View: %v", err)
@@ -360,7 +360,7 @@ func testCommitNeverResurrects(t *testing.T, h Harness) {
 		}, attachstore.ErrSessionDropped, attachstore.ErrSessionDropped},
 		{"RowDeleted", func(t *testing.T, s *attachstore.Store, id attachstore.ID) {
 			// What Reclaim does to an expired intent.
-			exec(t, s, `DELETE FROM refs WHERE session_id = ? AND blob_id = ?`, "a", id[:])
+			exec(t, s, `DELETE FROM attachstore_refs WHERE session_id = ? AND blob_id = ?`, "a", id[:])
 		}, attachstore.ErrNotFound, nil},
 	}
 	for _, f := range forget {
@@ -390,7 +390,7 @@ func testCommitNeverResurrects(t *testing.T, h Harness) {
 			if ok, _ := s.HoldsRef(t.Context(), "a", ref.ID); ok {
 				t.Errorf("Commit resurrected the ref")
 			}
-			if n := count(t, s, `SELECT count(*) FROM refs`); n != 0 {
+			if n := count(t, s, `SELECT count(*) FROM attachstore_refs`); n != 0 {
 				t.Errorf("%d ref rows, want 0", n)
 			}
 		})

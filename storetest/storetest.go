@@ -262,13 +262,13 @@ func needReopen(t testing.TB, h Harness) {
 // chunkRows is how many chunk rows the database holds.
 func chunkRows(t testing.TB, s *attachstore.Store) int64 {
 	t.Helper()
-	return count(t, s, `SELECT count(*) FROM chunks`)
+	return count(t, s, `SELECT count(*) FROM attachstore_chunks`)
 }
 
 // orphanChunks is how many chunk rows belong to no blob.
 func orphanChunks(t testing.TB, s *attachstore.Store) int64 {
 	t.Helper()
-	return count(t, s, `SELECT count(*) FROM chunks WHERE blob_pk NOT IN (SELECT pk FROM blobs)`)
+	return count(t, s, `SELECT count(*) FROM attachstore_chunks WHERE blob_pk NOT IN (SELECT pk FROM attachstore_blobs)`)
 }
 
 // within runs fn and fails t if it has not returned after d: a call that

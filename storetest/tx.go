@@ -137,10 +137,10 @@ func testAtomicToReaders(t *testing.T, h Harness) {
 					return err
 				}
 				var committed, uncommitted int
-				if err := tx.SQL().Get(&committed, `SELECT count(*) FROM refs WHERE committed_at IS NOT NULL`); err != nil {
+				if err := tx.SQL().Get(&committed, `SELECT count(*) FROM attachstore_refs WHERE committed_at IS NOT NULL`); err != nil {
 					return err
 				}
-				if err := tx.SQL().Get(&uncommitted, `SELECT count(*) FROM refs WHERE committed_at IS NULL`); err != nil {
+				if err := tx.SQL().Get(&uncommitted, `SELECT count(*) FROM attachstore_refs WHERE committed_at IS NULL`); err != nil {
 					return err
 				}
 				if committed != len(atts) || uncommitted != 0 {
@@ -251,7 +251,7 @@ func testRollback(t *testing.T, h Harness, panics bool) {
 	if n := count(t, s, hostCount); n != 0 {
 		t.Errorf("%d host rows after the rolled-back Update, want 0", n)
 	}
-	if n := count(t, s, `SELECT count(*) FROM refs`); n != 2 {
+	if n := count(t, s, `SELECT count(*) FROM attachstore_refs`); n != 2 {
 		t.Errorf("%d ref rows after the rolled-back Update, want the 2 from before", n)
 	}
 	if n := chunkRows(t, s); n != chunks {

@@ -116,8 +116,8 @@ func corrupt(t *testing.T, path, id string) {
 		t.Fatal(err)
 	}
 	err = s.Update(ctx, func(tx *attachstore.Tx) error {
-		res, err := tx.SQL().ExecContext(ctx, `UPDATE chunks SET data = zeroblob(length(data))
-			WHERE seq = 0 AND blob_pk = (SELECT pk FROM blobs WHERE id = ?)`, bid[:])
+		res, err := tx.SQL().ExecContext(ctx, `UPDATE attachstore_chunks SET data = zeroblob(length(data))
+			WHERE seq = 0 AND blob_pk = (SELECT pk FROM attachstore_blobs WHERE id = ?)`, bid[:])
 		if err != nil {
 			return err
 		}

@@ -1,5 +1,5 @@
-DROP TABLE IF EXISTS dropped_sessions;
-DROP TABLE IF EXISTS holds;
-DROP TABLE IF EXISTS refs;
-DROP TABLE IF EXISTS chunks;
-DROP TABLE IF EXISTS blobs;
+DROP TABLE IF EXISTS attachstore_dropped_sessions;
+DROP TABLE IF EXISTS attachstore_holds;
+DROP TABLE IF EXISTS attachstore_refs;
+DROP TABLE IF EXISTS attachstore_chunks;
+DROP TABLE IF EXISTS attachstore_blobs;

@@ -10,7 +10,7 @@
 -- chunks before the hash that names it is known. The metadata is the first
 -- put's. touched_at is refreshed by every put of the same bytes, and keeps
 -- the blob from Reclaim for its grace period.
-CREATE TABLE IF NOT EXISTS blobs (
+CREATE TABLE IF NOT EXISTS attachstore_blobs (
     id         BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 32),
     pk         INTEGER NOT NULL UNIQUE CHECK (pk > 0),
     size       INTEGER NOT NULL CHECK (size >= 0),
@@ -29,8 +29,8 @@ CREATE TABLE IF NOT EXISTS blobs (
 -- index b-tree rebalances earlier leaves, which SQLite may already have
 -- spilled to the WAL, and rewriting a WAL frame makes the commit read back
 -- and checksum every frame after it).
-CREATE TABLE IF NOT EXISTS chunks (
-    blob_pk INTEGER NOT NULL REFERENCES blobs (pk) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+CREATE TABLE IF NOT EXISTS attachstore_chunks (
+    blob_pk INTEGER NOT NULL REFERENCES attachstore_blobs (pk) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
     seq     INTEGER NOT NULL CHECK (seq >= 0),
     data    BLOB    NOT NULL,
     PRIMARY KEY (blob_pk, seq)
@@ -41,11 +41,11 @@ CREATE TABLE IF NOT EXISTS chunks (
 -- ref (committed_at is when it was stamped; owner is whose intent it was).
 -- Each owner's intent is its own row, so one owner's put, expiry or discard
 -- never changes another's, and a session holds at most one committed ref
--- to a blob (refs_committed). ON DELETE RESTRICT is what makes it
+-- to a blob (attachstore_refs_committed). ON DELETE RESTRICT is what makes it
 -- impossible to delete referenced content, whatever the Go code does.
-CREATE TABLE IF NOT EXISTS refs (
+CREATE TABLE IF NOT EXISTS attachstore_refs (
     session_id   TEXT    NOT NULL,
-    blob_id      BLOB    NOT NULL REFERENCES blobs (id) ON DELETE RESTRICT,
+    blob_id      BLOB    NOT NULL REFERENCES attachstore_blobs (id) ON DELETE RESTRICT,
     owner        TEXT    NOT NULL DEFAULT '',
     committed_at INTEGER NOT NULL DEFAULT 0 CHECK (committed_at >= 0),
     intent_at    INTEGER NOT NULL,
@@ -56,15 +56,15 @@ CREATE TABLE IF NOT EXISTS refs (
 ) WITHOUT ROWID;
 
 -- The foreign key's lookup when a blob is deleted, and RefsTo.
-CREATE INDEX IF NOT EXISTS refs_blob ON refs (blob_id);
-CREATE UNIQUE INDEX IF NOT EXISTS refs_committed ON refs (session_id, blob_id) WHERE committed_at <> 0;
+CREATE INDEX IF NOT EXISTS attachstore_refs_blob ON attachstore_refs (blob_id);
+CREATE UNIQUE INDEX IF NOT EXISTS attachstore_refs_committed ON attachstore_refs (session_id, blob_id) WHERE committed_at <> 0;
 -- An owner's intents (CommitOwned, Discard) and Reclaim's expiry read only
 -- uncommitted rows.
-CREATE INDEX IF NOT EXISTS refs_pending ON refs (session_id, owner) WHERE committed_at = 0;
+CREATE INDEX IF NOT EXISTS attachstore_refs_pending ON attachstore_refs (session_id, owner) WHERE committed_at = 0;
 
 -- A hold keeps an owner's intents from Reclaim until held_until, whatever
 -- its grace period. CommitOwned and Discard end it.
-CREATE TABLE IF NOT EXISTS holds (
+CREATE TABLE IF NOT EXISTS attachstore_holds (
     session_id TEXT    NOT NULL,
     owner      TEXT    NOT NULL,
     held_until INTEGER NOT NULL,
@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS holds (
 -- A dropped session's tombstone: puts and commits into it fail until
 -- Reclaim clears tombstones older than its grace period, so a turn still in
 -- flight cannot bring a deleted chat back.
-CREATE TABLE IF NOT EXISTS dropped_sessions (
+CREATE TABLE IF NOT EXISTS attachstore_dropped_sessions (
     session_id TEXT    NOT NULL PRIMARY KEY,
     dropped_at INTEGER NOT NULL
 ) WITHOUT ROWID;
