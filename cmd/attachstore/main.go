@@ -99,7 +99,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -108,6 +107,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/db"
 )
 
 func main() {
@@ -407,8 +407,8 @@ func isFlagValue(fs *flag.FlagSet, args []string, i int) bool {
 // dbName is the database as messages name it: a PostgreSQL URL without its
 // password.
 func (c *cli) dbName() string {
-	if u, err := url.Parse(c.db); err == nil && isURL(c.db) {
-		return u.Redacted()
+	if db.IsURL(c.db) {
+		return db.Redact(c.db)
 	}
 	return c.db
 }
@@ -503,16 +503,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// isURL reports whether the database is named by a URL (a PostgreSQL
-// server's) rather than a file path: it goes to Open untouched, and no
-// file-only check (stat, absolute path, file mode) applies to it.
-func isURL(db string) bool {
-	for _, scheme := range []string{"postgres://", "postgresql://"} {
-		if len(db) >= len(scheme) && strings.EqualFold(db[:len(scheme)], scheme) {
-			return true
-		}
-	}
-	return false
 }

@@ -40,7 +40,10 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building attachstore: %v\n%s", err, out)
 		return 1
 	}
-	return m.Run()
+	if code := m.Run(); code != 0 {
+		return code
+	}
+	return checkNoSchemaLeft()
 }
 
 // result is what one run of the binary did.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/db"
 )
 
 // outTarget is a file get -o writes, checked before anything is read.
@@ -23,7 +24,7 @@ type outTarget struct {
 // read: a directory, a missing or non-directory parent, the database
 // itself, and an existing file that the user could not write (as cp would
 // refuse it) are refused.
-func checkOutput(path, db string) (*outTarget, error) {
+func checkOutput(path, dbPath string) (*outTarget, error) {
 	t := &outTarget{path: path}
 	fi, err := os.Lstat(path)
 	switch {
@@ -41,8 +42,8 @@ func checkOutput(path, db string) (*outTarget, error) {
 		t.direct = true
 		return t, nil
 	}
-	if !isURL(db) {
-		if dfi, err := os.Stat(db); err == nil && os.SameFile(fi, dfi) {
+	if !db.IsURL(dbPath) {
+		if dfi, err := os.Stat(dbPath); err == nil && os.SameFile(fi, dfi) {
 			return nil, fmt.Errorf("%s: is the database itself", path)
 		}
 	}
