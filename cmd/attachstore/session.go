@@ -79,16 +79,19 @@ func setupCommit(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 			return nil
 		}
 		if len(ids) == 0 {
-			// Commit exactly the ids listed as pending, so that each one
-			// stamped can be printed; a ref put meanwhile stays pending.
-			pending, err := ss.Pending(ctx)
+			// Listing the pending ids and committing them in one
+			// transaction commits exactly the ids printed, and lets the
+			// library say when the session was dropped (which holds none).
+			var pending []attachstore.ID
+			err := s.Update(ctx, func(tx *attachstore.Tx) error {
+				ts := tx.Session(sess)
+				var err error
+				if pending, err = ts.Pending(ctx); err != nil {
+					return err
+				}
+				return ts.Commit(ctx)
+			})
 			if err != nil {
-				return c.fail("commit", sessionSubj(sess), err)
-			}
-			if len(pending) == 0 {
-				return nil
-			}
-			if err := ss.Commit(ctx, pending...); err != nil {
 				return c.fail("commit", sessionSubj(sess), err)
 			}
 			for _, id := range pending {

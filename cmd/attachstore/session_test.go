@@ -131,3 +131,24 @@ func TestRmNamesHoldingSessions(t *testing.T) {
 	e.ok(nil, "rm", id)
 	e.fails(1, []string{"not found"}, "stat", id)
 }
+
+// TestCommitIntoDroppedSession: every form of commit into a dropped
+// session fails alike, as the library does (ErrSessionDropped): exit 1,
+// kind session_dropped, never a silent success.
+func TestCommitIntoDroppedSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.put("--session", "gone", "--owner", "turn", e.file("a.txt", []byte("a")))[0]
+	e.ok(nil, "drop-session", "gone")
+	for _, args := range [][]string{
+		{"commit", "--session", "gone"},
+		{"commit", "--session", "gone", "--owner", "turn"},
+		{"commit", "--session", "gone", id},
+	} {
+		e.fails(1, []string{`session "gone"`, "dropped"}, args...)
+		r := e.fails(1, nil, append(args, "--json")...)
+		if o := jsonLines(t, r.stderr); len(o) != 1 || o[0]["kind"] != "session_dropped" {
+			t.Errorf("%v --json: %v, want one error of kind session_dropped", args, o)
+		}
+	}
+}
