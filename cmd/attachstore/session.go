@@ -391,11 +391,43 @@ var dropSessionCmd = &command{
 	summary: "release every ref of each session S",
 	access:  writes,
 	long: `
-The bytes stay until 'reclaim' finds them unreferenced. Every session is
-tried: one that fails is reported on stderr and the others are still
-dropped; the exit status is then 1. --json prints one object per session
-dropped: {"session": S, "dropped": true}.`,
+Drop-session releases every ref, intent and hold of each session, and
+leaves a tombstone: until 'reclaim' clears it (once it is older than
+reclaim's --grace), the session's name is blocked, and puts, commits and
+holds into it fail (kind session_dropped), so that a turn still in flight
+cannot bring a deleted chat back. A session that held nothing is dropped
+all the same, since its first turn may be in flight: drop-session then says
+so on stderr. The bytes stay until 'reclaim' finds them unreferenced.
+
+Every session is tried: one that fails is reported on stderr and the others
+are still dropped; the exit status is then 1. --json prints one object per
+session dropped: {"session": S, "dropped": true, "existed": B}, where
+existed is false when the session held no ref, intent or hold and was not
+dropped already.`,
 	setup: setupDropSession,
+}
+
+// qSessionExisted counts what shows that a session was in use: a ref or
+// intent, a hold, or a tombstone. attachstore's tables may be read (never
+// written) by a host, and the library has no call that says this.
+const qSessionExisted = `SELECT
+	(SELECT count(*) FROM (SELECT 1 FROM attachstore_refs WHERE session_id = ? LIMIT 1) r) +
+	(SELECT count(*) FROM (SELECT 1 FROM attachstore_holds WHERE session_id = ? LIMIT 1) h) +
+	(SELECT count(*) FROM attachstore_dropped_sessions WHERE session_id = ?)`
+
+// dropSession drops session id and reports whether it existed before: the
+// look and the drop are one transaction, so nothing comes between them.
+func dropSession(ctx context.Context, s *attachstore.Store, id string) (existed bool, err error) {
+	err = s.Update(ctx, func(tx *attachstore.Tx) error {
+		var n int64
+		q := tx.SQL().Rebind(qSessionExisted)
+		if err := tx.SQL().QueryRowContext(ctx, q, id, id, id).Scan(&n); err != nil {
+			return fmt.Errorf("reading session %q: %w", truncate(id, 80), err)
+		}
+		existed = n > 0
+		return tx.DropSession(ctx, id)
+	})
+	return existed, err
 }
 
 func setupDropSession(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -408,7 +440,8 @@ func setupDropSession(c *cli, fs *flag.FlagSet) func(context.Context, []string) 
 			return err
 		}
 		return c.each(ctx, len(args), func(i int) error {
-			if err := s.DropSession(ctx, args[i]); err != nil {
+			existed, err := dropSession(ctx, s, args[i])
+			if err != nil {
 				err = c.fail("drop", sessionSubj(args[i]), err)
 				// A malformed session among the arguments fails alone,
 				// like any other: the others are still dropped.
@@ -417,11 +450,17 @@ func setupDropSession(c *cli, fs *flag.FlagSet) func(context.Context, []string) 
 				}
 				return err
 			}
+			if !existed {
+				c.warn(sessionSubj(args[i]), nil,
+					"drop-session %s: the session held nothing; it is dropped anyway, and its name is blocked until reclaim clears it",
+					sessionSubj(args[i]))
+			}
 			if c.json {
 				return c.emitJSON(struct {
 					Session string `json:"session"`
 					Dropped bool   `json:"dropped"`
-				}{args[i], true})
+					Existed bool   `json:"existed"`
+				}{args[i], true, existed})
 			}
 			return nil
 		})

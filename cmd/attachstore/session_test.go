@@ -152,3 +152,39 @@ func TestCommitIntoDroppedSession(t *testing.T) {
 		}
 	}
 }
+
+// TestDropSessionSaysWhetherItExisted: a session that never held anything
+// is still dropped (its name blocked until reclaim), but reported as
+// existed:false; one that held a ref, a hold or a tombstone as existed:true.
+func TestDropSessionSaysWhetherItExisted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.put("--session", "used", e.file("a.txt", []byte("a")))
+	e.ok(nil, "hold", "--session", "held", "--owner", "o", "--for", "1h")
+	drop := func(s string) map[string]any {
+		t.Helper()
+		objs := jsonLines(t, e.ok(nil, "--json", "drop-session", s).stdout)
+		if len(objs) != 1 {
+			t.Fatalf("drop-session --json %s: want one object, got %v", s, objs)
+		}
+		return objs[0]
+	}
+	for _, tt := range []struct {
+		session string
+		existed bool
+	}{
+		{"never", false},
+		{"used", true},
+		{"held", true},
+		{"never", true}, // its tombstone, from the first drop
+	} {
+		if o := drop(tt.session); o["dropped"] != true || o["existed"] != tt.existed || o["session"] != tt.session {
+			t.Errorf("drop-session %s: %v, want dropped:true existed:%v", tt.session, o, tt.existed)
+		}
+	}
+	r := e.ok(nil, "drop-session", "also-never")
+	if !strings.Contains(r.stderr, `session "also-never"`) || !strings.Contains(r.stderr, "held nothing") {
+		t.Errorf("drop-session of an unknown session: want a notice on stderr, got\n%v", r)
+	}
+	e.fails(1, []string{"dropped"}, "put", "--session", "also-never", e.file("b.txt", []byte("b")))
+}
