@@ -324,13 +324,13 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) != 1 {
 			return badUsage("want one ID, got %d arguments", len(args))
 		}
-		ids, err := parseIDArgs(args)
-		if err != nil {
-			return err
-		}
+		ids := parseIDArgs(args)
 		sess, err := sessionFlag(fs, *session, false)
 		if err != nil {
 			return err
+		}
+		if c.allMalformed(ids) {
+			return nil
 		}
 		var target *outTarget
 		if *out != "" && *out != "-" {
@@ -403,9 +403,9 @@ func setupStat(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) == 0 {
 			return badUsage("no ID given")
 		}
-		ids, err := parseIDArgs(args)
-		if err != nil {
-			return err
+		ids := parseIDArgs(args)
+		if c.allMalformed(ids) {
+			return nil
 		}
 		s, err := c.open(ctx)
 		if err != nil {
@@ -522,13 +522,13 @@ func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) == 0 {
 			return badUsage("no ID given")
 		}
-		ids, err := parseIDArgs(args)
-		if err != nil {
-			return err
-		}
+		ids := parseIDArgs(args)
 		sess, err := sessionFlag(fs, *session, false)
 		if err != nil {
 			return err
+		}
+		if c.allMalformed(ids) {
+			return nil
 		}
 		s, err := c.open(ctx)
 		if err != nil {

@@ -60,14 +60,15 @@
 // command that would write (exit 2). --db, --json and --read-only may come
 // before the command or among its arguments.
 //
-// An ID is 64 hexadecimal digits, optionally prefixed "sha256:", or a prefix
-// of at least 8 of them that matches exactly one stored id (with --session:
-// one id the session holds); an ambiguous prefix fails and lists the ids it
-// matches.
+// An ID is 64 hexadecimal digits, optionally prefixed "sha256:" (either in
+// any letter case), or a prefix of at least 8 of them that matches exactly
+// one stored id (with --session: one id the session holds); an ambiguous
+// prefix fails and lists the ids it matches.
 //
 // Every argument is processed: a command given several files, ids or
-// sessions reports each one that fails on stderr, goes on with the rest, and
-// exits 1 at the end.
+// sessions reports each one that fails on stderr (an ID that does not parse
+// included, kind invalid_id), goes on with the rest, and exits 1 at the
+// end.
 //
 // With --json, each result is one JSON object on a line of stdout (one
 // report for reclaim, verify, stats and compact), and each error or warning
@@ -79,8 +80,8 @@
 // session_dropped, exists, no_such_file, permission, interrupted or error.
 //
 // Exit status: 0 on success; 1 when anything failed, with a message on
-// stderr that names the id or file that failed; 2 on bad usage — an unknown
-// command or flag, a missing argument, or an ID that does not parse — in
+// stderr that names the id or file that failed (a malformed ID among them);
+// 2 on bad usage — an unknown command or flag, or a missing argument — in
 // which case nothing is done; 130 when interrupted (SIGINT, Ctrl-C) and 143
 // when terminated (SIGTERM), after the store is closed cleanly.
 //

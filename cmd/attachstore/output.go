@@ -56,16 +56,16 @@ global flags (before the command or among its arguments):
                that only read always open the database read-only, never
                change it, and work on a file they cannot write
 
-An ID is 64 hex digits, optionally prefixed "sha256:", or a unique prefix of
-at least 8 of them; an ID that does not parse is bad usage.
+An ID is 64 hex digits (either case), optionally prefixed "sha256:", or a
+unique prefix of at least 8 of them.
 
-Every argument is processed: each one that fails is reported on stderr and
-the others still run. On a terminal, long operations draw a progress bar on
-stderr.
+Every argument is processed: each one that fails, a malformed ID included,
+is reported on stderr and the others still run. On a terminal, long
+operations draw a progress bar on stderr.
 
 Exit status: 0 on success; 1 when anything failed (each message names the id
-or file); 2 on bad usage (unknown command or flag, missing argument,
-malformed ID, a writing command with --read-only), when nothing is done;
+or file, malformed IDs included); 2 on bad usage (unknown command or flag,
+missing argument, a writing command with --read-only), when nothing is done;
 130 when interrupted (Ctrl-C), 143 on SIGTERM.
 
 Run 'attachstore help COMMAND' for a command's flags.

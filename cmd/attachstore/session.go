@@ -45,9 +45,9 @@ func setupCommit(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 		if byOwner && len(args) > 0 {
 			return badUsage("--owner commits what its owner put: give no IDs with it")
 		}
-		ids, err := parseIDArgs(args)
-		if err != nil {
-			return err
+		ids := parseIDArgs(args)
+		if c.allMalformed(ids) {
+			return nil
 		}
 		s, err := c.open(ctx)
 		if err != nil {
