@@ -29,7 +29,8 @@ forgotten by reclaim) is reported on stderr and the others are still
 committed; the exit status is then 1. A ref committed earlier keeps its
 first stamp. A session dropped by drop-session cannot be committed to until
 reclaim clears it. --json prints one object per id committed: {"session":
-S, "id": ..., "committed": true}, with "owner" under --owner.`,
+S, "owner": O, "id": ..., "committed": true}; owner is null without
+--owner.`,
 	setup: setupCommit,
 }
 
@@ -58,10 +59,10 @@ func setupCommit(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 			if c.json {
 				return c.emitJSON(struct {
 					Session   string         `json:"session"`
-					Owner     *string        `json:"owner,omitempty"`
+					Owner     *string        `json:"owner"`
 					ID        attachstore.ID `json:"id"`
 					Committed bool           `json:"committed"`
-				}{sess, ownerField(byOwner, *owner), id, true})
+				}{sess, optional(byOwner, *owner), id, true})
 			}
 			_, err := fmt.Fprintln(c.stdout, id)
 			return err
@@ -116,15 +117,6 @@ func setupCommit(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 			return committed(id)
 		})
 	}
-}
-
-// ownerField is the "owner" of a JSON result: present, even when empty,
-// only when --owner was given.
-func ownerField(given bool, owner string) *string {
-	if !given {
-		return nil
-	}
-	return &owner
 }
 
 var discardCmd = &command{
@@ -307,7 +299,9 @@ var refsCmd = &command{
 Text output has one ref per line: id, size, state (committed or pending),
 owner, media type and label as that session put them. With --pending only
 the ids of uncommitted refs are printed, oldest first. --json prints one
-object per ref (with --pending: {"id": ...}).`,
+object per ref: session, id, size, media_type, label, extra, created_at,
+owner, intent_at, committed, committed_at (null while pending); with
+--pending: {"session": S, "id": ...}.`,
 	setup: setupRefs,
 }
 
@@ -336,8 +330,9 @@ func setupRefs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			for _, id := range ids {
 				if c.json {
 					err = c.emitJSON(struct {
-						ID attachstore.ID `json:"id"`
-					}{id})
+						Session string         `json:"session"`
+						ID      attachstore.ID `json:"id"`
+					}{sess, id})
 				} else {
 					_, err = fmt.Fprintln(c.stdout, id)
 				}
@@ -354,7 +349,7 @@ func setupRefs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		tw := c.table()
 		for _, e := range es {
 			if c.json {
-				err = c.emitJSON(entryJSON(e))
+				err = c.emitJSON(entryOut(e))
 			} else {
 				state := "pending"
 				if e.Committed() {
@@ -369,20 +364,6 @@ func setupRefs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		}
 		return tw.Flush()
 	}
-}
-
-// entryJSON is how refs --json prints a manifest row: committed_at is
-// left out while the ref is pending, rather than printed as the zero time.
-func entryJSON(e attachstore.Entry) any {
-	var committedAt *time.Time
-	if e.Committed() {
-		committedAt = &e.CommittedAt
-	}
-	return struct {
-		attachstore.Entry
-		Committed   bool       `json:"committed"`
-		CommittedAt *time.Time `json:"committed_at,omitempty"`
-	}{e, e.Committed(), committedAt}
 }
 
 var dropSessionCmd = &command{

@@ -48,7 +48,7 @@ func TestSessionFlow(t *testing.T) {
 		}
 		for _, o := range objs {
 			committed := o["id"] == ida
-			if o["session_id"] != "s1" || o["committed"] != committed || (o["committed_at"] != nil) != committed {
+			if o["session"] != "s1" || o["committed"] != committed || (o["committed_at"] != nil) != committed || o["session_id"] != nil {
 				t.Errorf("refs --json: %v: want session s1, committed=%v", o, committed)
 			}
 		}
