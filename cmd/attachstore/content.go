@@ -638,11 +638,18 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// sessionFlag returns the --session value; given but empty is bad usage,
-// and so is absent when required.
+// sessionFlag returns the --session value. Absent when required is bad
+// usage; given but empty is an invalid session id (ErrInvalidSession, as
+// the library says of it), which is bad usage too (exit 2).
 func sessionFlag(fs *flag.FlagSet, v string, required bool) (string, error) {
-	if v == "" && (required || isSet(fs, "session")) {
+	switch {
+	case v != "":
+		return v, nil
+	case isSet(fs, "session"):
+		return "", &exitError{code: 2, kind: "invalid_session", subj: sessionSubj(""), cause: attachstore.ErrInvalidSession,
+			msg: `--session "": invalid session id: a session id must not be empty`}
+	case required:
 		return "", badUsage("--session SESSION is required")
 	}
-	return v, nil
+	return "", nil
 }

@@ -102,6 +102,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -421,6 +422,14 @@ func (c *cli) dbName() string {
 // put and import create one, or add attachstore's tables to another
 // program's database, and they say so when they adopt one.
 func (c *cli) open(ctx context.Context) (*attachstore.Store, error) {
+	if !db.IsURL(c.db) && c.db != attachstore.MemoryPath {
+		// Said first, for every command: SQLite's own failure on a
+		// directory reads as an I/O error, or as a file it cannot write.
+		if fi, err := os.Stat(c.db); err == nil && fi.IsDir() {
+			return nil, &exitError{code: 1, kind: "not_a_store", subj: subject{"db", c.dbName()},
+				msg: fmt.Sprintf("open %s: is a directory, not a database file; name the store's file with --db or $ATTACHSTORE_DB", c.dbName())}
+		}
+	}
 	if c.access == reads || c.readOnly {
 		s, err := attachstore.Open(ctx, c.db, attachstore.WithReadOnly())
 		if err != nil {
@@ -468,11 +477,43 @@ func (c *cli) openFailed(err error) error {
 		if c.cmd.readsWith != "" {
 			hint = fmt.Sprintf("%s --%s only reads", c.cmd.name, c.cmd.readsWith)
 		}
+		what := fmt.Sprintf("cannot write the database (%s)", readOnlyReason(err))
+		if dir, ok := c.dirNotWritable(err); ok {
+			what = fmt.Sprintf("the directory %s is not writable (SQLite keeps its -wal and -shm files beside the database, so it cannot write the database without it)", dir)
+		}
 		return &exitError{code: 1, kind: "read_only", subj: subj, cause: err,
-			msg: fmt.Sprintf("open %s: cannot write the database (%s), and %s changes it; %s, and --read-only keeps any command from writing",
-				c.dbName(), readOnlyReason(err), c.cmd.name, hint)}
+			msg: fmt.Sprintf("open %s: %s, and %s changes it; %s, and --read-only keeps any command from writing",
+				c.dbName(), what, c.cmd.name, hint)}
 	}
 	return c.fail("open", subj, err)
+}
+
+// dirNotWritable reports whether a refused write is the directory's doing:
+// the database file itself can be written, its directory cannot. The
+// directory is named as the user wrote it ("." for a bare file name).
+func (c *cli) dirNotWritable(err error) (string, bool) {
+	if db.IsURL(c.db) || c.db == attachstore.MemoryPath {
+		return "", false
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return "", false // the system named the file itself
+	}
+	f, ferr := os.OpenFile(c.db, os.O_WRONLY, 0)
+	if ferr != nil {
+		return "", false
+	}
+	f.Close()
+	dir := filepath.Dir(c.db)
+	// Creating a file is the question SQLite asks of the directory; this
+	// path runs only after a write was refused, and removes what it made.
+	probe, perr := os.CreateTemp(dir, ".attachstore-probe-*")
+	if perr == nil {
+		probe.Close()
+		os.Remove(probe.Name())
+		return "", false
+	}
+	return dir, true
 }
 
 // readOnlyReason is why the system refused to let the database be

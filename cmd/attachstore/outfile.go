@@ -72,6 +72,22 @@ func checkParent(path string) error {
 	return nil
 }
 
+// tempErr is the failure to create the temporary file that replaces
+// path. It says so: the error is about the directory, and path itself may
+// well exist (/proc/version, whose directory takes no new file, would
+// otherwise read "no such file"). Only a permission error keeps its kind.
+func tempErr(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	dir := filepath.Dir(path)
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%s: cannot create a file in %s to replace it with (%w)", path, dir, err)
+	}
+	return fmt.Errorf("%s: cannot create a file in %s to replace it with (%v)", path, dir, err)
+}
+
 // pathErr names path, the one the user gave, in place of whatever file
 // an *fs.PathError names (a temporary one, say).
 func pathErr(path string, err error) error {
@@ -100,7 +116,7 @@ func (t *outTarget) write(b *bar, r io.Reader, id attachstore.ID, size int64) (e
 	}
 	f, err := os.CreateTemp(filepath.Dir(t.path), "."+filepath.Base(t.path)+".tmp-*")
 	if err != nil {
-		return pathErr(t.path, err)
+		return tempErr(t.path, err)
 	}
 	defer func() {
 		if err != nil {
