@@ -33,7 +33,7 @@
 //	discard --session S --owner O forget what O put into S and did not commit
 //	hold --session S --owner O (--for DURATION | --until TIME)
 //	                              keep O's uncommitted refs from reclaim until then
-//	drop-session S...             release every ref of each session
+//	drop-session S...             release every ref of each session; block its name until reclaim
 //	export --session S DIR        write a session's attachments and a manifest to DIR
 //	import DIR                    read an exported directory back into its session
 //
@@ -50,7 +50,11 @@
 // reclaim, verify) draw a progress bar on stderr; nothing is drawn when
 // stderr is not a terminal.
 //
-// The database is --db, else $ATTACHSTORE_DB, else ./attachments.db. Only
+// The database is --db, else $ATTACHSTORE_DB, else ./attachments.db: a file
+// path, or a postgres:// or postgresql:// URL (in any letter case). Messages
+// and output never show a URL's password, but ps shows a command line: keep
+// the URL in $ATTACHSTORE_DB and the password out of it, in $PGPASSWORD or
+// ~/.pgpass, which the PostgreSQL driver reads. Only
 // put and import create it, or add attachstore's tables to another
 // program's SQLite database (and say so on stderr); every other command
 // needs an existing store. Commands that only read (get, stat, ls,
@@ -71,7 +75,9 @@
 // end.
 //
 // With --json, each result is one JSON object on a line of stdout (one
-// report for reclaim, verify, stats and compact), and each error or warning
+// report for reclaim, verify, stats and compact), with every field its
+// command's help lists always present (a session is always "session"; an
+// empty value is "", null or []), and each error or warning
 // is one JSON object on a line of stderr: {"error": MESSAGE, "kind": KIND,
 // ...} or {"warning": MESSAGE, ...}, with the id, file, session or db it
 // concerns. KIND is one of usage, not_found, ambiguous, referenced,

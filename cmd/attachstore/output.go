@@ -47,11 +47,14 @@ once it is older than its --grace.
 
 global flags (before the command or among its arguments):
   --db PATH    the database (default $ATTACHSTORE_DB, else ./attachments.db),
-               or a postgres:// URL (messages never show its password);
+               or a postgres:// URL (messages never show its password, but
+               ps shows the command line: put the URL in $ATTACHSTORE_DB and
+               leave the password out of it, for $PGPASSWORD or ~/.pgpass);
                only put and import create it, or adopt another program's
                database (saying so on stderr)
   --json       machine output: one JSON object per line on stdout, and each
-               error as one JSON object on stderr
+               error as one JSON object on stderr; every field a command's
+               help lists is always present (null or [] when empty)
   --read-only  refuse every command that would write (exit 2); commands
                that only read always open the database read-only, never
                change it, and work on a file they cannot write

@@ -369,7 +369,7 @@ func setupRefs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 var dropSessionCmd = &command{
 	name:    "drop-session",
 	args:    "S...",
-	summary: "release every ref of each session S",
+	summary: "release each session's refs; block its name until reclaim",
 	access:  writes,
 	long: `
 Drop-session releases every ref, intent and hold of each session, and
