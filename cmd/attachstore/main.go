@@ -33,7 +33,7 @@
 //	discard --session S --owner O forget what O put into S and did not commit
 //	hold --session S --owner O (--for DURATION | --until TIME)
 //	                              keep O's uncommitted refs from reclaim until then
-//	drop-session S...             release every ref of each session; block its name until reclaim
+//	drop-session S...             release each S's refs; S blocked until reclaim
 //	export --session S DIR        write a session's attachments and a manifest to DIR
 //	import DIR                    read an exported directory back into its session
 //

@@ -369,7 +369,7 @@ func setupRefs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 var dropSessionCmd = &command{
 	name:    "drop-session",
 	args:    "S...",
-	summary: "release each session's refs; block its name until reclaim",
+	summary: "release each S's refs; S blocked until reclaim",
 	access:  writes,
 	long: `
 Drop-session releases every ref, intent and hold of each session, and
