@@ -22,8 +22,6 @@ type idArg struct {
 	malformed bool           // neither: reported as that argument's failure
 }
 
-func (a idArg) full() bool { return a.prefix == "" && !a.malformed }
-
 // parseIDArgs parses every id argument. One that does not parse is marked
 // malformed: like any argument that fails, it is reported on its own
 // (kind invalid_id, exit 1) and the others are still processed.
