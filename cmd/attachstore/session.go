@@ -433,7 +433,7 @@ func setupDropSession(c *cli, fs *flag.FlagSet) func(context.Context, []string) 
 			}
 			if !existed {
 				c.warn(sessionSubj(args[i]), nil,
-					"drop-session %s: the session held nothing; it is dropped anyway, and its name is blocked until reclaim clears it",
+					"drop-session: %s held nothing; it is dropped anyway, and its name is blocked until reclaim clears it",
 					sessionSubj(args[i]))
 			}
 			if c.json {
