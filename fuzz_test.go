@@ -46,7 +46,7 @@ func fuzzIsTyped(err error) bool {
 // is the input's hex digits lowercased; text marshalling agrees.
 func FuzzParseID(f *testing.F) {
 	valid := attachstore.ContentID([]byte("fuzz")).String()
-	for _, s := range []string{valid, strings.ToUpper(valid), "sha256:" + valid, "sha256:sha256:" + valid, valid[:63]} {
+	for _, s := range []string{valid, strings.ToUpper(valid), "sha256:" + valid, "SHA256:" + valid, "Sha256:" + strings.ToUpper(valid), "sha256:sha256:" + valid, valid[:63]} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -65,7 +65,13 @@ func FuzzParseID(f *testing.F) {
 			}
 			return
 		}
-		hexPart := strings.TrimPrefix(s, "sha256:")
+		hexPart := s
+		if len(s) > 64 {
+			hexPart = s[len(s)-64:]
+			if !strings.EqualFold(s[:len(s)-64], "sha256:") {
+				t.Fatalf("ParseID(%q) accepted a prefix other than sha256:", s)
+			}
+		}
 		if id.String() != strings.ToLower(hexPart) {
 			t.Fatalf("ParseID(%q).String() = %q, want %q", s, id, strings.ToLower(hexPart))
 		}
@@ -464,4 +470,32 @@ func fuzzExercise(ctx context.Context, path string, fx fuzzStoreFixture) (broken
 	_, err = s.Reclaim(ctx, attachstore.ReclaimPolicy{})
 	check("Reclaim", err)
 	return broken
+}
+
+// TestParseIDPrefixAnyCase: the "sha256:" prefix is accepted in any letter
+// case, as the hex digits are, and nothing else before the digits is.
+func TestParseIDPrefixAnyCase(t *testing.T) {
+	want := attachstore.ContentID([]byte("case"))
+	hex := want.String()
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{
+		{"sha256:" + hex, true},
+		{"SHA256:" + hex, true},
+		{"Sha256:" + strings.ToUpper(hex), true},
+		{"sHa256:" + hex, true},
+		{"sha256-" + hex, false},
+		{"sha512:" + hex, false},
+		{"SHA256:SHA256:" + hex, false},
+		{" sha256:" + hex, false},
+	} {
+		id, err := attachstore.ParseID(tt.in)
+		switch {
+		case tt.ok && (err != nil || id != want):
+			t.Errorf("ParseID(%q) = %v, %v; want %v", tt.in, id, err, want)
+		case !tt.ok && !errors.Is(err, attachstore.ErrInvalidID):
+			t.Errorf("ParseID(%q) = %v, %v; want ErrInvalidID", tt.in, id, err)
+		}
+	}
 }

@@ -352,3 +352,40 @@ func TestSecurityFilesArePrivate(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenURLAnyCaseNeverShowsThePassword: a PostgreSQL URL is one in any
+// letter case of its scheme; none is taken for a file path (whose error
+// would print it whole), and no Open error shows the password, whether it
+// is in the user part or a query parameter.
+func TestOpenURLAnyCaseNeverShowsThePassword(t *testing.T) {
+	const secret = "s3cret-any-case"
+	for _, scheme := range []string{"postgres", "postgresql", "POSTGRES", "POSTGRESQL", "PostgreSQL", "pOSTGRES"} {
+		for _, rest := range []string{
+			"://agent:" + secret + "@127.0.0.1:1/chats?connect_timeout=2",
+			"://agent@127.0.0.1:1/chats?connect_timeout=2&password=" + secret,
+			"://agent:" + secret + "@127.0.0.1:notaport/chats",
+		} {
+			u := scheme + rest
+			for _, opts := range [][]attachstore.Option{nil, {attachstore.WithReadOnly()}} {
+				s, err := attachstore.Open(t.Context(), u, opts...)
+				if err == nil {
+					s.Close()
+					t.Fatalf("Open(%q) succeeded", u)
+				}
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("Open(%q): the error shows the password: %v", u, err)
+				}
+				if errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("Open(%q) took the URL for a file path: %v", u, err)
+				}
+			}
+		}
+	}
+	if entries, err := os.ReadDir("."); err == nil {
+		for _, e := range entries {
+			if strings.Contains(strings.ToLower(e.Name()), "postgres") {
+				t.Errorf("Open left %q in the working directory", e.Name())
+			}
+		}
+	}
+}

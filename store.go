@@ -78,8 +78,10 @@ type Store struct {
 
 // Open creates or opens the store at path and migrates its schema. Path
 // ":memory:" (MemoryPath) opens a private Ephemeral store. A new file is
-// created with mode 0600. A "postgres://" or "postgresql://" URL opens the
-// store in that PostgreSQL database (in the schema its search_path names),
+// created with mode 0600. A "postgres://" or "postgresql://" URL (the
+// scheme in any letter case) opens the store in that PostgreSQL database
+// (in the schema its search_path names; a URL without a password takes it
+// from $PGPASSWORD or ~/.pgpass),
 // shared by every process and machine that opens the same URL; errors name
 // its host and database, never its password. An existing SQLite file that attachstore never
 // wrote is adopted: attachstore's tables are added beside the file's own

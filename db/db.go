@@ -103,6 +103,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	case cfg.Path == "":
 		return openMemory(ctx, cfg)
 	case IsURL(cfg.Path):
+		cfg.Path = connString(cfg.Path)
 		return openPostgres(ctx, cfg)
 	}
 	return openFile(ctx, cfg)

@@ -17,16 +17,58 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// IsURL reports whether path names a PostgreSQL database rather than a file.
+// urlSchemes are the schemes that name a PostgreSQL database, as pgx
+// accepts them (lower case).
+var urlSchemes = [...]string{"postgres://", "postgresql://"}
+
+// IsURL reports whether path names a PostgreSQL database rather than a
+// file: it starts with postgres:// or postgresql:// in any letter case, as
+// URL schemes are case-insensitive. It is the one test of that, for the
+// library and the command alike: a URL taken for a file path would put its
+// password in a "no such file" message.
 func IsURL(path string) bool {
-	return strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://")
+	return urlScheme(path) != ""
 }
 
-// Redact returns a PostgreSQL URL without its password, for messages.
+// urlScheme returns the scheme path starts with, in lower case, or "".
+func urlScheme(path string) string {
+	for _, s := range urlSchemes {
+		if len(path) >= len(s) && strings.EqualFold(path[:len(s)], s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// connString is the URL as pgx parses it: pgx recognises only a lower-case
+// scheme, and would read POSTGRES://… as a key=value string.
+func connString(rawURL string) string {
+	if s := urlScheme(rawURL); s != "" {
+		return s + rawURL[len(s):]
+	}
+	return rawURL
+}
+
+// Redact returns a PostgreSQL URL without its password, for messages and
+// output: the password of its user part and any password or sslpassword
+// query parameter are masked. A URL that does not parse is named by its
+// scheme alone, since where its password ends cannot be known. It is the
+// one redactor the library and the command use.
 func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "postgres://(an unparsable URL)"
+	u, err := url.Parse(connString(rawURL))
+	if err != nil || u.Opaque != "" {
+		return urlScheme(rawURL) + "(an unparsable URL)"
+	}
+	q := u.Query()
+	masked := false
+	for k := range q {
+		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+			q[k] = []string{"xxxxx"}
+			masked = true
+		}
+	}
+	if masked {
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

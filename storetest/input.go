@@ -36,7 +36,7 @@ func testInvalidID(t *testing.T, h Harness) {
 		{"NotHex", "g" + hex64[1:]},
 		{"OnlyPrefix", "sha256:"},
 		{"PrefixShort", "sha256:" + hex64[:63]},
-		{"UpperPrefix", "SHA256:" + hex64},
+		{"DoublePrefix", "SHA256:sha256:" + hex64},
 		{"OtherAlgorithm", "sha512:" + hex64},
 		{"Spaces", " " + hex64 + " "},
 		{"Newline", hex64[:63] + "\n"},
@@ -59,7 +59,8 @@ func testInvalidID(t *testing.T, h Harness) {
 		})
 	}
 	t.Run("Valid", func(t *testing.T) {
-		for _, in := range []string{hex64, strings.ToUpper(hex64), "sha256:" + hex64} {
+		// The prefix, like the digits, may come in any letter case.
+		for _, in := range []string{hex64, strings.ToUpper(hex64), "sha256:" + hex64, "SHA256:" + hex64, "Sha256:" + strings.ToUpper(hex64)} {
 			id, err := attachstore.ParseID(in)
 			if err != nil || id != ref.ID {
 				t.Errorf("ParseID(%q) = %s, %v; want %s", in, id, err, ref.ID)

@@ -70,14 +70,40 @@ func TestEveryArgumentIsProcessed(t *testing.T) {
 		}
 	})
 
-	t.Run("MalformedIDsAllNamedNothingDone", func(t *testing.T) {
+	// A malformed id is one failed argument like any other: the good ids
+	// around it are processed, each bad one is reported on its own (kind
+	// invalid_id), and the exit status is 1.
+	t.Run("MalformedIDs", func(t *testing.T) {
 		e := *e
 		e.t = t
-		id := e.put(e.file("m", []byte("m")))[0]
-		r := e.fails(2, []string{`"bad1"`, `"bad2"`}, "rm", id, "bad1", "bad2")
-		if strings.Count(r.stderr, "malformed") != 1 {
-			t.Errorf("want one message naming both malformed ids: %q", r.stderr)
+		x, y := sha([]byte("A")), sha([]byte("B"))
+		r := e.fails(1, []string{`stat "zz": malformed id`}, "stat", x, "zz", y)
+		if !strings.Contains(r.stdout, x) || !strings.Contains(r.stdout, y) {
+			t.Errorf("stat x zz y: stdout lacks x or y:\n%s", r.stdout)
 		}
-		e.ok(nil, "stat", id)
+		if strings.Contains(r.stderr, "usage") {
+			t.Errorf("stat x zz y: a malformed id is not bad usage:\n%s", r.stderr)
+		}
+
+		free1 := e.put(e.file("m1", []byte("m1")))[0]
+		free2 := e.put(e.file("m2", []byte("m2")))[0]
+		r = e.fails(1, []string{`"bad1"`, `"bad2"`}, "rm", free1, "bad1", free2, "bad2")
+		if strings.Count(r.stderr, "malformed id") != 2 {
+			t.Errorf("want one message per malformed id: %q", r.stderr)
+		}
+		e.fails(1, []string{"not found"}, "stat", free1)
+		e.fails(1, []string{"not found"}, "stat", free2)
+
+		id1 := e.put("--session", "mc", e.file("mc1", []byte("mc1")))[0]
+		e.fails(1, []string{`commit "xyz": malformed id`}, "commit", "--session", "mc", "xyz", id1)
+		if r := e.ok(nil, "refs", "--session", "mc", "--pending"); r.stdout != "" {
+			t.Errorf("the good id beside a malformed one was not committed: pending %q", r.stdout)
+		}
+
+		e.fails(1, []string{`get "3fa": malformed id`}, "get", "3fa")
+		r = e.fails(1, nil, "--json", "get", "3fa")
+		if o := jsonLines(t, r.stderr); len(o) != 1 || o[0]["kind"] != "invalid_id" || o[0]["id"] != "3fa" {
+			t.Errorf("get 3fa --json: %v, want one error of kind invalid_id naming the id", o)
+		}
 	})
 }

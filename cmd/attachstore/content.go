@@ -42,7 +42,8 @@ S'.
 
 With --session S, each file is stored together with an uncommitted ref of
 session S, in one transaction; 'commit --session S' commits it. --json
-prints one object per file: file, id, size, media_type, label, created_at.
+prints one object per file: file, id, size, media_type, label, extra (null
+when none), created_at.
 Every file is tried: a file that cannot be read or stored is reported and
 the others are still stored; the exit status is then 1.`,
 	setup: setupPut,
@@ -104,8 +105,8 @@ func setupPut(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			if c.json {
 				return c.emitJSON(struct {
 					File string `json:"file"`
-					attachstore.Ref
-				}{name, ref})
+					refJSON
+				}{name, refOut(ref)})
 			}
 			_, err = fmt.Fprintln(c.stdout, ref.ID)
 			return err
@@ -313,7 +314,7 @@ does not match is reported after them.
 With --session S only a blob that session holds a ref to is read, and an ID
 prefix is resolved among that session's ids; any other id is "not found",
 even when the bytes are stored. --json prints, for -o, one object: file,
-id, size, media_type, label, created_at.`,
+id, size, media_type, label, extra (null when none), created_at.`,
 	setup: setupGet,
 }
 
@@ -324,13 +325,13 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) != 1 {
 			return badUsage("want one ID, got %d arguments", len(args))
 		}
-		ids, err := parseIDArgs(args)
-		if err != nil {
-			return err
-		}
+		ids := parseIDArgs(args)
 		sess, err := sessionFlag(fs, *session, false)
 		if err != nil {
 			return err
+		}
+		if c.allMalformed(ids) {
+			return nil
 		}
 		var target *outTarget
 		if *out != "" && *out != "-" {
@@ -378,8 +379,8 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if c.json {
 			return c.emitJSON(struct {
 				File string `json:"file"`
-				attachstore.Ref
-			}{*out, r.Ref()})
+				refJSON
+			}{*out, refOut(r.Ref())})
 		}
 		return nil
 	}
@@ -403,9 +404,9 @@ func setupStat(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) == 0 {
 			return badUsage("no ID given")
 		}
-		ids, err := parseIDArgs(args)
-		if err != nil {
-			return err
+		ids := parseIDArgs(args)
+		if c.allMalformed(ids) {
+			return nil
 		}
 		s, err := c.open(ctx)
 		if err != nil {
@@ -425,7 +426,7 @@ func setupStat(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 				return c.fail("stat", idSubj(rs[i].id.String()), err)
 			}
 			if c.json {
-				return c.emitJSON(ref)
+				return c.emitJSON(refOut(ref))
 			}
 			if shown++; shown > 1 {
 				fmt.Fprintln(c.stdout)
@@ -483,9 +484,9 @@ func setupLs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			}
 			if c.json {
 				err = c.emitJSON(struct {
-					attachstore.Ref
+					refJSON
 					Refs int `json:"refs"`
-				}{ref, len(es)})
+				}{refOut(ref), len(es)})
 			} else {
 				_, err = fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", ref.ID, ref.Size, len(es), ref.MediaType, printable(ref.Label))
 			}
@@ -509,10 +510,11 @@ an error. With --session S, rm drops only session S's refs (an ID prefix is
 resolved among that session's ids); the bytes stay until no ref is left and
 'reclaim' collects them.
 
-Every ID is tried: one that is refused or not found is reported on stderr
-and the others are still removed; the exit status is then 1. --json prints
-one object per id removed: {"id": ..., "removed": true}, with "session"
-under --session.`,
+Every ID is tried: one that is refused, malformed or an unknown prefix is
+reported on stderr and the others are still removed; the exit status is
+then 1. --json prints one object per id: {"id": ..., "session": S or null,
+"removed": B}, where removed is false when there was nothing to remove (the
+blob is not stored, or session S holds no ref to it).`,
 	setup: setupRm,
 }
 
@@ -522,13 +524,13 @@ func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) == 0 {
 			return badUsage("no ID given")
 		}
-		ids, err := parseIDArgs(args)
-		if err != nil {
-			return err
-		}
+		ids := parseIDArgs(args)
 		sess, err := sessionFlag(fs, *session, false)
 		if err != nil {
 			return err
+		}
+		if c.allMalformed(ids) {
+			return nil
 		}
 		s, err := c.open(ctx)
 		if err != nil {
@@ -543,11 +545,7 @@ func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 				return c.fail("rm", idSubj(rs[i].arg.arg), rs[i].err)
 			}
 			id := rs[i].id
-			if sess != "" {
-				err = s.Session(sess).Delete(ctx, id)
-			} else {
-				err = s.Delete(ctx, id)
-			}
+			removed, err := remove(ctx, s, sess, id)
 			if errors.Is(err, attachstore.ErrReferenced) {
 				return c.referenced(ctx, s, id, err)
 			}
@@ -557,9 +555,9 @@ func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			if c.json {
 				return c.emitJSON(struct {
 					ID      attachstore.ID `json:"id"`
-					Session string         `json:"session,omitempty"`
+					Session *string        `json:"session"`
 					Removed bool           `json:"removed"`
-				}{id, sess, true})
+				}{id, optional(sess != "", sess), removed})
 			}
 			return nil
 		})
@@ -640,11 +638,18 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// sessionFlag returns the --session value; given but empty is bad usage,
-// and so is absent when required.
+// sessionFlag returns the --session value. Absent when required is bad
+// usage; given but empty is an invalid session id (ErrInvalidSession, as
+// the library says of it), which is bad usage too (exit 2).
 func sessionFlag(fs *flag.FlagSet, v string, required bool) (string, error) {
-	if v == "" && (required || isSet(fs, "session")) {
+	switch {
+	case v != "":
+		return v, nil
+	case isSet(fs, "session"):
+		return "", &exitError{code: 2, kind: "invalid_session", subj: sessionSubj(""), cause: attachstore.ErrInvalidSession,
+			msg: `--session "": invalid session id: a session id must not be empty`}
+	case required:
 		return "", badUsage("--session SESSION is required")
 	}
-	return v, nil
+	return "", nil
 }

@@ -101,7 +101,7 @@ func TestPutStdin(t *testing.T) {
 	}
 	r := e.ok(bytes.NewReader([]byte("plain words")), "put", "--json", "-", e.file("x.json", []byte(`{}`)))
 	objs := jsonLines(t, r.stdout)
-	if len(objs) != 2 || objs[0]["file"] != "-" || objs[0]["media_type"] != "text/plain" || objs[0]["label"] != nil {
+	if len(objs) != 2 || objs[0]["file"] != "-" || objs[0]["media_type"] != "text/plain" || objs[0]["label"] != "" {
 		t.Errorf("put --json - with text: got %v, want file -, media type text/plain, no label", objs)
 	}
 }

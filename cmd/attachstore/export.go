@@ -78,7 +78,9 @@ Each file is hashed while written; a blob whose bytes do not hash to its id
 is reported, left out, and the exit status is 1. The manifest is written
 last, so a DIR without one is an export that did not finish; an interrupted
 export removes what it wrote. Text output is the path of each file written;
---json prints one object per file, with the manifest's fields.`,
+--json prints one object per file: file (its path), and the fields refs
+--json prints (session, id, size, media_type, label, extra, created_at,
+owner, intent_at, committed, committed_at).`,
 	setup: setupExport,
 }
 
@@ -152,11 +154,7 @@ func setupExport(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 		for _, a := range m.Attachments {
 			path := filepath.Join(dir, a.File)
 			if c.json {
-				a.File = path
-				err = c.emitJSON(struct {
-					Session string `json:"session"`
-					manifestEntry
-				}{sess, a})
+				err = c.emitJSON(exportedJSON(sess, path, a))
 			} else {
 				_, err = fmt.Fprintln(c.stdout, path)
 			}
@@ -389,7 +387,7 @@ missing, is not a regular file or has a name export would not make is
 reported, nothing of it is stored, the other files are still imported, and
 the exit status is 1. Importing twice is harmless: content is stored once.
 Text output is each id imported; --json prints one object per file: file,
-session, id, size, media_type, label, created_at, committed.`,
+session, id, size, media_type, label, extra, created_at, committed.`,
 	setup: setupImport,
 }
 
@@ -435,9 +433,9 @@ func setupImport(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 				return c.emitJSON(struct {
 					File    string `json:"file"`
 					Session string `json:"session"`
-					attachstore.Ref
+					refJSON
 					Committed bool `json:"committed"`
-				}{path, sess, ref, e.Committed})
+				}{path, sess, refOut(ref), e.Committed})
 			}
 			_, err = fmt.Fprintln(c.stdout, ref.ID)
 			return err
@@ -538,4 +536,20 @@ func (v *hashingReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// exportedJSON is export's --json object for one file written: its path
+// and the session's ref, in the vocabulary of refs --json.
+func exportedJSON(sess, path string, a manifestEntry) any {
+	e := entryJSON{Session: sess, refJSON: refOut(attachstore.Ref{ID: a.ID, Size: a.Size,
+		Meta: attachstore.Meta{MediaType: a.MediaType, Label: a.Label, Extra: a.Extra}, CreatedAt: a.CreatedAt}),
+		Owner: a.Owner, IntentAt: a.IntentAt, Committed: a.Committed}
+	if a.Committed {
+		at := a.CommittedAt
+		e.CommittedAt = &at
+	}
+	return struct {
+		File string `json:"file"`
+		entryJSON
+	}{path, e}
 }

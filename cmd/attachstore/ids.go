@@ -13,44 +13,59 @@ import (
 // abbreviated hashes: fewer would match many ids in a store of any size.
 const minPrefix = 8
 
-// idArg is an id as given on the command line: a full id, or a prefix
-// that is resolved against the ids stored.
+// idArg is an id as given on the command line: a full id, a prefix that
+// is resolved against the ids stored, or a malformed argument.
 type idArg struct {
-	arg    string         // as given
-	id     attachstore.ID // when full
-	prefix string         // lowercase hex digits, when a prefix
+	arg       string         // as given
+	id        attachstore.ID // when full
+	prefix    string         // lowercase hex digits, when a prefix
+	malformed bool           // neither: reported as that argument's failure
 }
 
-func (a idArg) full() bool { return a.prefix == "" }
-
-// parseIDArgs parses every id argument. Any that does not parse is bad
-// usage, reported together, and then nothing is done: a mistyped command
-// line is refused whole, before it changes anything.
-func parseIDArgs(args []string) ([]idArg, error) {
+// parseIDArgs parses every id argument. One that does not parse is marked
+// malformed: like any argument that fails, it is reported on its own
+// (kind invalid_id, exit 1) and the others are still processed.
+func parseIDArgs(args []string) []idArg {
 	out := make([]idArg, 0, len(args))
-	var bad []string
 	for _, s := range args {
 		a, ok := parseIDArg(s)
 		if !ok {
-			bad = append(bad, strconv.Quote(truncate(s, 80)))
-			continue
+			a = idArg{arg: s, malformed: true}
 		}
 		out = append(out, a)
 	}
-	switch len(bad) {
-	case 0:
-		return out, nil
-	case 1:
-		return nil, badUsage("malformed id %s: want 64 hex digits, or a prefix of at least %d, optionally prefixed \"sha256:\"", bad[0], minPrefix)
+	return out
+}
+
+// malformedErr is the failure of an id argument that does not parse.
+func (c *cli) malformedErr(a idArg) error {
+	return &exitError{code: 1, kind: "invalid_id", subj: idSubj(a.arg), cause: attachstore.ErrInvalidID,
+		msg: fmt.Sprintf("%s %s: malformed id: want 64 hex digits, or a prefix of at least %d, optionally prefixed \"sha256:\"",
+			c.cmd.name, strconv.Quote(truncate(a.arg, 80)), minPrefix)}
+}
+
+// allMalformed reports every id argument when none of them parses, and
+// returns true: the command then has nothing to do and opens no store.
+func (c *cli) allMalformed(args []idArg) bool {
+	for _, a := range args {
+		if !a.malformed {
+			return false
+		}
 	}
-	return nil, badUsage("malformed ids %s: want 64 hex digits, or a prefix of at least %d, optionally prefixed \"sha256:\"", strings.Join(bad, ", "), minPrefix)
+	for _, a := range args {
+		c.report(c.malformedErr(a))
+	}
+	return len(args) > 0
 }
 
 func parseIDArg(s string) (idArg, bool) {
 	if id, err := attachstore.ParseID(s); err == nil {
 		return idArg{arg: s, id: id}, true
 	}
-	h := strings.TrimPrefix(s, "sha256:")
+	h := s
+	if len(h) >= len("sha256:") && strings.EqualFold(h[:len("sha256:")], "sha256:") {
+		h = h[len("sha256:"):]
+	}
 	if len(h) < minPrefix || len(h) >= 64 {
 		return idArg{}, false
 	}
@@ -92,7 +107,7 @@ func (e *ambiguousError) Error() string {
 type resolved struct {
 	arg idArg
 	id  attachstore.ID
-	err error // ErrNotFound or *ambiguousError
+	err error // ErrNotFound, *ambiguousError, or a malformed argument's *exitError
 }
 
 // resolveIDs resolves the prefixes among args against the ids that ids
@@ -103,7 +118,7 @@ func resolveIDs(args []idArg, ids func(yield func(attachstore.ID) bool) error) (
 	prefixes := 0
 	for i, a := range args {
 		out[i] = resolved{arg: a, id: a.id}
-		if !a.full() {
+		if a.prefix != "" {
 			prefixes++
 		}
 	}
@@ -115,7 +130,7 @@ func resolveIDs(args []idArg, ids func(yield func(attachstore.ID) bool) error) (
 	err := ids(func(id attachstore.ID) bool {
 		s := id.String()
 		for i, a := range args {
-			if !a.full() && strings.HasPrefix(s, a.prefix) {
+			if a.prefix != "" && strings.HasPrefix(s, a.prefix) {
 				counts[i]++
 				if len(matches[i]) < maxCandidates {
 					matches[i] = append(matches[i], id)
@@ -128,7 +143,7 @@ func resolveIDs(args []idArg, ids func(yield func(attachstore.ID) bool) error) (
 		return nil, err
 	}
 	for i, a := range args {
-		if a.full() {
+		if a.prefix == "" {
 			continue
 		}
 		switch counts[i] {
@@ -185,6 +200,11 @@ func (c *cli) resolveFor(ctx context.Context, s *attachstore.Store, sess string,
 		ids = sessionIDs(ctx, s.Session(sess))
 	}
 	rs, err := resolveIDs(args, ids)
+	for i := range rs {
+		if rs[i].arg.malformed {
+			rs[i].err = c.malformedErr(rs[i].arg)
+		}
+	}
 	if err != nil {
 		op := c.cmd.name
 		if sess != "" {

@@ -10,7 +10,7 @@ import (
 
 // TestIDPrefixes: a prefix of at least 8 hex digits resolves like git's
 // abbreviated hashes: a unique match is the id, none is not found (exit
-// 1), and shorter or non-hex ones are malformed (exit 2).
+// 1), and shorter or non-hex ones are malformed (exit 1, kind invalid_id).
 func TestIDPrefixes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -18,7 +18,8 @@ func TestIDPrefixes(t *testing.T) {
 	idA := e.put(e.file("a", a))[0]
 	idB := e.put(e.file("b", b))[0]
 
-	for _, p := range []string{idA[:8], strings.ToUpper(idA[:12]), "sha256:" + idA[:20], idA[:63], idA} {
+	for _, p := range []string{idA[:8], strings.ToUpper(idA[:12]), "sha256:" + idA[:20], "SHA256:" + idA[:20],
+		"Sha256:" + strings.ToUpper(idA), idA[:63], idA} {
 		if r := e.ok(nil, "stat", p); !strings.Contains(r.stdout, idA) || strings.Contains(r.stdout, idB) {
 			t.Errorf("stat %s: %q, want %s alone", p, r.stdout, idA)
 		}
@@ -34,7 +35,7 @@ func TestIDPrefixes(t *testing.T) {
 	e.fails(1, []string{"stat " + none, "not found"}, "stat", none)
 
 	for _, p := range []string{idA[:7], "ghijklmn", idA + "0", "sha256:" + idA[:7]} {
-		e.fails(2, []string{"malformed id", "at least 8"}, "stat", p)
+		e.fails(1, []string{"malformed id", "at least 8"}, "stat", p)
 	}
 
 	// With --session, a prefix resolves among that session's ids only, so

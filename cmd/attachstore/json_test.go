@@ -43,6 +43,13 @@ func TestJSONOneObjectPerResult(t *testing.T) {
 	if o := one("rm", "--session", "s", b); o["id"] != b || o["session"] != "s" || o["removed"] != true {
 		t.Errorf("rm --session --json: %v", o)
 	}
+	// Nothing to remove: the library's Delete says nil, rm says so.
+	if o := one("rm", free); o["id"] != free || o["removed"] != false {
+		t.Errorf("rm --json of an id no longer stored: %v, want removed:false", o)
+	}
+	if o := one("rm", "--session", "s", b); o["removed"] != false {
+		t.Errorf("rm --session --json of a ref the session no longer holds: %v, want removed:false", o)
+	}
 	if o := one("drop-session", "s"); o["session"] != "s" || o["dropped"] != true {
 		t.Errorf("drop-session --json: %v", o)
 	}

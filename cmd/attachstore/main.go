@@ -33,7 +33,7 @@
 //	discard --session S --owner O forget what O put into S and did not commit
 //	hold --session S --owner O (--for DURATION | --until TIME)
 //	                              keep O's uncommitted refs from reclaim until then
-//	drop-session S...             release every ref of each session
+//	drop-session S...             release each S's refs; S blocked until reclaim
 //	export --session S DIR        write a session's attachments and a manifest to DIR
 //	import DIR                    read an exported directory back into its session
 //
@@ -50,7 +50,11 @@
 // reclaim, verify) draw a progress bar on stderr; nothing is drawn when
 // stderr is not a terminal.
 //
-// The database is --db, else $ATTACHSTORE_DB, else ./attachments.db. Only
+// The database is --db, else $ATTACHSTORE_DB, else ./attachments.db: a file
+// path, or a postgres:// or postgresql:// URL (in any letter case). Messages
+// and output never show a URL's password, but ps shows a command line: keep
+// the URL in $ATTACHSTORE_DB and the password out of it, in $PGPASSWORD or
+// ~/.pgpass, which the PostgreSQL driver reads. Only
 // put and import create it, or add attachstore's tables to another
 // program's SQLite database (and say so on stderr); every other command
 // needs an existing store. Commands that only read (get, stat, ls,
@@ -60,17 +64,20 @@
 // command that would write (exit 2). --db, --json and --read-only may come
 // before the command or among its arguments.
 //
-// An ID is 64 hexadecimal digits, optionally prefixed "sha256:", or a prefix
-// of at least 8 of them that matches exactly one stored id (with --session:
-// one id the session holds); an ambiguous prefix fails and lists the ids it
-// matches.
+// An ID is 64 hexadecimal digits, optionally prefixed "sha256:" (either in
+// any letter case), or a prefix of at least 8 of them that matches exactly
+// one stored id (with --session: one id the session holds); an ambiguous
+// prefix fails and lists the ids it matches.
 //
 // Every argument is processed: a command given several files, ids or
-// sessions reports each one that fails on stderr, goes on with the rest, and
-// exits 1 at the end.
+// sessions reports each one that fails on stderr (an ID that does not parse
+// included, kind invalid_id), goes on with the rest, and exits 1 at the
+// end.
 //
 // With --json, each result is one JSON object on a line of stdout (one
-// report for reclaim, verify, stats and compact), and each error or warning
+// report for reclaim, verify, stats and compact), with every field its
+// command's help lists always present (a session is always "session"; an
+// empty value is "", null or []), and each error or warning
 // is one JSON object on a line of stderr: {"error": MESSAGE, "kind": KIND,
 // ...} or {"warning": MESSAGE, ...}, with the id, file, session or db it
 // concerns. KIND is one of usage, not_found, ambiguous, referenced,
@@ -79,8 +86,8 @@
 // session_dropped, exists, no_such_file, permission, interrupted or error.
 //
 // Exit status: 0 on success; 1 when anything failed, with a message on
-// stderr that names the id or file that failed; 2 on bad usage — an unknown
-// command or flag, a missing argument, or an ID that does not parse — in
+// stderr that names the id or file that failed (a malformed ID among them);
+// 2 on bad usage — an unknown command or flag, or a missing argument — in
 // which case nothing is done; 130 when interrupted (SIGINT, Ctrl-C) and 143
 // when terminated (SIGTERM), after the store is closed cleanly.
 //
@@ -99,15 +106,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"golang.org/x/term"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/db"
 )
 
 func main() {
@@ -407,8 +415,8 @@ func isFlagValue(fs *flag.FlagSet, args []string, i int) bool {
 // dbName is the database as messages name it: a PostgreSQL URL without its
 // password.
 func (c *cli) dbName() string {
-	if u, err := url.Parse(c.db); err == nil && isURL(c.db) {
-		return u.Redacted()
+	if db.IsURL(c.db) {
+		return db.Redact(c.db)
 	}
 	return c.db
 }
@@ -420,6 +428,14 @@ func (c *cli) dbName() string {
 // put and import create one, or add attachstore's tables to another
 // program's database, and they say so when they adopt one.
 func (c *cli) open(ctx context.Context) (*attachstore.Store, error) {
+	if !db.IsURL(c.db) && c.db != attachstore.MemoryPath {
+		// Said first, for every command: SQLite's own failure on a
+		// directory reads as an I/O error, or as a file it cannot write.
+		if fi, err := os.Stat(c.db); err == nil && fi.IsDir() {
+			return nil, &exitError{code: 1, kind: "not_a_store", subj: subject{"db", c.dbName()},
+				msg: fmt.Sprintf("open %s: is a directory, not a database file; name the store's file with --db or $ATTACHSTORE_DB", c.dbName())}
+		}
+	}
 	if c.access == reads || c.readOnly {
 		s, err := attachstore.Open(ctx, c.db, attachstore.WithReadOnly())
 		if err != nil {
@@ -467,11 +483,43 @@ func (c *cli) openFailed(err error) error {
 		if c.cmd.readsWith != "" {
 			hint = fmt.Sprintf("%s --%s only reads", c.cmd.name, c.cmd.readsWith)
 		}
+		what := fmt.Sprintf("cannot write the database (%s)", readOnlyReason(err))
+		if dir, ok := c.dirNotWritable(err); ok {
+			what = fmt.Sprintf("the directory %s is not writable (SQLite keeps its -wal and -shm files beside the database, so it cannot write the database without it)", dir)
+		}
 		return &exitError{code: 1, kind: "read_only", subj: subj, cause: err,
-			msg: fmt.Sprintf("open %s: cannot write the database (%s), and %s changes it; %s, and --read-only keeps any command from writing",
-				c.dbName(), readOnlyReason(err), c.cmd.name, hint)}
+			msg: fmt.Sprintf("open %s: %s, and %s changes it; %s, and --read-only keeps any command from writing",
+				c.dbName(), what, c.cmd.name, hint)}
 	}
 	return c.fail("open", subj, err)
+}
+
+// dirNotWritable reports whether a refused write is the directory's doing:
+// the database file itself can be written, its directory cannot. The
+// directory is named as the user wrote it ("." for a bare file name).
+func (c *cli) dirNotWritable(err error) (string, bool) {
+	if db.IsURL(c.db) || c.db == attachstore.MemoryPath {
+		return "", false
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return "", false // the system named the file itself
+	}
+	f, ferr := os.OpenFile(c.db, os.O_WRONLY, 0)
+	if ferr != nil {
+		return "", false
+	}
+	f.Close()
+	dir := filepath.Dir(c.db)
+	// Creating a file is the question SQLite asks of the directory; this
+	// path runs only after a write was refused, and removes what it made.
+	probe, perr := os.CreateTemp(dir, ".attachstore-probe-*")
+	if perr == nil {
+		probe.Close()
+		os.Remove(probe.Name())
+		return "", false
+	}
+	return dir, true
 }
 
 // readOnlyReason is why the system refused to let the database be
@@ -503,16 +551,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// isURL reports whether the database is named by a URL (a PostgreSQL
-// server's) rather than a file path: it goes to Open untouched, and no
-// file-only check (stat, absolute path, file mode) applies to it.
-func isURL(db string) bool {
-	for _, scheme := range []string{"postgres://", "postgresql://"} {
-		if len(db) >= len(scheme) && strings.EqualFold(db[:len(scheme)], scheme) {
-			return true
-		}
-	}
-	return false
 }

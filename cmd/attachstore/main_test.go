@@ -40,7 +40,10 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building attachstore: %v\n%s", err, out)
 		return 1
 	}
-	return m.Run()
+	if code := m.Run(); code != 0 {
+		return code
+	}
+	return checkNoSchemaLeft()
 }
 
 // result is what one run of the binary did.
@@ -214,13 +217,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"PutEmptySession", []string{"put", "--session", "", "a.txt"}, "--session"},
 		{"GetNoID", []string{"get"}, "want one ID"},
 		{"GetTwoIDs", []string{"get", unknownID, unknownID}, "want one ID"},
-		{"GetMalformedID", []string{"get", "3fa"}, `malformed id "3fa"`},
-		{"GetNonHexID", []string{"get", strings.Repeat("z", 64)}, "malformed id"},
-		{"StatMalformedID", []string{"stat", "sha256:12"}, "malformed id"},
-		{"RmMalformedID", []string{"rm", unknownID, "nope"}, `malformed id "nope"`},
 		{"LsArgs", []string{"ls", "x"}, "no arguments"},
 		{"CommitNoSession", []string{"commit"}, "--session"},
-		{"CommitMalformedID", []string{"commit", "--session", "s", "xyz"}, "malformed id"},
 		{"RefsNoSession", []string{"refs"}, "--session"},
 		{"DropSessionNoArg", []string{"drop-session"}, "session id"},
 		{"InvalidSessionID", []string{"refs", "--session", strings.Repeat("s", 300)}, "session"},
@@ -250,13 +248,20 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 }
 
-func TestMalformedIDChangesNothing(t *testing.T) {
+// TestMalformedIDFailsAlone: a malformed id fails as one argument (exit
+// 1, never bad usage), and a good id beside it is still processed.
+func TestMalformedIDFailsAlone(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	id := e.put(e.file("a.txt", []byte("keep me")))[0]
-	// One good id and one malformed: nothing is deleted.
-	e.fails(2, []string{"malformed id"}, "rm", id, "not-an-id")
-	e.ok(nil, "stat", id)
+	id := e.put(e.file("a.txt", []byte("remove me")))[0]
+	for _, bad := range []string{"3fa", strings.Repeat("z", 64), "sha256:12", "not-an-id"} {
+		r := e.fails(1, []string{"malformed id"}, "stat", bad)
+		if strings.Contains(r.stderr, "usage") {
+			t.Errorf("stat %s: a malformed id is reported as bad usage:\n%v", bad, r)
+		}
+	}
+	e.fails(1, []string{"malformed id"}, "rm", id, "not-an-id")
+	e.fails(1, []string{"not found"}, "stat", id)
 }
 
 func TestHelp(t *testing.T) {
@@ -274,7 +279,7 @@ func TestHelp(t *testing.T) {
 				t.Errorf("%v: usage does not list %q:\n%s", args, name, r.stdout)
 			}
 		}
-		for _, want := range []string{"--db", "--json", "--read-only", "ATTACHSTORE_DB", "attachments.db", "Exit status", "malformed ID"} {
+		for _, want := range []string{"--db", "--json", "--read-only", "ATTACHSTORE_DB", "attachments.db", "Exit status", "malformed ID included"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("%v: usage does not mention %q", args, want)
 			}

@@ -89,10 +89,7 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		}
 		// A stopped reclaim still reports what it did before stopping.
 		if c.json {
-			err = c.emitJSON(struct {
-				DryRun bool `json:"dry_run"`
-				attachstore.ReclaimReport
-			}{*dryRun, rep})
+			err = c.emitJSON(reclaimJSON(rep, *dryRun))
 		} else {
 			err = printReclaim(c, rep, *dryRun)
 		}
@@ -129,10 +126,26 @@ func (c *cli) noRoots(ctx context.Context, s *attachstore.Store, p attachstore.R
 	if rep.ReclaimedBlobs > 0 {
 		what = fmt.Sprintf(": %s (%s)", plural(rep.ReclaimedBlobs, "blob"), humanBytes(rep.ReclaimedBytes))
 	}
+	// The counts are in the message only: an error object carries what
+	// failed, not a report that a script could take for a reclaim's.
 	return &exitError{code: 1, kind: "no_roots", subj: subject{"db", c.dbName()}, cause: attachstore.ErrNoRoots,
-		details: map[string]any{"reclaimed_blobs": rep.ReclaimedBlobs, "reclaimed_bytes": rep.ReclaimedBytes},
 		msg: fmt.Sprintf("reclaim: no session holds any ref in %s, so reclaim would delete every blob%s, "+
 			"content put without --session included. Nothing was deleted; give --allow-empty-roots to reclaim anyway", c.dbName(), what)}
+}
+
+// reclaimJSON is reclaim's --json report, every field always present.
+func reclaimJSON(rep attachstore.ReclaimReport, dryRun bool) any {
+	return struct {
+		DryRun            bool  `json:"dry_run"`
+		ExpiredIntents    int   `json:"expired_intents"`
+		ClearedTombstones int   `json:"cleared_tombstones"`
+		ReclaimedBlobs    int   `json:"reclaimed_blobs"`
+		ReclaimedBytes    int64 `json:"reclaimed_bytes"`
+		ReturnedBytes     int64 `json:"returned_bytes"`
+		FreeBytes         int64 `json:"free_bytes"`
+		NeedsCompact      bool  `json:"needs_compact"`
+	}{dryRun, rep.ExpiredIntents, rep.ClearedTombstones, rep.ReclaimedBlobs, rep.ReclaimedBytes,
+		rep.ReturnedBytes, rep.FreeBytes, rep.NeedsCompact}
 }
 
 func printReclaim(c *cli, rep attachstore.ReclaimReport, dryRun bool) error {
@@ -163,7 +176,8 @@ Verify runs SQLite's integrity_check and foreign_key_check and re-hashes
 every blob's bytes. It exits 0 when everything checks out and 1 when a blob
 is corrupt (its bytes no longer hash to its id, or chunks are missing) or
 the database has problems; each is listed. On a terminal a progress bar is
-drawn on stderr.`,
+drawn on stderr. --json prints one report: ok, checked_blobs, checked_bytes,
+corrupt (the ids, [] when none), problems ([] when none).`,
 	access: reads,
 	setup:  setupVerify,
 }
@@ -204,10 +218,21 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 			return c.fail("verify", subject{}, err)
 		}
 		if c.json {
+			// Lists are [] when empty, never left out.
+			corrupt, problems := rep.Corrupt, rep.Problems
+			if corrupt == nil {
+				corrupt = []attachstore.ID{}
+			}
+			if problems == nil {
+				problems = []string{}
+			}
 			err = c.emitJSON(struct {
-				OK bool `json:"ok"`
-				attachstore.VerifyReport
-			}{rep.OK(), rep})
+				OK           bool             `json:"ok"`
+				CheckedBlobs int              `json:"checked_blobs"`
+				CheckedBytes int64            `json:"checked_bytes"`
+				Corrupt      []attachstore.ID `json:"corrupt"`
+				Problems     []string         `json:"problems"`
+			}{rep.OK(), rep.CheckedBlobs, rep.CheckedBytes, corrupt, problems})
 		} else {
 			err = printVerify(c, rep)
 		}
@@ -240,7 +265,10 @@ var statsCmd = &command{
 	name:    "stats",
 	summary: "count blobs, refs, sessions; show sizes",
 	access:  reads,
-	setup:   setupStats,
+	long: `
+--json prints one report: blobs, refs, sessions, uncommitted_refs,
+blob_bytes, file_bytes.`,
+	setup: setupStats,
 }
 
 func setupStats(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/db"
 )
 
 // outTarget is a file get -o writes, checked before anything is read.
@@ -23,7 +24,7 @@ type outTarget struct {
 // read: a directory, a missing or non-directory parent, the database
 // itself, and an existing file that the user could not write (as cp would
 // refuse it) are refused.
-func checkOutput(path, db string) (*outTarget, error) {
+func checkOutput(path, dbPath string) (*outTarget, error) {
 	t := &outTarget{path: path}
 	fi, err := os.Lstat(path)
 	switch {
@@ -41,8 +42,8 @@ func checkOutput(path, db string) (*outTarget, error) {
 		t.direct = true
 		return t, nil
 	}
-	if !isURL(db) {
-		if dfi, err := os.Stat(db); err == nil && os.SameFile(fi, dfi) {
+	if !db.IsURL(dbPath) {
+		if dfi, err := os.Stat(dbPath); err == nil && os.SameFile(fi, dfi) {
 			return nil, fmt.Errorf("%s: is the database itself", path)
 		}
 	}
@@ -69,6 +70,22 @@ func checkParent(path string) error {
 		return fmt.Errorf("%s: %s is not a directory", path, dir)
 	}
 	return nil
+}
+
+// tempErr is the failure to create the temporary file that replaces
+// path. It says so: the error is about the directory, and path itself may
+// well exist (/proc/version, whose directory takes no new file, would
+// otherwise read "no such file"). Only a permission error keeps its kind.
+func tempErr(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	dir := filepath.Dir(path)
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%s: cannot create a file in %s to replace it with (%w)", path, dir, err)
+	}
+	return fmt.Errorf("%s: cannot create a file in %s to replace it with (%v)", path, dir, err)
 }
 
 // pathErr names path, the one the user gave, in place of whatever file
@@ -99,7 +116,7 @@ func (t *outTarget) write(b *bar, r io.Reader, id attachstore.ID, size int64) (e
 	}
 	f, err := os.CreateTemp(filepath.Dir(t.path), "."+filepath.Base(t.path)+".tmp-*")
 	if err != nil {
-		return pathErr(t.path, err)
+		return tempErr(t.path, err)
 	}
 	defer func() {
 		if err != nil {

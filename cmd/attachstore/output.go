@@ -47,25 +47,28 @@ once it is older than its --grace.
 
 global flags (before the command or among its arguments):
   --db PATH    the database (default $ATTACHSTORE_DB, else ./attachments.db),
-               or a postgres:// URL (messages never show its password);
+               or a postgres:// URL (messages never show its password, but
+               ps shows the command line: put the URL in $ATTACHSTORE_DB and
+               leave the password out of it, for $PGPASSWORD or ~/.pgpass);
                only put and import create it, or adopt another program's
                database (saying so on stderr)
   --json       machine output: one JSON object per line on stdout, and each
-               error as one JSON object on stderr
+               error as one JSON object on stderr; every field a command's
+               help lists is always present (null or [] when empty)
   --read-only  refuse every command that would write (exit 2); commands
                that only read always open the database read-only, never
                change it, and work on a file they cannot write
 
-An ID is 64 hex digits, optionally prefixed "sha256:", or a unique prefix of
-at least 8 of them; an ID that does not parse is bad usage.
+An ID is 64 hex digits (either case), optionally prefixed "sha256:", or a
+unique prefix of at least 8 of them.
 
-Every argument is processed: each one that fails is reported on stderr and
-the others still run. On a terminal, long operations draw a progress bar on
-stderr.
+Every argument is processed: each one that fails, a malformed ID included,
+is reported on stderr and the others still run. On a terminal, long
+operations draw a progress bar on stderr.
 
 Exit status: 0 on success; 1 when anything failed (each message names the id
-or file); 2 on bad usage (unknown command or flag, missing argument,
-malformed ID, a writing command with --read-only), when nothing is done;
+or file, malformed IDs included); 2 on bad usage (unknown command or flag,
+missing argument, a writing command with --read-only), when nothing is done;
 130 when interrupted (Ctrl-C), 143 on SIGTERM.
 
 Run 'attachstore help COMMAND' for a command's flags.

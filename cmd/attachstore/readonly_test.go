@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attachstore/attachstore/db"
 	_ "github.com/mattn/go-sqlite3"
 )
 
@@ -236,14 +237,14 @@ func TestReadOnlyFlag(t *testing.T) {
 // TestDatabaseURLIsNotAPath: a PostgreSQL URL is the library's to open;
 // the CLI neither stats it nor treats it as a file.
 func TestDatabaseURLIsNotAPath(t *testing.T) {
-	for _, db := range []string{"postgres://u@localhost/db", "postgresql://u@localhost/db", "POSTGRES://u@h/db"} {
-		if !isURL(db) {
-			t.Errorf("isURL(%q) = false", db)
+	for _, u := range []string{"postgres://u@localhost/db", "postgresql://u@localhost/db", "POSTGRES://u@h/db"} {
+		if !db.IsURL(u) {
+			t.Errorf("db.IsURL(%q) = false", u)
 		}
 	}
-	for _, db := range []string{"postgres.db", "./postgres://x", ":memory:", "attachments.db"} {
-		if isURL(db) {
-			t.Errorf("isURL(%q) = true", db)
+	for _, u := range []string{"postgres.db", "./postgres://x", ":memory:", "attachments.db"} {
+		if db.IsURL(u) {
+			t.Errorf("db.IsURL(%q) = true", u)
 		}
 	}
 	dir := t.TempDir()

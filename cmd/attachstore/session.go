@@ -29,7 +29,8 @@ forgotten by reclaim) is reported on stderr and the others are still
 committed; the exit status is then 1. A ref committed earlier keeps its
 first stamp. A session dropped by drop-session cannot be committed to until
 reclaim clears it. --json prints one object per id committed: {"session":
-S, "id": ..., "committed": true}, with "owner" under --owner.`,
+S, "owner": O, "id": ..., "committed": true}; owner is null without
+--owner.`,
 	setup: setupCommit,
 }
 
@@ -45,9 +46,9 @@ func setupCommit(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 		if byOwner && len(args) > 0 {
 			return badUsage("--owner commits what its owner put: give no IDs with it")
 		}
-		ids, err := parseIDArgs(args)
-		if err != nil {
-			return err
+		ids := parseIDArgs(args)
+		if c.allMalformed(ids) {
+			return nil
 		}
 		s, err := c.open(ctx)
 		if err != nil {
@@ -58,10 +59,10 @@ func setupCommit(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 			if c.json {
 				return c.emitJSON(struct {
 					Session   string         `json:"session"`
-					Owner     *string        `json:"owner,omitempty"`
+					Owner     *string        `json:"owner"`
 					ID        attachstore.ID `json:"id"`
 					Committed bool           `json:"committed"`
-				}{sess, ownerField(byOwner, *owner), id, true})
+				}{sess, optional(byOwner, *owner), id, true})
 			}
 			_, err := fmt.Fprintln(c.stdout, id)
 			return err
@@ -79,16 +80,19 @@ func setupCommit(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 			return nil
 		}
 		if len(ids) == 0 {
-			// Commit exactly the ids listed as pending, so that each one
-			// stamped can be printed; a ref put meanwhile stays pending.
-			pending, err := ss.Pending(ctx)
+			// Listing the pending ids and committing them in one
+			// transaction commits exactly the ids printed, and lets the
+			// library say when the session was dropped (which holds none).
+			var pending []attachstore.ID
+			err := s.Update(ctx, func(tx *attachstore.Tx) error {
+				ts := tx.Session(sess)
+				var err error
+				if pending, err = ts.Pending(ctx); err != nil {
+					return err
+				}
+				return ts.Commit(ctx)
+			})
 			if err != nil {
-				return c.fail("commit", sessionSubj(sess), err)
-			}
-			if len(pending) == 0 {
-				return nil
-			}
-			if err := ss.Commit(ctx, pending...); err != nil {
 				return c.fail("commit", sessionSubj(sess), err)
 			}
 			for _, id := range pending {
@@ -113,15 +117,6 @@ func setupCommit(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 			return committed(id)
 		})
 	}
-}
-
-// ownerField is the "owner" of a JSON result: present, even when empty,
-// only when --owner was given.
-func ownerField(given bool, owner string) *string {
-	if !given {
-		return nil
-	}
-	return &owner
 }
 
 var discardCmd = &command{
@@ -304,7 +299,9 @@ var refsCmd = &command{
 Text output has one ref per line: id, size, state (committed or pending),
 owner, media type and label as that session put them. With --pending only
 the ids of uncommitted refs are printed, oldest first. --json prints one
-object per ref (with --pending: {"id": ...}).`,
+object per ref: session, id, size, media_type, label, extra, created_at,
+owner, intent_at, committed, committed_at (null while pending); with
+--pending: {"session": S, "id": ...}.`,
 	setup: setupRefs,
 }
 
@@ -333,8 +330,9 @@ func setupRefs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			for _, id := range ids {
 				if c.json {
 					err = c.emitJSON(struct {
-						ID attachstore.ID `json:"id"`
-					}{id})
+						Session string         `json:"session"`
+						ID      attachstore.ID `json:"id"`
+					}{sess, id})
 				} else {
 					_, err = fmt.Fprintln(c.stdout, id)
 				}
@@ -351,7 +349,7 @@ func setupRefs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 		tw := c.table()
 		for _, e := range es {
 			if c.json {
-				err = c.emitJSON(entryJSON(e))
+				err = c.emitJSON(entryOut(e))
 			} else {
 				state := "pending"
 				if e.Committed() {
@@ -368,31 +366,49 @@ func setupRefs(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 	}
 }
 
-// entryJSON is how refs --json prints a manifest row: committed_at is
-// left out while the ref is pending, rather than printed as the zero time.
-func entryJSON(e attachstore.Entry) any {
-	var committedAt *time.Time
-	if e.Committed() {
-		committedAt = &e.CommittedAt
-	}
-	return struct {
-		attachstore.Entry
-		Committed   bool       `json:"committed"`
-		CommittedAt *time.Time `json:"committed_at,omitempty"`
-	}{e, e.Committed(), committedAt}
-}
-
 var dropSessionCmd = &command{
 	name:    "drop-session",
 	args:    "S...",
-	summary: "release every ref of each session S",
+	summary: "release each S's refs; S blocked until reclaim",
 	access:  writes,
 	long: `
-The bytes stay until 'reclaim' finds them unreferenced. Every session is
-tried: one that fails is reported on stderr and the others are still
-dropped; the exit status is then 1. --json prints one object per session
-dropped: {"session": S, "dropped": true}.`,
+Drop-session releases every ref, intent and hold of each session, and
+leaves a tombstone: until 'reclaim' clears it (once it is older than
+reclaim's --grace), the session's name is blocked, and puts, commits and
+holds into it fail (kind session_dropped), so that a turn still in flight
+cannot bring a deleted chat back. A session that held nothing is dropped
+all the same, since its first turn may be in flight: drop-session then says
+so on stderr. The bytes stay until 'reclaim' finds them unreferenced.
+
+Every session is tried: one that fails is reported on stderr and the others
+are still dropped; the exit status is then 1. --json prints one object per
+session dropped: {"session": S, "dropped": true, "existed": B}, where
+existed is false when the session held no ref, intent or hold and was not
+dropped already.`,
 	setup: setupDropSession,
+}
+
+// qSessionExisted counts what shows that a session was in use: a ref or
+// intent, a hold, or a tombstone. attachstore's tables may be read (never
+// written) by a host, and the library has no call that says this.
+const qSessionExisted = `SELECT
+	(SELECT count(*) FROM (SELECT 1 FROM attachstore_refs WHERE session_id = ? LIMIT 1) r) +
+	(SELECT count(*) FROM (SELECT 1 FROM attachstore_holds WHERE session_id = ? LIMIT 1) h) +
+	(SELECT count(*) FROM attachstore_dropped_sessions WHERE session_id = ?)`
+
+// dropSession drops session id and reports whether it existed before: the
+// look and the drop are one transaction, so nothing comes between them.
+func dropSession(ctx context.Context, s *attachstore.Store, id string) (existed bool, err error) {
+	err = s.Update(ctx, func(tx *attachstore.Tx) error {
+		var n int64
+		q := tx.SQL().Rebind(qSessionExisted)
+		if err := tx.SQL().QueryRowContext(ctx, q, id, id, id).Scan(&n); err != nil {
+			return fmt.Errorf("reading session %q: %w", truncate(id, 80), err)
+		}
+		existed = n > 0
+		return tx.DropSession(ctx, id)
+	})
+	return existed, err
 }
 
 func setupDropSession(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
@@ -405,7 +421,8 @@ func setupDropSession(c *cli, fs *flag.FlagSet) func(context.Context, []string) 
 			return err
 		}
 		return c.each(ctx, len(args), func(i int) error {
-			if err := s.DropSession(ctx, args[i]); err != nil {
+			existed, err := dropSession(ctx, s, args[i])
+			if err != nil {
 				err = c.fail("drop", sessionSubj(args[i]), err)
 				// A malformed session among the arguments fails alone,
 				// like any other: the others are still dropped.
@@ -414,11 +431,17 @@ func setupDropSession(c *cli, fs *flag.FlagSet) func(context.Context, []string) 
 				}
 				return err
 			}
+			if !existed {
+				c.warn(sessionSubj(args[i]), nil,
+					"drop-session: %s held nothing; it is dropped anyway, and its name is blocked until reclaim clears it",
+					sessionSubj(args[i]))
+			}
 			if c.json {
 				return c.emitJSON(struct {
 					Session string `json:"session"`
 					Dropped bool   `json:"dropped"`
-				}{args[i], true})
+					Existed bool   `json:"existed"`
+				}{args[i], true, existed})
 			}
 			return nil
 		})

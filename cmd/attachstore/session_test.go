@@ -48,7 +48,7 @@ func TestSessionFlow(t *testing.T) {
 		}
 		for _, o := range objs {
 			committed := o["id"] == ida
-			if o["session_id"] != "s1" || o["committed"] != committed || (o["committed_at"] != nil) != committed {
+			if o["session"] != "s1" || o["committed"] != committed || (o["committed_at"] != nil) != committed || o["session_id"] != nil {
 				t.Errorf("refs --json: %v: want session s1, committed=%v", o, committed)
 			}
 		}
@@ -130,4 +130,61 @@ func TestRmNamesHoldingSessions(t *testing.T) {
 	e.ok(nil, "drop-session", "chat-2")
 	e.ok(nil, "rm", id)
 	e.fails(1, []string{"not found"}, "stat", id)
+}
+
+// TestCommitIntoDroppedSession: every form of commit into a dropped
+// session fails alike, as the library does (ErrSessionDropped): exit 1,
+// kind session_dropped, never a silent success.
+func TestCommitIntoDroppedSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.put("--session", "gone", "--owner", "turn", e.file("a.txt", []byte("a")))[0]
+	e.ok(nil, "drop-session", "gone")
+	for _, args := range [][]string{
+		{"commit", "--session", "gone"},
+		{"commit", "--session", "gone", "--owner", "turn"},
+		{"commit", "--session", "gone", id},
+	} {
+		e.fails(1, []string{`session "gone"`, "dropped"}, args...)
+		r := e.fails(1, nil, append(args, "--json")...)
+		if o := jsonLines(t, r.stderr); len(o) != 1 || o[0]["kind"] != "session_dropped" {
+			t.Errorf("%v --json: %v, want one error of kind session_dropped", args, o)
+		}
+	}
+}
+
+// TestDropSessionSaysWhetherItExisted: a session that never held anything
+// is still dropped (its name blocked until reclaim), but reported as
+// existed:false; one that held a ref, a hold or a tombstone as existed:true.
+func TestDropSessionSaysWhetherItExisted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.put("--session", "used", e.file("a.txt", []byte("a")))
+	e.ok(nil, "hold", "--session", "held", "--owner", "o", "--for", "1h")
+	drop := func(s string) map[string]any {
+		t.Helper()
+		objs := jsonLines(t, e.ok(nil, "--json", "drop-session", s).stdout)
+		if len(objs) != 1 {
+			t.Fatalf("drop-session --json %s: want one object, got %v", s, objs)
+		}
+		return objs[0]
+	}
+	for _, tt := range []struct {
+		session string
+		existed bool
+	}{
+		{"never", false},
+		{"used", true},
+		{"held", true},
+		{"never", true}, // its tombstone, from the first drop
+	} {
+		if o := drop(tt.session); o["dropped"] != true || o["existed"] != tt.existed || o["session"] != tt.session {
+			t.Errorf("drop-session %s: %v, want dropped:true existed:%v", tt.session, o, tt.existed)
+		}
+	}
+	r := e.ok(nil, "drop-session", "also-never")
+	if !strings.Contains(r.stderr, `session "also-never"`) || !strings.Contains(r.stderr, "held nothing") {
+		t.Errorf("drop-session of an unknown session: want a notice on stderr, got\n%v", r)
+	}
+	e.fails(1, []string{"dropped"}, "put", "--session", "also-never", e.file("b.txt", []byte("b")))
 }
