@@ -111,8 +111,10 @@ const (
 
 // Reclaim.
 const (
+	// Only refs and tombstones are roots: a hold protects an owner's
+	// intents but says nothing about whether the store is in use (a hold
+	// for a session that holds nothing is a typo, not a user).
 	qHasRoots = `SELECT (SELECT count(*) FROM (SELECT 1 FROM attachstore_refs LIMIT 1) r)
-		+ (SELECT count(*) FROM (SELECT 1 FROM attachstore_holds LIMIT 1) h)
 		+ (SELECT count(*) FROM (SELECT 1 FROM attachstore_dropped_sessions LIMIT 1) d)`
 	// An intent expires when it is older than the cutoff (the first
 	// parameter) and its owner holds no hold that lasts past now (the

@@ -75,8 +75,8 @@ type ReclaimReport struct {
 // was done so far is consistent and reported along with the error.
 //
 // Reclaim refuses with ErrNoRoots, deleting nothing, when it would delete
-// blobs while the manifest is empty as it starts (no ref, intent, hold or
-// tombstone), unless p.AllowEmptyRoots. A DryRun reports what it would
+// blobs while the manifest is empty as it starts (no ref, intent or
+// tombstone; a hold alone does not count), unless p.AllowEmptyRoots. A DryRun reports what it would
 // collect with AllowEmptyRoots, and ErrNoRoots too.
 func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, error) {
 	var rep ReclaimReport

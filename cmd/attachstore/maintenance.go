@@ -30,10 +30,10 @@ On a terminal a progress line is drawn on stderr.
 
 Reclaim deletes every blob that no session references, so content put
 without --session goes too, once it is older than --grace. When no session
-holds any ref at all (no ref, intent, hold or dropped session), which is
-what a store used without sessions, or the wrong --db, looks like, reclaim
-refuses, deletes nothing, says how much it would delete, and exits 1;
---allow-empty-roots reclaims anyway.
+holds any ref at all (no ref, intent or dropped session; a hold alone does
+not count), which is what a store used without sessions, or the wrong --db,
+looks like, reclaim refuses, deletes nothing, says how much it would
+delete, and exits 1; --allow-empty-roots reclaims anyway.
 
 A database another program created (and put or import adopted) may lack
 SQLite's incremental vacuum: its free space can then only be given back by
