@@ -550,8 +550,9 @@ func (d *DB) Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error)
 func (d *DB) FileBytes(ctx context.Context) int64 {
 	var n int64
 	if d.pg {
-		_ = d.Reader.QueryRowContext(ctx, `SELECT pg_total_relation_size('blobs') + pg_total_relation_size('chunks')
-			+ pg_total_relation_size('refs') + pg_total_relation_size('holds') + pg_total_relation_size('dropped_sessions')`).Scan(&n)
+		_ = d.Reader.QueryRowContext(ctx, `SELECT pg_total_relation_size('attachstore_blobs') + pg_total_relation_size('attachstore_chunks')
+			+ pg_total_relation_size('attachstore_refs') + pg_total_relation_size('attachstore_holds')
+			+ pg_total_relation_size('attachstore_dropped_sessions')`).Scan(&n)
 		return n
 	}
 	return d.DiskBytes()

@@ -35,6 +35,25 @@ func testLifecycle(t *testing.T, h Harness) {
 	t.Run("ErrCorrupt/Garbage", func(t *testing.T) { testGarbage(t, h) })
 	t.Run("ErrCorrupt/DamagedChunks", func(t *testing.T) { testDamagedChunks(t, h) })
 	t.Run("ErrClosed", func(t *testing.T) { testClosed(t, h) })
+	t.Run("StatsFileBytes", func(t *testing.T) { testStatsFileBytes(t, h) })
+}
+
+// testStatsFileBytes: a Durable store reports the space its content takes
+// on disk (a file, or PostgreSQL's tables); an Ephemeral one reports none.
+func testStatsFileBytes(t *testing.T, h Harness) {
+	s := h.Open(t)
+	data := content(81, 64<<10)
+	mustPut(t, s, data, attachstore.Meta{})
+	st, err := s.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case h.Persistence == attachstore.Ephemeral && st.FileBytes != 0:
+		t.Errorf("Stats.FileBytes of an Ephemeral store = %d, want 0", st.FileBytes)
+	case h.Persistence == attachstore.Durable && st.FileBytes < int64(len(data)):
+		t.Errorf("Stats.FileBytes of a Durable store holding %d bytes = %d, want at least that", len(data), st.FileBytes)
+	}
 }
 
 func testSurvivesReopen(t *testing.T, h Harness) {
