@@ -145,6 +145,16 @@ const (
 		AND NOT EXISTS (SELECT 1 FROM attachstore_refs r WHERE r.blob_id = attachstore_blobs.id) RETURNING size`
 )
 
+// Repair. The no-op update locks the blob's row on PostgreSQL, where a
+// second Repair of the same blob then waits for the first (SQLite's write
+// lock serializes them anyway).
+const (
+	qRepairLockBlob = `UPDATE attachstore_blobs SET touched_at = touched_at WHERE id = +?
+		RETURNING pk, size, chunk_size`
+	qRepairMoveChunks = `UPDATE attachstore_chunks SET blob_pk = ? WHERE blob_pk = +?`
+	qRepairBlob       = `UPDATE attachstore_blobs SET (size, chunk_size) = (?, ?) WHERE id = +?`
+)
+
 // Verify and Stats.
 const (
 	qBlobTotals   = `SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM attachstore_blobs`
