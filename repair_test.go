@@ -6,8 +6,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/attachstore/attachstore"
 )
@@ -94,5 +97,53 @@ func TestRepairRacesOnPostgres(t *testing.T) {
 	}
 	if a, err := ss.Get(ctx, ref.ID); err != nil || !bytes.Equal(a.Data, data) {
 		t.Errorf("Session.Get after racing Repairs = %d bytes, %v", len(a.Data), err)
+	}
+}
+
+// TestRepairLargeBlobInBoundedHeap repairs a 256 MiB blob, a chunk of
+// which was damaged, from a stream: Repair never holds the blob in memory
+// (invariant 10), though it learns which blob the bytes belong to only at
+// their end. It fails if the Go heap reaches 64 MiB at a sampled moment.
+func TestRepairLargeBlobInBoundedHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 256 MiB through a database twice")
+	}
+	const (
+		size      = 256 << 20
+		heapLimit = 64 << 20
+	)
+	ctx := t.Context()
+	// synchronous OFF: this test is about memory, not durability.
+	s := openForTest(t, filepath.Join(t.TempDir(), "large.db"), attachstore.WithSynchronous("OFF"))
+	ref, err := s.PutReader(ctx, newLargeGen(7, size), attachstore.Meta{Label: "large.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(tx *attachstore.Tx) error {
+		_, err := tx.SQL().ExecContext(ctx, `UPDATE attachstore_chunks SET data = zeroblob(length(data))
+			WHERE seq = 1 AND blob_pk = (SELECT pk FROM attachstore_blobs WHERE id = ?)`, ref.ID[:])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	runtime.GC()
+	heap := startHeapSampler(5 * time.Millisecond)
+	defer heap.stop()
+	start := time.Now()
+	id, err := s.Repair(ctx, newLargeGen(7, size))
+	took := time.Since(start)
+	maxAlloc, maxInuse, samples := heap.stop()
+	if err != nil || id != ref.ID {
+		t.Fatalf("Repair(256 MiB) = %s, %v; want %s, nil", id, err, ref.ID)
+	}
+	t.Logf("repaired 256 MiB in %v; max HeapAlloc %.1f MiB, max HeapInuse %.1f MiB over %d samples",
+		took.Round(time.Millisecond), float64(maxAlloc)/(1<<20), float64(maxInuse)/(1<<20), samples)
+	if maxInuse >= heapLimit || maxAlloc >= heapLimit {
+		t.Errorf("the Go heap reached HeapAlloc %d, HeapInuse %d bytes; want under %d", maxAlloc, maxInuse, heapLimit)
+	}
+	if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
+		t.Errorf("Verify after the repair = %+v, %v; want OK", rep, err)
 	}
 }
