@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"io"
 	"path/filepath"
@@ -145,5 +146,93 @@ func TestRepairLargeBlobInBoundedHeap(t *testing.T) {
 	}
 	if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
 		t.Errorf("Verify after the repair = %+v, %v; want OK", rep, err)
+	}
+}
+
+// TestRepairLosesADeadlockCleanly: on PostgreSQL a transaction that loses
+// a deadlock runs again, but Repair's input was read by the attempt that
+// lost. A host transaction here locks a blob's chunks, Repair locks the
+// blob and waits for the chunks, then the host waits for the blob: the
+// server aborts Repair, which waited first. Repair must then say it lost
+// (ErrConflict) and leave the blob as it was, not hash what is left of
+// its input (nothing) and answer for another blob.
+func TestRepairLosesADeadlockCleanly(t *testing.T) {
+	u := newPostgresSchema(t)
+	const chunk = attachstore.MinChunkSize
+	s := openForTest(t, u, attachstore.WithChunkSize(chunk))
+	watch, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	ctx := t.Context()
+	data := make([]byte, 3*chunk+5)
+	rand.Read(data)
+	ref, err := s.Session("chat").Put(ctx, data, attachstore.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const byID = `(SELECT pk FROM attachstore_blobs WHERE id = $1)`
+	err = s.Update(ctx, func(tx *attachstore.Tx) error {
+		_, err := tx.SQL().ExecContext(ctx, `DELETE FROM attachstore_chunks WHERE seq = 1 AND blob_pk = `+byID, ref.ID[:])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	locked, repairWaits := make(chan struct{}), make(chan struct{})
+	var host sync.WaitGroup
+	host.Go(func() {
+		first := true
+		err := s.Update(ctx, func(tx *attachstore.Tx) error {
+			if !first {
+				return nil // the server chose this one after all
+			}
+			first = false
+			if _, err := tx.SQL().ExecContext(ctx, `SELECT 1 FROM attachstore_chunks WHERE blob_pk = `+byID+` FOR UPDATE`, ref.ID[:]); err != nil {
+				return err
+			}
+			close(locked)
+			select {
+			case <-repairWaits:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			_, err := tx.SQL().ExecContext(ctx, `UPDATE attachstore_blobs SET touched_at = touched_at WHERE id = $1`, ref.ID[:])
+			return err
+		})
+		if err != nil {
+			t.Errorf("the host's transaction: %v", err)
+		}
+	})
+	<-locked
+	wctx, stopWatching := context.WithCancel(ctx)
+	go func() {
+		// Repair waits for the chunks' lock once it has locked the blob;
+		// a Repair that returned without waiting lets the host go on too.
+		defer close(repairWaits)
+		for {
+			var n int
+			err := watch.QueryRowContext(wctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM attachstore_chunks%'`).Scan(&n)
+			if err != nil || n > 0 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	_, err = s.Repair(ctx, bytes.NewReader(data))
+	stopWatching()
+	host.Wait()
+	if !errors.Is(err, attachstore.ErrConflict) {
+		t.Fatalf("Repair that lost a deadlock = %v, want ErrConflict", err)
+	}
+	rep, verr := s.Verify(ctx)
+	if verr != nil || len(rep.Corrupt) != 1 || rep.Corrupt[0] != ref.ID {
+		t.Errorf("Verify after the lost Repair = %+v, %v; want %s still corrupt", rep, verr, ref.ID)
+	}
+	if id, err := s.Repair(ctx, bytes.NewReader(data)); err != nil || id != ref.ID {
+		t.Errorf("Repair once the race is over = %s, %v; want %s, nil", id, err, ref.ID)
 	}
 }
