@@ -61,9 +61,10 @@ var (
 	// as attachstore retries; nothing of it was kept.
 	ErrConflict = errors.New("attachstore: transaction kept conflicting with others; nothing was written")
 	// ErrNoRoots: Reclaim would delete blobs from a store whose manifest is
-	// empty (no ref, hold or tombstone), which is what a host that never
-	// used sessions, or the wrong file, looks like. It deleted nothing; set
-	// ReclaimPolicy.AllowEmptyRoots to reclaim anyway.
+	// empty (no ref, intent or tombstone; a hold alone does not count),
+	// which is what a host that never used sessions, or the wrong file,
+	// looks like. It deleted nothing; set ReclaimPolicy.AllowEmptyRoots to
+	// reclaim anyway.
 	ErrNoRoots = errors.New("attachstore: refusing to reclaim: no session holds any ref (set AllowEmptyRoots to reclaim anyway)")
 )
 

@@ -680,6 +680,64 @@ func ExampleStore_Verify() {
 	// 1 true
 }
 
+func ExampleStore_Repair() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	original := "the quarterly report, as the user uploaded it"
+	chat := s.Session("chat-1")
+	ref, err := chat.Put(ctx, []byte(original), attachstore.Meta{Label: "report.txt"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := chat.Commit(ctx, ref.ID); err != nil {
+		log.Fatal(err)
+	}
+	// Damage of the kind a failing disk does, simulated here: a host
+	// never writes attachstore's tables.
+	err = s.Update(ctx, func(tx *attachstore.Tx) error {
+		_, err := tx.SQL().ExecContext(ctx, `UPDATE attachstore_chunks SET data = ?`, []byte("garbage"))
+		return err
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("corrupt:", len(rep.Corrupt), rep.Corrupt[0] == ref.ID)
+
+	// The same bytes, from wherever they are still whole (the user's own
+	// file, a backup), give the blob its bytes back; the session keeps its
+	// committed ref.
+	id, err := s.Repair(ctx, strings.NewReader(original))
+	if err != nil {
+		log.Fatal(err)
+	}
+	rep, err = s.Verify(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	a, err := chat.Get(ctx, id)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("repaired:", id == ref.ID, rep.OK(), string(a.Data) == original, a.Label)
+
+	// Bytes that no stored blob has are not stored.
+	_, err = s.Repair(ctx, strings.NewReader("something else"))
+	fmt.Println(errors.Is(err, attachstore.ErrNotFound))
+	// Output:
+	// corrupt: 1 true
+	// repaired: true true true report.txt
+	// true
+}
+
 func ExampleStore_Stats() {
 	ctx := context.Background()
 	s, err := attachstore.Open(ctx, attachstore.MemoryPath)

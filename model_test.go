@@ -351,7 +351,8 @@ func (ms *modelState) drop(session string, now int64) {
 // manifest and blobs to delete it refuses (ErrNoRoots) unless allowed.
 func (ms *modelState) reclaim(cutoff, now int64, dry, allowEmpty bool) (attachstore.ReclaimReport, error) {
 	var rep attachstore.ReclaimReport
-	empty := len(ms.committed)+len(ms.intents)+len(ms.holds)+len(ms.tombstones) == 0
+	// A hold is no root (invariant 14).
+	empty := len(ms.committed)+len(ms.intents)+len(ms.tombstones) == 0
 	expired := map[modelIntentKey]bool{}
 	for k, r := range ms.intents {
 		if r.intent < cutoff && ms.holds[modelHoldKey{k.session, k.owner}] <= now {

@@ -111,8 +111,10 @@ const (
 
 // Reclaim.
 const (
+	// Only refs and tombstones are roots: a hold protects an owner's
+	// intents but says nothing about whether the store is in use (a hold
+	// for a session that holds nothing is a typo, not a user).
 	qHasRoots = `SELECT (SELECT count(*) FROM (SELECT 1 FROM attachstore_refs LIMIT 1) r)
-		+ (SELECT count(*) FROM (SELECT 1 FROM attachstore_holds LIMIT 1) h)
 		+ (SELECT count(*) FROM (SELECT 1 FROM attachstore_dropped_sessions LIMIT 1) d)`
 	// An intent expires when it is older than the cutoff (the first
 	// parameter) and its owner holds no hold that lasts past now (the
@@ -141,6 +143,16 @@ const (
 	// regardless if a ref exists.
 	qDeleteOrphan = `DELETE FROM attachstore_blobs WHERE id = +? AND touched_at < +?
 		AND NOT EXISTS (SELECT 1 FROM attachstore_refs r WHERE r.blob_id = attachstore_blobs.id) RETURNING size`
+)
+
+// Repair. The no-op update locks the blob's row on PostgreSQL, where a
+// second Repair of the same blob then waits for the first (SQLite's write
+// lock serializes them anyway).
+const (
+	qRepairLockBlob = `UPDATE attachstore_blobs SET touched_at = touched_at WHERE id = +?
+		RETURNING pk, size, chunk_size`
+	qRepairMoveChunks = `UPDATE attachstore_chunks SET blob_pk = ? WHERE blob_pk = +?`
+	qRepairBlob       = `UPDATE attachstore_blobs SET (size, chunk_size) = (?, ?) WHERE id = +?`
 )
 
 // Verify and Stats.

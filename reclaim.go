@@ -55,8 +55,16 @@ type ReclaimReport struct {
 	ClearedTombstones int   `json:"cleared_tombstones"` // dropped sessions older than Grace that may be used again
 	ReclaimedBlobs    int   `json:"reclaimed_blobs"`    // blobs with no ref left and untouched for Grace, deleted
 	ReclaimedBytes    int64 `json:"reclaimed_bytes"`    // their sizes, summed
-	ReturnedBytes     int64 `json:"returned_bytes"`     // file bytes given back to the filesystem
-	FreeBytes         int64 `json:"free_bytes"`         // free pages left in the file for reuse afterwards
+	// ReturnedBytes is what the filesystem got back: how much smaller the
+	// database file and its -wal file are together (as Stats.FileBytes
+	// counts them) when Reclaim ends than when it started. The WAL that
+	// Reclaim's own deletes write is not counted as given back, so it is
+	// never more than the two files held at the start. A writer growing
+	// the file meanwhile lowers it; it is never negative, and 0 for a
+	// DryRun, an Ephemeral store and PostgreSQL (whose autovacuum looks
+	// after its space).
+	ReturnedBytes int64 `json:"returned_bytes"`
+	FreeBytes     int64 `json:"free_bytes"` // free pages left in the file for reuse afterwards
 	// NeedsCompact says the file's free pages can only be given back by
 	// Compact: another program created it without incremental vacuum.
 	NeedsCompact bool `json:"needs_compact,omitempty"`
@@ -75,8 +83,8 @@ type ReclaimReport struct {
 // was done so far is consistent and reported along with the error.
 //
 // Reclaim refuses with ErrNoRoots, deleting nothing, when it would delete
-// blobs while the manifest is empty as it starts (no ref, intent, hold or
-// tombstone), unless p.AllowEmptyRoots. A DryRun reports what it would
+// blobs while the manifest is empty as it starts (no ref, intent or
+// tombstone; a hold alone does not count), unless p.AllowEmptyRoots. A DryRun reports what it would
 // collect with AllowEmptyRoots, and ErrNoRoots too.
 func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, error) {
 	var rep ReclaimReport
@@ -112,6 +120,9 @@ type reclaim struct {
 	p           ReclaimPolicy
 	rep         *ReclaimReport
 	now, cutoff int64
+	// diskBefore is the database's size on disk as Reclaim started, before
+	// it wrote anything (see ReclaimReport.ReturnedBytes).
+	diskBefore int64
 }
 
 func (r *reclaim) progress(phase string) {
@@ -121,6 +132,7 @@ func (r *reclaim) progress(phase string) {
 }
 
 func (r *reclaim) run(ctx context.Context) error {
+	r.diskBefore = r.s.db.DiskBytes()
 	var roots int64
 	t, err := r.s.reader()
 	if err != nil {
@@ -311,7 +323,6 @@ func (r *reclaim) giveBack(ctx context.Context) error {
 	if r.p.DryRun {
 		return nil
 	}
-	before := r.s.db.FileBytes(ctx)
 	if err := r.s.db.GiveBack(ctx, r.p.VacuumAt); err != nil {
 		return mapErr(err, "reclaim: vacuum")
 	}
@@ -319,7 +330,11 @@ func (r *reclaim) giveBack(ctx context.Context) error {
 	if err != nil {
 		return mapErr(err, "reclaim: vacuum")
 	}
-	r.rep.ReturnedBytes = max(0, before-r.s.db.FileBytes(ctx))
+	// Measured against the size before the deletes, not before the
+	// vacuum: counting the WAL those deletes wrote, which the vacuum's
+	// checkpoint then truncated, reported more returned than the file had
+	// held (issue 29).
+	r.rep.ReturnedBytes = max(0, r.diskBefore-r.s.db.DiskBytes())
 	r.rep.FreeBytes = sp.FreePages * sp.PageSize
 	r.rep.NeedsCompact = !sp.Incremental && sp.FreePages > 0
 	r.progress("vacuum")

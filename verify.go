@@ -36,7 +36,8 @@ type VerifyPolicy struct {
 // Verify checks the whole store: the database's integrity and foreign key
 // checks (which also find chunk rows of no blob and refs to no blob), and
 // a re-hash of every blob streamed chunk by chunk. It returns an error
-// only when it could not check; what it found is in the report.
+// only when it could not check; what it found is in the report. Repair,
+// given a corrupt blob's original bytes, gives it them back.
 func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	return s.VerifyWith(ctx, VerifyPolicy{})
 }

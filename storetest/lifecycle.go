@@ -2,12 +2,15 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"testing/iotest"
 
 	"github.com/attachstore/attachstore"
 )
@@ -34,7 +37,27 @@ func testLifecycle(t *testing.T, h Harness) {
 	t.Run("ErrDirtySchema", func(t *testing.T) { testSchemaVersion(t, h, "dirty", true, attachstore.ErrDirtySchema) })
 	t.Run("ErrCorrupt/Garbage", func(t *testing.T) { testGarbage(t, h) })
 	t.Run("ErrCorrupt/DamagedChunks", func(t *testing.T) { testDamagedChunks(t, h) })
+	t.Run("Repair", func(t *testing.T) { testRepair(t, h) })
 	t.Run("ErrClosed", func(t *testing.T) { testClosed(t, h) })
+	t.Run("StatsFileBytes", func(t *testing.T) { testStatsFileBytes(t, h) })
+}
+
+// testStatsFileBytes: a Durable store reports the space its content takes
+// on disk (a file, or PostgreSQL's tables); an Ephemeral one reports none.
+func testStatsFileBytes(t *testing.T, h Harness) {
+	s := h.Open(t)
+	data := content(81, 64<<10)
+	mustPut(t, s, data, attachstore.Meta{})
+	st, err := s.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case h.Persistence == attachstore.Ephemeral && st.FileBytes != 0:
+		t.Errorf("Stats.FileBytes of an Ephemeral store = %d, want 0", st.FileBytes)
+	case h.Persistence == attachstore.Durable && st.FileBytes < int64(len(data)):
+		t.Errorf("Stats.FileBytes of a Durable store holding %d bytes = %d, want at least that", len(data), st.FileBytes)
+	}
 }
 
 func testSurvivesReopen(t *testing.T, h Harness) {
@@ -304,4 +327,233 @@ func testClosed(t *testing.T, h Harness) {
 		t.Errorf("second Close = %v, want nil", err)
 	}
 	_ = fmt.Sprint(s.Persistence()) // still answers, without panicking
+}
+
+// blobPK is the pk of the blob with id: a changed pk means its chunks were
+// written again.
+func blobPK(t testing.TB, s *attachstore.Store, id attachstore.ID) int64 {
+	t.Helper()
+	return count(t, s, `SELECT pk FROM attachstore_blobs WHERE id = ?`, id[:])
+}
+
+// repairFixture is a blob held by two sessions (one committed ref, one
+// owner's intent) and by a plain put, damaged by hand.
+type repairFixture struct {
+	s      *attachstore.Store
+	data   []byte
+	ref    attachstore.Ref
+	before string // state before the damage
+}
+
+func newRepairFixture(t *testing.T, h Harness, data []byte, opts ...attachstore.Option) repairFixture {
+	t.Helper()
+	s := h.Open(t, append([]attachstore.Option{smallChunks}, opts...)...)
+	meta := attachstore.Meta{MediaType: "image/png", Label: "first.png", Extra: []byte(`{"w":3}`)}
+	ref := mustPut(t, s, data, meta)
+	mustSessionPut(t, s.Session("a"), data, attachstore.Meta{Label: "a's view"})
+	if err := s.Session("a").Commit(t.Context(), ref.ID); err != nil {
+		t.Fatal(err)
+	}
+	mustSessionPut(t, s.Session("b").WithOwner("turn-1"), data, attachstore.Meta{Label: "b's view"})
+	return repairFixture{s: s, data: data, ref: ref, before: state(t, s, "a", "b")}
+}
+
+// verifyCorrupt fails t unless Verify reports exactly the ids given.
+func verifyCorrupt(t testing.TB, s *attachstore.Store, what string, want ...attachstore.ID) {
+	t.Helper()
+	rep, err := s.Verify(t.Context())
+	if err != nil {
+		t.Fatalf("%s: Verify: %v", what, err)
+	}
+	if !slices.Equal(sortedIDs(rep.Corrupt), sortedIDs(want)) || len(rep.Problems) != 0 {
+		t.Errorf("%s: Verify = corrupt %v, problems %q; want corrupt %v and no problems", what, rep.Corrupt, rep.Problems, want)
+	}
+}
+
+// testRepair: Repair with the right bytes gives a damaged blob its bytes
+// back and keeps everything else; it never stores bytes that no blob had.
+func testRepair(t *testing.T, h Harness) {
+	const size = 3*chunk + 5 // chunks 0..3, the last of 5 bytes
+	byID := `(SELECT pk FROM attachstore_blobs WHERE id = ?)`
+	idArg := func(id attachstore.ID) []any { return []any{id[:]} }
+	for _, c := range []struct {
+		name   string
+		damage string
+		args   func(id attachstore.ID) []any
+	}{
+		{"FlippedBytes", `UPDATE attachstore_chunks SET data = ? WHERE seq = 2 AND blob_pk = ` + byID,
+			func(id attachstore.ID) []any { return []any{content(62, chunk), id[:]} }},
+		{"TruncatedChunk", `UPDATE attachstore_chunks SET data = ? WHERE seq = 1 AND blob_pk = ` + byID,
+			func(id attachstore.ID) []any { return []any{[]byte("short"), id[:]} }},
+		{"MissingMiddleChunk", `DELETE FROM attachstore_chunks WHERE seq = 1 AND blob_pk = ` + byID, idArg},
+		{"MissingLastChunk", `DELETE FROM attachstore_chunks WHERE seq = 3 AND blob_pk = ` + byID, idArg},
+		{"AllChunksMissing", `DELETE FROM attachstore_chunks WHERE blob_pk = ` + byID, idArg},
+		{"LastChunkTooLong", `UPDATE attachstore_chunks SET data = ? WHERE seq = 3 AND blob_pk = ` + byID,
+			func(id attachstore.ID) []any { return []any{[]byte("0123456789"), id[:]} }},
+		{"ExtraChunk", `INSERT INTO attachstore_chunks (blob_pk, seq, data) SELECT pk, 4, ? FROM attachstore_blobs WHERE id = ?`,
+			func(id attachstore.ID) []any { return []any{[]byte("extra"), id[:]} }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newRepairFixture(t, h, content(61, size))
+			s, ctx := f.s, t.Context()
+			mustPut(t, s, content(63, size), attachstore.Meta{})
+			before := state(t, s, "a", "b")
+			pk := blobPK(t, s, f.ref.ID)
+			exec(t, s, c.damage, c.args(f.ref.ID)...)
+			verifyCorrupt(t, s, "after the damage", f.ref.ID)
+
+			id, err := s.Repair(ctx, readerOf(f.data))
+			if err != nil || id != f.ref.ID {
+				t.Fatalf("Repair with the right bytes = %s, %v; want %s, nil", id, err, f.ref.ID)
+			}
+			verifyCorrupt(t, s, "after Repair")
+			checkUnchanged(t, "the damage and Repair", before, state(t, s, "a", "b"))
+			if got := blobPK(t, s, f.ref.ID); got != pk {
+				t.Errorf("Repair moved the blob from pk %d to %d (List goes by pk)", pk, got)
+			}
+			if a, err := s.Get(ctx, f.ref.ID); err != nil || !bytes.Equal(a.Data, f.data) {
+				t.Errorf("Get after Repair = %d bytes (equal %v), %v", len(a.Data), bytes.Equal(a.Data, f.data), err)
+			}
+			for _, ss := range []*attachstore.Session{s.Session("a"), s.Session("b")} {
+				if a, err := ss.Get(ctx, f.ref.ID); err != nil || !bytes.Equal(a.Data, f.data) {
+					t.Errorf("Session(%q).Get after Repair = %d bytes, %v", ss.ID(), len(a.Data), err)
+				}
+			}
+			checkSeeks(t, s, f.ref.ID, f.data)
+			if n := chunkRows(t, s); n != 8 {
+				t.Errorf("%d chunk rows after Repair, want 8 (4 of each blob)", n)
+			}
+			if n := orphanChunks(t, s); n != 0 {
+				t.Errorf("%d chunk rows of no blob after Repair", n)
+			}
+			if p := pending(t, s, "b"); !slices.Equal(p, []attachstore.ID{f.ref.ID}) {
+				t.Errorf("Pending(b) after Repair = %v, want the intent kept", p)
+			}
+		})
+	}
+
+	t.Run("IntactChangesNothing", func(t *testing.T) {
+		f := newRepairFixture(t, h, content(64, size))
+		small, empty := content(65, 10), []byte{}
+		mustPut(t, f.s, small, attachstore.Meta{})
+		mustPut(t, f.s, empty, attachstore.Meta{})
+		before := state(t, f.s, "a", "b")
+		for _, data := range [][]byte{f.data, small, empty} {
+			want := attachstore.ContentID(data)
+			pk, rows := blobPK(t, f.s, want), chunkRows(t, f.s)
+			id, err := f.s.Repair(t.Context(), readerOf(data))
+			if err != nil || id != want {
+				t.Fatalf("Repair of an intact blob of %d bytes = %s, %v; want %s, nil", len(data), id, err, want)
+			}
+			checkUnchanged(t, "Repair of an intact blob", before, state(t, f.s, "a", "b"))
+			if got := blobPK(t, f.s, want); got != pk {
+				t.Errorf("Repair of an intact blob of %d bytes rewrote it: pk %d -> %d", len(data), pk, got)
+			}
+			if got := chunkRows(t, f.s); got != rows {
+				t.Errorf("Repair of an intact blob of %d bytes left %d chunk rows, want %d", len(data), got, rows)
+			}
+		}
+	})
+
+	t.Run("ErrNotFound", func(t *testing.T) {
+		f := newRepairFixture(t, h, content(67, size))
+		rows := chunkRows(t, f.s)
+		for _, data := range [][]byte{content(66, size), []byte("never stored"), {}} {
+			id, err := f.s.Repair(t.Context(), readerOf(data))
+			if !errors.Is(err, attachstore.ErrNotFound) {
+				t.Fatalf("Repair with %d bytes no blob has = %s, %v; want ErrNotFound", len(data), id, err)
+			}
+			if id != attachstore.ContentID(data) || !strings.Contains(err.Error(), id.String()) {
+				t.Errorf("Repair's ErrNotFound = %s, %q; want the id of the bytes, %s, in both", id, err, attachstore.ContentID(data))
+			}
+			onePrefix(t, "Repair's ErrNotFound", err)
+			checkUnchanged(t, "Repair with bytes no blob has", f.before, state(t, f.s, "a", "b"))
+			if got := chunkRows(t, f.s); got != rows {
+				t.Errorf("Repair with bytes no blob has left %d chunk rows, want %d: it stored them", got, rows)
+			}
+		}
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		// Where writers run in parallel (PostgreSQL), the first Repair
+		// rewrites the blob and the others find it intact; every one
+		// succeeds, and the blob has one set of chunks.
+		f := newRepairFixture(t, h, content(72, size))
+		exec(t, f.s, `DELETE FROM attachstore_chunks WHERE seq = 2 AND blob_pk = `+byID, f.ref.ID[:])
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if id, err := f.s.Repair(t.Context(), readerOf(f.data)); err != nil || id != f.ref.ID {
+					t.Errorf("concurrent Repair = %s, %v; want %s, nil", id, err, f.ref.ID)
+				}
+			})
+		}
+		wg.Wait()
+		verifyCorrupt(t, f.s, "after concurrent Repairs")
+		checkUnchanged(t, "concurrent Repairs", f.before, state(t, f.s, "a", "b"))
+		if n := chunkRows(t, f.s); n != 4 {
+			t.Errorf("%d chunk rows after concurrent Repairs, want 4", n)
+		}
+	})
+
+	t.Run("StopsUnchanged", func(t *testing.T) {
+		errBoom := errors.New("storetest: the input broke")
+		for _, c := range []struct {
+			name  string
+			input func(data []byte, cancel context.CancelFunc) io.Reader
+			want  error
+		}{
+			{"CancelledBefore", func(data []byte, cancel context.CancelFunc) io.Reader {
+				cancel()
+				return readerOf(data)
+			}, context.Canceled},
+			{"CancelledMidway", func(data []byte, cancel context.CancelFunc) io.Reader {
+				return &cancelAfter{r: readerOf(data), n: chunk + 1, cancel: cancel}
+			}, context.Canceled},
+			{"InputFails", func(data []byte, cancel context.CancelFunc) io.Reader {
+				return io.MultiReader(bytes.NewReader(data[:2*chunk]), iotest.ErrReader(errBoom))
+			}, errBoom},
+			{"TooLarge", func(data []byte, cancel context.CancelFunc) io.Reader {
+				return readerOf(append(slices.Clone(data), content(68, 4*chunk)...))
+			}, attachstore.ErrTooLarge},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				f := newRepairFixture(t, h, content(69, size), attachstore.WithMaxBlobSize(6*chunk))
+				exec(t, f.s, `DELETE FROM attachstore_chunks WHERE seq = 1 AND blob_pk = `+byID, f.ref.ID[:])
+				pk, rows := blobPK(t, f.s, f.ref.ID), chunkRows(t, f.s)
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				if _, err := f.s.Repair(ctx, c.input(f.data, cancel)); !errors.Is(err, c.want) {
+					t.Fatalf("Repair = %v, want %v", err, c.want)
+				}
+				verifyCorrupt(t, f.s, "after the stopped Repair", f.ref.ID)
+				checkUnchanged(t, "a stopped Repair", f.before, state(t, f.s, "a", "b"))
+				if got := blobPK(t, f.s, f.ref.ID); got != pk {
+					t.Errorf("a stopped Repair changed the blob's pk %d -> %d", pk, got)
+				}
+				if got := chunkRows(t, f.s); got != rows {
+					t.Errorf("a stopped Repair left %d chunk rows, want %d", got, rows)
+				}
+			})
+		}
+	})
+
+	t.Run("OtherChunkSize", func(t *testing.T) {
+		needReopen(t, h)
+		f := newRepairFixture(t, h, content(70, size))
+		exec(t, f.s, `UPDATE attachstore_chunks SET data = ? WHERE seq = 0 AND blob_pk = `+byID, content(71, chunk), f.ref.ID[:])
+		if err := f.s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s := reopen(t, h, f.s, attachstore.WithChunkSize(2*chunk))
+		if _, err := s.Repair(t.Context(), readerOf(f.data)); err != nil {
+			t.Fatalf("Repair with another chunk size: %v", err)
+		}
+		verifyCorrupt(t, s, "after Repair with another chunk size")
+		checkUnchanged(t, "Repair with another chunk size", f.before, state(t, s, "a", "b"))
+		checkSeeks(t, s, f.ref.ID, f.data)
+		if n := chunkRows(t, s); n != 2 {
+			t.Errorf("%d chunk rows, want 2 of %d bytes", n, 2*chunk)
+		}
+	})
 }

@@ -469,6 +469,16 @@ func testNoRoots(t *testing.T, h Harness) {
 		t.Errorf("dry run without roots = %+v, %v; want ErrNoRoots and the %d blobs it would delete", rep, err, len(ids))
 	}
 	checkUnchanged(t, "Reclaim without roots", before, state(t, s))
+	// A hold is no root: it protects intents, and a hold for a session and
+	// owner that hold nothing (a typo) must not unlock the refusal.
+	if err := s.Session("ghost").Hold(ctx, "x", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = s.Reclaim(ctx, attachstore.ReclaimPolicy{})
+	if !errors.Is(err, attachstore.ErrNoRoots) || rep.ReclaimedBlobs != 0 {
+		t.Errorf("Reclaim with only a hold for a session that holds nothing = %+v, %v; want ErrNoRoots and nothing deleted", rep, err)
+	}
+	checkUnchanged(t, "Reclaim with only a hold", before, state(t, s))
 	// A tombstone is a root: the store was used with sessions.
 	if err := s.DropSession(ctx, "old-chat"); err != nil {
 		t.Fatal(err)

@@ -353,6 +353,8 @@ func allOps(s *attachstore.Store, known attachstore.ID, r *attachstore.Reader) [
 			_, err := s.PutReader(ctx, readerOf(big), attachstore.Meta{})
 			return err
 		}},
+		// After PutReader, which stores big: Repair finds it intact.
+		{"Repair", func(ctx context.Context) error { _, err := s.Repair(ctx, readerOf(big)); return err }},
 		{"Get", func(ctx context.Context) error { _, err := s.Get(ctx, known); return err }},
 		{"NewReader", func(ctx context.Context) error { _, err := s.NewReader(ctx, known); return err }},
 		{"Stat", func(ctx context.Context) error { _, err := s.Stat(ctx, known); return err }},

@@ -42,13 +42,14 @@
 //	reclaim [--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never] [--allow-empty-roots]
 //	                              forget stale intents, delete orphans, shrink file
 //	verify                        check integrity, re-hash blobs; exit 1 on a problem
+//	repair FILE...                mend corrupt blobs from files that hold their bytes
 //	stats                         count blobs, refs, sessions; show sizes
 //	backup FILE                   write a verified copy of the store to a new FILE
 //	compact                       rewrite the file without free space; enable shrinking
 //
-// On a terminal, long operations (a large put, get, export or import,
-// reclaim, verify) draw a progress bar on stderr; nothing is drawn when
-// stderr is not a terminal.
+// On a terminal, long operations (a large put, get, repair, export or
+// import, reclaim, verify) draw a progress bar on stderr; nothing is drawn
+// when stderr is not a terminal.
 //
 // The database is --db, else $ATTACHSTORE_DB, else ./attachments.db: a file
 // path, or a postgres:// or postgresql:// URL (in any letter case). Messages
@@ -209,7 +210,7 @@ var commands = []struct {
 }{
 	{"content", []*command{putCmd, getCmd, statCmd, lsCmd, rmCmd}},
 	{"sessions", []*command{sessionsCmd, refsCmd, commitCmd, discardCmd, holdCmd, dropSessionCmd, exportCmd, importCmd}},
-	{"maintenance", []*command{reclaimCmd, verifyCmd, statsCmd, backupCmd, compactCmd}},
+	{"maintenance", []*command{reclaimCmd, verifyCmd, repairCmd, statsCmd, backupCmd, compactCmd}},
 }
 
 func lookup(name string) *command {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/attachstore/attachstore"
@@ -30,10 +31,10 @@ On a terminal a progress line is drawn on stderr.
 
 Reclaim deletes every blob that no session references, so content put
 without --session goes too, once it is older than --grace. When no session
-holds any ref at all (no ref, intent, hold or dropped session), which is
-what a store used without sessions, or the wrong --db, looks like, reclaim
-refuses, deletes nothing, says how much it would delete, and exits 1;
---allow-empty-roots reclaims anyway.
+holds any ref at all (no ref, intent or dropped session; a hold alone does
+not count), which is what a store used without sessions, or the wrong --db,
+looks like, reclaim refuses, deletes nothing, says how much it would
+delete, and exits 1; --allow-empty-roots reclaims anyway.
 
 A database another program created (and put or import adopted) may lack
 SQLite's incremental vacuum: its free space can then only be given back by
@@ -175,8 +176,10 @@ var verifyCmd = &command{
 Verify runs SQLite's integrity_check and foreign_key_check and re-hashes
 every blob's bytes. It exits 0 when everything checks out and 1 when a blob
 is corrupt (its bytes no longer hash to its id, or chunks are missing) or
-the database has problems; each is listed. On a terminal a progress bar is
-drawn on stderr. --json prints one report: ok, checked_blobs, checked_bytes,
+the database has problems; each is listed. A corrupt blob is mended by
+'attachstore repair FILE', given a FILE that holds its original bytes;
+verify names the repair beside each. On a terminal a progress bar is drawn
+on stderr. --json prints one report: ok, checked_blobs, checked_bytes,
 corrupt (the ids, [] when none), problems ([] when none).`,
 	access: reads,
 	setup:  setupVerify,
@@ -240,8 +243,11 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 			return err
 		}
 		if !rep.OK() {
-			return &exitError{code: 1, kind: "corrupt", subj: subject{"db", c.dbName()},
-				msg: fmt.Sprintf("verify %s: %d corrupt blobs, %d problems", c.dbName(), len(rep.Corrupt), len(rep.Problems))}
+			msg := fmt.Sprintf("verify %s: %d corrupt blobs, %d problems", c.dbName(), len(rep.Corrupt), len(rep.Problems))
+			if len(rep.Corrupt) > 0 {
+				msg += "; 'attachstore repair FILE' gives a corrupt blob its bytes back from a FILE that holds them"
+			}
+			return &exitError{code: 1, kind: "corrupt", subj: subject{"db", c.dbName()}, msg: msg}
 		}
 		return nil
 	}
@@ -250,7 +256,7 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 func printVerify(c *cli, rep attachstore.VerifyReport) error {
 	fmt.Fprintf(c.stdout, "checked %d blobs, %s\n", rep.CheckedBlobs, formatBytes(rep.CheckedBytes))
 	for _, id := range rep.Corrupt {
-		fmt.Fprintf(c.stdout, "corrupt %s\n", id)
+		fmt.Fprintf(c.stdout, "corrupt %s (repair with: attachstore repair FILE, FILE holding its original bytes)\n", id)
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintf(c.stdout, "problem %s\n", printable(p))
@@ -259,6 +265,83 @@ func printVerify(c *cli, rep attachstore.VerifyReport) error {
 		fmt.Fprintln(c.stdout, "ok")
 	}
 	return nil
+}
+
+var repairCmd = &command{
+	name:    "repair",
+	args:    "FILE...",
+	summary: "mend corrupt blobs from files that hold their bytes",
+	access:  writes,
+	long: `
+Repair mends the blobs that 'verify' reports corrupt, from files that still
+hold their original bytes (the user's own copy, an export, a backup's
+'get'). Each FILE is hashed; when its bytes are those of a stored blob whose
+stored bytes no longer are (changed, cut short, chunks missing or extra),
+that blob's bytes are replaced by FILE's in one transaction. The blob keeps
+its id, label, media type and creation time, and every session keeps its
+ref, committed or not. A blob that is intact is left as it is.
+
+Repair never adds content: a FILE whose bytes are no stored blob's fails
+(not found) and nothing is stored ('put' stores new content). After repair
+succeeds, the blob with the printed id holds exactly FILE's bytes; 'verify'
+confirms it. Input that is not a regular file (stdin from a pipe, say) is
+first copied to a temporary file, as put does.
+
+It prints each FILE's id; --json prints one object per file: file, id.
+Every file is tried: one that cannot be read or matches no blob is
+reported and the others are still repaired; the exit status is then 1.`,
+	setup: setupRepair,
+}
+
+func setupRepair(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) == 0 {
+			return badUsage("no FILE given (use - for stdin)")
+		}
+		if len(slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a != "-" })) > 1 {
+			return badUsage("- (stdin) given more than once")
+		}
+		s, err := c.open(ctx)
+		if err != nil {
+			return err
+		}
+		return c.each(ctx, len(args), func(i int) error {
+			name := args[i]
+			id, err := c.repairFile(ctx, s, name)
+			if errors.Is(err, attachstore.ErrNotFound) {
+				return &exitError{code: 1, kind: "not_found", subj: fileSubj(name), cause: err,
+					details: map[string]any{"id": id},
+					msg: fmt.Sprintf("repair %s: no stored blob has these bytes (their id is %s), so there is "+
+						"nothing to repair; nothing was stored ('put' stores new content)", fileSubj(name), id)}
+			}
+			if err != nil {
+				return c.fail("repair", fileSubj(name), err)
+			}
+			if c.json {
+				return c.emitJSON(struct {
+					File string         `json:"file"`
+					ID   attachstore.ID `json:"id"`
+				}{name, id})
+			}
+			_, err = fmt.Fprintln(c.stdout, id)
+			return err
+		})
+	}
+}
+
+// repairFile streams one input into Store.Repair, as putFile does into a
+// put.
+func (c *cli) repairFile(ctx context.Context, s *attachstore.Store, name string) (attachstore.ID, error) {
+	in, size, closeIn, err := c.openInput(ctx, name)
+	if err != nil {
+		return attachstore.ID{}, err
+	}
+	defer closeIn()
+	b := c.newByteBar(size, "repair "+fileSubj(name).String())
+	defer b.done()
+	lctx, in, stop := streamCtx(ctx, b.reader(in))
+	defer stop()
+	return s.Repair(lctx, in)
 }
 
 var statsCmd = &command{

@@ -102,6 +102,90 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyNamesTheRepair: verify says, beside each corrupt blob and in
+// its error, which command mends it.
+func TestVerifyNamesTheRepair(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bad := e.put(e.file("bad.bin", pseudoRandom(300<<10, 13)))[0]
+	corrupt(t, e.db, bad)
+	r := e.fails(1, []string{"1 corrupt", "attachstore repair FILE"}, "verify")
+	if want := "corrupt " + bad + " (repair with: attachstore repair FILE"; !strings.Contains(r.stdout, want) {
+		t.Errorf("verify's line for the corrupt blob does not name the repair: want %q in\n%s", want, r.stdout)
+	}
+	r = e.fails(1, nil, "verify", "--json")
+	if o := jsonLines(t, r.stderr); len(o) != 1 || o[0]["kind"] != "corrupt" ||
+		!strings.Contains(o[0]["error"].(string), "attachstore repair FILE") {
+		t.Errorf("verify --json's error does not name the repair: %v", o)
+	}
+}
+
+// TestRepair: repair mends a corrupt blob from a file holding its bytes,
+// keeps its refs and commit stamp, leaves intact blobs alone, and stores
+// nothing for bytes no blob has.
+func TestRepair(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	data := pseudoRandom(300<<10, 31)
+	f := e.file("report.bin", data)
+	id := e.put("--session", "s", f)[0]
+	e.ok(nil, "commit", "--session", "s", id)
+	intact := e.file("intact.txt", []byte("intact"))
+	intactID := e.put(intact)[0]
+	refsBefore := e.ok(nil, "refs", "--session", "s", "--json").stdout
+	corrupt(t, e.db, id)
+	e.fails(1, []string{"1 corrupt"}, "verify")
+
+	if got := e.ok(nil, "repair", f).stdout; got != id+"\n" {
+		t.Errorf("repair %s printed %q, want its id %s", f, got, id)
+	}
+	e.ok(nil, "verify")
+	if got := e.ok(nil, "get", "--session", "s", id).stdout; got != string(data) {
+		t.Errorf("get --session s after repair: %d bytes, want the %d put", len(got), len(data))
+	}
+	refsAfter := e.ok(nil, "refs", "--session", "s", "--json").stdout
+	if refs := jsonLines(t, refsAfter); len(refs) != 1 || refs[0]["committed"] != true || refsAfter != refsBefore {
+		t.Errorf("refs --session s after repair = %s, want the committed ref kept as it was: %s", refsAfter, refsBefore)
+	}
+
+	// An intact blob is left alone; stdin works; --json says file and id.
+	o := jsonLines(t, e.ok(nil, "repair", "--json", intact, f).stdout)
+	if len(o) != 2 || o[0]["file"] != intact || o[0]["id"] != intactID || o[1]["file"] != f || o[1]["id"] != id {
+		t.Errorf("repair --json of two intact blobs = %v", o)
+	}
+	corrupt(t, e.db, id)
+	if got := e.ok(bytes.NewReader(data), "repair", "-").stdout; got != id+"\n" {
+		t.Errorf("repair - printed %q, want %s", got, id)
+	}
+	e.ok(nil, "verify")
+
+	// Bytes no blob has: reported with their id, not stored; the other
+	// files are still repaired.
+	stranger := []byte("never stored")
+	sf := e.file("stranger.txt", stranger)
+	corrupt(t, e.db, id)
+	r := e.fails(1, []string{"repair " + sf, "no stored blob has these bytes", sha(stranger), "nothing was stored"}, "repair", sf, f)
+	if r.stdout != id+"\n" {
+		t.Errorf("repair of a stranger and %s printed %q, want %s alone", f, r.stdout, id)
+	}
+	e.ok(nil, "verify")
+	e.fails(1, []string{"not found"}, "stat", sha(stranger))
+	r = e.fails(1, nil, "repair", "--json", sf)
+	if o := jsonLines(t, r.stderr); len(o) != 1 || o[0]["kind"] != "not_found" || o[0]["file"] != sf || o[0]["id"] != sha(stranger) {
+		t.Errorf("repair --json of bytes no blob has: stderr %v", o)
+	}
+
+	e.fails(2, []string{"no FILE", "usage"}, "repair")
+	e.fails(2, []string{"more than once"}, "repair", "-", "-")
+	e.fails(2, []string{"--read-only"}, "--read-only", "repair", f)
+	e.fails(1, []string{"missing.bin"}, "repair", filepath.Join(e.dir, "missing.bin"))
+	none := filepath.Join(e.dir, "none.db")
+	e.fails(1, []string{"no such database"}, "--db", none, "repair", f)
+	if _, err := os.Stat(none); err == nil {
+		t.Errorf("repair created %s", none)
+	}
+}
+
 // corrupt overwrites the first chunk of the blob with id with other bytes
 // of the same length, through the host-SQL door of the library.
 func corrupt(t *testing.T, path, id string) {

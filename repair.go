@@ -1,0 +1,127 @@
+package attachstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Repair gives a damaged blob its bytes back. It reads r to the end and,
+// when r's bytes hash to the id of a stored blob whose stored bytes do not
+// (Verify reports that blob in Corrupt: bytes changed, chunks missing,
+// extra, cut short or too long), it replaces that blob's chunks with r's
+// bytes in one transaction. The blob keeps its id, its metadata (media
+// type, label, Extra, creation time) and every session's ref, committed or
+// not, with its commit stamp; nothing else in the store changes.
+//
+// Repair returns the id of r's bytes. For a blob that is intact it changes
+// nothing and returns its id and nil, as it does after a repair: either
+// way, when Repair returns nil the blob with that id holds exactly r's
+// bytes. Bytes whose id no stored blob has are not stored (Repair is not a
+// Put): it returns ErrNotFound, with the id of r's bytes, so the caller can
+// say which blob it looked for. An error reading r, ErrTooLarge, or a
+// cancelled ctx changes nothing.
+//
+// Memory stays bounded by the chunk size, as for PutReader, and like
+// PutReader Repair holds the write lock while it reads r: give it a reader
+// that does not stall (spool a slow stream to a file first).
+func (s *Store) Repair(ctx context.Context, r io.Reader) (ID, error) {
+	var (
+		id       ID
+		intact   bool
+		attempts int
+	)
+	err := s.update(ctx, "repair", func(tx *Tx) (err error) {
+		// On PostgreSQL a transaction that loses a race (a deadlock) runs
+		// again, but r was read by the one that lost.
+		if attempts++; attempts > 1 {
+			return fmt.Errorf("%w: repair: the transaction lost a race with another after reading the input, "+
+				"which cannot be read again; nothing was written (try again)", ErrConflict)
+		}
+		id, intact, err = tx.repair(ctx, r)
+		if err == nil && intact {
+			// Roll back the chunks written while the id was unknown.
+			return errIntact
+		}
+		return err
+	})
+	if errors.Is(err, errIntact) {
+		err = nil
+	}
+	return id, err
+}
+
+// errIntact rolls back a Repair that found its blob intact.
+var errIntact = errors.New("attachstore: repair: blob is intact")
+
+// repair writes r's bytes as chunks under a pk of their own while it
+// hashes them, because which blob they repair is known only from their
+// hash at the end: streaming them once, into the database, keeps memory to
+// one chunk with no spool file beside it. Once the hash names a stored blob
+// that does not verify, the blob's old chunks go and the new ones move to
+// its pk; it records their size and chunk size, and keeps its id, pk (List
+// and Readers go by it), metadata and refs. Moving rewrites the rows on
+// SQLite, but Repair is rare, and one statement is simpler than a second
+// path that spools r to a file first. The blob's row is locked (updated in
+// place) before it is checked, so that a second Repair of the same blob on
+// PostgreSQL, where writers run in parallel, waits and then finds it
+// intact. intact says the blob verified and nothing was to be done: the
+// caller rolls the new chunks back.
+func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err error) {
+	s := tx.s
+	pk, err := tx.nextPK(ctx)
+	if err != nil {
+		return ID{}, false, err
+	}
+	h := sha256.New()
+	buf := make([]byte, s.opts.chunkSize)
+	var size int64
+	for seq := 0; ; seq++ {
+		if err := ctx.Err(); err != nil {
+			return ID{}, false, errorf("repair", err)
+		}
+		n, eof, err := readChunk(r, buf)
+		if err != nil {
+			return ID{}, false, errorf("repair: reading input", err)
+		}
+		size += int64(n)
+		if err := s.checkSize(size); err != nil {
+			return ID{}, false, err
+		}
+		if n > 0 {
+			h.Write(buf[:n])
+			if err := tx.insertChunk(ctx, pk, seq, buf[:n]); err != nil {
+				return ID{}, false, err
+			}
+		}
+		if eof {
+			break
+		}
+	}
+	h.Sum(id[:0])
+	old := blobRow{ref: Ref{ID: id}}
+	err = tx.queryRow(ctx, qRepairLockBlob, id[:]).Scan(&old.pk, &old.ref.Size, &old.chunkSize)
+	if errors.Is(err, sql.ErrNoRows) {
+		return id, false, fmt.Errorf("%w: repair %s: no stored blob has the id of these bytes; nothing was stored", ErrNotFound, id)
+	}
+	if err != nil {
+		return id, false, mapErr(err, "repair "+id.String())
+	}
+	ok, err := tx.verifyBlob(ctx, old)
+	if err != nil || ok {
+		return id, ok, err
+	}
+	if _, err := tx.exec(ctx, qDeleteChunks, old.pk); err != nil {
+		return id, false, mapErr(err, "repair "+id.String())
+	}
+	if _, err := tx.exec(ctx, qRepairMoveChunks, old.pk, pk); err != nil {
+		return id, false, mapErr(err, "repair "+id.String())
+	}
+	if _, err := tx.exec(ctx, qRepairBlob, size, s.opts.chunkSize, id[:]); err != nil {
+		return id, false, mapErr(err, "repair "+id.String())
+	}
+	return id, false, nil
+}
