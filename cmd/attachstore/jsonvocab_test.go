@@ -67,6 +67,7 @@ func TestJSONVocabulary(t *testing.T) {
 		{"reclaim", []string{"reclaim"}, keys(reclaimKeys)},
 		{"backup", []string{"backup", filepath.Join(e.dir, "backup.db")}, keys([]string{"db", "backup", "file_bytes"})},
 		{"compact", []string{"compact"}, keys([]string{"file_bytes_before", "file_bytes_after"})},
+		{"repair", []string{"repair", e.file("again.txt", []byte("owned"))}, keys([]string{"file", "id"})},
 	}
 	seen := map[string]bool{} // every key any command printed
 	for _, tt := range tests {
@@ -154,6 +155,7 @@ func TestJSONVocabularyInHelp(t *testing.T) {
 		"stats":  {"blobs", "refs", "sessions", "uncommitted_refs", "blob_bytes", "file_bytes"},
 		"backup": {"db", "backup", "file_bytes"}, "export": keys([]string{"file"}, entryKeys),
 		"import": keys([]string{"file", "session", "committed"}, refKeys),
+		"repair": {"file", "id"},
 	} {
 		help := e.exec(nil, "help", cmd).stdout
 		for _, k := range ks {
