@@ -170,7 +170,7 @@ func (ss *Session) Put(ctx context.Context, data []byte, meta Meta) (Ref, error)
 // session it fails before reading r.
 func (ss *Session) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
 	var ref Ref
-	err := ss.write(ctx, "session put", func(tx *Tx) error {
+	err := ss.write(ctx, "session put", once("session put", func(tx *Tx) error {
 		m, err := meta.normalize()
 		if err != nil {
 			return err
@@ -183,7 +183,7 @@ func (ss *Session) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, 
 		}
 		ref.Meta = m
 		return ss.addIntent(ctx, tx, ref.ID, m)
-	})
+	}))
 	return ref, ss.errf("put", nil, err)
 }
 

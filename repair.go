@@ -30,24 +30,17 @@ import (
 // that does not stall (spool a slow stream to a file first).
 func (s *Store) Repair(ctx context.Context, r io.Reader) (ID, error) {
 	var (
-		id       ID
-		intact   bool
-		attempts int
+		id     ID
+		intact bool
 	)
-	err := s.update(ctx, "repair", func(tx *Tx) (err error) {
-		// On PostgreSQL a transaction that loses a race (a deadlock) runs
-		// again, but r was read by the one that lost.
-		if attempts++; attempts > 1 {
-			return fmt.Errorf("%w: repair: the transaction lost a race with another after reading the input, "+
-				"which cannot be read again; nothing was written (try again)", ErrConflict)
-		}
+	err := s.update(ctx, "repair", once("repair", func(tx *Tx) (err error) {
 		id, intact, err = tx.repair(ctx, r)
 		if err == nil && intact {
 			// Roll back the chunks written while the id was unknown.
 			return errIntact
 		}
 		return err
-	})
+	}))
 	if errors.Is(err, errIntact) {
 		err = nil
 	}

@@ -184,14 +184,32 @@ func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 // lock while it reads r: give it a reader that does not stall (spool a slow
 // network stream to a file first). An error from r, ErrTooLarge or a
 // cancelled context stores nothing; a panic in r's Read reaches the caller
-// and stores nothing.
+// and stores nothing. On PostgreSQL, a put that loses a race with another
+// transaction after it read r returns ErrConflict, having stored nothing:
+// r cannot be read again.
 func (s *Store) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
 	var ref Ref
-	err := s.update(ctx, "put", func(tx *Tx) (err error) {
+	err := s.update(ctx, "put", once("put", func(tx *Tx) (err error) {
 		ref, err = tx.PutReader(ctx, r, meta)
 		return err
-	})
+	}))
 	return ref, err
+}
+
+// once wraps the function of a transaction that consumes a reader: run
+// starts a transaction again when it lost a race (PostgreSQL), but the
+// reader was read by the attempt that lost, and a second read would store
+// the empty rest of it under the empty blob's id.
+func once(what string, fn func(tx *Tx) error) func(tx *Tx) error {
+	ran := false
+	return func(tx *Tx) error {
+		if ran {
+			return fmt.Errorf("%w: %s: the transaction lost a race with another after reading the input, "+
+				"which cannot be read again; nothing was written (try again)", ErrConflict, what)
+		}
+		ran = true
+		return fn(tx)
+	}
 }
 
 // Get returns the content with that id and its bytes, or ErrNotFound.
