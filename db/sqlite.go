@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -141,6 +142,9 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	} else {
 		f.Close()
 	}
+	if err := look(ctx, cfg, abs); err != nil {
+		return nil, err
+	}
 	if d.Origin, err = bootstrap(ctx, cfg, abs); err != nil {
 		return nil, err
 	}
@@ -204,6 +208,56 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 		return err
 	}
 	return checkStore(ctx, d.Reader.DB, false)
+}
+
+// look checks, before anything writes to the file, that no schema object
+// in it is named as one of attachstore's without being attachstore's own
+// (see readVersion), so that a clash is refused with the file as it was.
+// It reads on a connection that cannot write, so it never checkpoints the
+// WAL of a host that has the file open, and that creates no -wal or -shm
+// file: a WAL-mode file with no WAL beside it is read immutable (nothing
+// is in a WAL to miss), any other file read-only.
+func look(ctx context.Context, cfg Config, abs string) error {
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return err
+	}
+	if fi.Size() == 0 {
+		return nil // a new file holds nothing to clash with
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
+	if _, err := os.Stat(abs + "-wal"); errors.Is(err, os.ErrNotExist) && walMode(abs) {
+		q.Set("immutable", "1")
+	}
+	h, err := sql.Open("sqlite3", fileDSN(abs, q))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if _, _, err := readVersion(ctx, h, false); err != nil {
+		if errors.Is(err, ErrNotAStore) {
+			return fmt.Errorf("%w; nothing was changed", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// walMode reports whether the database file at path says it is in WAL
+// mode: its header's read and write versions are 2.
+func walMode(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var h [20]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return false
+	}
+	return string(h[:16]) == "SQLite format 3\x00" && h[18] == 2 && h[19] == 2
 }
 
 // checkImmutable checks that path holds a store, on a connection that
@@ -553,8 +607,9 @@ func (d *DB) FileBytes(ctx context.Context) int64 {
 	case d.Memory:
 		return 0
 	case d.pg:
-		_ = d.Reader.QueryRowContext(ctx, `SELECT pg_total_relation_size('blobs') + pg_total_relation_size('chunks')
-			+ pg_total_relation_size('refs') + pg_total_relation_size('holds') + pg_total_relation_size('dropped_sessions')`).Scan(&n)
+		_ = d.Reader.QueryRowContext(ctx, `SELECT pg_total_relation_size('attachstore_blobs') + pg_total_relation_size('attachstore_chunks')
+			+ pg_total_relation_size('attachstore_refs') + pg_total_relation_size('attachstore_holds')
+			+ pg_total_relation_size('attachstore_dropped_sessions')`).Scan(&n)
 		return n
 	}
 	for _, p := range []string{d.Path, d.Path + "-wal"} {
