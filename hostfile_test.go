@@ -326,3 +326,71 @@ func TestPostgresSearchPathWithoutASchema(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactKeepsTheHostsRowids: Compact refuses a file in which a table
+// that is not attachstore's has implicit rowids (VACUUM may renumber
+// them), and changes nothing; with AllowRowidChanges it runs. Tables whose
+// rowid is an INTEGER PRIMARY KEY, and WITHOUT ROWID tables, keep their
+// keys, so they need no permission; nor does a file of attachstore's
+// tables alone.
+func TestCompactKeepsTheHostsRowids(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		host    string // "" for a file attachstore created
+		refuses bool
+	}{
+		{"OnlyAttachstore", "", false},
+		{"ImplicitRowid", `CREATE TABLE notes (body TEXT)`, true},
+		{"IntPrimaryKey", `CREATE TABLE notes (id INT PRIMARY KEY, body TEXT)`, true},
+		{"IntegerPrimaryKeyDesc", `CREATE TABLE notes (id INTEGER PRIMARY KEY DESC, body TEXT)`, true},
+		{"CompositeKey", `CREATE TABLE notes (a INTEGER, b INTEGER, body TEXT, PRIMARY KEY (a, b))`, true},
+		{"IntegerPrimaryKey", `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)`, false},
+		{"IntegerPrimaryKeyConstraint", `CREATE TABLE notes (id integer, body TEXT, PRIMARY KEY (id))`, false},
+		{"WithoutRowid", `CREATE TABLE notes (id TEXT PRIMARY KEY DEFAULT (hex(randomblob(8))), body TEXT) WITHOUT ROWID`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			path := filepath.Join(t.TempDir(), "host.db")
+			if c.host != "" {
+				raw, err := sql.Open("sqlite3", "file:"+path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, q := range []string{c.host, `INSERT INTO notes (body) VALUES ('one'), ('two'), ('three')`,
+					`DELETE FROM notes WHERE body = 'one'`} {
+					if _, err := raw.Exec(q); err != nil {
+						raw.Close()
+						t.Fatalf("%s: %v", q, err)
+					}
+				}
+				raw.Close()
+			}
+			s := openForTest(t, path)
+			mustPut(t, s.Session("s"), "kept")
+			err := s.Compact(ctx)
+			if c.refuses {
+				if !errors.Is(err, attachstore.ErrRowidsMayChange) || !strings.Contains(err.Error(), `table "notes"`) {
+					t.Fatalf("Compact = %v; want ErrRowidsMayChange naming table \"notes\"", err)
+				}
+				if mode := pragmaInt(t, s, "auto_vacuum"); mode != 0 {
+					t.Errorf("the refused Compact changed auto_vacuum to %d", mode)
+				}
+				err = s.Compact(ctx, attachstore.AllowRowidChanges())
+			}
+			if err != nil {
+				t.Fatalf("Compact: %v", err)
+			}
+			if mode := pragmaInt(t, s, "auto_vacuum"); mode != 2 {
+				t.Errorf("after Compact: auto_vacuum %d, want 2 (incremental)", mode)
+			}
+			if c.host != "" {
+				var bodies []string
+				if err := s.View(ctx, func(tx *attachstore.Tx) error {
+					return tx.SQL().SelectContext(ctx, &bodies, `SELECT body FROM notes ORDER BY body`)
+				}); err != nil || !slices.Equal(bodies, []string{"three", "two"}) {
+					t.Errorf("the host's rows after Compact: %q, %v", bodies, err)
+				}
+			}
+		})
+	}
+}

@@ -100,7 +100,7 @@ func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
 		return -1, false, nil
 	case !ok:
 		return -1, false, clash(found, nil, nil,
-			"the database has no "+migrationsTable+" table, so attachstore made none of them")
+			"the database has no "+migrationsTable+" table: attachstore never wrote to it")
 	case mig.kind != "table":
 		return -1, false, clash(map[string]object{migrationsTable: mig}, nil, nil, "")
 	}
@@ -254,13 +254,15 @@ func isDriverError(err error) bool {
 // checkStore says whether db holds a store this build can use as it is.
 func checkStore(ctx context.Context, db *sql.DB, pg bool) error {
 	v, dirty, err := readVersion(ctx, db, pg)
-	if err != nil {
+	if errors.Is(err, ErrNotAStore) {
+		return fmt.Errorf("%w; nothing was changed", err)
+	} else if err != nil {
 		return err
 	}
 	switch {
 	case v < 0:
-		return fmt.Errorf("%w: the file has no attachstore schema (a read-only open changes nothing; "+
-			"a writable open would add attachstore's tables beside the file's own)", ErrNotAStore)
+		return fmt.Errorf("%w: attachstore never wrote to it (it has no %s table); nothing was changed",
+			ErrNotAStore, migrationsTable)
 	case v > schema.Version:
 		return fmt.Errorf("%w: file is at version %d, this build knows up to %d; upgrade attachstore",
 			ErrSchemaTooNew, v, schema.Version)

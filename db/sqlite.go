@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -535,6 +536,44 @@ func (d *DB) Compact(ctx context.Context) error {
 		}
 	}
 	return d.truncateWAL(ctx)
+}
+
+// RowidTables returns the tables that are not attachstore's and whose
+// rows are keyed by an implicit rowid: a rowid table (not WITHOUT ROWID)
+// without an INTEGER PRIMARY KEY column, which would make the rowid a
+// column of its own. VACUUM may renumber those rowids (SQLite documents
+// it); an INTEGER PRIMARY KEY, and a WITHOUT ROWID table's key, it keeps.
+// Virtual tables are counted through their shadow tables. None on
+// PostgreSQL or in memory, where Compact does not vacuum.
+func (d *DB) RowidTables(ctx context.Context) ([]string, error) {
+	if d.Memory || d.pg || d.Writer == nil {
+		return nil, nil
+	}
+	// An INTEGER PRIMARY KEY declared DESC is not the rowid: SQLite gives
+	// it an index of its own (origin 'pk'), as for any other key.
+	rows, err := d.Writer.QueryContext(ctx, `SELECT t.name FROM pragma_table_list AS t
+		WHERE t.schema = 'main' AND t.type IN ('table', 'shadow') AND NOT t.wr
+			AND t.name NOT LIKE 'sqlite\_%' ESCAPE '\'
+			AND NOT ((SELECT count(*) FROM pragma_table_info(t.name) WHERE pk > 0) = 1
+				AND (SELECT upper(type) FROM pragma_table_info(t.name) WHERE pk > 0) = 'INTEGER'
+				AND NOT EXISTS (SELECT 1 FROM pragma_index_list(t.name) WHERE origin = 'pk'))
+		ORDER BY t.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	own := ownObjects(false)
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		if _, ok := own[strings.ToLower(name)]; !ok {
+			names = append(names, name)
+		}
+	}
+	return names, rows.Err()
 }
 
 // Backup writes a consistent copy of the database, as of one snapshot, to
