@@ -394,3 +394,53 @@ func TestCompactKeepsTheHostsRowids(t *testing.T) {
 		})
 	}
 }
+
+// TestAdoptingAFileWithAHotJournal: a host that stopped half-way through
+// a transaction leaves a hot journal; Open rolls it back, as the host's
+// next connection would, and adopts the file with the host's rows as
+// they were before that transaction.
+func TestAdoptingAFileWithAHotJournal(t *testing.T) {
+	dir := t.TempDir()
+	path := sqliteHost(t, "delete", nil)
+	host, err := sql.Open("sqlite3", "file:"+path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	host.SetMaxOpenConns(1)
+	if _, err := host.Exec(`PRAGMA cache_size = 10`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := host.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2000 {
+		if _, err := tx.Exec(`INSERT INTO chats VALUES (hex(randomblob(500)))`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A copy taken now is what a crash leaves: the file with pages the
+	// transaction spilled into it, and the journal that undoes them.
+	crashed := filepath.Join(dir, "crashed.db")
+	for _, suffix := range []string{"", "-journal"} {
+		b, err := os.ReadFile(path + suffix)
+		if err != nil {
+			t.Fatalf("the host's file%s during its transaction: %v", suffix, err)
+		}
+		if err := os.WriteFile(crashed+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = tx.Rollback()
+	s := openForTest(t, crashed)
+	if s.Origin() != attachstore.AdoptedFile {
+		t.Errorf("Origin = %v, want %v", s.Origin(), attachstore.AdoptedFile)
+	}
+	var n int
+	if err := s.View(t.Context(), func(tx *attachstore.Tx) error {
+		return tx.SQL().QueryRowContext(t.Context(), `SELECT count(*) FROM chats`).Scan(&n)
+	}); err != nil || n != 1 {
+		t.Errorf("the host's rows after the hot journal's rollback: %d, %v; want 1", n, err)
+	}
+}

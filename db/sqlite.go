@@ -217,7 +217,8 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 // It reads on a connection that cannot write, so it never checkpoints the
 // WAL of a host that has the file open, and that creates no -wal or -shm
 // file: a WAL-mode file with no WAL beside it is read immutable (nothing
-// is in a WAL to miss), any other file read-only.
+// is in a WAL to miss), any other file read-only, except one with a
+// rollback journal beside it, which may need rolling back first.
 func look(ctx context.Context, cfg Config, abs string) error {
 	fi, err := os.Stat(abs)
 	if err != nil {
@@ -231,6 +232,12 @@ func look(ctx context.Context, cfg Config, abs string) error {
 	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
 	if _, err := os.Stat(abs + "-wal"); errors.Is(err, os.ErrNotExist) && walMode(abs) {
 		q.Set("immutable", "1")
+	} else if fi, err := os.Stat(abs + "-journal"); err == nil && fi.Size() > 0 {
+		// Perhaps a hot journal, left by a host that stopped half-way
+		// through a transaction: only a connection that can write may
+		// roll it back, as the host's next connection would, and it must
+		// be rolled back before the file can be read.
+		q.Set("mode", "rw")
 	}
 	h, err := sql.Open("sqlite3", fileDSN(abs, q))
 	if err != nil {
