@@ -90,6 +90,22 @@ const (
 // are not. A dirty or newer schema is not looked at further: checkStore
 // says what to do about it.
 func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
+	// One snapshot: another process may be migrating the database, and
+	// its objects read before its version row would look like a clash.
+	var opts *sql.TxOptions
+	if pg {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return -1, false, err
+	}
+	defer tx.Rollback()
+	return inspect(ctx, tx, pg)
+}
+
+// inspect is readVersion inside a transaction.
+func inspect(ctx context.Context, db *sql.Tx, pg bool) (int, bool, error) {
 	found, err := schemaObjects(ctx, db, pg)
 	if err != nil {
 		return -1, false, err
@@ -158,7 +174,7 @@ func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
 
 // schemaObjects lists the schema objects whose names start with
 // attachstore_.
-func schemaObjects(ctx context.Context, db *sql.DB, pg bool) (map[string]object, error) {
+func schemaObjects(ctx context.Context, db *sql.Tx, pg bool) (map[string]object, error) {
 	q := qSQLiteObjects
 	if pg {
 		q = qPostgresObjects
@@ -181,7 +197,7 @@ func schemaObjects(ctx context.Context, db *sql.DB, pg bool) (map[string]object,
 }
 
 // columns returns the names of table's columns, in order.
-func columns(ctx context.Context, db *sql.DB, pg bool, table string) ([]string, error) {
+func columns(ctx context.Context, db *sql.Tx, pg bool, table string) ([]string, error) {
 	q := qSQLiteColumns
 	if pg {
 		q = qPostgresColumns
