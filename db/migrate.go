@@ -92,20 +92,36 @@ const (
 func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
 	// One snapshot: another process may be migrating the database, and
 	// its objects read before its version row would look like a clash.
-	var opts *sql.TxOptions
 	if pg {
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+		tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+		if err != nil {
+			return -1, false, err
+		}
+		defer tx.Rollback()
+		return inspect(ctx, tx, pg)
 	}
-	tx, err := db.BeginTx(ctx, opts)
+	// A plain BEGIN, not BeginTx: the writer's transactions begin
+	// IMMEDIATE, and Open must not wait for another writer's lock.
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		return -1, false, err
 	}
-	defer tx.Rollback()
-	return inspect(ctx, tx, pg)
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return -1, false, err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	return inspect(ctx, conn, pg)
+}
+
+// querier is a transaction, or a connection inside one.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // inspect is readVersion inside a transaction.
-func inspect(ctx context.Context, db *sql.Tx, pg bool) (int, bool, error) {
+func inspect(ctx context.Context, db querier, pg bool) (int, bool, error) {
 	found, err := schemaObjects(ctx, db, pg)
 	if err != nil {
 		return -1, false, err
@@ -174,7 +190,7 @@ func inspect(ctx context.Context, db *sql.Tx, pg bool) (int, bool, error) {
 
 // schemaObjects lists the schema objects whose names start with
 // attachstore_.
-func schemaObjects(ctx context.Context, db *sql.Tx, pg bool) (map[string]object, error) {
+func schemaObjects(ctx context.Context, db querier, pg bool) (map[string]object, error) {
 	q := qSQLiteObjects
 	if pg {
 		q = qPostgresObjects
@@ -197,7 +213,7 @@ func schemaObjects(ctx context.Context, db *sql.Tx, pg bool) (map[string]object,
 }
 
 // columns returns the names of table's columns, in order.
-func columns(ctx context.Context, db *sql.Tx, pg bool, table string) ([]string, error) {
+func columns(ctx context.Context, db querier, pg bool, table string) ([]string, error) {
 	q := qSQLiteColumns
 	if pg {
 		q = qPostgresColumns
