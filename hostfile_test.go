@@ -36,6 +36,13 @@ var hostClashes = []struct {
 		`CREATE TABLE attachstore_schema_migrations (version BIGINT, dirty BOOLEAN)`,
 		`INSERT INTO attachstore_schema_migrations VALUES (1, false)`,
 	}, `attachstore's table "attachstore_blobs"`},
+	// A dirty flag says a migration stopped half-way: some of
+	// attachstore's objects may be missing, but none is another's.
+	{"DirtyMigrationsTableBesideAHostTable", []string{
+		`CREATE TABLE attachstore_schema_migrations (version BIGINT, dirty BOOLEAN)`,
+		`INSERT INTO attachstore_schema_migrations VALUES (1, true)`,
+		`CREATE TABLE attachstore_notes (name TEXT)`,
+	}, `table "attachstore_notes" is not attachstore's`},
 	{"ViewNamedBlobs", []string{`CREATE VIEW attachstore_blobs AS SELECT 1 AS x`}, `view "attachstore_blobs"`},
 	{"IndexNamedRefsBlob", []string{`CREATE INDEX attachstore_refs_blob ON chats (id)`}, `index "attachstore_refs_blob" on "chats"`},
 	{"PrefixedTable", []string{`CREATE TABLE attachstore_notes (name TEXT)`}, `table "attachstore_notes"`},

@@ -87,8 +87,9 @@ const (
 // dirty flag, after a look that only reads: every schema object named as
 // one of attachstore's must be attachstore's own, as the recorded
 // migration made it, or it returns ErrNotAStore naming the objects that
-// are not. A dirty or newer schema is not looked at further: checkStore
-// says what to do about it.
+// are not. A dirty schema may lack some of its objects, and a newer one
+// has objects this build does not know: checkStore says what to do about
+// those.
 func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
 	// One snapshot: another process may be migrating the database, and
 	// its objects read before its version row would look like a clash.
@@ -159,11 +160,11 @@ func inspect(ctx context.Context, db querier, pg bool) (int, bool, error) {
 		return -1, false, clash(map[string]object{migrationsTable: mig}, nil, nil,
 			"its row is not a version and a dirty flag")
 	}
-	if dirty.Bool || v.Int64 > schema.Version {
-		return int(v.Int64), dirty.Bool, nil
+	if v.Int64 > schema.Version {
+		return int(v.Int64), dirty.Bool, nil // a newer attachstore's objects
 	}
 	want := map[string]object{migrationsTable: mig}
-	if v.Int64 == schema.Version {
+	if v.Int64 == schema.Version || dirty.Bool {
 		want = ownObjects(pg)
 	}
 	var extra []string
@@ -174,7 +175,8 @@ func inspect(ctx context.Context, db querier, pg bool) (int, bool, error) {
 	}
 	var missing []string
 	for name := range want {
-		if _, ok := found[name]; !ok {
+		// A migration that stopped half-way may have made only some.
+		if _, ok := found[name]; !ok && !dirty.Bool {
 			missing = append(missing, name)
 		}
 	}
@@ -185,7 +187,7 @@ func inspect(ctx context.Context, db querier, pg bool) (int, bool, error) {
 		}
 		return -1, false, clash(found, extra, missing, why)
 	}
-	return int(v.Int64), false, nil
+	return int(v.Int64), dirty.Bool, nil
 }
 
 // schemaObjects lists the schema objects whose names start with
