@@ -36,8 +36,10 @@ func (o object) describe(name string) string {
 // schema/sqlite, on PostgreSQL also the indexes and the sequence the server
 // names after their table. Until the first release there is one migration,
 // so a recorded version is either none or schema.Version; from the second
-// migration on, this becomes one set per version. TestOwnObjects compares it
-// with what the migration makes.
+// migration on, this becomes one set per version. Were it to differ from
+// what the migration makes, no store would reopen: every test that
+// reopens one checks it (TestOpenAdoptsAHostFileWithoutAClash and
+// TestPostgresReopenFindsOnlyItsOwn on purpose).
 func ownObjects(pg bool) map[string]object {
 	tables := []string{migrationsTable, "attachstore_blobs", "attachstore_chunks", "attachstore_refs",
 		"attachstore_holds", "attachstore_dropped_sessions"}
