@@ -38,7 +38,10 @@ var (
 	// how to recover.
 	ErrDirtySchema = db.ErrDirty
 	// ErrNotAStore: a read-only Open found a database attachstore never
-	// wrote. It changed nothing; a writable Open would adopt the file.
+	// wrote (a writable Open would adopt the file), or any Open found a
+	// schema object named as one of attachstore's (attachstore_…) that is
+	// not attachstore's own as its recorded migration made it; the message
+	// names the object. Open changed nothing.
 	ErrNotAStore = db.ErrNotAStore
 	// ErrCorrupt: the file is not a database, SQLite found it damaged, or
 	// stored bytes do not match their id.
@@ -66,6 +69,11 @@ var (
 	// looks like. It deleted nothing; set ReclaimPolicy.AllowEmptyRoots to
 	// reclaim anyway.
 	ErrNoRoots = errors.New("attachstore: refusing to reclaim: no session holds any ref (set AllowEmptyRoots to reclaim anyway)")
+	// ErrRowidsMayChange: Compact would rewrite a file in which tables
+	// that are not attachstore's have implicit rowids, which the rewrite
+	// may renumber under a host that stores them. It changed nothing; give
+	// AllowRowidChanges when the host stores none of them.
+	ErrRowidsMayChange = errors.New("attachstore: refusing to compact: the rewrite may renumber the implicit rowids of tables that are not attachstore's")
 )
 
 const prefix = "attachstore: "

@@ -12,6 +12,28 @@
 // alone; Session methods work through the manifest, so a session reads only
 // what it holds a ref to. Update and View run several operations — and the
 // host's own SQL, through Tx.SQL — in one transaction.
+//
+// # Living in a host's file
+//
+// A store may share its SQLite file with the host application's own tables
+// (or a PostgreSQL schema with the host's). attachstore owns every schema
+// object named attachstore_…: the tables attachstore_blobs,
+// attachstore_chunks, attachstore_refs, attachstore_holds,
+// attachstore_dropped_sessions and golang-migrate's
+// attachstore_schema_migrations, the attachstore_refs_* indexes, and on
+// PostgreSQL the key indexes and sequence the server names after them. Open
+// refuses a database in which such a name belongs to an object attachstore
+// did not make (ErrNotAStore, naming it), and then changes nothing.
+//
+// Adopting a file means, for the host: the file switches to WAL mode, and
+// stays so, because then readers never block the writer and the writer
+// never blocks readers; the host's own connections need a busy timeout
+// (PRAGMA busy_timeout), or they meet "database is locked" while
+// attachstore writes; a copy of the .db file alone misses the commits
+// still in its -wal file (use Store.Backup); and attachstore's tables are
+// its own: the host reads them at most and never writes them. Compact may
+// renumber the implicit rowids of the host's tables, and refuses to unless
+// told it may (AllowRowidChanges).
 package attachstore
 
 import (
@@ -83,10 +105,19 @@ type Store struct {
 // (in the schema its search_path names; a URL without a password takes it
 // from $PGPASSWORD or ~/.pgpass),
 // shared by every process and machine that opens the same URL; errors name
-// its host and database, never its password. An existing SQLite file that attachstore never
-// wrote is adopted: attachstore's tables are added beside the file's own
-// (see Origin); with WithReadOnly it is ErrNotAStore instead, and nothing
-// changes.
+// its host and database, never its password. An existing SQLite file that
+// attachstore never wrote is adopted: attachstore's tables are added
+// beside the file's own, and the file switches to WAL mode (see Origin and
+// the package doc, "Living in a host's file"); with WithReadOnly it is
+// ErrNotAStore instead, and nothing changes.
+//
+// Before it creates or migrates anything, Open looks at the database
+// without writing to it: an object named as one of attachstore's
+// (attachstore_…) that is not attachstore's own, as its recorded migration
+// made it, is ErrNotAStore naming that object, and the file is left byte
+// for byte as it was (same journal mode, no -wal or -shm file beside it,
+// the host's WAL not copied back). A PostgreSQL search_path that names no
+// existing schema is ErrNotAStore too.
 //
 // Open returns ErrSchemaTooNew for a file written by a newer attachstore,
 // ErrDirtySchema for one whose migration did not finish, ErrCorrupt for a

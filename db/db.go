@@ -92,7 +92,8 @@ var (
 	// ErrReadOnly means a write was refused: the store is read-only.
 	ErrReadOnly = errors.New("attachstore: store is read-only")
 	// ErrNotAStore means a read-only Open found a database that attachstore
-	// has never written.
+	// has never written, or an Open found a schema object named as one of
+	// attachstore's that its migration did not make.
 	ErrNotAStore = errors.New("attachstore: not an attachstore store")
 )
 

@@ -5,49 +5,300 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/attachstore/attachstore/schema"
 	gomigrate "github.com/golang-migrate/migrate/v4"
 	msqlite "github.com/golang-migrate/migrate/v4/database/sqlite3"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5/pgconn"
+	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 const migrationsTable = "attachstore_schema_migrations"
 
-// readVersion returns the recorded schema version (-1 when none) and the
-// dirty flag.
-func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
-	var n int
-	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
-	if pg {
-		q = `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`
+// object is a schema object: its kind ("table", "index", "view" …) and
+// the table it belongs to (for a table, itself).
+type object struct{ kind, table string }
+
+func (o object) describe(name string) string {
+	if o.kind == "index" && o.table != name {
+		return fmt.Sprintf("index %q on %q", name, o.table)
 	}
-	err := db.QueryRowContext(ctx, q, migrationsTable).Scan(&n)
-	if err != nil || n == 0 {
+	return fmt.Sprintf("%s %q", o.kind, name)
+}
+
+// ownObjects are the schema objects, by name, that attachstore's migration
+// makes, golang-migrate's table included: on SQLite the names in
+// schema/sqlite, on PostgreSQL also the indexes and the sequence the server
+// names after their table. Until the first release there is one migration,
+// so a recorded version is either none or schema.Version; from the second
+// migration on, this becomes one set per version. Were it to differ from
+// what the migration makes, no store would reopen: every test that
+// reopens one checks it (TestOpenAdoptsAHostFileWithoutAClash and
+// TestPostgresReopenFindsOnlyItsOwn on purpose).
+func ownObjects(pg bool) map[string]object {
+	tables := []string{migrationsTable, "attachstore_blobs", "attachstore_chunks", "attachstore_refs",
+		"attachstore_holds", "attachstore_dropped_sessions"}
+	own := map[string]object{
+		"attachstore_refs_blob":      {"index", "attachstore_refs"},
+		"attachstore_refs_committed": {"index", "attachstore_refs"},
+		"attachstore_refs_pending":   {"index", "attachstore_refs"},
+	}
+	for _, t := range tables {
+		own[t] = object{"table", t}
+		if pg {
+			own[t+"_pkey"] = object{"index", t}
+		}
+	}
+	if pg {
+		own["attachstore_blobs_pk_key"] = object{"index", "attachstore_blobs"}
+		own["attachstore_blobs_pk_seq"] = object{"sequence", "attachstore_blobs_pk_seq"}
+	}
+	return own
+}
+
+// Every schema object whose name starts with attachstore_ (in any case on
+// SQLite, where names are case-insensitive), with the table it belongs to.
+const (
+	qSQLiteObjects = `SELECT type, lower(name), lower(tbl_name) FROM sqlite_master
+		WHERE name LIKE 'attachstore\_%' ESCAPE '\'`
+	// Relations (tables, indexes, sequences, views …) and the types that
+	// are not a relation's own (a table's row type would clash with a type
+	// of its name) in the schema attachstore creates its tables in.
+	qPostgresObjects = `SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
+			WHEN 'i' THEN 'index' WHEN 'I' THEN 'partitioned index' WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
+			WHEN 'm' THEN 'materialized view' WHEN 'c' THEN 'type' WHEN 'f' THEN 'foreign table' ELSE 'relation' END,
+			c.relname::text, coalesce((SELECT t.relname::text FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid
+				WHERE x.indexrelid = c.oid), c.relname::text)
+		FROM pg_class c WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+			AND c.relname LIKE 'attachstore\_%'
+		UNION ALL
+		SELECT 'type', t.typname::text, t.typname::text FROM pg_type t
+		WHERE t.typnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+			AND t.typrelid = 0 AND t.typname LIKE 'attachstore\_%'`
+	qSQLiteColumns   = `SELECT lower(name) FROM pragma_table_info(?) ORDER BY cid`
+	qPostgresColumns = `SELECT column_name::text FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`
+)
+
+// readVersion returns the recorded schema version (-1 when none) and the
+// dirty flag, after a look that only reads: every schema object named as
+// one of attachstore's must be attachstore's own, as the recorded
+// migration made it, or it returns ErrNotAStore naming the objects that
+// are not. A dirty schema may lack some of its objects, and a newer one
+// has objects this build does not know: checkStore says what to do about
+// those.
+func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
+	// One snapshot: another process may be migrating the database, and
+	// its objects read before its version row would look like a clash.
+	if pg {
+		tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+		if err != nil {
+			return -1, false, err
+		}
+		defer tx.Rollback()
+		return inspect(ctx, tx, pg)
+	}
+	// A plain BEGIN, not BeginTx: the writer's transactions begin
+	// IMMEDIATE, and Open must not wait for another writer's lock.
+	conn, err := db.Conn(ctx)
+	if err != nil {
 		return -1, false, err
 	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return -1, false, err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	return inspect(ctx, conn, pg)
+}
+
+// querier is a transaction, or a connection inside one.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inspect is readVersion inside a transaction.
+func inspect(ctx context.Context, db querier, pg bool) (int, bool, error) {
+	found, err := schemaObjects(ctx, db, pg)
+	if err != nil {
+		return -1, false, err
+	}
+	mig, ok := found[migrationsTable]
+	switch {
+	case !ok && len(found) == 0:
+		return -1, false, nil
+	case !ok:
+		return -1, false, clash(found, nil, nil,
+			"the database has no "+migrationsTable+" table: attachstore never wrote to it")
+	case mig.kind != "table":
+		return -1, false, clash(map[string]object{migrationsTable: mig}, nil, nil, "")
+	}
+	cols, err := columns(ctx, db, pg, migrationsTable)
+	if err != nil {
+		return -1, false, err
+	}
+	if !slices.Equal(cols, []string{"version", "dirty"}) {
+		return -1, false, clash(map[string]object{migrationsTable: mig}, nil, nil,
+			fmt.Sprintf("its columns are (%s), golang-migrate's are (version, dirty)", strings.Join(cols, ", ")))
+	}
 	var (
-		v     int
-		dirty bool
+		v     sql.NullInt64
+		dirty sql.NullBool
 	)
 	err = db.QueryRowContext(ctx, `SELECT version, dirty FROM `+migrationsTable+` LIMIT 1`).Scan(&v, &dirty)
-	if errors.Is(err, sql.ErrNoRows) {
-		return -1, false, nil
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		v = sql.NullInt64{Int64: -1, Valid: true}
+		dirty.Valid = true
+	case err != nil && (isDriverError(err) || ctx.Err() != nil):
+		return -1, false, err
+	case err != nil || !v.Valid || !dirty.Valid:
+		return -1, false, clash(map[string]object{migrationsTable: mig}, nil, nil,
+			"its row is not a version and a dirty flag")
 	}
-	return v, dirty, err
+	if v.Int64 > schema.Version {
+		return int(v.Int64), dirty.Bool, nil // a newer attachstore's objects
+	}
+	want := map[string]object{migrationsTable: mig}
+	if v.Int64 == schema.Version || dirty.Bool {
+		want = ownObjects(pg)
+	}
+	var extra []string
+	for name, o := range found {
+		if w, ok := want[name]; !ok || w != o {
+			extra = append(extra, name)
+		}
+	}
+	var missing []string
+	for name := range want {
+		// A migration that stopped half-way may have made only some.
+		if _, ok := found[name]; !ok && !dirty.Bool {
+			missing = append(missing, name)
+		}
+	}
+	if len(extra) > 0 || len(missing) > 0 {
+		why := fmt.Sprintf("%s records version %d", migrationsTable, v.Int64)
+		if v.Int64 < 0 {
+			why = migrationsTable + " records no migration"
+		}
+		return -1, false, clash(found, extra, missing, why)
+	}
+	return int(v.Int64), dirty.Bool, nil
+}
+
+// schemaObjects lists the schema objects whose names start with
+// attachstore_.
+func schemaObjects(ctx context.Context, db querier, pg bool) (map[string]object, error) {
+	q := qSQLiteObjects
+	if pg {
+		q = qPostgresObjects
+	}
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := map[string]object{}
+	for rows.Next() {
+		var name string
+		var o object
+		if err := rows.Scan(&o.kind, &name, &o.table); err != nil {
+			return nil, err
+		}
+		found[name] = o
+	}
+	return found, rows.Err()
+}
+
+// columns returns the names of table's columns, in order.
+func columns(ctx context.Context, db querier, pg bool, table string) ([]string, error) {
+	q := qSQLiteColumns
+	if pg {
+		q = qPostgresColumns
+	}
+	rows, err := db.QueryContext(ctx, q, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		cols = append(cols, c)
+	}
+	return cols, rows.Err()
+}
+
+// clash is the ErrNotAStore that names the objects that are not
+// attachstore's (all of found when names and missing are nil) and the
+// ones of its own that are missing, and why.
+func clash(found map[string]object, names, missing []string, why string) error {
+	if names == nil && missing == nil {
+		names = slices.Collect(maps.Keys(found))
+	}
+	own := ownObjects(false)
+	maps.Copy(own, ownObjects(true))
+	var parts []string
+	for _, l := range []struct {
+		names  []string
+		in     map[string]object
+		format string
+	}{{names, found, "%s %s not attachstore's"}, {missing, own, "attachstore's %s %s missing"}} {
+		if len(l.names) == 0 {
+			continue
+		}
+		slices.Sort(l.names)
+		var objs []string
+		for i, n := range l.names {
+			if i == 3 {
+				objs = append(objs, fmt.Sprintf("%d more", len(l.names)-i))
+				break
+			}
+			objs = append(objs, l.in[n].describe(n))
+		}
+		verb := "is"
+		if len(l.names) > 1 {
+			verb = "are"
+		}
+		parts = append(parts, fmt.Sprintf(l.format, strings.Join(objs, ", "), verb))
+	}
+	msg := strings.Join(parts, ", and ")
+	if why != "" {
+		msg += " (" + why + ")"
+	}
+	return fmt.Errorf("%w: %s; names that start attachstore_ are attachstore's own: "+
+		"rename the others, or keep the store in another file or schema", ErrNotAStore, msg)
+}
+
+// isDriverError reports an error of SQLite or PostgreSQL, as opposed to
+// database/sql's own (a value it could not convert).
+func isDriverError(err error) bool {
+	var se sqlite3.Error
+	var pe *pgconn.PgError
+	return errors.As(err, &se) || errors.As(err, &pe)
 }
 
 // checkStore says whether db holds a store this build can use as it is.
 func checkStore(ctx context.Context, db *sql.DB, pg bool) error {
 	v, dirty, err := readVersion(ctx, db, pg)
-	if err != nil {
+	if errors.Is(err, ErrNotAStore) {
+		return fmt.Errorf("%w; nothing was changed", err)
+	} else if err != nil {
 		return err
 	}
 	switch {
 	case v < 0:
-		return fmt.Errorf("%w: the file has no attachstore schema (a read-only open changes nothing; "+
-			"a writable open would add attachstore's tables beside the file's own)", ErrNotAStore)
+		return fmt.Errorf("%w: attachstore never wrote to it (it has no %s table); nothing was changed",
+			ErrNotAStore, migrationsTable)
 	case v > schema.Version:
 		return fmt.Errorf("%w: file is at version %d, this build knows up to %d; upgrade attachstore",
 			ErrSchemaTooNew, v, schema.Version)
@@ -85,13 +336,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			}
 			continue
 		}
-		if err := runMigrations(db); err == nil || attempt >= 20 {
+		if err := runMigrations(ctx, db); err == nil || attempt >= 20 {
 			return err
 		}
 	}
 }
 
-func runMigrations(db *sql.DB) error {
+func runMigrations(ctx context.Context, db *sql.DB) error {
 	src, err := iofs.New(schema.FS, "sqlite")
 	if err != nil {
 		return err
@@ -107,5 +358,16 @@ func runMigrations(db *sql.DB) error {
 	if err := m.Up(); err != nil && !errors.Is(err, gomigrate.ErrNoChange) {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	return nil
+	// golang-migrate's SQLite driver gives its table a unique index named
+	// version_unique, a name in the host's namespace that attachstore
+	// would hold (a host's own index of that name is left alone). Nothing
+	// needs the index: golang-migrate replaces the one row in a
+	// transaction.
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
+		WHERE type = 'index' AND name = 'version_unique' AND tbl_name = '`+migrationsTable+`'`).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	_, err = db.ExecContext(ctx, `DROP INDEX version_unique`)
+	return err
 }

@@ -92,6 +92,20 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err := h.PingContext(ctx); err != nil {
 		return nil, err
 	}
+	// attachstore's tables live in the first schema of the search_path
+	// that exists; with none, there is nowhere a store could be.
+	var schemaName sql.NullString
+	if err := h.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schemaName); err != nil {
+		return nil, err
+	}
+	if !schemaName.Valid {
+		var path string
+		if err := h.QueryRowContext(ctx, `SHOW search_path`).Scan(&path); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: no schema on the search_path (%s) exists in the database; "+
+			"create the schema (CREATE SCHEMA), or name one that exists in the URL's search_path", ErrNotAStore, path)
+	}
 	if cfg.ReadOnly {
 		return d, checkStore(ctx, h.DB, true)
 	}
@@ -114,7 +128,9 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 // own, which golang-migrate keeps a connection of and closes; its advisory
 // lock lets several nodes start at once.
 func migratePostgres(ctx context.Context, rawURL string, h *sql.DB) error {
-	if v, dirty, err := readVersion(ctx, h, true); err != nil {
+	if v, dirty, err := readVersion(ctx, h, true); errors.Is(err, ErrNotAStore) {
+		return fmt.Errorf("%w; nothing was changed", err)
+	} else if err != nil {
 		return err
 	} else if v == schema.Version && !dirty {
 		return nil

@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -141,6 +143,9 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	} else {
 		f.Close()
 	}
+	if err := look(ctx, cfg, abs); err != nil {
+		return nil, err
+	}
 	if d.Origin, err = bootstrap(ctx, cfg, abs); err != nil {
 		return nil, err
 	}
@@ -204,6 +209,63 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 		return err
 	}
 	return checkStore(ctx, d.Reader.DB, false)
+}
+
+// look checks, before anything writes to the file, that no schema object
+// in it is named as one of attachstore's without being attachstore's own
+// (see readVersion), so that a clash is refused with the file as it was.
+// It reads on a connection that cannot write, so it never checkpoints the
+// WAL of a host that has the file open, and that creates no -wal or -shm
+// file: a WAL-mode file with no WAL beside it is read immutable (nothing
+// is in a WAL to miss), any other file read-only, except one with a
+// rollback journal beside it, which may need rolling back first.
+func look(ctx context.Context, cfg Config, abs string) error {
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return err
+	}
+	if fi.Size() == 0 {
+		return nil // a new file holds nothing to clash with
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
+	if _, err := os.Stat(abs + "-wal"); errors.Is(err, os.ErrNotExist) && walMode(abs) {
+		q.Set("immutable", "1")
+	} else if fi, err := os.Stat(abs + "-journal"); err == nil && fi.Size() > 0 {
+		// Perhaps a hot journal, left by a host that stopped half-way
+		// through a transaction: only a connection that can write may
+		// roll it back, as the host's next connection would, and it must
+		// be rolled back before the file can be read.
+		q.Set("mode", "rw")
+	}
+	h, err := sql.Open("sqlite3", fileDSN(abs, q))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if _, _, err := readVersion(ctx, h, false); err != nil {
+		if errors.Is(err, ErrNotAStore) {
+			return fmt.Errorf("%w; nothing was changed", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// walMode reports whether the database file at path says it is in WAL
+// mode: its header's read and write versions are 2.
+func walMode(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var h [20]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return false
+	}
+	return string(h[:16]) == "SQLite format 3\x00" && h[18] == 2 && h[19] == 2
 }
 
 // checkImmutable checks that path holds a store, on a connection that
@@ -481,6 +543,44 @@ func (d *DB) Compact(ctx context.Context) error {
 		}
 	}
 	return d.truncateWAL(ctx)
+}
+
+// RowidTables returns the tables that are not attachstore's and whose
+// rows are keyed by an implicit rowid: a rowid table (not WITHOUT ROWID)
+// without an INTEGER PRIMARY KEY column, which would make the rowid a
+// column of its own. VACUUM may renumber those rowids (SQLite documents
+// it); an INTEGER PRIMARY KEY, and a WITHOUT ROWID table's key, it keeps.
+// Virtual tables are counted through their shadow tables. None on
+// PostgreSQL or in memory, where Compact does not vacuum.
+func (d *DB) RowidTables(ctx context.Context) ([]string, error) {
+	if d.Memory || d.pg || d.Writer == nil {
+		return nil, nil
+	}
+	// An INTEGER PRIMARY KEY declared DESC is not the rowid: SQLite gives
+	// it an index of its own (origin 'pk'), as for any other key.
+	rows, err := d.Writer.QueryContext(ctx, `SELECT t.name FROM pragma_table_list AS t
+		WHERE t.schema = 'main' AND t.type IN ('table', 'shadow') AND NOT t.wr
+			AND t.name NOT LIKE 'sqlite\_%' ESCAPE '\'
+			AND NOT ((SELECT count(*) FROM pragma_table_info(t.name) WHERE pk > 0) = 1
+				AND (SELECT upper(type) FROM pragma_table_info(t.name) WHERE pk > 0) = 'INTEGER'
+				AND NOT EXISTS (SELECT 1 FROM pragma_index_list(t.name) WHERE origin = 'pk'))
+		ORDER BY t.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	own := ownObjects(false)
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		if _, ok := own[strings.ToLower(name)]; !ok {
+			names = append(names, name)
+		}
+	}
+	return names, rows.Err()
 }
 
 // Backup writes a consistent copy of the database, as of one snapshot, to

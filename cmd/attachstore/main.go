@@ -45,7 +45,8 @@
 //	repair FILE...                mend corrupt blobs from files that hold their bytes
 //	stats                         count blobs, refs, sessions; show sizes
 //	backup FILE                   write a verified copy of the store to a new FILE
-//	compact                       rewrite the file without free space; enable shrinking
+//	compact [--allow-rowid-changes]
+//	                              rewrite the file without free space; enable shrinking
 //
 // On a terminal, long operations (a large put, get, repair, export or
 // import, reclaim, verify) draw a progress bar on stderr; nothing is drawn
@@ -84,7 +85,7 @@
 // concerns. KIND is one of usage, not_found, ambiguous, referenced,
 // corrupt, invalid_id, invalid_meta, invalid_session, too_large, read_only,
 // full, schema_too_new, dirty_schema, not_a_store, no_roots,
-// session_dropped, exists, no_such_file, permission, interrupted or error.
+// rowids_may_change, session_dropped, exists, no_such_file, permission, interrupted or error.
 //
 // Exit status: 0 on success; 1 when anything failed, with a message on
 // stderr that names the id or file that failed (a malformed ID among them);
@@ -474,8 +475,15 @@ func (c *cli) openFailed(err error) error {
 	subj := subject{"db", c.dbName()}
 	switch {
 	case errors.Is(err, attachstore.ErrNotAStore):
-		return &exitError{code: 1, kind: "not_a_store", subj: subj, cause: err,
-			msg: fmt.Sprintf("open %s: not an attachstore store; nothing was changed (only put and import add attachstore's tables to another program's database)", c.dbName())}
+		// The library's message says why: attachstore never wrote the
+		// file, or an object in it is named as one of attachstore's
+		// (which a writable open refuses too).
+		failed := c.fail("open", subj, err)
+		var ee *exitError
+		if errors.As(failed, &ee) && c.access != creates {
+			ee.msg += " (only put and import add attachstore's tables to another program's database)"
+		}
+		return failed
 	case errors.Is(err, fs.ErrNotExist):
 		return &exitError{code: 1, kind: "no_such_file", subj: subj, cause: err,
 			msg: fmt.Sprintf("open %s: no such database (put creates one; choose another with --db or $ATTACHSTORE_DB)", c.dbName())}

@@ -449,6 +449,7 @@ func setupBackup(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 var compactCmd = &command{
 	name:    "compact",
 	summary: "rewrite the file without free space; enable shrinking",
+	args:    "[--allow-rowid-changes]",
 	access:  writes,
 	long: `
 Compact rewrites the whole database file so that it holds no free space,
@@ -457,11 +458,19 @@ without it, so that 'reclaim' can give space back from then on; reclaim
 says when a file needs it. It holds the write lock while it runs (writers
 wait), takes time in proportion to the store, and needs free disk space
 about the size of the file. It prints the file's size before and after;
---json prints {"file_bytes_before": N, "file_bytes_after": N}.`,
+--json prints {"file_bytes_before": N, "file_bytes_after": N}.
+
+The rewrite may renumber the implicit rowids of the other program's tables
+(tables without an INTEGER PRIMARY KEY that are not WITHOUT ROWID). Compact
+refuses such a file, naming the tables, and changes nothing, unless given
+--allow-rowid-changes: give it when that program stores none of those
+rowids (not in another table, not as a full-text index's rowid, not
+outside the file).`,
 	setup: setupCompact,
 }
 
 func setupCompact(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
+	allowRowids := fs.Bool("allow-rowid-changes", false, "compact even if the rewrite may renumber the implicit rowids of another program's tables")
 	return func(ctx context.Context, args []string) error {
 		if len(args) != 0 {
 			return badUsage("compact takes no arguments")
@@ -474,8 +483,18 @@ func setupCompact(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 		if err != nil {
 			return c.fail("compact", subject{}, err)
 		}
-		if err := s.Compact(ctx); err != nil {
-			return c.fail("compact", subject{}, err)
+		var opts []attachstore.CompactOption
+		if *allowRowids {
+			opts = append(opts, attachstore.AllowRowidChanges())
+		}
+		if err := s.Compact(ctx, opts...); err != nil {
+			failed := c.fail("compact", subject{}, err)
+			var ee *exitError
+			if errors.Is(err, attachstore.ErrRowidsMayChange) && errors.As(failed, &ee) {
+				ee.kind = "rowids_may_change"
+				ee.msg += "; if the program whose tables they are stores none of their rowids, give --allow-rowid-changes"
+			}
+			return failed
 		}
 		after, err := s.Stats(ctx)
 		if err != nil {

@@ -283,7 +283,9 @@ func TestReclaimNoRoots(t *testing.T) {
 
 // TestReclaimNeedsCompact: a host's file adopted without incremental
 // vacuum keeps its free space after reclaim, which says that compact
-// gives it back; after compact, reclaim shrinks the file itself.
+// gives it back; compact refuses while the host's table has implicit
+// rowids, and runs with --allow-rowid-changes; after it, reclaim shrinks
+// the file itself.
 func TestReclaimNeedsCompact(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -306,8 +308,21 @@ func TestReclaimNeedsCompact(t *testing.T) {
 		t.Errorf("reclaim --json: stderr %v, want one needs_compact warning", w)
 	}
 
+	// The host's notes table has implicit rowids, which the rewrite may
+	// renumber: compact refuses until told the host keeps none.
 	before := fileSize(t, e.db)
-	o = jsonLines(t, e.ok(nil, "compact", "--json").stdout)
+	beforeBytes := readFile(t, e.db)
+	r = e.fails(1, []string{"compact", `table "notes"`, "rowids", "--allow-rowid-changes"}, "compact")
+	if strings.Contains(r.stderr, "AllowRowidChanges") {
+		t.Errorf("the message names the Go option: %q", r.stderr)
+	}
+	if o := jsonLines(t, e.fails(1, nil, "compact", "--json").stderr); len(o) != 1 || o[0]["kind"] != "rowids_may_change" {
+		t.Errorf("compact --json on a file with implicit rowids: stderr %v, want kind rowids_may_change", o)
+	}
+	if !bytes.Equal(beforeBytes, readFile(t, e.db)) {
+		t.Error("the refused compact changed the file")
+	}
+	o = jsonLines(t, e.ok(nil, "compact", "--allow-rowid-changes", "--json").stdout)
 	after := fileSize(t, e.db)
 	if after > before/4 || len(o) != 1 || o[0]["file_bytes_after"].(float64) >= o[0]["file_bytes_before"].(float64) {
 		t.Errorf("compact: file %d -> %d bytes, report %v; want it to lose the 2 MiB freed", before, after, o)
@@ -315,7 +330,7 @@ func TestReclaimNeedsCompact(t *testing.T) {
 	if got := hostRow(t, e.db); got != "the host app's own row" {
 		t.Errorf("compact lost the host's row: %q", got)
 	}
-	if text := e.ok(nil, "compact").stdout; !strings.Contains(text, "file bytes before") || !strings.Contains(text, "file bytes after") {
+	if text := e.ok(nil, "compact", "--allow-rowid-changes").stdout; !strings.Contains(text, "file bytes before") || !strings.Contains(text, "file bytes after") {
 		t.Errorf("compact text output: %q", text)
 	}
 
