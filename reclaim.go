@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/attachstore/attachstore/db"
 )
 
 // DefaultReclaimBatch is the BatchSize Reclaim uses when
@@ -100,7 +102,7 @@ func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, er
 	if s.ReadOnly() && !p.DryRun {
 		return rep, fmt.Errorf("%w: reclaim", ErrReadOnly)
 	}
-	r := reclaim{s: s, p: p, rep: &rep, now: s.now()}
+	r := reclaim{s: s, p: p, rep: &rep, now: s.now(), tight: !p.DryRun && s.diskTight()}
 	r.cutoff = r.now - int64(p.Grace)
 	err := r.run(ctx)
 	return rep, err
@@ -112,6 +114,7 @@ type reclaim struct {
 	p           ReclaimPolicy
 	rep         *ReclaimReport
 	now, cutoff int64
+	tight       bool // see diskTight
 }
 
 func (r *reclaim) progress(phase string) {
@@ -187,6 +190,7 @@ func (r *reclaim) intents(ctx context.Context) error {
 			return err
 		}
 		r.rep.ExpiredIntents += int(n)
+		r.afterBatch(ctx)
 		r.progress("intents")
 		if n < int64(r.p.BatchSize) {
 			break
@@ -257,6 +261,8 @@ func (r *reclaim) blobs(ctx context.Context) error {
 			}
 		} else if err := r.delete(ctx, batch); err != nil {
 			return err
+		} else {
+			r.afterBatch(ctx)
 		}
 		r.progress("blobs")
 		if len(batch) < r.p.BatchSize {
@@ -331,7 +337,9 @@ func (r *reclaim) giveBack(ctx context.Context) error {
 // without it (see ReclaimReport.NeedsCompact), so that Reclaim can give
 // pages back from then on. It holds the write lock while it runs, which
 // takes time in proportion to the store, and needs free disk space about
-// the size of the file. It does nothing to an Ephemeral store.
+// the size of the file, besides the disk reserve (WithDiskReserve): where
+// the disk has less, it returns ErrFull, saying so, and changes nothing.
+// It does nothing to an Ephemeral store.
 func (s *Store) Compact(ctx context.Context) error {
 	if err := s.enter(); err != nil {
 		return err
@@ -339,5 +347,12 @@ func (s *Store) Compact(ctx context.Context) error {
 	if s.ReadOnly() {
 		return fmt.Errorf("%w: compact", ErrReadOnly)
 	}
-	return mapErr(s.db.Compact(ctx), "compact")
+	if err := s.compactRoom(ctx, nil); err != nil {
+		return errorf("compact", err)
+	}
+	err := s.db.Compact(ctx)
+	if db.KindOf(err) == db.Full {
+		return errorf("compact", s.compactRoom(ctx, err))
+	}
+	return mapErr(err, "compact")
 }

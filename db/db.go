@@ -109,10 +109,17 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 }
 
 // Close closes every handle. The writer goes last: the last connection to
-// close copies the WAL back and removes it.
+// close copies the WAL back and removes it. SQLite's own close says
+// nothing when it cannot (a full disk): it leaves the WAL, which the next
+// open reads, so nothing committed is lost. So the writer first copies the
+// WAL back itself, and Close returns that checkpoint's error, if any,
+// after closing everything.
 func (d *DB) Close() error {
 	d.ckpt.stop()
 	var errs []error
+	if err := d.finalCheckpoint(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, h := range []*sqlx.DB{d.maint, d.Reader} {
 		if h != nil && h != d.Writer {
 			errs = append(errs, h.Close())
