@@ -575,3 +575,111 @@ func fillDisk(t *testing.T, dir string) string {
 		}
 	}
 }
+
+// leaveFree fills dir's filesystem with a file of another program, then
+// gives back all but free bytes of it.
+func leaveFree(t *testing.T, dir string, free int64) {
+	t.Helper()
+	filler := fillDisk(t, dir)
+	fi, err := os.Stat(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filler, max(0, fi.Size()-free)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFullDiskReclaimMovesPagesInSteps: Reclaim's vacuum moves the live
+// pages at the end of the file into the holes deleted content left, and
+// those pages go through the WAL. With 6 MiB free it must move 8 MiB: it
+// does so a step at a time, each copied back and the file cut before the
+// next, instead of growing the WAL by all 8 MiB and failing.
+func TestFullDiskReclaimMovesPagesInSteps(t *testing.T) {
+	dir := mountTmpfs(t, "32m")
+	ctx := context.Background()
+	path := filepath.Join(dir, "s.db")
+	s, err := Open(ctx, path, WithDiskReserve(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var live []ID
+	for k, sess := range []string{"gone", "live"} {
+		for i := range 8 {
+			ref, err := s.Session(sess).WithOwner("turn").Put(ctx, fullContent(k*100+i, 1<<20), Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sess == "live" {
+				live = append(live, ref.ID)
+			}
+		}
+	}
+	if _, err := s.Session("live").CommitOwned(ctx, "turn"); err != nil {
+		t.Fatal(err)
+	}
+	leaveFree(t, dir, 6<<20)
+	before, _ := diskFree(dir)
+	if _, err := s.Session("gone").Discard(ctx, "turn"); err != nil {
+		t.Fatalf("Discard: %v", err)
+	}
+	rep, err := s.Reclaim(ctx, ReclaimPolicy{Grace: 0, VacuumAt: 0.01})
+	if err != nil {
+		t.Fatalf("Reclaim with %d bytes free: %v", before, err)
+	}
+	after, _ := diskFree(dir)
+	if int64(after)-int64(before) < 7<<20 {
+		t.Errorf("Reclaim of %d bytes took free space from %d to %d", rep.ReclaimedBytes, before, after)
+	}
+	for _, id := range live {
+		if a, err := s.Session("live").Get(ctx, id); err != nil || ContentID(a.Data) != id {
+			t.Fatalf("Get(%s) after the vacuum moved it: %v", id, err)
+		}
+	}
+	fullVerify(t, s)
+}
+
+// TestFullDiskReclaimManyBatches: Reclaim deletes in batches, each its own
+// transaction; while writes go on the WAL grows, and is only started
+// again between them once it is long. On a tight disk Reclaim checkpoints
+// after each batch instead, so that thousands of deletes fit in 3 MiB.
+func TestFullDiskReclaimManyBatches(t *testing.T) {
+	dir := mountTmpfs(t, "32m")
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(dir, "s.db"), WithDiskReserve(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 4000
+	err = s.Update(ctx, func(tx *Tx) error {
+		for i := range n {
+			if _, err := tx.Session("chat").WithOwner("turn").Put(ctx, []byte(fmt.Sprint("small attachment ", i)), Meta{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session("kept").Put(ctx, []byte("kept"), Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Session("kept").Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leaveFree(t, dir, 3<<20)
+	if _, err := s.Session("chat").Discard(ctx, "turn"); err != nil {
+		t.Fatalf("Discard of %d intents with 3 MiB free: %v", n, err)
+	}
+	rep, err := s.Reclaim(ctx, ReclaimPolicy{Grace: 0, VacuumAt: 1})
+	if err != nil {
+		t.Fatalf("Reclaim of %d blobs with 3 MiB free: %v", n, err)
+	}
+	if rep.ReclaimedBlobs != n {
+		t.Errorf("Reclaim collected %d blobs, want %d", rep.ReclaimedBlobs, n)
+	}
+	fullVerify(t, s)
+}

@@ -102,7 +102,7 @@ func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, er
 	if s.ReadOnly() && !p.DryRun {
 		return rep, fmt.Errorf("%w: reclaim", ErrReadOnly)
 	}
-	r := reclaim{s: s, p: p, rep: &rep, now: s.now(), tight: !p.DryRun && s.diskTight()}
+	r := reclaim{s: s, p: p, rep: &rep, now: s.now()}
 	r.cutoff = r.now - int64(p.Grace)
 	err := r.run(ctx)
 	return rep, err
@@ -114,7 +114,6 @@ type reclaim struct {
 	p           ReclaimPolicy
 	rep         *ReclaimReport
 	now, cutoff int64
-	tight       bool // see diskTight
 }
 
 func (r *reclaim) progress(phase string) {
@@ -190,7 +189,6 @@ func (r *reclaim) intents(ctx context.Context) error {
 			return err
 		}
 		r.rep.ExpiredIntents += int(n)
-		r.afterBatch(ctx)
 		r.progress("intents")
 		if n < int64(r.p.BatchSize) {
 			break
@@ -261,8 +259,6 @@ func (r *reclaim) blobs(ctx context.Context) error {
 			}
 		} else if err := r.delete(ctx, batch); err != nil {
 			return err
-		} else {
-			r.afterBatch(ctx)
 		}
 		r.progress("blobs")
 		if len(batch) < r.p.BatchSize {
