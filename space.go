@@ -38,23 +38,43 @@ var diskFree = statfsFree
 var errNoStatfs = errors.New("free disk space cannot be measured on this system")
 
 // room is how much new content one put may still write before it would eat
-// into the disk reserve. It measures the disk once, when the put first
-// writes new content (a put of content stored already never measures), and
-// then counts the put's own bytes against what it measured, so that a
-// stream is refused part-way through without a system call per chunk.
+// into the disk reserve. It measures the disk when the put first writes new
+// content (a put of content stored already never measures), and then
+// counts the put's own bytes against what it measured, so that a stream is
+// refused part-way through without a system call per chunk.
 type room struct {
-	tx       *Tx
+	tx  *Tx
+	off bool // nothing to measure, or the system cannot
+	// free is the filesystem's free space when the put was measured.
+	free uint64
+	// fast is the budget measured without asking SQLite: the free space,
+	// less the reserve, the WAL (every page it holds may still have to be
+	// copied into the file) and the page cache (pages this transaction
+	// wrote that are in neither yet). It is good enough unless the disk is
+	// nearly full.
+	fast     int64
 	measured bool
-	// budget is the free space, less the reserve and less the pages the
-	// next checkpoint still has to add to the file; pageSize and
-	// freePages are the file's.
-	budget, pageSize, freePages int64
-	free                        uint64
-	off                         bool
+	// exact is set once the fast budget did not do: then budget is the
+	// free space, less the reserve and the pages the next checkpoint adds
+	// to the file, measured inside the transaction when the put had
+	// written base bytes; freePages are the file's free pages then.
+	exact        bool
+	budget, base int64
+	freePages    int64
+	// written is what the put has written when fits is called: the size
+	// the last call allowed.
+	written int64
 }
 
 // room returns the space accounting of one put.
 func (tx *Tx) room() *room { return &room{tx: tx} }
+
+// cacheBound bounds the pages a transaction has written that are neither
+// in the WAL nor in the file: SQLite spills its page cache to the WAL
+// when the cache is full.
+func (s *Store) cacheBound() int64 {
+	return max(8<<20, 2*int64(s.opts.tuning.CacheSizeKiB)<<10)
+}
 
 // fits returns ErrFull when writing size bytes of new content, in total
 // for this put, would leave the filesystem with less than the store's disk
@@ -71,19 +91,35 @@ func (tx *Tx) room() *room { return &room{tx: tx} }
 // transaction, that no checkpoint has copied yet will also grow the file:
 // they are taken off the free space first.
 func (r *room) fits(ctx context.Context, size int64) error {
+	err := r.check(ctx, size)
+	if err == nil {
+		r.written = size
+	}
+	return err
+}
+
+func (r *room) check(ctx context.Context, size int64) error {
+	if !r.measured {
+		r.measure()
+	}
 	if r.off {
 		return nil
 	}
-	if !r.measured {
-		if err := r.measure(ctx); err != nil {
-			return err
-		}
-		if r.off {
+	pageSize := r.tx.s.db.PageSize()
+	if pageSize < 512 {
+		pageSize = 65536 // not known: the largest there is
+	}
+	if !r.exact {
+		pages := r.pages(size, pageSize)
+		if pages*(2*pageSize+walFrameHeader) <= r.fast {
 			return nil
 		}
+		if err := r.measureExact(ctx); err != nil {
+			return err
+		}
 	}
-	pages := r.pages(size)
-	need := pages*(r.pageSize+walFrameHeader) + max(0, pages-r.freePages)*r.pageSize
+	pages := r.pages(size-r.base, pageSize)
+	need := pages*(pageSize+walFrameHeader) + max(0, pages-r.freePages)*pageSize
 	if need <= r.budget {
 		return nil
 	}
@@ -95,42 +131,69 @@ func (r *room) fits(ctx context.Context, size int64) error {
 }
 
 // pages is how many pages size bytes of content take: chunk data fills
-// overflow pages of pageSize-4 bytes each, and each chunk's row takes at
-// most about a page of the table's b-tree besides. A few pages more cover
-// the blob's row and the b-trees' inner pages.
-func (r *room) pages(size int64) int64 {
+// overflow pages of pageSize-4 bytes each, and each chunk's row wastes at
+// most a page, or its own size, of the table's b-tree besides. A few pages
+// more cover the blob's row and the b-trees' inner pages.
+func (r *room) pages(size, pageSize int64) int64 {
 	chunk := int64(r.tx.s.opts.chunkSize)
-	return (size+r.pageSize-5)/(r.pageSize-4) + (size+chunk-1)/chunk + 4
+	rows := (size + chunk - 1) / chunk
+	return (size+rows*min(chunk, pageSize)+pageSize-5)/(pageSize-4) + 4
 }
 
-// measure reads the free space and the file's page counts, inside the
-// put's transaction so that pages it wrote already count.
-func (r *room) measure(ctx context.Context) error {
+// measure reads the free space and the WAL's size, once per put.
+func (r *room) measure() {
 	r.measured = true
 	s := r.tx.s
 	if s.opts.diskDir == "" {
 		r.off = true
-		return nil
+		return
 	}
 	free, err := diskFree(s.opts.diskDir)
 	if err != nil {
 		// A filesystem that cannot say (some network and FUSE mounts)
 		// is left to SQLite's own SQLITE_FULL, as without a reserve.
 		r.off = true
-		return nil
+		return
 	}
-	var pageCount int64
-	err = r.tx.queryRow(ctx, qSpace).Scan(&pageCount, &r.freePages, &r.pageSize)
-	if err != nil {
+	var wal int64
+	if fi, err := os.Stat(s.db.Path + "-wal"); err == nil {
+		wal = fi.Size()
+	}
+	r.free = free
+	r.fast = int64(min(free, 1<<62)) - s.opts.diskReserve - wal - s.cacheBound()
+}
+
+// measureExact measures the budget exactly, inside the put's transaction,
+// with what the put has written so far counted in the free space and the
+// file's pages: only the rest of it is counted against the budget.
+func (r *room) measureExact(ctx context.Context) error {
+	s := r.tx.s
+	r.exact = true
+	r.base = r.written
+	free := r.free
+	if r.base > 0 {
+		f, err := diskFree(s.opts.diskDir)
+		if err != nil {
+			r.off = true
+			return nil
+		}
+		free = f
+	}
+	var pageCount, pageSize int64
+	if err := r.tx.queryRow(ctx, qSpace).Scan(&pageCount, &r.freePages, &pageSize); err != nil {
 		return mapErr(err, "put: measure free space")
 	}
 	var fileSize int64
 	if fi, err := os.Stat(s.db.Path); err == nil {
 		fileSize = fi.Size()
 	}
-	pending := max(0, pageCount*r.pageSize-fileSize)
-	r.free = free
+	pending := max(0, pageCount*pageSize-fileSize)
 	r.budget = int64(min(free, 1<<62)) - s.opts.diskReserve - pending
+	if r.base > 0 {
+		// What the put wrote so far may still be in the page cache, on
+		// its way to the WAL.
+		r.budget -= s.cacheBound()
+	}
 	return nil
 }
 

@@ -134,6 +134,9 @@ func (d *DB) Close() error {
 	return errors.Join(errs...)
 }
 
+// PageSize is the SQLite file's page size in bytes (0 for PostgreSQL).
+func (d *DB) PageSize() int64 { return d.pageSize }
+
 // Committed tells the database that a write transaction committed.
 func (d *DB) Committed() { d.ckpt.kick() }
 
