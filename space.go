@@ -39,7 +39,8 @@ var errNoStatfs = errors.New("free disk space cannot be measured on this system"
 
 // room is how much new content one put may still write before it would eat
 // into the disk reserve. It measures the disk when the put first writes new
-// content (a put of content stored already never measures), and then
+// content (a Put of content stored already never measures; a stream, whose
+// id is known only at its end, is counted as new content), and then
 // counts the put's own bytes against what it measured, so that a stream is
 // refused part-way through without a system call per chunk.
 type room struct {

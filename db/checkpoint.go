@@ -79,17 +79,18 @@ func (c *checkpointer) stop() {
 }
 
 // WALGrowth is how far the WAL may grow between two checkpoints while
-// writes go on (see checkpointer): the free disk space below which
-// maintenance checkpoints after each of its transactions (CheckpointNow).
+// writes go on (see checkpointer): the root package checkpoints before
+// each write (CheckpointNow) where the disk has less than twice this free.
 const WALGrowth = walKeepBytes
 
 // CheckpointNow copies the whole WAL back into the file on the writer's
 // connection, between two of this process's transactions, so that the
-// next write starts the WAL from its beginning instead of growing the
-// file: what maintenance does after each batch on a nearly full disk,
-// where the WAL cannot grow the 64 MiB it otherwise may. Deletes shrink
-// what the file needs, so this needs no space. A failure (a reader still
-// on old frames, another process's write) is left to the next call.
+// next write starts the WAL from its beginning instead of growing it:
+// what every write does first on a nearly full disk, where the WAL cannot
+// grow the 64 MiB it otherwise may. The pages it copies were counted when
+// they were put, so the file has room for them. A failure (a reader still
+// on old frames, another process's write, a full disk) is left to the
+// next call.
 func (d *DB) CheckpointNow(ctx context.Context) {
 	if d.Memory || d.pg || d.Writer == nil {
 		return
