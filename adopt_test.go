@@ -154,7 +154,8 @@ func TestReadOnlyOpenOnReadOnlyMedia(t *testing.T) {
 	t.Run("Clean", func(t *testing.T) {
 		dir := faultMount(t, "16m")
 		path := filepath.Join(dir, "s.db")
-		s, err := attachstore.Open(ctx, path)
+		// A disk reserve the 16 MiB filesystem has room for.
+		s, err := attachstore.Open(ctx, path, attachstore.WithDiskReserve(1<<20))
 		if err != nil {
 			t.Fatal(err)
 		}

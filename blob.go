@@ -148,6 +148,9 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (Ref, error) {
 		if err != nil {
 			return Ref{}, mapErr(err, "put "+id.String())
 		}
+		if err := tx.room().fits(ctx, size); err != nil {
+			return Ref{}, err
+		}
 		cs := tx.s.opts.chunkSize
 		for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+cs {
 			if err := tx.insertChunk(ctx, pk, seq, data[off:min(off+cs, len(data))]); err != nil {
@@ -228,9 +231,13 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	h := sha256.New()
 	next := make([]byte, len(buf))
 	var size int64
+	room := tx.room()
 	for seq := 0; ; seq++ {
 		size += int64(n)
 		if err := s.checkSize(size); err != nil {
+			return Ref{}, err
+		}
+		if err := room.fits(ctx, size); err != nil {
 			return Ref{}, err
 		}
 		// While the database writes this chunk, another core hashes it and,

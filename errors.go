@@ -50,8 +50,12 @@ var (
 	// View, or a file that cannot be written was opened without
 	// WithReadOnly.
 	ErrReadOnly = db.ErrReadOnly
-	// ErrFull: the disk, or the database's page limit, is full. Nothing of
-	// the failed write is kept; the store works again once space is freed.
+	// ErrFull: the disk, or the database's page limit, is full; or a put
+	// of new content would leave less than the disk reserve free (see
+	// WithDiskReserve); or, on PostgreSQL, the server's disk is full
+	// (SQLSTATE 53100, disk_full). Nothing of the failed write is kept.
+	// Discard, DropSession and Reclaim still run, and once they (or
+	// anything else) free space, puts work again.
 	ErrFull = errors.New("attachstore: database or disk is full")
 	// ErrInTransaction: a Store method was called from inside that Store's
 	// Update or View function; use the *Tx instead.

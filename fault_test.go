@@ -250,7 +250,9 @@ func TestFaultFullFilesystem(t *testing.T) {
 	dir := faultMount(t, "16m")
 	clock := newFakeClock()
 	path := filepath.Join(dir, "full.db")
-	s, err := attachstore.Open(ctx, path, attachstore.WithClock(clock.Now))
+	// No disk reserve: this is what SQLite itself does on a full disk
+	// (fulldisk_test.go has the reserve's own tests).
+	s, err := attachstore.Open(ctx, path, attachstore.WithClock(clock.Now), attachstore.WithDiskReserve(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +567,8 @@ func faultReadOnlyFixture(t *testing.T, dir string) (path string, id attachstore
 	t.Helper()
 	ctx := context.Background()
 	path = filepath.Join(dir, "ro.db")
-	s, err := attachstore.Open(ctx, path, attachstore.WithChunkSize(attachstore.MinChunkSize))
+	// A reserve the 8 MiB filesystem has room for.
+	s, err := attachstore.Open(ctx, path, attachstore.WithChunkSize(attachstore.MinChunkSize), attachstore.WithDiskReserve(1<<20))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,10 @@ type options struct {
 	tuning      Tuning
 	readOnly    bool
 	now         func() time.Time
+	diskReserve int64
+	// diskDir is the directory whose filesystem puts measure; set by
+	// Open, "" where nothing is measured (see room).
+	diskDir string
 }
 
 // Chunk sizes.
@@ -36,6 +40,7 @@ func defaultOptions() options {
 		synchronous: "FULL",
 		busyTimeout: 5 * time.Second,
 		now:         time.Now,
+		diskReserve: DefaultDiskReserve,
 	}
 }
 
@@ -61,6 +66,9 @@ func (o *options) check() error {
 	}
 	if o.tuning.CacheSizeKiB < 0 {
 		bad = append(bad, fmt.Sprintf("cache size %d KiB is negative", o.tuning.CacheSizeKiB))
+	}
+	if o.diskReserve < 0 {
+		bad = append(bad, fmt.Sprintf("disk reserve %d is negative", o.diskReserve))
 	}
 	if o.now == nil {
 		bad = append(bad, "nil clock")
@@ -120,6 +128,21 @@ func WithTuning(t Tuning) Option {
 // beside a store that had none when it was opened.
 func WithReadOnly() Option {
 	return func(o *options) { o.readOnly = true }
+}
+
+// WithDiskReserve sets the free disk space, in bytes, that puts of new
+// content leave on the filesystem holding a SQLite store (default
+// DefaultDiskReserve), so that Discard, DropSession and Reclaim, which
+// write too, can still run and free space on a disk that is otherwise
+// full. A Put, PutReader or Session put whose content would take the disk
+// below it returns ErrFull and stores nothing; a stream is refused
+// part-way, as soon as its bytes so far would. A put of content stored
+// already writes almost nothing and is not refused. 0 turns the check
+// off: puts then run until SQLite itself finds the disk full. The check
+// does nothing for an Ephemeral or PostgreSQL store (the server's disk is
+// not visible to the client; its disk_full error is ErrFull).
+func WithDiskReserve(n int64) Option {
+	return func(o *options) { o.diskReserve = n }
 }
 
 // WithClock sets the clock that stamps created, touched, intent and commit

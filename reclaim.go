@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/attachstore/attachstore/db"
 )
 
 // DefaultReclaimBatch is the BatchSize Reclaim uses when
@@ -363,8 +365,9 @@ func AllowRowidChanges() CompactOption {
 // without it (see ReclaimReport.NeedsCompact), so that Reclaim can give
 // pages back from then on. It holds the write lock while it runs, which
 // takes time in proportion to the store, and needs free disk space about
-// the size of the file. It does nothing to an Ephemeral store or on
-// PostgreSQL.
+// the size of the file, besides the disk reserve (WithDiskReserve): where
+// the disk has less, it returns ErrFull, saying so, and changes nothing.
+// It does nothing to an Ephemeral store or on PostgreSQL.
 //
 // The rewrite (SQLite's VACUUM) keeps every row, and the rowid of every
 // table that has an INTEGER PRIMARY KEY or is WITHOUT ROWID, but may
@@ -399,5 +402,12 @@ func (s *Store) Compact(ctx context.Context, opts ...CompactOption) error {
 				ErrRowidsMayChange, strings.Join(tables, ", ")))
 		}
 	}
-	return mapErr(s.db.Compact(ctx), "compact")
+	if err := s.compactRoom(ctx, nil); err != nil {
+		return errorf("compact", err)
+	}
+	err := s.db.Compact(ctx)
+	if db.KindOf(err) == db.Full {
+		return errorf("compact", s.compactRoom(ctx, err))
+	}
+	return mapErr(err, "compact")
 }

@@ -43,6 +43,7 @@ import (
 	"io"
 	"io/fs"
 	"iter"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -160,17 +161,26 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		}
 		return nil, mapErr(err, "open "+name)
 	}
+	if !d.Memory && !db.IsURL(path) && !o.readOnly && o.diskReserve > 0 {
+		o.diskDir = filepath.Dir(d.Path)
+	}
 	return &Store{db: d, opts: o}, nil
 }
 
-// Close closes the store. An Ephemeral store's content is gone; a Durable
-// store's WAL is copied back into the file and removed. Operations after
+// Close closes the store. An Ephemeral store's content is gone. A Durable
+// SQLite store's write-ahead log (the -wal file) is copied back into the
+// file and removed, unless another process still has the store open (its
+// close does it). When the log cannot be copied back — the disk is full,
+// and the file must grow by the pages the log holds — Close still closes
+// the store and returns an error that matches ErrFull and names the -wal
+// file: it stays beside the store, nothing committed is lost, and the next
+// Open reads it and copies it back once there is room. Operations after
 // Close return ErrClosed; Close is idempotent.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return s.db.Close()
+	return mapErr(s.db.Close(), "close")
 }
 
 // Persistence reports whether the store is Ephemeral or Durable.

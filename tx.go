@@ -141,6 +141,9 @@ func (s *Store) run(ctx context.Context, what string, write bool, fn func(tx *Tx
 	if err := s.enter(); err != nil {
 		return err
 	}
+	if write {
+		s.keepWALShort(ctx)
+	}
 	for attempt := 1; ; attempt++ {
 		err := s.runOnce(ctx, what, write, fn)
 		if db.KindOf(err) != db.Retry || attempt == maxRetries {

@@ -2,6 +2,8 @@ package db
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -74,4 +76,48 @@ func (c *checkpointer) stop() {
 		close(c.quit)
 		c.done.Wait()
 	}
+}
+
+// WALGrowth is how far the WAL may grow between two checkpoints while
+// writes go on (see checkpointer): the root package checkpoints before
+// each write (CheckpointNow) where the disk has less than twice this free.
+const WALGrowth = walKeepBytes
+
+// CheckpointNow copies the whole WAL back into the file on the writer's
+// connection, between two of this process's transactions, so that the
+// next write starts the WAL from its beginning instead of growing it:
+// what every write does first on a nearly full disk, where the WAL cannot
+// grow the 64 MiB it otherwise may. The pages it copies were counted when
+// they were put, so the file has room for them. A failure (a reader still
+// on old frames, another process's write, a full disk) is left to the
+// next call.
+func (d *DB) CheckpointNow(ctx context.Context) {
+	if d.Memory || d.pg || d.Writer == nil {
+		return
+	}
+	var busy, log, done int64
+	_ = d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done)
+}
+
+// finalCheckpoint copies the WAL back into the file before Close, on the
+// writer's connection. PASSIVE, so that a reader of another process does
+// not hold Close up: what it keeps from being copied stays in the WAL, and
+// that process's close copies it. A transaction still running on the
+// writer is waited for up to the busy timeout, then left to SQLite's
+// close. An error (a full disk: the file grows by the pages the WAL adds)
+// says that the WAL stays beside the file, and that the next open
+// recovers it.
+func (d *DB) finalCheckpoint() error {
+	if d.Memory || d.pg || d.Writer == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.busyTimeout)
+	defer cancel()
+	var busy, log, done int64
+	err := d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done)
+	if err == nil || ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("the write-ahead log could not be copied back into the file, so %s stays beside it "+
+		"and the next Open recovers it (nothing committed is lost): %w", filepath.Base(d.Path)+"-wal", err)
 }

@@ -111,10 +111,17 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 }
 
 // Close closes every handle. The writer goes last: the last connection to
-// close copies the WAL back and removes it.
+// close copies the WAL back and removes it. SQLite's own close says
+// nothing when it cannot (a full disk): it leaves the WAL, which the next
+// open reads, so nothing committed is lost. So the writer first copies the
+// WAL back itself, and Close returns that checkpoint's error, if any,
+// after closing everything.
 func (d *DB) Close() error {
 	d.ckpt.stop()
 	var errs []error
+	if err := d.finalCheckpoint(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, h := range []*sqlx.DB{d.maint, d.Reader} {
 		if h != nil && h != d.Writer {
 			errs = append(errs, h.Close())
@@ -128,6 +135,9 @@ func (d *DB) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// PageSize is the SQLite file's page size in bytes (0 for PostgreSQL).
+func (d *DB) PageSize() int64 { return d.pageSize }
 
 // Committed tells the database that a write transaction committed.
 func (d *DB) Committed() { d.ckpt.kick() }

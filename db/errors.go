@@ -84,7 +84,7 @@ func pgKind(code string) Kind {
 		return Conflict
 	case "40001", "40P01": // serialization_failure, deadlock_detected
 		return Retry
-	case "53100": // disk_full
+	case "53100": // disk_full: the client cannot see the server's disk, so this is how a full one shows
 		return Full
 	case "25006": // read_only_sql_transaction
 		return ReadOnly

@@ -483,6 +483,13 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 		if err != nil {
 			return err
 		}
+		// Each step's moved pages are copied into the file, and the file
+		// cut, before the next step: the WAL stays one step long however
+		// much moves, so that space comes back on a disk with little left.
+		var busy, log, done int64
+		if err := d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+			return err
+		}
 		var left int64
 		if err := d.Writer.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&left); err != nil {
 			return err

@@ -1,0 +1,259 @@
+package attachstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/attachstore/attachstore/db"
+)
+
+// DefaultDiskReserve is the free disk space, in bytes, that puts of new
+// content leave untouched on the filesystem that holds a SQLite store
+// (see WithDiskReserve): 32 MiB.
+//
+// Freeing space writes too. In WAL mode every Discard, DropSession and
+// Reclaim batch appends pages to the -wal file before anything is given
+// back, and Reclaim's vacuum moves live pages from the end of the file into
+// the holes, through the WAL as well. On a disk that puts had filled to the
+// last byte those writes fail with ErrFull, and the store is stuck. What
+// they need, measured with 16 KiB pages: a DropSession or Discard about
+// 200 bytes of WAL per ref it drops (20 MB for 100,000 refs, in one
+// transaction); Reclaim, which checkpoints after each batch when the disk
+// is tight, about 2 MB; its vacuum one step of 4 MiB at a time. 32 MiB
+// covers any one of them, with room for the pages a put's estimate does
+// not count (the blob's row, inner b-tree pages).
+const DefaultDiskReserve = 32 << 20
+
+// walFrameHeader is the bytes SQLite writes before each page in the WAL.
+const walFrameHeader = 24
+
+// diskFree reports the bytes of the filesystem holding dir that this
+// process may still write, or an error when the system cannot say. A
+// variable so that tests can simulate a full disk everywhere.
+var diskFree = statfsFree
+
+// errNoStatfs: this system has no free-space query that attachstore knows.
+var errNoStatfs = errors.New("free disk space cannot be measured on this system")
+
+// room is how much new content one put may still write before it would eat
+// into the disk reserve. It measures the disk when the put first writes new
+// content (a Put of content stored already never measures; a stream, whose
+// id is known only at its end, is counted as new content), and then
+// counts the put's own bytes against what it measured, so that a stream is
+// refused part-way through without a system call per chunk.
+type room struct {
+	tx  *Tx
+	off bool // nothing to measure, or the system cannot
+	// free is the filesystem's free space when the put was measured.
+	free uint64
+	// fast is the budget measured without asking SQLite: the free space,
+	// less the reserve, the WAL (every page it holds may still have to be
+	// copied into the file) and the page cache (pages this transaction
+	// wrote that are in neither yet). It is good enough unless the disk is
+	// nearly full.
+	fast     int64
+	measured bool
+	// exact is set once the fast budget did not do: then budget is the
+	// free space, less the reserve and the pages the next checkpoint adds
+	// to the file, measured inside the transaction when the put had
+	// written base bytes; freePages are the file's free pages then.
+	exact        bool
+	budget, base int64
+	freePages    int64
+	// written is what the put has written when fits is called: the size
+	// the last call allowed.
+	written int64
+}
+
+// room returns the space accounting of one put.
+func (tx *Tx) room() *room { return &room{tx: tx} }
+
+// cacheBound bounds the pages a transaction has written that are neither
+// in the WAL nor in the file: SQLite spills its page cache to the WAL
+// when the cache is full.
+func (s *Store) cacheBound() int64 {
+	return max(8<<20, 2*int64(s.opts.tuning.CacheSizeKiB)<<10)
+}
+
+// fits returns ErrFull when writing size bytes of new content, in total
+// for this put, would leave the filesystem with less than the store's disk
+// reserve. Memory and PostgreSQL stores, read-only ones, a reserve of 0,
+// and a system that cannot report free space, are never refused here.
+//
+// A put of n bytes costs the disk twice: its pages are appended to the
+// -wal file at commit (a frame is a page plus a 24-byte header), and the
+// checkpoint that follows copies them into the database file, which grows
+// by every page that the file's free pages (left by deleted content) do
+// not cover. The WAL frames are counted as new space even where the put
+// overwrites frames of an older, checkpointed WAL: the estimate errs on
+// the side of refusing. Pages committed earlier, or written by this
+// transaction, that no checkpoint has copied yet will also grow the file:
+// they are taken off the free space first.
+func (r *room) fits(ctx context.Context, size int64) error {
+	err := r.check(ctx, size)
+	if err == nil {
+		r.written = size
+	}
+	return err
+}
+
+func (r *room) check(ctx context.Context, size int64) error {
+	if !r.measured {
+		r.measure()
+	}
+	if r.off {
+		return nil
+	}
+	pageSize := r.tx.s.db.PageSize()
+	if pageSize < 512 {
+		pageSize = 65536 // not known: the largest there is
+	}
+	if !r.exact {
+		pages := r.pages(size, pageSize)
+		if pages*(2*pageSize+walFrameHeader) <= r.fast {
+			return nil
+		}
+		if err := r.measureExact(ctx); err != nil {
+			return err
+		}
+	}
+	pages := r.pages(size-r.base, pageSize)
+	need := pages*(pageSize+walFrameHeader) + max(0, pages-r.freePages)*pageSize
+	if need <= r.budget {
+		return nil
+	}
+	s := r.tx.s
+	return fmt.Errorf("%w: %d bytes of new content need about %d bytes of disk; the filesystem holding %s "+
+		"has %d bytes free, and puts leave %d of them (the reserve, WithDiskReserve) so that Discard, "+
+		"DropSession and Reclaim can still run: free space with those, or on the disk",
+		ErrFull, size, need, s.opts.diskDir, r.free, s.opts.diskReserve)
+}
+
+// pages is how many pages size bytes of content take: chunk data fills
+// overflow pages of pageSize-4 bytes each, and each chunk's row wastes at
+// most a page, or its own size, of the table's b-tree besides. A few pages
+// more cover the blob's row and the b-trees' inner pages.
+func (r *room) pages(size, pageSize int64) int64 {
+	chunk := int64(r.tx.s.opts.chunkSize)
+	rows := (size + chunk - 1) / chunk
+	return (size+rows*min(chunk, pageSize)+pageSize-5)/(pageSize-4) + 4
+}
+
+// measure reads the free space and the WAL's size, once per put.
+func (r *room) measure() {
+	r.measured = true
+	s := r.tx.s
+	if s.opts.diskDir == "" {
+		r.off = true
+		return
+	}
+	free, err := diskFree(s.opts.diskDir)
+	if err != nil {
+		// A filesystem that cannot say (some network and FUSE mounts)
+		// is left to SQLite's own SQLITE_FULL, as without a reserve.
+		r.off = true
+		return
+	}
+	var wal int64
+	if fi, err := os.Stat(s.db.Path + "-wal"); err == nil {
+		wal = fi.Size()
+	}
+	r.free = free
+	r.fast = int64(min(free, 1<<62)) - s.opts.diskReserve - wal - s.cacheBound()
+}
+
+// measureExact measures the budget exactly, inside the put's transaction,
+// with what the put has written so far counted in the free space and the
+// file's pages: only the rest of it is counted against the budget.
+func (r *room) measureExact(ctx context.Context) error {
+	s := r.tx.s
+	r.exact = true
+	r.base = r.written
+	free := r.free
+	if r.base > 0 {
+		f, err := diskFree(s.opts.diskDir)
+		if err != nil {
+			r.off = true
+			return nil
+		}
+		free = f
+	}
+	var pageCount, pageSize int64
+	if err := r.tx.queryRow(ctx, qSpace).Scan(&pageCount, &r.freePages, &pageSize); err != nil {
+		return mapErr(err, "put: measure free space")
+	}
+	var fileSize int64
+	if fi, err := os.Stat(s.db.Path); err == nil {
+		fileSize = fi.Size()
+	}
+	pending := max(0, pageCount*pageSize-fileSize)
+	r.budget = int64(min(free, 1<<62)) - s.opts.diskReserve - pending
+	if r.base > 0 {
+		// What the put wrote so far may still be in the page cache, on
+		// its way to the WAL.
+		r.budget -= s.cacheBound()
+	}
+	return nil
+}
+
+// qSpace reads, in the transaction, the file's size in pages, how many of
+// them are free, and the page size.
+const qSpace = `SELECT page_count, freelist_count, page_size FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()`
+
+// diskTight reports whether the store's disk has less free space than the
+// WAL may grow between two background checkpoints, twice over, besides the
+// reserve. False where nothing is measured.
+func (s *Store) diskTight() bool {
+	if s.opts.diskDir == "" {
+		return false
+	}
+	free, err := diskFree(s.opts.diskDir)
+	return err == nil && free < 2*db.WALGrowth+uint64(s.opts.diskReserve)
+}
+
+// keepWALShort copies the WAL back into the file before a write
+// transaction on a tight disk, so that the write starts the WAL from its
+// beginning. Otherwise a burst of commits — puts, or Reclaim's batches —
+// grows the WAL past what the checkpoint behind them has copied (up to
+// 64 MiB), and every frame it grows by is disk taken twice: once in the
+// WAL, once more in the file when it is copied. Measured: Reclaim of
+// 10,000 small blobs grew the WAL to 64 MiB; with this, to 0.6 MB.
+func (s *Store) keepWALShort(ctx context.Context) {
+	if s.diskTight() {
+		s.db.CheckpointNow(ctx)
+	}
+}
+
+// compactRoom refuses Compact with ErrFull, before it writes anything, when
+// the disk has no room for what it writes: VACUUM builds the new file in
+// memory and writes it, every page of it, through the WAL, so it needs
+// free space about the size of the file, besides the reserve. errFull is
+// SQLite's own full-disk error, which gets the same explanation.
+func (s *Store) compactRoom(ctx context.Context, errFull error) error {
+	if s.opts.diskDir == "" && errFull == nil {
+		return nil
+	}
+	size := s.db.FileBytes(ctx)
+	var free uint64
+	measured := false
+	if s.opts.diskDir != "" {
+		if f, err := diskFree(s.opts.diskDir); err == nil {
+			free, measured = f, true
+		}
+	}
+	if errFull == nil && (!measured || int64(min(free, 1<<62)) >= size+s.opts.diskReserve) {
+		return nil
+	}
+	msg := fmt.Sprintf("it writes a copy of the whole store (about %d bytes) through the write-ahead log "+
+		"before it gives anything back, and needs that much free disk space", size)
+	if measured {
+		msg += fmt.Sprintf(" besides the reserve of %d bytes; the filesystem has %d bytes free", s.opts.diskReserve, free)
+	}
+	msg += ": free space with Discard, DropSession and Reclaim first, then Compact"
+	if errFull != nil {
+		return fmt.Errorf("%w: %s: %w", ErrFull, msg, errFull)
+	}
+	return fmt.Errorf("%w: %s", ErrFull, msg)
+}
