@@ -183,10 +183,12 @@ func TestRepairLosesADeadlockCleanly(t *testing.T) {
 
 	locked, repairWaits := make(chan struct{}), make(chan struct{})
 	var host sync.WaitGroup
+	hostLost := false
 	host.Go(func() {
 		first := true
 		err := s.Update(ctx, func(tx *attachstore.Tx) error {
 			if !first {
+				hostLost = true
 				return nil // the server chose this one after all
 			}
 			first = false
@@ -225,6 +227,13 @@ func TestRepairLosesADeadlockCleanly(t *testing.T) {
 	_, err = s.Repair(ctx, bytes.NewReader(data))
 	stopWatching()
 	host.Wait()
+	if hostLost {
+		// The server aborts the transaction whose deadlock check runs
+		// first: nearly always Repair's, which waited first, but on a
+		// loaded machine it may be the host's, and then this run proves
+		// nothing.
+		t.Skip("the server aborted the host's transaction instead of Repair's")
+	}
 	if !errors.Is(err, attachstore.ErrConflict) {
 		t.Fatalf("Repair that lost a deadlock = %v, want ErrConflict", err)
 	}
