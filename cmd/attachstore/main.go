@@ -7,12 +7,10 @@
 //
 //	attachstore [--db PATH|URL] [--json] [--read-only] COMMAND [ARGS]
 //
-// Run 'attachstore help' for the commands, the global flags, what an ID
-// may be, the --json error kinds and the exit statuses, and 'attachstore
-// help COMMAND' for one command's flags and output; that text is the
-// command's documentation, kept in one place. The database is --db, else
-// $ATTACHSTORE_DB, else ./attachments.db: an SQLite file or a PostgreSQL
-// URL.
+// Run 'attachstore help' for the commands, the global flags (where the
+// database is), what an ID may be, the --json error kinds and the exit
+// statuses, and 'attachstore help COMMAND' for one command's flags and
+// output. That text is the command's documentation, kept in one place.
 //
 // For example, an agent's turn that stages a screenshot and commits it:
 //

@@ -49,7 +49,10 @@ func (c *cli) open(ctx context.Context) (*attachstore.Store, error) {
 		// A command that changes a store must not turn a missing file, or
 		// another program's database, into one: a read-only look first
 		// changes nothing. Any other failure is left to the writable open,
-		// which says why it cannot write.
+		// which says why it cannot write. Origin after the writable open
+		// would come too late: by then Open has created or adopted the
+		// file. This second open goes once the library can open only an
+		// existing store for writing.
 		probe, err := attachstore.Open(ctx, c.db, attachstore.WithReadOnly())
 		if err == nil {
 			probe.Close()
