@@ -94,11 +94,8 @@ operations draw a progress bar on stderr.
 
 With --json, each error or warning is one JSON object on a line of stderr,
 {"error": MESSAGE, "kind": KIND, ...} or {"warning": MESSAGE, ...}, with the
-id, file, session or db it concerns. KIND is one of usage, not_found,
-ambiguous, referenced, corrupt, invalid_id, invalid_meta, invalid_session,
-too_large, read_only, full, schema_too_new, dirty_schema, not_a_store,
-no_roots, rowids_may_change, session_dropped, exists, no_such_file,
-permission, interrupted or error.
+id, file, session or db it concerns.
+%s
 
 Exit status: 0 on success; 1 when anything failed (each message names the id
 or file, malformed IDs included); 2 on bad usage (unknown command or flag,
@@ -107,7 +104,7 @@ missing argument, a writing command with --read-only), when nothing is done;
 cleanly.
 
 Run 'attachstore help COMMAND' for a command's flags and output.
-`, defaultDB, accessText())
+`, defaultDB, accessText(), kindsText())
 }
 
 // accessText says which commands create a store and which only read,
@@ -134,6 +131,16 @@ func accessText() string {
 		strings.ReplaceAll(wrap("Commands that only read ("+strings.Join(readers, ", ")+") open the database read-only: "+
 			"they never change the file, work on a file they cannot write, and refuse a database that "+
 			"is not a store.", 72), "\x00", " ")
+}
+
+// kindsText lists the kinds an error may have under --json, from the
+// table kindOf reads.
+func kindsText() string {
+	names := []string{"usage", "ambiguous"}
+	for _, k := range kinds {
+		names = append(names, k.name)
+	}
+	return wrap("KIND is one of "+strings.Join(names, ", ")+" or error.", 72)
 }
 
 // andList joins names as a sentence does: "a, b and c".
