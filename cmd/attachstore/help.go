@@ -37,6 +37,8 @@ func (c *cli) help(args []string) error {
 	return usageErr(nil, "help takes at most one command")
 }
 
+// synopsis is how one command is invoked, as its help and its usage
+// errors show it.
 func synopsis(cmd *command) string {
 	s := "attachstore " + cmd.name + " [flags]"
 	if cmd.args != "" {
