@@ -202,48 +202,45 @@ func (c *cli) stderrJSON(v any) {
 	enc.Encode(v)
 }
 
-// kindOf names the kind of an error for --json.
+// kinds names each error's kind for --json, in the order kindOf tries
+// them; the help's list of kinds is made from it.
+var kinds = []struct {
+	name string
+	is   error
+}{
+	{"interrupted", context.Canceled},
+	{"not_found", attachstore.ErrNotFound},
+	{"referenced", attachstore.ErrReferenced},
+	{"corrupt", attachstore.ErrCorrupt},
+	{"invalid_id", attachstore.ErrInvalidID},
+	{"invalid_meta", attachstore.ErrInvalidMeta},
+	{"invalid_session", attachstore.ErrInvalidSession},
+	{"too_large", attachstore.ErrTooLarge},
+	{"read_only", attachstore.ErrReadOnly},
+	{"full", attachstore.ErrFull},
+	{"schema_too_new", attachstore.ErrSchemaTooNew},
+	{"dirty_schema", attachstore.ErrDirtySchema},
+	{"not_a_store", attachstore.ErrNotAStore},
+	{"no_roots", attachstore.ErrNoRoots},
+	{"rowids_may_change", attachstore.ErrRowidsMayChange},
+	{"session_dropped", attachstore.ErrSessionDropped},
+	{"exists", fs.ErrExist},
+	{"no_such_file", fs.ErrNotExist},
+	{"permission", fs.ErrPermission},
+}
+
+// kindOf names the kind of an error for --json: "usage" is bad usage's
+// alone, "ambiguous" an ID prefix that matches several ids, then the
+// first of kinds the error matches, else "error".
 func kindOf(err error) string {
 	var amb *ambiguousError
-	switch {
-	case errors.As(err, &amb):
+	if errors.As(err, &amb) {
 		return "ambiguous"
-	case errors.Is(err, context.Canceled):
-		return "interrupted"
-	case errors.Is(err, attachstore.ErrNotFound):
-		return "not_found"
-	case errors.Is(err, attachstore.ErrReferenced):
-		return "referenced"
-	case errors.Is(err, attachstore.ErrCorrupt):
-		return "corrupt"
-	case errors.Is(err, attachstore.ErrInvalidID):
-		return "invalid_id"
-	case errors.Is(err, attachstore.ErrInvalidMeta):
-		return "invalid_meta"
-	case errors.Is(err, attachstore.ErrInvalidSession):
-		return "invalid_session"
-	case errors.Is(err, attachstore.ErrTooLarge):
-		return "too_large"
-	case errors.Is(err, attachstore.ErrReadOnly):
-		return "read_only"
-	case errors.Is(err, attachstore.ErrFull):
-		return "full"
-	case errors.Is(err, attachstore.ErrSchemaTooNew):
-		return "schema_too_new"
-	case errors.Is(err, attachstore.ErrDirtySchema):
-		return "dirty_schema"
-	case errors.Is(err, attachstore.ErrNotAStore):
-		return "not_a_store"
-	case errors.Is(err, attachstore.ErrNoRoots):
-		return "no_roots"
-	case errors.Is(err, attachstore.ErrSessionDropped):
-		return "session_dropped"
-	case errors.Is(err, fs.ErrExist):
-		return "exists"
-	case errors.Is(err, fs.ErrNotExist):
-		return "no_such_file"
-	case errors.Is(err, fs.ErrPermission):
-		return "permission"
+	}
+	for _, k := range kinds {
+		if errors.Is(err, k.is) {
+			return k.name
+		}
 	}
 	return "error"
 }

@@ -5,93 +5,12 @@
 //
 // Usage:
 //
-//	attachstore [--db PATH] [--json] [--read-only] COMMAND [ARGS]
+//	attachstore [--db PATH|URL] [--json] [--read-only] COMMAND [ARGS]
 //
-// Content:
-//
-//	put FILE...                   store files (- for stdin); print each id
-//	get ID [-o FILE]              write a blob's bytes to stdout or FILE
-//	stat ID...                    show size, media type, label, creation time
-//	ls                            list every blob: id, size, refs, media type, label
-//	rm ID...                      delete blobs that no session references
-//
-// put, get and rm take --session S to work through that session's
-// manifest: put records an uncommitted ref (--owner O names its owner), get
-// reads only blobs the session holds a ref to, and rm drops only the
-// session's ref, leaving the bytes for reclaim. put guesses the media type
-// from the file name, then the content, unless --type is given; the label is
-// the file's base name unless --label is given. Content put without
-// --session is referenced by no session: reclaim deletes it once it is
-// older than --grace. rm of a blob that sessions hold names them.
-//
-// Sessions:
-//
-//	sessions                      list every session: refs, pending, bytes, last intent
-//	refs --session S [--pending]  list a session's refs (or its pending ids)
-//	commit --session S [--owner O | ID...]
-//	                              commit pending refs (all, O's, or IDs); print each id
-//	discard --session S --owner O forget what O put into S and did not commit
-//	hold --session S --owner O (--for DURATION | --until TIME)
-//	                              keep O's uncommitted refs from reclaim until then
-//	drop-session S...             release each S's refs; S blocked until reclaim
-//	export --session S DIR        write a session's attachments and a manifest to DIR
-//	import DIR                    read an exported directory back into its session
-//
-// Maintenance:
-//
-//	reclaim [--grace 24h] [--dry-run] [--batch N] [--vacuum auto|always|never] [--allow-empty-roots]
-//	                              forget stale intents, delete orphans, shrink file
-//	verify                        check integrity, re-hash blobs; exit 1 on a problem
-//	repair FILE...                mend corrupt blobs from files that hold their bytes
-//	stats                         count blobs, refs, sessions; show sizes
-//	backup FILE                   write a verified copy of the store to a new FILE
-//	compact [--allow-rowid-changes]
-//	                              rewrite the file without free space; enable shrinking
-//
-// On a terminal, long operations (a large put, get, repair, export or
-// import, reclaim, verify) draw a progress bar on stderr; nothing is drawn
-// when stderr is not a terminal.
-//
-// The database is --db, else $ATTACHSTORE_DB, else ./attachments.db: a file
-// path, or a postgres:// or postgresql:// URL (in any letter case). Messages
-// and output never show a URL's password, but ps shows a command line: keep
-// the URL in $ATTACHSTORE_DB and the password out of it, in $PGPASSWORD or
-// ~/.pgpass, which the PostgreSQL driver reads. Only
-// put and import create it, or add attachstore's tables to another
-// program's SQLite database (and say so on stderr); every other command
-// needs an existing store. Commands that only read (get, stat, ls,
-// sessions, refs, export, verify, stats, backup, reclaim --dry-run) open it
-// read-only: they never change the file, work on a file they cannot write,
-// and refuse a database that is not a store. --read-only refuses every
-// command that would write (exit 2). --db, --json and --read-only may come
-// before the command or among its arguments.
-//
-// An ID is 64 hexadecimal digits, optionally prefixed "sha256:" (either in
-// any letter case), or a prefix of at least 8 of them that matches exactly
-// one stored id (with --session: one id the session holds); an ambiguous
-// prefix fails and lists the ids it matches.
-//
-// Every argument is processed: a command given several files, ids or
-// sessions reports each one that fails on stderr (an ID that does not parse
-// included, kind invalid_id), goes on with the rest, and exits 1 at the
-// end.
-//
-// With --json, each result is one JSON object on a line of stdout (one
-// report for reclaim, verify, stats and compact), with every field its
-// command's help lists always present (a session is always "session"; an
-// empty value is "", null or []), and each error or warning
-// is one JSON object on a line of stderr: {"error": MESSAGE, "kind": KIND,
-// ...} or {"warning": MESSAGE, ...}, with the id, file, session or db it
-// concerns. KIND is one of usage, not_found, ambiguous, referenced,
-// corrupt, invalid_id, invalid_meta, invalid_session, too_large, read_only,
-// full, schema_too_new, dirty_schema, not_a_store, no_roots,
-// rowids_may_change, session_dropped, exists, no_such_file, permission, interrupted or error.
-//
-// Exit status: 0 on success; 1 when anything failed, with a message on
-// stderr that names the id or file that failed (a malformed ID among them);
-// 2 on bad usage — an unknown command or flag, or a missing argument — in
-// which case nothing is done; 130 when interrupted (SIGINT, Ctrl-C) and 143
-// when terminated (SIGTERM), after the store is closed cleanly.
+// Run 'attachstore help' for the commands, the global flags (where the
+// database is), what an ID may be, the --json error kinds and the exit
+// statuses, and 'attachstore help COMMAND' for one command's flags and
+// output. That text is the command's documentation, kept in one place.
 //
 // For example, an agent's turn that stages a screenshot and commits it:
 //
@@ -104,20 +23,15 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"golang.org/x/term"
 
 	"github.com/attachstore/attachstore"
-	"github.com/attachstore/attachstore/db"
 )
 
 func main() {
@@ -154,9 +68,6 @@ func (e signalError) status() int {
 	return 130
 }
 
-// defaultDB is the database used without --db or $ATTACHSTORE_DB.
-const defaultDB = "attachments.db"
-
 // cli is one invocation: its streams, global flags and open store.
 type cli struct {
 	stdin  io.Reader
@@ -174,55 +85,6 @@ type cli struct {
 	access access   // what it does to the database: cmd.access, or less
 	store  *attachstore.Store
 	failed bool // an argument failed and was reported: exit 1 at the end
-}
-
-// access says what a command does to the database.
-type access int
-
-const (
-	// reads: the command only reads. It needs an existing store and must
-	// never change the file (no schema, no adoption of a foreign file).
-	reads access = iota
-	// writes: the command changes an existing store.
-	writes
-	// creates: the command writes, and creates the store if it is missing.
-	creates
-)
-
-// command is one subcommand. setup declares the command's own flags on fs
-// and returns the function that runs it with the positional arguments.
-type command struct {
-	name    string
-	args    string
-	summary string
-	long    string // more help, for 'attachstore help NAME'
-	access  access
-	// readsWith names a boolean flag that makes a writing command one
-	// that only reads (reclaim's --dry-run).
-	readsWith string
-	setup     func(c *cli, fs *flag.FlagSet) func(ctx context.Context, args []string) error
-}
-
-// commands lists the subcommands in the order usage shows them; group is
-// the heading each group starts under.
-var commands = []struct {
-	group string
-	cmds  []*command
-}{
-	{"content", []*command{putCmd, getCmd, statCmd, lsCmd, rmCmd}},
-	{"sessions", []*command{sessionsCmd, refsCmd, commitCmd, discardCmd, holdCmd, dropSessionCmd, exportCmd, importCmd}},
-	{"maintenance", []*command{reclaimCmd, verifyCmd, repairCmd, statsCmd, backupCmd, compactCmd}},
-}
-
-func lookup(name string) *command {
-	for _, g := range commands {
-		for _, c := range g.cmds {
-			if c.name == name {
-				return c
-			}
-		}
-	}
-	return nil
 }
 
 // run executes one invocation and returns its exit status.
@@ -271,293 +133,4 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	return ee.code
-}
-
-// jsonRequested reports whether --json is among the flags, so that even an
-// error in parsing them is reported as JSON.
-func jsonRequested(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "--":
-			return false
-		case "-json", "--json", "-json=true", "--json=true":
-			return true
-		}
-	}
-	return false
-}
-
-func (c *cli) globalFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.db, "db", c.db, "database `PATH` (default $ATTACHSTORE_DB, else ./"+defaultDB+")")
-	fs.BoolVar(&c.json, "json", c.json, "machine output: one JSON object per line, errors as JSON on stderr")
-	fs.BoolVar(&c.readOnly, "read-only", c.readOnly, "open the database read-only; refuse commands that write")
-}
-
-// The CLI keeps the standard flag package rather than a CLI library
-// (cobra, urfave/cli): the two things flag lacks, flags after positional
-// arguments and per-command help, take parseInterleaved and the commands
-// table here, about a hundred lines. A library would bring a dependency
-// tree to every user of the module, GNU-style flag bundling that changes
-// what "-o" means, and its own usage and error formats, while the exit
-// statuses, the one "attachstore: " prefix and JSON errors would still be
-// ours to enforce.
-func (c *cli) dispatch(ctx context.Context, args []string) error {
-	gfs := flag.NewFlagSet("attachstore", flag.ContinueOnError)
-	gfs.SetOutput(io.Discard)
-	c.globalFlags(gfs)
-	if err := gfs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(c.stdout)
-			return nil
-		}
-		return usageErr(nil, "%v", err)
-	}
-	rest := gfs.Args()
-	if len(rest) == 0 {
-		return usageErr(nil, "no command given")
-	}
-	if rest[0] == "help" {
-		return c.help(rest[1:])
-	}
-	cmd := lookup(rest[0])
-	if cmd == nil {
-		return usageErr(nil, "unknown command %q", rest[0])
-	}
-	c.cmd = cmd
-	c.access = cmd.access
-	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	c.globalFlags(fs)
-	runCmd := cmd.setup(c, fs)
-	pos, err := parseInterleaved(fs, rest[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printCommandUsage(c.stdout, cmd, fs)
-			return nil
-		}
-		return usageErr(cmd, "%v", err)
-	}
-	if c.db == "" {
-		return usageErr(cmd, "--db is empty")
-	}
-	if f := fs.Lookup(cmd.readsWith); f != nil && f.Value.String() == "true" {
-		c.access = reads
-	}
-	if c.readOnly && c.access != reads {
-		return c.readOnlyUsage()
-	}
-	err = runCmd(ctx, pos)
-	var ee *exitError
-	if errors.As(err, &ee) && ee.code == 2 && ee.usage == nil {
-		ee.usage = cmd
-	}
-	return err
-}
-
-// help prints the usage, or one command's usage.
-func (c *cli) help(args []string) error {
-	switch len(args) {
-	case 0:
-		printUsage(c.stdout)
-		return nil
-	case 1:
-		cmd := lookup(args[0])
-		if cmd == nil {
-			return usageErr(nil, "help: unknown command %q", args[0])
-		}
-		fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-		c.globalFlags(fs)
-		cmd.setup(c, fs)
-		printCommandUsage(c.stdout, cmd, fs)
-		return nil
-	}
-	return usageErr(nil, "help takes at most one command")
-}
-
-// parseInterleaved parses flags that come before, between or after the
-// positional arguments, which the flag package alone stops at; "--" ends
-// the flags.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		used := len(args) - len(rest)
-		if used > 0 && args[used-1] == "--" && !isFlagValue(fs, args, used-1) {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// isFlagValue reports whether args[i] was consumed as the value of the flag
-// before it (as in "--session --").
-func isFlagValue(fs *flag.FlagSet, args []string, i int) bool {
-	if i == 0 {
-		return false
-	}
-	name, ok := strings.CutPrefix(args[i-1], "-")
-	if !ok || strings.Contains(name, "=") {
-		return false
-	}
-	f := fs.Lookup(strings.TrimPrefix(name, "-"))
-	if f == nil {
-		return false
-	}
-	b, isBool := f.Value.(interface{ IsBoolFlag() bool })
-	return !isBool || !b.IsBoolFlag()
-}
-
-// dbName is the database as messages name it: a PostgreSQL URL without its
-// password.
-func (c *cli) dbName() string {
-	if db.IsURL(c.db) {
-		return db.Redact(c.db)
-	}
-	return c.db
-}
-
-// open opens the store as the running command's access says. A command
-// that reads opens it read-only: nothing in the file changes, a file that
-// is not a store is refused (ErrNotAStore), and a file this process cannot
-// write still opens. A command that writes needs an existing store: only
-// put and import create one, or add attachstore's tables to another
-// program's database, and they say so when they adopt one.
-func (c *cli) open(ctx context.Context) (*attachstore.Store, error) {
-	if !db.IsURL(c.db) && c.db != attachstore.MemoryPath {
-		// Said first, for every command: SQLite's own failure on a
-		// directory reads as an I/O error, or as a file it cannot write.
-		if fi, err := os.Stat(c.db); err == nil && fi.IsDir() {
-			return nil, &exitError{code: 1, kind: "not_a_store", subj: subject{"db", c.dbName()},
-				msg: fmt.Sprintf("open %s: is a directory, not a database file; name the store's file with --db or $ATTACHSTORE_DB", c.dbName())}
-		}
-	}
-	if c.access == reads || c.readOnly {
-		s, err := attachstore.Open(ctx, c.db, attachstore.WithReadOnly())
-		if err != nil {
-			return nil, c.openFailed(err)
-		}
-		c.store = s
-		return s, nil
-	}
-	if c.access == writes && c.db != attachstore.MemoryPath {
-		// A command that changes a store must not turn a missing file, or
-		// another program's database, into one: a read-only look first
-		// changes nothing. Any other failure is left to the writable open,
-		// which says why it cannot write.
-		probe, err := attachstore.Open(ctx, c.db, attachstore.WithReadOnly())
-		if err == nil {
-			probe.Close()
-		} else if errors.Is(err, fs.ErrNotExist) || errors.Is(err, attachstore.ErrNotAStore) {
-			return nil, c.openFailed(err)
-		}
-	}
-	s, err := attachstore.Open(ctx, c.db)
-	if err != nil {
-		return nil, c.openFailed(err)
-	}
-	c.store = s
-	if s.Origin() == attachstore.AdoptedFile {
-		c.warn(subject{"db", c.dbName()}, map[string]any{"origin": s.Origin().String()},
-			"%s: %s was not an attachstore store: attachstore's tables were added beside its own", c.cmd.name, c.dbName())
-	}
-	return s, nil
-}
-
-// openFailed is the message for a store that did not open.
-func (c *cli) openFailed(err error) error {
-	subj := subject{"db", c.dbName()}
-	switch {
-	case errors.Is(err, attachstore.ErrNotAStore):
-		// The library's message says why: attachstore never wrote the
-		// file, or an object in it is named as one of attachstore's
-		// (which a writable open refuses too).
-		failed := c.fail("open", subj, err)
-		var ee *exitError
-		if errors.As(failed, &ee) && c.access != creates {
-			ee.msg += " (only put and import add attachstore's tables to another program's database)"
-		}
-		return failed
-	case errors.Is(err, fs.ErrNotExist):
-		return &exitError{code: 1, kind: "no_such_file", subj: subj, cause: err,
-			msg: fmt.Sprintf("open %s: no such database (put creates one; choose another with --db or $ATTACHSTORE_DB)", c.dbName())}
-	case errors.Is(err, attachstore.ErrReadOnly) && !c.readOnly && c.access != reads:
-		hint := "commands that only read work on it"
-		if c.cmd.readsWith != "" {
-			hint = fmt.Sprintf("%s --%s only reads", c.cmd.name, c.cmd.readsWith)
-		}
-		what := fmt.Sprintf("cannot write the database (%s)", readOnlyReason(err))
-		if dir, ok := c.dirNotWritable(err); ok {
-			what = fmt.Sprintf("the directory %s is not writable (SQLite keeps its -wal and -shm files beside the database, so it cannot write the database without it)", dir)
-		}
-		return &exitError{code: 1, kind: "read_only", subj: subj, cause: err,
-			msg: fmt.Sprintf("open %s: %s, and %s changes it; %s, and --read-only keeps any command from writing",
-				c.dbName(), what, c.cmd.name, hint)}
-	}
-	return c.fail("open", subj, err)
-}
-
-// dirNotWritable reports whether a refused write is the directory's doing:
-// the database file itself can be written, its directory cannot. The
-// directory is named as the user wrote it ("." for a bare file name).
-func (c *cli) dirNotWritable(err error) (string, bool) {
-	if db.IsURL(c.db) || c.db == attachstore.MemoryPath {
-		return "", false
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return "", false // the system named the file itself
-	}
-	f, ferr := os.OpenFile(c.db, os.O_WRONLY, 0)
-	if ferr != nil {
-		return "", false
-	}
-	f.Close()
-	dir := filepath.Dir(c.db)
-	// Creating a file is the question SQLite asks of the directory; this
-	// path runs only after a write was refused, and removes what it made.
-	probe, perr := os.CreateTemp(dir, ".attachstore-probe-*")
-	if perr == nil {
-		probe.Close()
-		os.Remove(probe.Name())
-		return "", false
-	}
-	return dir, true
-}
-
-// readOnlyReason is why the system refused to let the database be
-// written, as the library found it ("permission denied", say).
-func readOnlyReason(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	for _, e := range []error{fs.ErrPermission, syscall.EROFS} {
-		if errors.Is(err, e) {
-			return e.Error()
-		}
-	}
-	return "not writable"
-}
-
-// readOnlyUsage is the error for a command that writes, run with
-// --read-only: it is refused before it does anything.
-func (c *cli) readOnlyUsage() error {
-	if c.cmd.readsWith != "" {
-		return usageErr(c.cmd, "%s changes the store; with --read-only, give --%s", c.cmd.name, c.cmd.readsWith)
-	}
-	return usageErr(c.cmd, "%s changes the store; it cannot run with --read-only", c.cmd.name)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

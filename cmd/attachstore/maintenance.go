@@ -491,7 +491,6 @@ func setupCompact(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 			failed := c.fail("compact", subject{}, err)
 			var ee *exitError
 			if errors.Is(err, attachstore.ErrRowidsMayChange) && errors.As(failed, &ee) {
-				ee.kind = "rowids_may_change"
 				ee.msg += "; if the program whose tables they are stores none of their rowids, give --allow-rowid-changes"
 			}
 			return failed
