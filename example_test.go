@@ -766,3 +766,43 @@ func ExampleStore_Stats() {
 	// Output:
 	// blobs 1, bytes 12, refs 2, sessions 2, uncommitted 1
 }
+
+func ExampleSession_Committed() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	// Two turns stage the same bytes; the first commits, the second is
+	// still in flight. Refs shows both rows, one of them uncommitted;
+	// Committed answers for the session.
+	chat := s.Session("chat")
+	ref, err := chat.WithOwner("turn-1").Put(ctx, []byte("a chart"), attachstore.Meta{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := chat.WithOwner("turn-2").Put(ctx, []byte("a chart"), attachstore.Meta{}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := chat.CommitOwned(ctx, "turn-1"); err != nil {
+		log.Fatal(err)
+	}
+	entries, err := chat.Refs(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range entries {
+		fmt.Println(e.Owner, e.Committed())
+	}
+	ok, err := chat.Committed(ctx, ref.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("committed:", ok)
+	// Output:
+	// turn-1 true
+	// turn-2 false
+	// committed: true
+}

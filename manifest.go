@@ -502,6 +502,20 @@ func (s *Store) HoldsRef(ctx context.Context, sessionID string, id ID) (bool, er
 	return n > 0, ss.errf("holds ref", &id, err)
 }
 
+// Committed reports whether the session holds a committed ref to id. It
+// answers the question a client asks before it shows content as kept:
+// Refs lists manifest rows, and a session may hold its committed ref and
+// other owners' uncommitted intents to the same blob at once, so no single
+// row's Committed answers it. An id the session holds nothing of is not
+// committed (false, nil).
+func (ss *Session) Committed(ctx context.Context, id ID) (bool, error) {
+	var n int64
+	err := ss.read(func(tx *Tx) error {
+		return mapErr(tx.queryRow(ctx, qHasCommitted, ss.id, id[:]).Scan(&n), "committed")
+	})
+	return n > 0, ss.errf("committed", &id, err)
+}
+
 // intent is an id with its intent time, as qMergeOwned, qStampOwned and
 // qDiscard return them.
 type intent struct {

@@ -26,6 +26,7 @@ func testOwners(t *testing.T, h Harness) {
 	t.Run("DropSessionInUpdate", func(t *testing.T) { testDropSessionInUpdate(t, h) })
 	t.Run("ErrNoRoots", func(t *testing.T) { testNoRoots(t, h) })
 	t.Run("SessionsAndRefsTo", func(t *testing.T) { testSessionsAndRefsTo(t, h) })
+	t.Run("Committed", func(t *testing.T) { testCommitted(t, h) })
 }
 
 func mustReclaim(t testing.TB, s *attachstore.Store, p attachstore.ReclaimPolicy) attachstore.ReclaimReport {
@@ -540,5 +541,65 @@ func testSessionsAndRefsTo(t *testing.T, h Harness) {
 	}
 	if es, err := s.RefsTo(ctx, attachstore.ContentID([]byte("no session"))); err != nil || len(es) != 0 {
 		t.Errorf("RefsTo of content no session holds = %v, %v", es, err)
+	}
+}
+
+// testCommitted: Session.Committed answers for the session, not for one
+// manifest row. After turn 1 commits what turn 2 also staged, Refs holds a
+// committed row and turn 2's intent to the same id, and Committed is true;
+// before, and for ids the session holds nothing of, it is false.
+func testCommitted(t *testing.T, h Harness) {
+	s := h.Open(t)
+	ctx := t.Context()
+	x := []byte("a plot both turns made")
+	id := attachstore.ContentID(x)
+	chat := s.Session("chat")
+	mustSessionPut(t, chat.WithOwner("turn-1"), x, attachstore.Meta{})
+	mustSessionPut(t, chat.WithOwner("turn-2"), x, attachstore.Meta{})
+	if ok, err := chat.Committed(ctx, id); err != nil || ok {
+		t.Fatalf("Committed before any commit = %v, %v; want false", ok, err)
+	}
+	if _, err := chat.CommitOwned(ctx, "turn-1"); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := chat.Refs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows, uncommitted int
+	for _, e := range refs {
+		if e.ID == id {
+			rows++
+			if !e.Committed() {
+				uncommitted++
+			}
+		}
+	}
+	if rows != 2 || uncommitted != 1 {
+		t.Fatalf("Refs after turn 1's commit: %d rows to the id, %d uncommitted; want 2 and 1", rows, uncommitted)
+	}
+	if ok, err := chat.Committed(ctx, id); err != nil || !ok {
+		t.Errorf("Committed after turn 1's commit = %v, %v; want true", ok, err)
+	}
+	err = s.View(ctx, func(tx *attachstore.Tx) error {
+		ok, err := tx.Session("chat").Committed(ctx, id)
+		if err == nil && !ok {
+			err = fmt.Errorf("inside View: false, want true")
+		}
+		return err
+	})
+	if err != nil {
+		t.Errorf("Committed through a Tx: %v", err)
+	}
+	for _, tc := range []struct {
+		session string
+		id      attachstore.ID
+	}{{"other", id}, {"chat", attachstore.ContentID([]byte("never stored"))}} {
+		if ok, err := s.Session(tc.session).Committed(ctx, tc.id); err != nil || ok {
+			t.Errorf("Committed(%s, %s) = %v, %v; want false", tc.session, tc.id, ok, err)
+		}
+	}
+	if _, err := s.Session("").Committed(ctx, id); !errors.Is(err, attachstore.ErrInvalidSession) {
+		t.Errorf("Committed of an empty session id = %v, want ErrInvalidSession", err)
 	}
 }
