@@ -53,9 +53,6 @@ var (
 	// ErrFull: the disk, or the database's page limit, is full. Nothing of
 	// the failed write is kept; the store works again once space is freed.
 	ErrFull = errors.New("attachstore: database or disk is full")
-	// ErrInTransaction: a Store method was called from inside that Store's
-	// Update or View function; use the *Tx instead.
-	ErrInTransaction = errors.New("attachstore: Store method called inside its own transaction; use the Tx")
 	// ErrSessionDropped: a put, commit or hold into a session that
 	// DropSession dropped, before Reclaim cleared its tombstone.
 	ErrSessionDropped = errors.New("attachstore: session was dropped")

@@ -95,7 +95,6 @@ type Store struct {
 	db     *db.DB
 	opts   options
 	closed atomic.Bool
-	txs    txRegistry
 }
 
 // Open creates or opens the store at path and migrates its schema. Path
