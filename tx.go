@@ -24,8 +24,9 @@ import (
 // inside it. A Store method that waits for a connection or lock the
 // transaction holds — on SQLite, any write during Update (there is one
 // writer, and the Update holds it); on an Ephemeral store, any call at
-// all (it has one connection) — blocks until its own ctx ends and returns
-// ctx's error, whichever goroutine calls it.
+// all (it has one connection), a Store Reader's Read included — blocks
+// until its own ctx ends (a Reader's: the one NewReader was given) and
+// returns ctx's error, whichever goroutine calls it.
 type Tx struct {
 	s        *Store
 	q        querier
