@@ -121,7 +121,8 @@ type Store struct {
 // Open returns ErrSchemaTooNew for a file written by a newer attachstore,
 // ErrDirtySchema for one whose migration did not finish, ErrCorrupt for a
 // file that is not an SQLite database, ErrReadOnly for a file this process
-// cannot write (use WithReadOnly), and ErrInvalidOption for a bad option.
+// cannot write (use WithReadOnly), and ErrInvalidOption for a bad option
+// or for WithReadOnly with ":memory:".
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -132,6 +133,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	if path == "" {
 		return nil, fmt.Errorf("attachstore: open: empty path (use %q for an in-memory store)", MemoryPath)
+	}
+	if path == MemoryPath && o.readOnly {
+		return nil, fmt.Errorf("%w: WithReadOnly with %s: a private in-memory store starts empty, and nothing but its own writes could fill it",
+			ErrInvalidOption, MemoryPath)
 	}
 	cfg := db.Config{
 		Synchronous:  o.synchronous,
@@ -162,9 +167,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return &Store{db: d, opts: o}, nil
 }
 
-// Close closes the store. An Ephemeral store's content is gone; a Durable
-// store's WAL is copied back into the file and removed. Operations after
-// Close return ErrClosed; Close is idempotent.
+// Close closes the store. An Ephemeral store's content is gone. A writable
+// store on a file that closes the file's last connection (this process's
+// or another's) copies the WAL back into the file and removes the -wal and
+// -shm files; a read-only store never does (see WithReadOnly). Operations
+// after Close return ErrClosed; Close is idempotent.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
