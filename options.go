@@ -114,9 +114,9 @@ func WithTuning(t Tuning) Option {
 }
 
 // WithReadOnly opens an existing store for reading only. Every write
-// returns ErrReadOnly, and the store reads the file on connections SQLite
-// opens read-only, so no SQL — the host's through Tx.SQL included — can
-// change the file: its bytes are the same after Close as before Open,
+// returns ErrReadOnly, and a store in a file reads it on connections
+// SQLite opens read-only, so no SQL, the host's through Tx.SQL included,
+// can change the file: its bytes are the same after Close as before Open,
 // unless another process wrote them meanwhile. A file that attachstore
 // never wrote is ErrNotAStore; with ":memory:", Open returns
 // ErrInvalidOption.
@@ -134,6 +134,12 @@ func WithTuning(t Tuning) Option {
 // copy). Where a WAL that still holds commits is there and the -shm file
 // cannot be created, Open returns ErrReadOnly: an immutable read would not
 // see those commits.
+//
+// On PostgreSQL, attachstore refuses its own writes and reads in
+// read-only transactions, but the server lets a session's SQL change
+// that (SET, COMMIT): the host's SQL through Tx.SQL is bounded by the
+// role's privileges, so connect as a role that may only read for the
+// same guarantee as a file's.
 func WithReadOnly() Option {
 	return func(o *options) { o.readOnly = true }
 }
