@@ -85,6 +85,10 @@ func TestReadOnlyStoreCannotWrite(t *testing.T) {
 		}
 	}
 
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the host's SQL in a read-only store's View changed the file (%v)", err)
+	}
+
 	// A writer that starts after the read-only store opened.
 	w = openForTest(t, path)
 	later := mustPut(t, w.Session("s"), "later")
