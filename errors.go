@@ -57,9 +57,6 @@ var (
 	// Discard, DropSession and Reclaim still run, and once they (or
 	// anything else) free space, puts work again.
 	ErrFull = errors.New("attachstore: database or disk is full")
-	// ErrInTransaction: a Store method was called from inside that Store's
-	// Update or View function; use the *Tx instead.
-	ErrInTransaction = errors.New("attachstore: Store method called inside its own transaction; use the Tx")
 	// ErrSessionDropped: a put, commit or hold into a session that
 	// DropSession dropped, before Reclaim cleared its tombstone.
 	ErrSessionDropped = errors.New("attachstore: session was dropped")

@@ -121,11 +121,33 @@ func WithTuning(t Tuning) Option {
 	return func(o *options) { o.tuning = t }
 }
 
-// WithReadOnly opens an existing store for reading only: every write
-// returns ErrReadOnly, and nothing in the file changes. A file that
-// attachstore never wrote is ErrNotAStore. A file or directory this process
-// cannot write is opened as immutable. Close leaves no -wal or -shm file
-// beside a store that had none when it was opened.
+// WithReadOnly opens an existing store for reading only. Every write
+// returns ErrReadOnly, and a store in a file reads it on connections
+// SQLite opens read-only, so no SQL, the host's through Tx.SQL included,
+// can change the file: its bytes are the same after Close as before Open,
+// unless another process wrote them meanwhile. A file that attachstore
+// never wrote is ErrNotAStore; with ":memory:", Open returns
+// ErrInvalidOption.
+//
+// What it may leave beside the file is SQLite's to manage: a read-only
+// connection to a WAL-mode file creates the -shm file (and an empty -wal)
+// where they are missing, and can never remove them, nor copy another
+// writer's WAL back into the file, even as the file's last connection;
+// the next writable connection to close last does both. Where no
+// connection has the file open and this process cannot write it, or
+// cannot create files beside it (a read-only directory or filesystem),
+// the store opens the file immutable instead: it creates nothing beside
+// it, and SQLite assumes nothing writes the file while the store is open,
+// so open a file that way only where nothing does (read-only media, a
+// copy). Where a WAL that still holds commits is there and the -shm file
+// cannot be created, Open returns ErrReadOnly: an immutable read would not
+// see those commits.
+//
+// On PostgreSQL, attachstore refuses its own writes and reads in
+// read-only transactions, but the server lets a session's SQL change
+// that (SET, COMMIT): the host's SQL through Tx.SQL is bounded by the
+// role's privileges, so connect as a role that may only read for the
+// same guarantee as a file's.
 func WithReadOnly() Option {
 	return func(o *options) { o.readOnly = true }
 }

@@ -96,7 +96,6 @@ type Store struct {
 	db     *db.DB
 	opts   options
 	closed atomic.Bool
-	txs    txRegistry
 }
 
 // Open creates or opens the store at path and migrates its schema. Path
@@ -123,7 +122,8 @@ type Store struct {
 // Open returns ErrSchemaTooNew for a file written by a newer attachstore,
 // ErrDirtySchema for one whose migration did not finish, ErrCorrupt for a
 // file that is not an SQLite database, ErrReadOnly for a file this process
-// cannot write (use WithReadOnly), and ErrInvalidOption for a bad option.
+// cannot write (use WithReadOnly), and ErrInvalidOption for a bad option
+// or for WithReadOnly with ":memory:".
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -134,6 +134,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	if path == "" {
 		return nil, fmt.Errorf("attachstore: open: empty path (use %q for an in-memory store)", MemoryPath)
+	}
+	if path == MemoryPath && o.readOnly {
+		return nil, fmt.Errorf("%w: WithReadOnly with %s: a private in-memory store starts empty, and nothing but its own writes could fill it",
+			ErrInvalidOption, MemoryPath)
 	}
 	cfg := db.Config{
 		Synchronous:  o.synchronous,
@@ -167,10 +171,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return &Store{db: d, opts: o}, nil
 }
 
-// Close closes the store. An Ephemeral store's content is gone. A Durable
-// SQLite store's write-ahead log (the -wal file) is copied back into the
-// file and removed, unless another process still has the store open (its
-// close does it). When the log cannot be copied back — the disk is full,
+// Close closes the store. An Ephemeral store's content is gone. A writable
+// store on a file that closes the file's last connection (this process's
+// or another's) copies the write-ahead log back into the file and removes
+// the -wal and -shm files; a read-only store never does (see
+// WithReadOnly). When the log cannot be copied back — the disk is full,
 // and the file must grow by the pages the log holds — Close still closes
 // the store and returns an error that matches ErrFull and names the -wal
 // file: it stays beside the store, nothing committed is lost, and the next

@@ -1,15 +1,11 @@
 package attachstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"runtime"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/attachstore/attachstore/db"
@@ -22,6 +18,15 @@ import (
 // transaction: nothing they write is visible to others, or kept, unless the
 // function given to Update returns nil. A Tx must not be used after its
 // function returns, nor from another goroutine while the function runs.
+//
+// Inside the function, work through the Tx, not the Store: the Store's
+// methods run outside the transaction, and nothing detects a call from
+// inside it. A Store method that waits for a connection or lock the
+// transaction holds — on SQLite, any write during Update (there is one
+// writer, and the Update holds it); on an Ephemeral store, any call at
+// all (it has one connection), a Store Reader's Read included — blocks
+// until its own ctx ends (a Reader's: the one NewReader was given) and
+// returns ctx's error, whichever goroutine calls it.
 type Tx struct {
 	s        *Store
 	q        querier
@@ -100,8 +105,19 @@ func (tx *Tx) check(write bool) error {
 // and host rows (Tx.SQL) that fn writes commit together when fn returns nil.
 // If fn returns an error or panics, everything is rolled back (and the panic
 // goes on). Update waits for other writers — in this process or another —
-// until ctx ends. Calling the Store's own methods from inside fn returns
-// ErrInTransaction: use tx.
+// until ctx ends.
+//
+// fn does its work through tx. A Store method called while fn runs — from
+// fn or from a goroutine fn started — runs outside the transaction: on
+// SQLite, a write (Put, Delete, a Session's writes, Update, Reclaim …)
+// waits for the one writer, which fn's transaction holds, so it blocks
+// until its own ctx ends and returns ctx's error; so does any call on an
+// Ephemeral store, whose work shares one connection. Give such a call a
+// ctx with a deadline if it may happen; Update itself still commits or
+// rolls back as fn says. On PostgreSQL a Store write runs beside fn's
+// transaction and waits for it only where both write the same rows (the
+// same blob or session). Reads through the Store from fn, on a file or
+// PostgreSQL, see what is committed, not what fn has written.
 //
 // On PostgreSQL, where writers run in parallel, a transaction that loses a
 // race (a deadlock, a serialization failure) is rolled back and fn runs
@@ -110,21 +126,28 @@ func (tx *Tx) check(write bool) error {
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	return s.update(ctx, "update", func(tx *Tx) error {
 		tx.host = true
-		return s.txs.run(func() error { return fn(tx) })
+		return fn(tx)
 	})
 }
 
 // View runs fn in one read snapshot: everything fn reads through tx sees
 // the store as of one moment, while writers go on.
+//
+// On a file or PostgreSQL, the Store's methods work from inside fn, each
+// in its own transaction outside the snapshot. An Ephemeral store does all
+// its work on one connection, which fn's snapshot holds: there, a Store
+// method called while fn runs blocks until its own ctx ends and returns
+// ctx's error. Read through tx.
 func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.run(ctx, "view", false, func(tx *Tx) error {
-		return s.txs.run(func() error { return fn(tx) })
-	})
+	return s.run(ctx, "view", false, fn)
 }
 
 // update runs fn in one write transaction.
 func (s *Store) update(ctx context.Context, what string, fn func(tx *Tx) error) error {
-	if s.db.Writer == nil && s.enter() == nil {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	if s.db.Writer == nil {
 		return fmt.Errorf("%w: %s", ErrReadOnly, what)
 	}
 	return s.run(ctx, what, true, fn)
@@ -238,9 +261,6 @@ func (s *Store) enter() error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	if s.txs.holding() {
-		return ErrInTransaction
-	}
 	return nil
 }
 
@@ -251,41 +271,4 @@ func (s *Store) reader() (*Tx, error) {
 		return nil, err
 	}
 	return &Tx{s: s, q: s.db.Reader}, nil
-}
-
-// txRegistry remembers which goroutines are running an Update or View
-// function, so that a Store method called from inside one returns
-// ErrInTransaction instead of waiting forever for the connection its own
-// transaction holds.
-type txRegistry struct{ gids sync.Map }
-
-func (r *txRegistry) run(fn func() error) error {
-	gid := goroutineID()
-	r.gids.Store(gid, struct{}{})
-	defer r.gids.Delete(gid)
-	return fn()
-}
-
-// holding reports whether the calling goroutine is inside Update or View.
-func (r *txRegistry) holding() bool {
-	empty := true
-	r.gids.Range(func(any, any) bool { empty = false; return false })
-	if empty {
-		return false
-	}
-	_, ok := r.gids.Load(goroutineID())
-	return ok
-}
-
-// goroutineID parses the id from the first line of the goroutine's stack
-// ("goroutine 123 [running]:"); Go offers no other way.
-func goroutineID() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		b = b[:i]
-	}
-	id, _ := strconv.ParseUint(string(b), 10, 64)
-	return id
 }

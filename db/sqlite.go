@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -143,7 +144,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	} else {
 		f.Close()
 	}
-	if err := look(ctx, cfg, abs); err != nil {
+	if err := look(ctx, cfg, abs, false); err != nil {
 		return nil, err
 	}
 	if d.Origin, err = bootstrap(ctx, cfg, abs); err != nil {
@@ -159,7 +160,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err := migrate(ctx, d.Writer.DB); err != nil {
 		return nil, err
 	}
-	if err := d.openReaders(ctx, cfg, false, false); err != nil {
+	if err := d.openReaders(ctx, cfg, false); err != nil {
 		return nil, err
 	}
 	// Opened on first use, and closed when idle, so that it holds no file
@@ -171,41 +172,37 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	return d, nil
 }
 
-// openReadOnly opens an existing store without writing to it. Where the
-// file or its directory cannot be written, SQLite cannot create the -shm
-// file WAL readers share, so the file is opened immutable: nothing can
-// change it there.
+// openReadOnly opens an existing store on connections opened read-only
+// (mode=ro), which SQLite lets write nothing, whatever SQL runs on them.
+// Such a connection reads a WAL-mode file through the -shm file beside it,
+// and creates it, and an empty -wal, where they are missing; it can never
+// remove them, nor copy a WAL back into the file. Where SQLite could not
+// create them (a directory this process cannot write, read-only media), or
+// would create them with the read-only mode of a file this process cannot
+// write, and no connection has the file open (no -shm), the file is opened
+// immutable instead: SQLite then reads it without locks or a WAL,
+// assuming nothing writes it while the store is open.
 func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
-	if _, err := os.Stat(d.Path); err != nil {
+	st, err := fileState(d.Path)
+	if err != nil {
 		return err
 	}
-	immutable := !writable(d.Path) || !writable(filepath.Dir(d.Path))
-	_, err := os.Stat(d.Path + "-wal")
-	noWAL := errors.Is(err, os.ErrNotExist)
-	if noWAL && !immutable {
-		// A WAL reader creates the -wal and -shm files beside the database:
-		// look before that, with nothing in a WAL to miss, so that another
-		// program's file is refused with nothing left beside it.
-		if err := checkImmutable(ctx, d.Path); err != nil {
-			return err
-		}
+	immutable := false
+	if st.idle() && walMode(d.Path) && (!writable(d.Path) || !writable(filepath.Dir(d.Path))) {
+		immutable = true
+	} else if !st.shm && st.walSize > 0 && !writable(filepath.Dir(d.Path)) {
+		// An immutable open ignores the WAL, so the commits in it would
+		// be invisible; a plain one cannot create the -shm file.
+		return fmt.Errorf("%w: %s: its WAL (%s-wal) holds commits not yet copied into it, and "+
+			"without write access to its directory SQLite cannot read them; "+
+			"open it once where it can be written", ErrReadOnly, cfg.Path, filepath.Base(d.Path))
 	}
-	if immutable {
-		// An immutable open ignores the WAL, so commits still in it would
-		// be invisible.
-		if fi, err := os.Stat(d.Path + "-wal"); err == nil && fi.Size() > 0 {
-			return fmt.Errorf("%w: %s: its WAL (%s-wal) holds commits not yet copied into it, and "+
-				"without write access to the file and its directory SQLite cannot read them; "+
-				"open it once where it can be written", ErrReadOnly, cfg.Path, filepath.Base(d.Path))
-		}
+	// Refuse a file that is not a store before a reader creates anything
+	// beside it.
+	if err := look(ctx, cfg, d.Path, true); err != nil {
+		return err
 	}
-	// A connection opened read-only can create the -wal and -shm files but
-	// never remove them, so a store closed cleanly would keep two files it
-	// did not have. Where the file and its directory can be written and no
-	// WAL is there, the readers open it read-write, with query_only on:
-	// nothing can be written through them, and the last one to close
-	// removes both files, as a writer's does.
-	if err := d.openReaders(ctx, cfg, immutable, noWAL && !immutable); err != nil {
+	if err := d.openReaders(ctx, cfg, immutable); err != nil {
 		return err
 	}
 	return checkStore(ctx, d.Reader.DB, false)
@@ -213,26 +210,52 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 
 // look checks, before anything writes to the file, that no schema object
 // in it is named as one of attachstore's without being attachstore's own
-// (see readVersion), so that a clash is refused with the file as it was.
-// It reads on a connection that cannot write, so it never checkpoints the
-// WAL of a host that has the file open, and that creates no -wal or -shm
-// file: a WAL-mode file with no WAL beside it is read immutable (nothing
-// is in a WAL to miss), any other file read-only, except one with a
-// rollback journal beside it, which may need rolling back first.
-func look(ctx context.Context, cfg Config, abs string) error {
-	fi, err := os.Stat(abs)
-	if err != nil {
-		return err
+// (see readVersion), so that a clash is refused with the file as it was;
+// for a read-only open (readOnly), that it is a store this build can read
+// as it is (checkStore). It reads on a connection that cannot write, so it
+// never checkpoints the WAL of a host that has the file open, and that
+// creates no -wal or -shm file: a WAL-mode file that no connection has
+// open, with no commits in a WAL (state.idle), is read immutable, and read
+// again if the file changed meanwhile; any other file read-only, except,
+// for a writable open, one with a rollback journal beside it, which may
+// need rolling back first.
+func look(ctx context.Context, cfg Config, abs string, readOnly bool) error {
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		before, err := fileState(abs)
+		if err != nil {
+			return err
+		}
+		if before.fi.Size() == 0 && !readOnly {
+			return nil // a new file holds nothing to clash with
+		}
+		immutable := before.idle() && walMode(abs)
+		err = lookOnce(ctx, cfg, abs, readOnly, immutable)
+		if !immutable {
+			return err
+		}
+		// An immutable connection trusts that nothing writes the file;
+		// what it read holds only if nothing did.
+		after, serr := fileState(abs)
+		if serr != nil {
+			return serr
+		}
+		if after.same(before) {
+			return err
+		}
+		if attempt == attempts {
+			return fmt.Errorf("the file kept changing while attachstore looked at it; try again")
+		}
 	}
-	if fi.Size() == 0 {
-		return nil // a new file holds nothing to clash with
-	}
+}
+
+func lookOnce(ctx context.Context, cfg Config, abs string, readOnly, immutable bool) error {
 	q := url.Values{}
 	q.Set("mode", "ro")
 	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
-	if _, err := os.Stat(abs + "-wal"); errors.Is(err, os.ErrNotExist) && walMode(abs) {
+	if immutable {
 		q.Set("immutable", "1")
-	} else if fi, err := os.Stat(abs + "-journal"); err == nil && fi.Size() > 0 {
+	} else if fi, err := os.Stat(abs + "-journal"); err == nil && fi.Size() > 0 && !readOnly {
 		// Perhaps a hot journal, left by a host that stopped half-way
 		// through a transaction: only a connection that can write may
 		// roll it back, as the host's next connection would, and it must
@@ -244,6 +267,9 @@ func look(ctx context.Context, cfg Config, abs string) error {
 		return err
 	}
 	defer h.Close()
+	if readOnly {
+		return checkStore(ctx, h, false)
+	}
 	if _, _, err := readVersion(ctx, h, false); err != nil {
 		if errors.Is(err, ErrNotAStore) {
 			return fmt.Errorf("%w; nothing was changed", err)
@@ -251,6 +277,40 @@ func look(ctx context.Context, cfg Config, abs string) error {
 		return err
 	}
 	return nil
+}
+
+// state is what look compares to learn whether a file changed while it
+// read it: a write or a checkpoint moves the size or the modification
+// time, a connection that opens a WAL-mode file creates its -shm (and
+// -wal) and writes to the WAL, and a file put in its place is another
+// file.
+type state struct {
+	fi      fs.FileInfo
+	walSize int64 // -1: no -wal file
+	shm     bool
+}
+
+func fileState(path string) (state, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return state{}, err
+	}
+	st := state{fi: fi, walSize: -1}
+	if wfi, err := os.Stat(path + "-wal"); err == nil {
+		st.walSize = wfi.Size()
+	}
+	_, err = os.Stat(path + "-shm")
+	st.shm = err == nil
+	return st, nil
+}
+
+// idle says no connection has the file open in WAL mode (each keeps the
+// -shm file) and no WAL holds commits: the file alone is the database.
+func (s state) idle() bool { return !s.shm && s.walSize <= 0 }
+
+func (s state) same(o state) bool {
+	return os.SameFile(s.fi, o.fi) && s.fi.Size() == o.fi.Size() && s.fi.ModTime().Equal(o.fi.ModTime()) &&
+		s.walSize == o.walSize && s.shm == o.shm
 }
 
 // walMode reports whether the database file at path says it is in WAL
@@ -268,55 +328,12 @@ func walMode(path string) bool {
 	return string(h[:16]) == "SQLite format 3\x00" && h[18] == 2 && h[19] == 2
 }
 
-// checkImmutable checks that path holds a store, on a connection that
-// opens the file immutable: it creates nothing beside it.
-func checkImmutable(ctx context.Context, path string) error {
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Set("immutable", "1")
-	h, err := sql.Open("sqlite3", fileDSN(path, q))
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	return checkStore(ctx, h, false)
-}
-
-// writable reports whether this process may write path (a file or a
-// directory).
-func writable(path string) bool {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return false
-	}
-	if fi.IsDir() {
-		f, err := os.CreateTemp(path, ".attachstore-probe-*")
-		if err != nil {
-			return false
-		}
-		f.Close()
-		os.Remove(f.Name())
-		return true
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
-}
-
-// openReaders opens the pool of connections that only read: opened
-// read-only, or read-write (rw) where they must clean up after themselves.
-func (d *DB) openReaders(ctx context.Context, cfg Config, immutable, rw bool) error {
+// openReaders opens the pool of connections that only read, opened
+// read-only (and immutable where openReadOnly says).
+func (d *DB) openReaders(ctx context.Context, cfg Config, immutable bool) error {
 	rq := params(cfg)
 	rq.Del("_txlock")
-	mode := "ro"
-	if rw {
-		mode = "rw"
-	}
-	rq.Set("mode", mode)
-	rq.Set("_query_only", "on")
+	rq.Set("mode", "ro")
 	if immutable {
 		rq.Set("immutable", "1")
 		d.immutable = true

@@ -341,7 +341,7 @@ type op struct {
 
 // allOps returns a call of every Store, Session and Reader method on s, for
 // tests that check one error comes from all of them (ErrClosed,
-// ErrInTransaction, a cancelled context). known is content that exists;
+// a call inside a transaction, a cancelled context). known is content that exists;
 // r is a Reader opened on it before the test (nil to leave Read out).
 func allOps(s *attachstore.Store, known attachstore.ID, r *attachstore.Reader) []op {
 	data := []byte("allOps payload")

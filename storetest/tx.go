@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,7 @@ import (
 
 // testTx covers Update and View: invariant 5 (the host's rows, new blobs
 // and commit stamps commit together or not at all), rollback by error and
-// by panic, ErrInTransaction, and read-only View.
+// by panic, Store methods called inside a transaction, and read-only View.
 func testTx(t *testing.T, h Harness) {
 	t.Run("CommitsTogether", func(t *testing.T) { testCommitsTogether(t, h) })
 	t.Run("AtomicToReaders", func(t *testing.T) { testAtomicToReaders(t, h) })
@@ -23,7 +24,7 @@ func testTx(t *testing.T, h Harness) {
 	t.Run("RollbackOnPanic", func(t *testing.T) { testRollback(t, h, true) })
 	t.Run("FailedCallLeavesNothing", func(t *testing.T) { testFailedCallInTx(t, h) })
 	t.Run("SeesOwnWrites", func(t *testing.T) { testSeesOwnWrites(t, h) })
-	t.Run("ErrInTransaction", func(t *testing.T) { testInTransaction(t, h) })
+	t.Run("StoreInsideTx", func(t *testing.T) { testStoreInsideTx(t, h) })
 	t.Run("ViewIsReadOnly", func(t *testing.T) { testViewReadOnly(t, h) })
 	t.Run("UsedAfterReturn", func(t *testing.T) { testTxAfterReturn(t, h) })
 }
@@ -397,47 +398,125 @@ func testSeesOwnWrites(t *testing.T, h Harness) {
 	}
 }
 
-func testInTransaction(t *testing.T, h Harness) {
+// testStoreInsideTx: nothing stops a Store method called while an Update
+// or View function runs, and none waits past its own ctx. One that needs
+// what the transaction holds (on an Ephemeral store, its one connection;
+// on SQLite, the writer during Update) returns ctx's error when ctx ends,
+// whichever goroutine calls it, and the transaction goes on to commit or
+// roll back as its function says. On a Durable store the Store's reads
+// work inside View.
+func testStoreInsideTx(t *testing.T, h Harness) {
 	s := h.Open(t, smallChunks)
-	known := mustSessionPut(t, s.Session("allops"), content(221, 3*chunk+1), attachstore.Meta{})
-	r, err := s.NewReader(t.Context(), known.ID)
-	if err != nil {
-		t.Fatal(err)
+	data := content(221, 3*chunk+1)
+	known := mustSessionPut(t, s.Session("allops"), data, attachstore.Meta{})
+	durable := h.Persistence == attachstore.Durable
+	// short bounds the calls that may wait for the transaction around them.
+	short := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(t.Context(), 50*time.Millisecond)
 	}
-	defer r.Close()
-	before := state(t, s, "allops")
-	for _, kind := range []struct {
-		name string
-		run  func(fn func(*attachstore.Tx) error) error
-	}{
-		{"Update", func(fn func(*attachstore.Tx) error) error { return s.Update(t.Context(), fn) }},
-		{"View", func(fn func(*attachstore.Tx) error) error { return s.View(t.Context(), fn) }},
-	} {
-		// A deadlock here (a Store method waiting for the connection its own
-		// transaction holds) fails the test rather than hanging it.
-		within(t, 30*time.Second, "Store methods inside "+kind.name, func() {
-			err := kind.run(func(tx *attachstore.Tx) error {
-				for _, o := range allOps(s, known.ID, r) {
-					if err := o.call(t.Context()); !errors.Is(err, attachstore.ErrInTransaction) {
-						t.Errorf("%s inside %s = %v, want ErrInTransaction", o.name, kind.name, err)
-					}
+
+	t.Run("GetInsideView", func(t *testing.T) {
+		within(t, 30*time.Second, "Store.Get inside View", func() {
+			err := s.View(t.Context(), func(tx *attachstore.Tx) error {
+				ctx, cancel := t.Context(), context.CancelFunc(func() {})
+				if !durable {
+					ctx, cancel = short()
 				}
-				return nil
+				defer cancel()
+				a, err := s.Get(ctx, known.ID)
+				switch {
+				case durable && (err != nil || !bytes.Equal(a.Data, data)):
+					t.Errorf("Store.Get inside View = %d bytes, %v; want the content", len(a.Data), err)
+				case !durable && !errors.Is(err, context.DeadlineExceeded):
+					t.Errorf("Store.Get inside View of an Ephemeral store = %v, want context.DeadlineExceeded", err)
+				}
+				_, err = tx.Stat(t.Context(), known.ID)
+				return err
 			})
 			if err != nil {
-				t.Errorf("%s: %v", kind.name, err)
+				t.Errorf("View: %v", err)
 			}
 		})
-	}
-	checkUnchanged(t, "Store methods inside a transaction", before, state(t, s, "allops"))
-	for _, o := range allOps(s, known.ID, r) {
-		if o.name == "Delete" || o.name == "DropSession" || o.name == "Session.Delete" {
-			continue
+	})
+
+	t.Run("PutInsideUpdate", func(t *testing.T) {
+		errFn := errors.New("storetest: fn failed")
+		for i, fail := range []bool{false, true} {
+			staged := content(uint64(222+i), chunk+i)
+			outside := content(uint64(224+i), chunk+i)
+			var outsideErr error
+			within(t, 30*time.Second, "Store.Put inside Update", func() {
+				err := s.Update(t.Context(), func(tx *attachstore.Tx) error {
+					if _, err := tx.Session("inside").Put(t.Context(), staged, attachstore.Meta{}); err != nil {
+						return err
+					}
+					ctx, cancel := short()
+					defer cancel()
+					// From a goroutine of fn's, as a host's worker would.
+					done := make(chan error)
+					go func() {
+						_, err := s.Put(ctx, outside, attachstore.Meta{})
+						done <- err
+					}()
+					outsideErr = <-done
+					if fail {
+						return errFn
+					}
+					return nil
+				})
+				if fail && !errors.Is(err, errFn) || !fail && err != nil {
+					t.Errorf("Update (fn fails: %v) = %v", fail, err)
+				}
+			})
+			// SQLite has one writer, which the Update holds; PostgreSQL's
+			// writers run side by side.
+			if outsideErr != nil && !errors.Is(outsideErr, context.DeadlineExceeded) {
+				t.Errorf("Store.Put inside Update = %v, want nil or context.DeadlineExceeded", outsideErr)
+			}
+			held, err := s.HoldsRef(t.Context(), "inside", attachstore.ContentID(staged))
+			if err != nil || held == fail {
+				t.Errorf("after an Update whose fn failed (%v), the session holds what fn put: %v, %v", fail, held, err)
+			}
 		}
-		if err := o.call(t.Context()); err != nil {
-			t.Errorf("%s after the transactions = %v", o.name, err)
+	})
+
+	t.Run("EveryMethod", func(t *testing.T) {
+		for _, kind := range []struct {
+			name string
+			run  func(fn func(*attachstore.Tx) error) error
+		}{
+			{"Update", func(fn func(*attachstore.Tx) error) error { return s.Update(t.Context(), fn) }},
+			{"View", func(fn func(*attachstore.Tx) error) error { return s.View(t.Context(), fn) }},
+		} {
+			// A call that waited past its ctx fails the test rather than
+			// hanging it.
+			within(t, 60*time.Second, "Store methods inside "+kind.name, func() {
+				err := kind.run(func(tx *attachstore.Tx) error {
+					for _, o := range allOps(s, known.ID, nil) {
+						ctx, cancel := short()
+						err := o.call(ctx)
+						cancel()
+						if !durable && !errors.Is(err, context.DeadlineExceeded) {
+							t.Errorf("%s inside %s of an Ephemeral store = %v, want context.DeadlineExceeded", o.name, kind.name, err)
+						}
+					}
+					// The calls above may have deleted known (where they ran).
+					_, err := tx.Session("inside").Refs(t.Context())
+					return err
+				})
+				if err != nil {
+					t.Errorf("%s: %v", kind.name, err)
+				}
+			})
 		}
-	}
+		ref, err := s.Put(t.Context(), []byte("after"), attachstore.Meta{})
+		if err != nil {
+			t.Fatalf("Put after the transactions: %v", err)
+		}
+		if a, err := s.Get(t.Context(), ref.ID); err != nil || string(a.Data) != "after" {
+			t.Errorf("Get after the transactions = %q, %v", a.Data, err)
+		}
+	})
 }
 
 func testViewReadOnly(t *testing.T, h Harness) {

@@ -105,6 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if cerr := c.store.Close(); cerr != nil && err == nil {
 			err = c.fail("close", subject{}, cerr)
 		}
+		tidy(c.store)
 	}
 	if ferr := c.stdout.Flush(); ferr != nil && err == nil {
 		err = &exitError{code: 1, kind: "error", msg: "writing output: " + ferr.Error()}

@@ -71,7 +71,8 @@ func readingCommands(id, dir string) [][]string {
 
 // TestReadingCommandsLeaveNoFiles: a command that reads a store closed
 // cleanly leaves the file byte for byte as it was, and no -wal or -shm
-// file beside it.
+// file beside it: the library's read-only connections leave them, and the
+// CLI removes them (tidy).
 func TestReadingCommandsLeaveNoFiles(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -89,6 +90,44 @@ func TestReadingCommandsLeaveNoFiles(t *testing.T) {
 	}
 	if after := readFile(t, e.db); !bytes.Equal(before, after) {
 		t.Error("reading commands changed the store's file")
+	}
+}
+
+// TestReadingCommandsLeaveAWritersWAL: a command that reads a store while
+// another program has it open, with commits in the WAL, leaves the file,
+// the WAL and the -shm file to that program.
+func TestReadingCommandsLeaveAWritersWAL(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.put("--session", "s", e.file("a.txt", []byte("read me")))[0]
+	host, err := sql.Open("sqlite3", "file:"+e.db+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	host.SetMaxOpenConns(1)
+	for _, q := range []string{`PRAGMA wal_autocheckpoint = 0`, `CREATE TABLE host_notes (body BLOB)`,
+		`INSERT INTO host_notes VALUES (randomblob(65536))`} {
+		if _, err := host.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	before, wal := readFile(t, e.db), readFile(t, e.db+"-wal")
+	if len(wal) == 0 {
+		t.Fatal("the host's commit is not in the WAL")
+	}
+	for _, args := range readingCommands(id, t.TempDir()) {
+		e.ok(nil, args...)
+	}
+	if !bytes.Equal(before, readFile(t, e.db)) || !bytes.Equal(wal, readFile(t, e.db+"-wal")) {
+		t.Error("reading commands changed the file or the WAL of a store another program has open")
+	}
+	if _, err := os.Stat(e.db + "-shm"); err != nil {
+		t.Errorf("reading commands removed the -shm file of a store another program has open: %v", err)
+	}
+	var n int
+	if err := host.QueryRow(`SELECT count(*) FROM host_notes`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the host's row after the reading commands: %d, %v", n, err)
 	}
 }
 
