@@ -806,3 +806,32 @@ func ExampleSession_Committed() {
 	// turn-2 false
 	// committed: true
 }
+
+func ExampleSession_Holds() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	// A turn waits for a person's approval; its intents survive Reclaim
+	// until the hold lapses.
+	chat := s.Session("chat")
+	if _, err := chat.WithOwner("turn-3").Put(ctx, []byte("a draft"), attachstore.Meta{}); err != nil {
+		log.Fatal(err)
+	}
+	until := time.Date(2030, 1, 2, 15, 4, 5, 0, time.UTC)
+	if err := chat.Hold(ctx, "turn-3", until); err != nil {
+		log.Fatal(err)
+	}
+	holds, err := chat.Holds(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, h := range holds {
+		fmt.Println(h.Owner, h.Until.UTC().Format(time.RFC3339))
+	}
+	// Output:
+	// turn-3 2030-01-02T15:04:05Z
+}

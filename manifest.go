@@ -377,6 +377,39 @@ func (ss *Session) Hold(ctx context.Context, owner string, until time.Time) erro
 	}))
 }
 
+// Holds returns this session's holds, by owner: what keeps which owner's
+// intents from Reclaim, and until when. A hold that has lapsed is listed
+// until Reclaim forgets it; compare Until with the time.
+func (ss *Session) Holds(ctx context.Context) ([]Hold, error) {
+	var hs []Hold
+	err := ss.read(func(tx *Tx) error {
+		rows, err := tx.query(ctx, qSessionHolds, ss.id)
+		if err != nil {
+			return mapErr(err, "holds")
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				h     Hold
+				until int64
+			)
+			if err := rows.Scan(&h.Owner, &until); err != nil {
+				return mapErr(err, "holds")
+			}
+			h.Until = time.Unix(0, until)
+			hs = append(hs, h)
+		}
+		return mapErr(rows.Err(), "holds")
+	})
+	return hs, ss.errf("holds", nil, err)
+}
+
+// Hold is one owner's hold on its intents in a session (Session.Hold).
+type Hold struct {
+	Owner string
+	Until time.Time
+}
+
 // Refs returns every manifest row of this session, committed refs and each
 // owner's intents, oldest intent first.
 func (ss *Session) Refs(ctx context.Context) ([]Entry, error) {

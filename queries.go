@@ -162,3 +162,6 @@ const (
 	qVerifyBlobs  = `SELECT pk, id, size, chunk_size FROM attachstore_blobs WHERE pk > +? ORDER BY pk LIMIT +?`
 	qVerifyChunks = `SELECT seq, data FROM attachstore_chunks WHERE blob_pk = +? ORDER BY seq`
 )
+
+// A session's holds, for the hosts and inspectors that show them.
+const qSessionHolds = `SELECT owner, held_until FROM attachstore_holds WHERE session_id = +? ORDER BY owner`

@@ -27,6 +27,7 @@ func testOwners(t *testing.T, h Harness) {
 	t.Run("ErrNoRoots", func(t *testing.T) { testNoRoots(t, h) })
 	t.Run("SessionsAndRefsTo", func(t *testing.T) { testSessionsAndRefsTo(t, h) })
 	t.Run("Committed", func(t *testing.T) { testCommitted(t, h) })
+	t.Run("Holds", func(t *testing.T) { testHolds(t, h) })
 }
 
 func mustReclaim(t testing.TB, s *attachstore.Store, p attachstore.ReclaimPolicy) attachstore.ReclaimReport {
@@ -601,5 +602,54 @@ func testCommitted(t *testing.T, h Harness) {
 	}
 	if _, err := s.Session("").Committed(ctx, id); !errors.Is(err, attachstore.ErrInvalidSession) {
 		t.Errorf("Committed of an empty session id = %v, want ErrInvalidSession", err)
+	}
+}
+
+// testHolds: Session.Holds lists each owner's hold with its time, in owner
+// order; Hold again moves it, CommitOwned and DropSession end it, and other
+// sessions' holds are not listed.
+func testHolds(t *testing.T, h Harness) {
+	clock := newClock()
+	s := h.Open(t, attachstore.WithClock(clock.Now))
+	ctx := t.Context()
+	chat := s.Session("chat")
+	soon, later := clock.Now().Add(time.Hour), clock.Now().Add(48*time.Hour)
+	for _, hd := range []struct {
+		session, owner string
+		until          time.Time
+	}{{"chat", "turn-b", soon}, {"chat", "turn-a", soon}, {"other", "turn-c", soon}, {"chat", "turn-a", later}} {
+		if err := s.Session(hd.session).Hold(ctx, hd.owner, hd.until); err != nil {
+			t.Fatalf("Hold(%s, %s): %v", hd.session, hd.owner, err)
+		}
+	}
+	list := func() string {
+		t.Helper()
+		hs, err := chat.Holds(ctx)
+		if err != nil {
+			t.Fatalf("Holds: %v", err)
+		}
+		var out []string
+		for _, hd := range hs {
+			out = append(out, fmt.Sprintf("%s@%d", hd.Owner, hd.Until.UnixNano()))
+		}
+		return strings.Join(out, " ")
+	}
+	if got, want := list(), fmt.Sprintf("turn-a@%d turn-b@%d", later.UnixNano(), soon.UnixNano()); got != want {
+		t.Errorf("Holds = %q, want %q", got, want)
+	}
+	if _, err := chat.CommitOwned(ctx, "turn-b"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := list(), fmt.Sprintf("turn-a@%d", later.UnixNano()); got != want {
+		t.Errorf("Holds after CommitOwned(turn-b) = %q, want %q", got, want)
+	}
+	if err := s.DropSession(ctx, "chat"); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(); got != "" {
+		t.Errorf("Holds after DropSession = %q, want none", got)
+	}
+	if hs, err := s.Session("other").Holds(ctx); err != nil || len(hs) != 1 || hs[0].Owner != "turn-c" {
+		t.Errorf("Holds of the other session = %+v, %v; want turn-c's alone", hs, err)
 	}
 }
