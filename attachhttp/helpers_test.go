@@ -164,3 +164,9 @@ func blobCount(t *testing.T, s *attachstore.Store) int64 {
 	}
 	return st.Blobs
 }
+
+func newRecorder(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
