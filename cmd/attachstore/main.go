@@ -46,6 +46,11 @@
 //	backup FILE                   write a verified copy of the store to a new FILE
 //	compact                       rewrite the file without free space; enable shrinking
 //
+// Serving:
+//
+//	serve [--addr 127.0.0.1:0] [--allow-writes] [--token-file FILE]
+//	                              serve attachments and the inspector page over HTTP
+//
 // On a terminal, long operations (a large put, get, export or import,
 // reclaim, verify) draw a progress bar on stderr; nothing is drawn when
 // stderr is not a terminal.
@@ -152,6 +157,7 @@ type cli struct {
 	stdin  io.Reader
 	stdout *bufio.Writer
 	stderr io.Writer
+	getenv func(string) string
 	// progress reports whether stderr is a terminal, where long commands
 	// draw a progress bar.
 	progress bool
@@ -202,6 +208,7 @@ var commands = []struct {
 	{"content", []*command{putCmd, getCmd, statCmd, lsCmd, rmCmd}},
 	{"sessions", []*command{sessionsCmd, refsCmd, commitCmd, discardCmd, holdCmd, dropSessionCmd, exportCmd, importCmd}},
 	{"maintenance", []*command{reclaimCmd, verifyCmd, statsCmd, backupCmd, compactCmd}},
+	{"serving", []*command{serveCmd}},
 }
 
 func lookup(name string) *command {
@@ -217,7 +224,7 @@ func lookup(name string) *command {
 
 // run executes one invocation and returns its exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{stdin: stdin, stdout: bufio.NewWriter(stdout), stderr: stderr}
+	c := &cli{stdin: stdin, stdout: bufio.NewWriter(stdout), stderr: stderr, getenv: getenv}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		c.progress = true
 	}
