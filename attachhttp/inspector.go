@@ -62,6 +62,10 @@ func (in *inspector) routes(m *http.ServeMux) {
 	m.HandleFunc("GET /inspect/verify", in.verify)
 	static, _ := fs.Sub(staticFS, "static")
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	// Browsers ask for it on their own; without an answer they log an error.
+	m.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, static, "favicon.png")
+	})
 }
 
 // pageCSP: the inspector's pages run no script at all, and load styles,
