@@ -97,9 +97,9 @@ func (in *inspector) render(w http.ResponseWriter, name string, p page) {
 	io.WriteString(w, b.String())
 }
 
-// index is the inspector's home page. Opened as /?token=TOKEN, it trades
-// the token for a cookie and redirects to itself without the token, which
-// then stays out of the browser's history and of Referer headers.
+// index is the inspector's home page. Opened as /?token=TOKEN (the URL
+// serve prints), it trades the token for a cookie and shows the page: its
+// links carry no token, and its Referrer-Policy keeps the URL from leaving.
 func (in *inspector) index(w http.ResponseWriter, r *http.Request) {
 	if tok := r.URL.Query().Get("token"); tok != "" && in.h.opts.Authorize == nil {
 		if !in.h.tokenEqual(tok) {
@@ -110,11 +110,7 @@ func (in *inspector) index(w http.ResponseWriter, r *http.Request) {
 			Name: cookieName(r), Value: tok, Path: "/",
 			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 		})
-		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, "./", http.StatusSeeOther)
-		return
-	}
-	if !in.h.guard(w, r, "", OpInspect) {
+	} else if !in.h.guard(w, r, "", OpInspect) {
 		return
 	}
 	ctx := r.Context()

@@ -12,16 +12,19 @@ import (
 	"github.com/attachstore/attachstore/attachhttp"
 )
 
-// TestTokenExchange: /?token= sets an HttpOnly, SameSite=Strict cookie
-// named for the port and redirects without the token; the cookie then
-// opens the inspector on that port only.
+// TestTokenExchange: /?token= shows the inspector and sets an HttpOnly,
+// SameSite=Strict cookie named for the port; the cookie then opens the
+// inspector on that port only.
 func TestTokenExchange(t *testing.T) {
 	sv := newServer(t, engines()[0].open(t), attachhttp.Options{Token: testToken})
 	r := req("GET", "/?token="+testToken, nil)
 	r.Header.Del("Authorization")
 	w := sv.do(r)
-	if w.Code != http.StatusSeeOther || strings.Contains(w.Header().Get("Location"), testToken) {
-		t.Fatalf("token exchange: %d, Location %q", w.Code, w.Header().Get("Location"))
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `id="stats"`) || strings.Contains(w.Body.String(), testToken) {
+		t.Fatalf("token exchange: %d\n%s", w.Code, w.Body)
+	}
+	if rp := w.Header().Get("Referrer-Policy"); rp != "no-referrer" {
+		t.Errorf("Referrer-Policy %q: the token in the URL could leave in a Referer", rp)
 	}
 	cookies := w.Result().Cookies()
 	if len(cookies) != 1 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -28,9 +29,8 @@ dry run, verify). It prints one line, the URL to open:
 
 Every request needs the token: "Authorization: Bearer TOKEN", or the
 cookie the inspector page sets when the URL above is opened. The token is
-$ATTACHSTORE_TOKEN, else the first line of --token-file, else a new random
-one, printed in the URL (never give a token on the command line, where
-other users see it). Only Host headers naming localhost, 127.0.0.1 or
+the first line of --token-file, else $ATTACHSTORE_TOKEN, else a new random
+one; it is never an argument, which other users see in ps. Only Host headers naming localhost, 127.0.0.1 or
 [::1] are served (--allowed-hosts adds names), and requests that change
 the store must come from the same origin (--allowed-origins adds app
 shells' origins, such as app://localhost).
@@ -69,7 +69,7 @@ func setupServe(c *cli, fs *flag.FlagSet) func(context.Context, []string) error 
 		if *maxUpload < 0 {
 			return badUsage("--max-upload %d is negative", *maxUpload)
 		}
-		token, generated, err := serveToken(c.getenv("ATTACHSTORE_TOKEN"), *tokenFile)
+		token, err := serveToken(c.getenv("ATTACHSTORE_TOKEN"), *tokenFile)
 		if err != nil {
 			return err
 		}
@@ -99,10 +99,7 @@ func setupServe(c *cli, fs *flag.FlagSet) func(context.Context, []string) error 
 			ReadHeaderTimeout: serveReadHeaderTimeout,
 			IdleTimeout:       serveIdleTimeout,
 		}
-		u := "http://" + ln.Addr().String() + "/"
-		if generated {
-			u += "?token=" + token
-		}
+		u := "http://" + ln.Addr().String() + "/?token=" + url.QueryEscape(token)
 		if c.json {
 			err = c.emitJSON(struct {
 				URL  string `json:"url"`
@@ -139,26 +136,25 @@ func setupServe(c *cli, fs *flag.FlagSet) func(context.Context, []string) error 
 	}
 }
 
-// serveToken is the token from $ATTACHSTORE_TOKEN, else from the file,
-// else a new random one (generated true).
-func serveToken(env, file string) (token string, generated bool, err error) {
+// serveToken is the token from the file, else $ATTACHSTORE_TOKEN, else a
+// new random one.
+func serveToken(env, file string) (string, error) {
 	switch {
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return "", false, &exitError{code: 1, kind: kindOf(err), subj: fileSubj(file), cause: err,
+			return "", &exitError{code: 1, kind: kindOf(err), subj: fileSubj(file), cause: err,
 				msg: fmt.Sprintf("serve: --token-file: %v", err)}
 		}
-		token, _, _ = strings.Cut(string(b), "\n")
-		token = strings.TrimSpace(token)
-		if token == "" {
-			return "", false, badUsage("--token-file %s: the first line is empty", file)
+		token, _, _ := strings.Cut(string(b), "\n")
+		if token = strings.TrimSpace(token); token == "" {
+			return "", badUsage("--token-file %s: the first line is empty", file)
 		}
-		return token, false, nil
+		return token, nil
 	case env != "":
-		return env, false, nil
+		return env, nil
 	}
-	return rand.Text(), true, nil
+	return rand.Text(), nil
 }
 
 func splitList(s string) []string {
