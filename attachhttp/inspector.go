@@ -59,6 +59,10 @@ func (in *inspector) routes(m *http.ServeMux) {
 	m.HandleFunc("GET /inspect/blobs/{id}", in.blob)
 	m.HandleFunc("GET /inspect/blob", in.findBlob)
 	m.HandleFunc("GET /inspect/reclaim", in.reclaim)
+	m.HandleFunc("POST /inspect/reclaim", in.reclaim)
+	m.HandleFunc("POST /inspect/sessions/{session}/commit", in.ownerAction(OpCommit))
+	m.HandleFunc("POST /inspect/sessions/{session}/discard", in.ownerAction(OpDiscard))
+	m.HandleFunc("POST /inspect/sessions/{session}/delete", in.deleteAction)
 	m.HandleFunc("GET /inspect/verify", in.verify)
 	static, _ := fs.Sub(staticFS, "static")
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
@@ -166,12 +170,16 @@ func (in *inspector) session(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var previews []preview
+	var owners []string
 	seen := map[attachstore.ID]bool{}
 	var bytes int64
 	pending := 0
 	for _, e := range entries {
 		if !e.Committed() {
 			pending++
+			if !slices.Contains(owners, e.Owner) {
+				owners = append(owners, e.Owner)
+			}
 		}
 		if seen[e.ID] {
 			continue
@@ -191,9 +199,10 @@ func (in *inspector) session(w http.ResponseWriter, r *http.Request) {
 		ID       string
 		Entries  []attachstore.Entry
 		Previews []preview
+		Owners   []string // with uncommitted intents
 		Pending  int
 		Bytes    int64
-	}{session, entries, previews, pending, bytes}})
+	}{session, entries, previews, owners, pending, bytes}})
 }
 
 // previewKind is how the inspector shows content of a media type; only
@@ -247,7 +256,7 @@ func (in *inspector) findBlob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "invalid_id", "invalid id: want 64 hex digits")
 		return
 	}
-	http.Redirect(w, r, "blobs/"+id.String(), http.StatusSeeOther)
+	seeOther(w, "blobs/"+id.String())
 }
 
 // blob shows one blob and the sessions that hold it (RefsTo).
@@ -277,18 +286,23 @@ func (in *inspector) blob(w http.ResponseWriter, r *http.Request) {
 }
 
 // reclaim shows what Reclaim would collect with the given grace: a dry
-// run, which changes nothing.
+// run, which changes nothing. POSTed (with writes on), it reclaims.
 func (in *inspector) reclaim(w http.ResponseWriter, r *http.Request) {
-	if !in.h.guard(w, r, "", OpInspect) {
+	run := r.Method == http.MethodPost
+	op := OpInspect
+	if run {
+		op = OpDelete // what Reclaim does, for Authorize and the write checks
+	}
+	if !in.h.guard(w, r, "", op) || (run && !in.parseForm(w, r)) {
 		return
 	}
-	graceText := cmp.Or(r.URL.Query().Get("grace"), "24h")
+	graceText := cmp.Or(r.FormValue("grace"), "24h")
 	grace, err := time.ParseDuration(graceText)
 	if err != nil || grace < 0 {
 		writeError(w, r, http.StatusBadRequest, "usage", "grace %q: want a duration such as 24h", graceText)
 		return
 	}
-	rep, err := in.h.s.Reclaim(r.Context(), attachstore.ReclaimPolicy{Grace: grace, DryRun: true})
+	rep, err := in.h.s.Reclaim(r.Context(), attachstore.ReclaimPolicy{Grace: grace, DryRun: !run})
 	refused := ""
 	if errors.Is(err, attachstore.ErrNoRoots) {
 		refused = cleanMsg(err.Error())
@@ -296,11 +310,72 @@ func (in *inspector) reclaim(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
-	in.render(w, "reclaim.html", page{Title: "reclaim dry run", Root: "../", Data: struct {
+	in.render(w, "reclaim.html", page{Title: "reclaim", Root: "../", Data: struct {
 		Grace   string
 		Report  attachstore.ReclaimReport
 		Refused string
-	}{grace.String(), rep, refused}})
+		Ran     bool
+	}{grace.String(), rep, refused, run}})
+}
+
+// maxFormBytes bounds the inspector's forms, which hold an owner or an id.
+const maxFormBytes = 64 << 10
+
+// parseForm reads a POSTed form, answering 400 when it does not parse.
+func (in *inspector) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		writeError(w, r, http.StatusBadRequest, "usage", "form: %v", err)
+		return false
+	}
+	return true
+}
+
+// ownerAction commits or discards an owner's intents from the session
+// page, and goes back to it.
+func (in *inspector) ownerAction(op Op) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		session := r.PathValue("session")
+		if !in.h.guard(w, r, session, op) || !in.parseForm(w, r) || !in.h.session(w, r, session) {
+			return
+		}
+		owner := r.PostForm.Get("owner")
+		if err := checkText("owner", owner, true); err != nil {
+			writeError(w, r, http.StatusBadRequest, "invalid_session", "%v", err)
+			return
+		}
+		ss := in.h.s.Session(session)
+		var err error
+		if op == OpCommit {
+			_, err = ss.CommitOwned(r.Context(), owner)
+		} else {
+			_, err = ss.Discard(r.Context(), owner)
+		}
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		seeOther(w, "../"+pathSession(session))
+	}
+}
+
+// deleteAction drops the session's ref to one attachment from the session
+// page, and goes back to it.
+func (in *inspector) deleteAction(w http.ResponseWriter, r *http.Request) {
+	session := r.PathValue("session")
+	if !in.h.guard(w, r, session, OpDelete) || !in.parseForm(w, r) || !in.h.session(w, r, session) {
+		return
+	}
+	id, err := attachstore.ParseID(r.PostForm.Get("id"))
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, "invalid_id", "invalid id: want 64 hex digits")
+		return
+	}
+	if err := in.h.s.Session(session).Delete(r.Context(), id); err != nil {
+		fail(w, r, err)
+		return
+	}
+	seeOther(w, "../"+pathSession(session))
 }
 
 // verify runs Verify and streams its progress as the page loads, so a
@@ -342,6 +417,13 @@ func (in *inspector) verify(w http.ResponseWriter, r *http.Request) {
 		Report attachstore.VerifyReport
 		Error  string
 	}{p, rep, errText})
+}
+
+// seeOther redirects to a path relative to the request's: http.Redirect
+// would make it absolute, and lose the prefix the handler is mounted under.
+func seeOther(w http.ResponseWriter, loc string) {
+	w.Header().Set("Location", loc)
+	w.WriteHeader(http.StatusSeeOther)
 }
 
 // humanBytes is a size in B, KiB, MiB or GiB.

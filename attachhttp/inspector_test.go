@@ -175,3 +175,75 @@ func TestInspectorUnderPrefix(t *testing.T) {
 	}
 	_ = time.Now
 }
+
+// TestInspectorWrites: with writes on, the session page commits and
+// discards an owner's intents and drops a ref, and the reclaim page
+// reclaims, each by a same-origin form; with writes off, or from another
+// origin, the same posts are refused and change nothing.
+func TestInspectorWrites(t *testing.T) {
+	forEngines(t, func(t *testing.T, e engine) {
+		ctx := context.Background()
+		s := e.open(t)
+		ro := newServer(t, s, attachhttp.Options{Token: testToken})
+		rw := newServer(t, s, attachhttp.Options{Token: testToken, AllowWrites: true})
+		a, err := s.Session("c").WithOwner("turn-1").Put(ctx, []byte("keep"), attachstore.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Session("c").WithOwner("turn-2").Put(ctx, []byte("drop"), attachstore.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ctx, []byte("orphan"), attachstore.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		form := func(target, body, origin string) *http.Request {
+			r := req("POST", target, strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Origin", origin)
+			return r
+		}
+		const self = "http://127.0.0.1:8080"
+		if page := ro.do(req("GET", "/inspect/sessions/c", nil)).Body.String(); strings.Contains(page, "<form method=\"post\"") {
+			t.Errorf("read-only session page offers writes:\n%s", page)
+		}
+		if page := rw.do(req("GET", "/inspect/sessions/c", nil)).Body.String(); !strings.Contains(page, `action="c/commit"`) || !strings.Contains(page, `value="turn-2"`) {
+			t.Errorf("writable session page offers no commit for turn-2:\n%s", page)
+		}
+		for _, c := range []struct {
+			sv     *server
+			r      *http.Request
+			status int
+		}{
+			{ro, form("/inspect/sessions/c/commit", "owner=turn-1", self), 403},
+			{rw, form("/inspect/sessions/c/commit", "owner=turn-1", "https://evil.example"), 403},
+			{ro, form("/inspect/reclaim", "grace=0s", self), 403},
+			{rw, form("/inspect/sessions/c/commit", "owner=turn-1", self), 303},
+			{rw, form("/inspect/sessions/c/discard", "owner=turn-2", self), 303},
+		} {
+			w := c.sv.do(c.r)
+			if w.Code != c.status {
+				t.Errorf("%s %s from %s: %d, want %d %s", c.r.Method, c.r.URL, c.r.Header.Get("Origin"), w.Code, c.status, w.Body)
+			}
+			if w.Code == 303 && w.Header().Get("Location") != "../c" {
+				t.Errorf("%s: Location %q", c.r.URL, w.Header().Get("Location"))
+			}
+		}
+		entries, err := s.Session("c").Refs(ctx)
+		if err != nil || len(entries) != 1 || entries[0].ID != a.ID || !entries[0].Committed() {
+			t.Fatalf("after commit of turn-1 and discard of turn-2: %+v %v", entries, err)
+		}
+		w := rw.do(form("/inspect/reclaim", "grace=0s", self))
+		if w.Code != 200 || !strings.Contains(w.Body.String(), `id="reclaimed-blobs">2<`) {
+			t.Errorf("reclaim: %d\n%s", w.Code, w.Body)
+		}
+		if n := blobCount(t, s); n != 1 {
+			t.Errorf("%d blobs after reclaim, want the committed one", n)
+		}
+		if w := rw.do(form("/inspect/sessions/c/delete", "id="+a.ID.String(), self)); w.Code != 303 {
+			t.Errorf("drop ref: %d %s", w.Code, w.Body)
+		}
+		if held, _ := s.HoldsRef(ctx, "c", a.ID); held {
+			t.Errorf("the ref survived the drop")
+		}
+	})
+}
