@@ -39,8 +39,10 @@
 package attachhttp
 
 import (
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/attachstore/attachstore"
 )
@@ -218,6 +220,29 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(p)
 }
+
+// bigCopy is the size of the writes a large body is sent in: a chunk of
+// the store's default size, so each Read of the Reader returns a whole
+// chunk and each write is one system call, where ServeContent's own 32
+// KiB copy takes eight of each.
+const bigCopy = attachstore.DefaultChunkSize
+
+var bigCopyBufs = sync.Pool{New: func() any { b := make([]byte, bigCopy); return &b }}
+
+// ReadFrom sends a large body (ServeContent's io.CopyN) in bigCopy writes.
+// A small one, a Range reader's say, keeps the default copy and takes no
+// big buffer.
+func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
+	if lr, ok := src.(*io.LimitedReader); ok && lr.N >= bigCopy {
+		b := bigCopyBufs.Get().(*[]byte)
+		defer bigCopyBufs.Put(b)
+		return io.CopyBuffer(writerOnly{w}, src, *b)
+	}
+	return io.Copy(writerOnly{w}, src)
+}
+
+// writerOnly hides ReadFrom, so that io.Copy does not call it again.
+type writerOnly struct{ io.Writer }
 
 // Unwrap lets http.ResponseController reach the connection (Flush).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
