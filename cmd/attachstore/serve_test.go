@@ -158,6 +158,9 @@ func TestServeAllowWrites(t *testing.T) {
 	if code := sv.stop(syscall.SIGTERM); code != 143 {
 		t.Errorf("exit %d after SIGTERM, want 143; stderr %q", code, sv.stderr)
 	}
+	if _, err := os.Stat(e.db + "-wal"); err == nil {
+		t.Errorf("-wal left behind: the writable store was not closed cleanly")
+	}
 	refs := e.ok(nil, "refs", "--session", "chat").stdout
 	if !strings.Contains(refs, sha([]byte("uploaded"))) || !strings.Contains(refs, "committed") {
 		t.Errorf("refs after the upload and commit:\n%s", refs)
