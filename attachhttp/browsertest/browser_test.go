@@ -132,9 +132,10 @@ func (c *consoleErrors) get() []string {
 // screenshot saves the page as NAME.png in the output folder.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	// Kept after the run, for a person to look at: a t.TempDir is removed.
 	dir := os.Getenv("ATTACHSTORE_TEST_OUT")
 	if dir == "" {
-		dir = t.TempDir()
+		dir = filepath.Join(os.TempDir(), "attachstore-browsertest")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -6,5 +6,6 @@
 // The browser is $ATTACHSTORE_CHROMIUM, else chromium, chromium-browser or
 // google-chrome on $PATH. Without one the tests skip, except under
 // CI=true, where they fail. Screenshots go to $ATTACHSTORE_TEST_OUT, else
-// to the test's temporary directory.
+// to attachstore-browsertest in the system's temporary directory, where they
+// stay after the run.
 package browsertest
