@@ -30,8 +30,9 @@
 // A request is checked in this order, and answered with the first that
 // applies: a Host not allowed, 403; missing or wrong credentials, or
 // Authorize refusing, 401 (403 when Authorize returns an error matching
-// ErrForbidden); a cross-site state-changing request, or a write while
-// writes are off, 403; a malformed id, session or owner, or a missing owner,
+// ErrForbidden); a request from another origin's page (a state-changing
+// one, by http.CrossOriginProtection's rules; a read, when its Origin or
+// Sec-Fetch-Site header says so), or a write while writes are off, 403; a malformed id, session or owner, or a missing owner,
 // 400; content the session does not hold, 404; a dropped session, 409; an
 // upload past the limit, 413; a full store, 507. Errors are JSON objects
 // {"error": MESSAGE, "kind": KIND}, with the kinds of the attachstore

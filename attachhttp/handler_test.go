@@ -82,6 +82,21 @@ func TestStatusOrder(t *testing.T) {
 				r.Header.Set("Sec-Fetch-Site", "cross-site")
 				return r
 			}, 403, "forbidden"},
+			{"CrossSiteRead", sv, func() *http.Request {
+				r := req("GET", attURL("chat", held), nil)
+				r.Header.Set("Origin", "https://evil.example")
+				return r
+			}, 403, "forbidden"},
+			{"CrossSiteReadByFetchMetadata", sv, func() *http.Request {
+				r := req("GET", attURL("chat", held), nil)
+				r.Header.Set("Sec-Fetch-Site", "cross-site")
+				return r
+			}, 403, "forbidden"},
+			{"CrossSiteInspector", sv, func() *http.Request {
+				r := req("GET", "/", nil)
+				r.Header.Set("Origin", "null")
+				return r
+			}, 403, "forbidden"},
 			{"WritesOff", readOnly, func() *http.Request {
 				return req("POST", "/sessions/chat/attachments?owner=t", bytes.NewReader(small))
 			}, 403, "read_only"},
@@ -287,14 +302,32 @@ func TestAllowedOrigins(t *testing.T) {
 	}
 }
 
-// TestSameOriginWriteAllowed: the browser's own page (same origin) may write.
-func TestSameOriginWriteAllowed(t *testing.T) {
+// TestSameOriginAllowed: the server's own pages (same origin), and a URL
+// typed or opened from a terminal (Sec-Fetch-Site: none), may read and
+// write.
+func TestSameOriginAllowed(t *testing.T) {
 	s := engines()[0].open(t)
 	sv := newServer(t, s, attachhttp.Options{Token: testToken, AllowWrites: true})
 	r := req("POST", "/sessions/c/attachments?owner=o", strings.NewReader("x"))
 	r.Header.Set("Origin", "http://127.0.0.1:8080")
 	r.Header.Set("Sec-Fetch-Site", "same-origin")
-	if w := sv.do(r); w.Code != http.StatusCreated {
-		t.Errorf("same-origin upload: %d %s", w.Code, w.Body)
+	w := sv.do(r)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("same-origin upload: %d %s", w.Code, w.Body)
+	}
+	id := attachstore.ContentID([]byte("x"))
+	for _, h := range []map[string]string{
+		{"Origin": "http://127.0.0.1:8080", "Sec-Fetch-Site": "same-origin"},
+		{"Sec-Fetch-Site": "same-origin"},
+		{"Sec-Fetch-Site": "none"},
+		{"Sec-Fetch-Site": "same-site"},
+	} {
+		r := req("GET", attURL("c", id), nil)
+		for k, v := range h {
+			r.Header.Set(k, v)
+		}
+		if w := sv.do(r); w.Code != http.StatusOK {
+			t.Errorf("read with %v: %d %s", h, w.Code, w.Body)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -70,6 +71,26 @@ func (h *handler) crossSite(r *http.Request) bool {
 	return h.csrf.Check(r) != nil
 }
 
+// crossSiteRead reports whether a request that only reads comes from a
+// page of another origin (and not one of AllowedOrigins). Such a page has
+// no credentials to send (the cookie is SameSite=Strict, the token its
+// own secret), so this refuses nothing legitimate; it keeps another site's
+// page from learning even how the server answers.
+func (h *handler) crossSiteRead(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin != "" && h.originAllowed(origin) {
+		return false
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return true
+	}
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || u.Host != r.Host
+}
+
 // cookieName is the name of the inspector's cookie on this server. It
 // carries the port because browsers share cookies across the ports of a
 // host: two servers on 127.0.0.1 must not take each other's tokens.
@@ -126,6 +147,10 @@ func (h *handler) guard(w http.ResponseWriter, r *http.Request, session string, 
 			}
 			writeError(w, r, http.StatusUnauthorized, "unauthorized", "%s", cleanMsg(err.Error()))
 		}
+		return false
+	}
+	if !op.writes() && h.crossSiteRead(r) {
+		writeError(w, r, http.StatusForbidden, "forbidden", "cross-origin request refused")
 		return false
 	}
 	if op.writes() {
