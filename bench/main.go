@@ -224,7 +224,7 @@ func main() {
 		os.Exit(w8ServeMain(ctx))
 	}
 	if w8cfg.run {
-		os.Exit(w8Main(ctx, cfg.quick, cfg.dir))
+		os.Exit(w8Main(ctx, cfg.quick, cfg.runs, cfg.dir))
 	}
 	os.Exit(run(ctx, cfg))
 }

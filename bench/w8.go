@@ -299,8 +299,11 @@ func cmpErr(a, b error) error {
 	return b
 }
 
-// w8Main runs W8 and prints its table.
-func w8Main(ctx context.Context, quick bool, parent string) int {
+// w8Main runs W8 and prints its table: the median of runs runs of each
+// cell, with their range. Both servers run side by side and the cells
+// alternate between them run by run, so that a drift of the machine's load
+// falls on both alike.
+func w8Main(ctx context.Context, quick bool, runs int, parent string) int {
 	secs, big := w8cfg.seconds, w8cfg.big
 	if secs <= 0 {
 		secs = 3
@@ -313,6 +316,9 @@ func w8Main(ctx context.Context, quick bool, parent string) int {
 		if quick {
 			big = 32 << 20
 		}
+	}
+	if quick {
+		runs = 1
 	}
 	d := time.Duration(secs * float64(time.Second))
 	dir, err := os.MkdirTemp(parent, "attachstore-w8-")
@@ -327,89 +333,135 @@ func w8Main(ctx context.Context, quick bool, parent string) int {
 		fmt.Fprintln(os.Stderr, "bench: W8 setup:", err)
 		return 1
 	}
-	type cell struct{ files, att float64 }
-	rps := map[string]cell{}
-	var keys []string
-	hwm := map[string]int64{}
-	rangeRPS := map[string]float64{}
-	for _, system := range []string{"files", "attachstore"} {
-		child, err := startW8Child(system, dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			return 1
+	systems := []string{"files", "attachstore"}
+	start := func() (map[string]*w8Target, error) {
+		ts := map[string]*w8Target{}
+		for _, system := range systems {
+			child, err := startW8Child(system, dir)
+			if err != nil {
+				for _, t := range ts {
+					t.child.stop()
+				}
+				return nil, err
+			}
+			ts[system] = &w8Target{system: system, child: child, ids: ids}
 		}
-		t := &w8Target{system: system, child: child, ids: ids}
-		for _, size := range []struct {
-			name  string
-			label string
-			n     int64
-		}{{w8Small, "10 KiB", 10 << 10}, {w8Medium, "1 MiB", 1 << 20}} {
-			for _, clients := range []int{1, 16, 256} {
-				key := fmt.Sprintf("GET %s, %d clients", size.label, clients)
-				fmt.Fprintf(os.Stderr, "W8 %s: %s\n", system, key)
-				v, err := t.load(ctx, clients, d, func(*rand.Rand) (string, string, int64) { return size.name, "", size.n })
+		return ts, nil
+	}
+	stopAll := func(ts map[string]*w8Target) {
+		for _, t := range ts {
+			t.child.stop()
+		}
+	}
+
+	type cell struct {
+		name string
+		rps  map[string][]float64
+	}
+	var cells []*cell
+	measure := func(ts map[string]*w8Target, c *cell, clients int, d time.Duration, next func(*rand.Rand) (string, string, int64)) error {
+		for r := range runs {
+			order := systems
+			if r%2 == 1 {
+				order = []string{systems[1], systems[0]}
+			}
+			for _, system := range order {
+				fmt.Fprintf(os.Stderr, "W8 run %d/%d %s: %s\n", r+1, runs, system, c.name)
+				v, err := ts[system].load(ctx, clients, d, next)
 				if err != nil {
-					child.stop()
-					fmt.Fprintf(os.Stderr, "bench: W8 %s %s: %v\n", system, key, err)
-					return 1
+					return fmt.Errorf("W8 %s %s: %w", system, c.name, err)
 				}
-				c := rps[key]
-				if system == "files" {
-					c.files = v
-					keys = append(keys, key)
-				} else {
-					c.att = v
-				}
-				rps[key] = c
+				c.rps[system] = append(c.rps[system], v)
 			}
 		}
-		// Range readers: 64 KiB at a random offset, over and over.
-		const span = 64 << 10
-		fmt.Fprintf(os.Stderr, "W8 %s: %d Range readers of %s\n", system, w8cfg.readers, humanBytes(big))
-		v, err := t.load(ctx, w8cfg.readers, 2*d, func(rnd *rand.Rand) (string, string, int64) {
-			off := rnd.Int64N(big - span)
-			return w8Big, fmt.Sprintf("bytes=%d-%d", off, off+span-1), span
-		})
-		if err != nil {
-			child.stop()
-			fmt.Fprintf(os.Stderr, "bench: W8 %s Range readers: %v\n", system, err)
-			return 1
+		return nil
+	}
+
+	ts, err := start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	for _, size := range []struct {
+		name  string
+		label string
+		n     int64
+	}{{w8Small, "10 KiB", 10 << 10}, {w8Medium, "1 MiB", 1 << 20}} {
+		for _, clients := range []int{1, 16, 256} {
+			c := &cell{name: fmt.Sprintf("GET %s, %d clients", size.label, clients), rps: map[string][]float64{}}
+			cells = append(cells, c)
+			if err := measure(ts, c, clients, d, func(*rand.Rand) (string, string, int64) { return size.name, "", size.n }); err != nil {
+				stopAll(ts)
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				return 1
+			}
 		}
-		rangeRPS[system] = v
-		if hwm[system], err = child.hwm(); err != nil {
-			fmt.Fprintln(os.Stderr, "bench: W8:", err)
+	}
+	stopAll(ts)
+
+	// The Range readers on fresh servers, so that the peak RSS read after
+	// them is theirs: 64 KiB at a random offset, over and over.
+	ts, err = start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	const span = 64 << 10
+	rc := &cell{name: fmt.Sprintf("%d Range readers of %s, 64 KiB each", w8cfg.readers, humanBytes(big)), rps: map[string][]float64{}}
+	cells = append(cells, rc)
+	err = measure(ts, rc, w8cfg.readers, 2*d, func(rnd *rand.Rand) (string, string, int64) {
+		off := rnd.Int64N(big - span)
+		return w8Big, fmt.Sprintf("bytes=%d-%d", off, off+span-1), span
+	})
+	hwm := map[string]int64{}
+	for _, system := range systems {
+		if h, herr := ts[system].child.hwm(); herr == nil {
+			hwm[system] = h
+		} else if err == nil {
+			err = herr
 		}
-		child.stop()
+	}
+	stopAll(ts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
 	}
 
 	mode := "full"
 	if quick {
 		mode = "quick"
 	}
-	fmt.Printf("W8 (issue 32): HTTP on loopback, %s mode, %v a cell, %s\nmachine: %s, %d CPUs\ncommand: %s (in bench/)\n\n",
-		mode, d, time.Now().UTC().Format("2006-01-02 15:04Z"), cpuModel(), runtime.NumCPU(), strings.Join(append([]string{"bench"}, redactArgs(os.Args[1:])...), " "))
+	fmt.Printf("W8 (issue 32): HTTP on loopback, %s mode, %d runs of %v a cell (Range readers: %v), %s\nmachine: %s, %d CPUs, %s\ncommand: %s (in bench/)\n\n",
+		mode, runs, d, 2*d, time.Now().UTC().Format("2006-01-02 15:04Z"), cpuModel(), runtime.NumCPU(), runtime.Version(),
+		strings.Join(append([]string{"bench"}, redactArgs(os.Args[1:])...), " "))
 	fmt.Println("| case | http.FileServer req/s | attachhttp req/s | ratio | target |")
 	fmt.Println("| --- | ---: | ---: | ---: | --- |")
-	for _, k := range keys {
-		c := rps[k]
+	span2 := func(xs []float64) string {
+		lo, hi := xs[0], xs[0]
+		for _, x := range xs {
+			lo, hi = min(lo, x), max(hi, x)
+		}
+		return fmt.Sprintf("%.0f (%.0f–%.0f)", median(xs), lo, hi)
+	}
+	for _, c := range cells {
+		f, a := median(c.rps["files"]), median(c.rps["attachstore"])
 		target := ""
-		if strings.HasSuffix(k, " 16 clients") {
-			target = "≥ 0.8×"
-			if c.att < 0.8*c.files {
-				target += " **missed**"
+		if strings.HasSuffix(c.name, " 16 clients") {
+			target = "≥ 0.8× "
+			if a < 0.8*f {
+				target += "**missed**"
 			} else {
-				target += " met"
+				target += "met"
 			}
 		}
-		fmt.Printf("| %s | %.0f | %.0f | %.2f× | %s |\n", k, c.files, c.att, c.att/c.files, target)
+		fmt.Printf("| %s | %s | %s | %.2f× | %s |\n", c.name, span2(c.rps["files"]), span2(c.rps["attachstore"]), a/f, target)
 	}
-	rt := "≤ 512 MiB"
+	rt := "≤ 512 MiB "
 	if hwm["attachstore"] > 512<<20 {
-		rt += " **missed**"
+		rt += "**missed**"
 	} else {
-		rt += " met"
+		rt += "met"
 	}
-	fmt.Printf("| %d Range readers of %s, 64 KiB each | %.0f | %.0f | %.2f× | |\n", w8cfg.readers, humanBytes(big), rangeRPS["files"], rangeRPS["attachstore"], rangeRPS["attachstore"]/rangeRPS["files"])
-	fmt.Printf("| server peak RSS with the Range readers (MiB) | %.0f | %.0f | | %s |\n", float64(hwm["files"])/(1<<20), float64(hwm["attachstore"])/(1<<20), rt)
+	fmt.Printf("| server peak RSS after the Range readers (MiB) | %.0f | %.0f | | %s |\n", float64(hwm["files"])/(1<<20), float64(hwm["attachstore"])/(1<<20), rt)
 	return 0
 }
