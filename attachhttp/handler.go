@@ -113,10 +113,10 @@ type Options struct {
 	// proxy lists the names it is reached by.
 	AllowedHosts []string
 	// AllowedOrigins are the origins (scheme://host[:port], or "null")
-	// whose pages may change state across origins and read responses
-	// (CORS): an app shell whose pages have a scheme of their own, such as
-	// "app://localhost". Without it there is no CORS, and state-changing
-	// requests must be same-origin.
+	// whose pages may use the server across origins, writes included, and
+	// read its responses (CORS): an app shell whose pages have a scheme of
+	// their own, such as "app://localhost". Without it there is no CORS,
+	// and requests from another origin's page are refused.
 	AllowedOrigins []string
 	// MaxUpload is the largest upload accepted, in bytes; larger ones get
 	// 413 and store nothing. 0 means the store's MaxBlobSize.
@@ -130,7 +130,7 @@ type Options struct {
 type handler struct {
 	s     *attachstore.Store
 	opts  Options
-	hosts []string // lowercased, without brackets
+	hosts []hostPattern
 	csrf  *http.CrossOriginProtection
 	mux   *http.ServeMux
 	ui    *inspector
@@ -147,7 +147,8 @@ func New(s *attachstore.Store, opts Options) http.Handler {
 		hosts = []string{"localhost", "127.0.0.1", "[::1]"}
 	}
 	for _, e := range hosts {
-		h.hosts = append(h.hosts, normalizeHost(e))
+		host, port := splitHost(e)
+		h.hosts = append(h.hosts, hostPattern{host, port})
 	}
 	for _, o := range opts.AllowedOrigins {
 		if o == "null" {

@@ -15,7 +15,11 @@ import (
 // this.
 var ErrForbidden = errors.New("attachhttp: forbidden")
 
-func normalizeHost(e string) string { return strings.ToLower(e) }
+// hostPattern is one entry of Options.AllowedHosts.
+type hostPattern struct {
+	host string // lowercased, without brackets
+	port string // "" matches any port
+}
 
 // splitHost splits a Host header or an AllowedHosts entry into its host,
 // lowercased and without brackets, and its port ("" when none).
@@ -33,8 +37,7 @@ func (h *handler) hostAllowed(hostHeader string) bool {
 	}
 	host, port := splitHost(hostHeader)
 	for _, e := range h.hosts {
-		eh, ep := splitHost(e)
-		if eh == host && (ep == "" || ep == port) {
+		if e.host == host && (e.port == "" || e.port == port) {
 			return true
 		}
 	}
