@@ -207,6 +207,10 @@ func (s *Store) Origin() Origin { return Origin(s.db.Origin) }
 // ReadOnly reports whether the store was opened WithReadOnly.
 func (s *Store) ReadOnly() bool { return s.db.Writer == nil }
 
+// MaxBlobSize is the largest content the store accepts (WithMaxBlobSize;
+// math.MaxInt64 when unlimited): a server sizes its upload limit by it.
+func (s *Store) MaxBlobSize() int64 { return s.opts.maxBlobSize }
+
 func (s *Store) now() int64 { return s.opts.now().UnixNano() }
 
 // Put stores data and returns its Ref. It is idempotent: the same bytes are

@@ -128,6 +128,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.child, "w5-child", "", "internal: run one W5 put+read of this system and print JSON")
 	fs.StringVar(&c.childDir, "w5-dir", "", "internal: the W5 child's store directory")
 	fs.Int64Var(&c.big, "w5-size", 0, "internal: the W5 child's blob size")
+	w8Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -218,6 +219,12 @@ func main() {
 	defer stop()
 	if cfg.child != "" {
 		os.Exit(w5ChildMain(ctx, cfg))
+	}
+	if w8cfg.serve != "" {
+		os.Exit(w8ServeMain(ctx))
+	}
+	if w8cfg.run {
+		os.Exit(w8Main(ctx, cfg.quick, cfg.runs, cfg.dir))
 	}
 	os.Exit(run(ctx, cfg))
 }

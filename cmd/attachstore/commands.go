@@ -47,6 +47,7 @@ var commands = []struct {
 	{"content", []*command{putCmd, getCmd, statCmd, lsCmd, rmCmd}},
 	{"sessions", []*command{sessionsCmd, refsCmd, commitCmd, discardCmd, holdCmd, dropSessionCmd, exportCmd, importCmd}},
 	{"maintenance", []*command{reclaimCmd, verifyCmd, repairCmd, statsCmd, backupCmd, compactCmd}},
+	{"serving", []*command{serveCmd}},
 }
 
 func lookup(name string) *command {

@@ -73,6 +73,7 @@ type cli struct {
 	stdin  io.Reader
 	stdout *bufio.Writer
 	stderr io.Writer
+	getenv func(string) string
 	// progress reports whether stderr is a terminal, where long commands
 	// draw a progress bar.
 	progress bool
@@ -89,7 +90,7 @@ type cli struct {
 
 // run executes one invocation and returns its exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{stdin: stdin, stdout: bufio.NewWriter(stdout), stderr: stderr}
+	c := &cli{stdin: stdin, stdout: bufio.NewWriter(stdout), stderr: stderr, getenv: getenv}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		c.progress = true
 	}
