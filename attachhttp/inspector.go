@@ -169,6 +169,11 @@ func (in *inspector) session(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
+	holds, err := ss.Holds(ctx)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
 	var previews []preview
 	var owners []string
 	seen := map[attachstore.ID]bool{}
@@ -200,9 +205,10 @@ func (in *inspector) session(w http.ResponseWriter, r *http.Request) {
 		Entries  []attachstore.Entry
 		Previews []preview
 		Owners   []string // with uncommitted intents
+		Holds    []attachstore.Hold
 		Pending  int
 		Bytes    int64
-	}{session, entries, previews, owners, pending, bytes}})
+	}{session, entries, previews, owners, holds, pending, bytes}})
 }
 
 // previewKind is how the inspector shows content of a media type; only

@@ -77,6 +77,9 @@ func TestInspectorPages(t *testing.T) {
 		if _, err := s.Put(ctx, []byte("orphan"), attachstore.Meta{}); err != nil {
 			t.Fatal(err)
 		}
+		if err := s.Session("chat <1>").Hold(ctx, "turn <2>", time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
 
 		get := func(target string) string {
 			t.Helper()
@@ -108,6 +111,8 @@ func TestInspectorPages(t *testing.T) {
 			`<pre class="text">a note with &lt;b&gt;markup&lt;/b&gt;</pre>`,
 			`href="` + att(html) + `" class="download">&lt;i&gt;page&lt;/i&gt;.html</a>`,
 			`4 manifest rows, 4 uncommitted`,
+			`<table id="holds">`,
+			`<td>turn &lt;2&gt;</td>`,
 		} {
 			if !strings.Contains(page, want) {
 				t.Errorf("session page lacks %s:\n%s", want, page)
