@@ -157,11 +157,53 @@ func (ss *Session) Put(ctx context.Context, data []byte, meta Meta) (Ref, error)
 		if err != nil {
 			return err
 		}
-		if ref, err = tx.putBytes(ctx, data, m); err != nil {
+		if ref, _, err = tx.putBytes(ctx, data, m); err != nil {
 			return err
 		}
 		ref.Meta = m
 		return ss.addIntent(ctx, tx, ref.ID, m)
+	})
+	return ref, ss.errf("put", nil, err)
+}
+
+// PutCommitted is Put and then Commit of its id, in one transaction, with
+// fewer writes: the session's ref is written committed at once, owned by
+// this owner, and no intent is left behind. A ref the session holds
+// committed already stays as it is, with its metadata, and the session's
+// intents to the same bytes become part of it, as Commit does. Owners keep
+// their meaning: CommitOwned and Discard of this owner see nothing of it,
+// since nothing of it is pending. A dropped session is ErrSessionDropped.
+func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Ref, error) {
+	var ref Ref
+	err := ss.write(ctx, "session put", func(tx *Tx) error {
+		m, err := meta.normalize()
+		if err != nil {
+			return err
+		}
+		var stored bool
+		if ref, stored, err = tx.putBytes(ctx, data, m); err != nil {
+			return err
+		}
+		id, now := ref.ID, ss.s.now()
+		res, err := tx.exec(ctx, qAddCommitted, ss.id, ss.owner, now, now,
+			m.MediaType, m.Label, extraArg(m.Extra), id[:], ss.id)
+		if err != nil {
+			return mapErr(err, "add ref "+id.String())
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return mapErr(err, "add ref "+id.String())
+		} else if n == 0 {
+			// Held committed already, or the session was dropped.
+			if err := ss.notDropped(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if !stored {
+			// Stored before this put: intents to it may exist.
+			_, err = tx.exec(ctx, qDropIntentsTo, ss.id, id[:])
+		}
+		ref.Meta = m
+		return mapErr(err, "commit "+id.String())
 	})
 	return ref, ss.errf("put", nil, err)
 }
@@ -188,8 +230,8 @@ func (ss *Session) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, 
 }
 
 func (ss *Session) addIntent(ctx context.Context, tx *Tx, id ID, m Meta) error {
-	res, err := tx.exec(ctx, qAddIntent, ss.id, id[:], ss.owner, ss.s.now(),
-		m.MediaType, m.Label, extraArg(m.Extra), ss.id)
+	res, err := tx.exec(ctx, qAddIntent, ss.id, ss.owner, ss.s.now(),
+		m.MediaType, m.Label, extraArg(m.Extra), id[:], ss.id)
 	if err != nil {
 		return mapErr(err, "add ref "+id.String())
 	}
@@ -221,7 +263,7 @@ func (ss *Session) notDropped(ctx context.Context, tx *Tx) error {
 func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 	var a Attachment
 	err := ss.read(func(tx *Tx) (err error) {
-		a, err = tx.readAll(ctx, id, qSessionGet, ss.id, id[:], ss.id, id[:])
+		a, err = tx.readAll(ctx, id, tx.pick(qSessionGet, qSessionGetPG), ss.id, id[:], ss.id, id[:])
 		return err
 	})
 	return a, ss.errf("get", &id, err)

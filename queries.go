@@ -18,20 +18,37 @@ const (
 		RETURNING size, media_type, label, extra, created_at`
 	qInsertBlob = `INSERT INTO attachstore_blobs (id, pk, size, chunk_size, media_type, label, extra, created_at, touched_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
-	qInsertChunk  = `INSERT INTO attachstore_chunks (blob_pk, seq, data) VALUES (?, ?, ?)`
-	qDeleteChunks = `DELETE FROM attachstore_chunks WHERE blob_pk = +?`
-	qDeleteBlob   = `DELETE FROM attachstore_blobs WHERE id = +?`
-	qStatBlob     = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM attachstore_blobs WHERE id = +?`
+	// Chunks: SQLite keys chunk seq of the blob at pk as pk + seq, and
+	// finds a blob's chunks by that range; PostgreSQL keys them (blob_pk,
+	// seq). Each read yields a chunk's blob_pk and seq too, and checks them.
+	qInsertChunk   = `INSERT INTO attachstore_chunks (k, blob_pk, seq, data) VALUES (?, ?, ?, ?)`
+	qInsertChunkPG = `INSERT INTO attachstore_chunks (blob_pk, seq, data) VALUES (?, ?, ?)`
+	// Chunks from one key to before another that are the blob's: a
+	// damaged size cannot reach another blob's.
+	qDeleteChunks   = `DELETE FROM attachstore_chunks WHERE k >= +? AND k < +? AND blob_pk = +?`
+	qDeleteChunksPG = `DELETE FROM attachstore_chunks WHERE blob_pk = +?`
+	// A deleted blob's chunks go next, in the same transaction (on
+	// PostgreSQL its foreign key cascades).
+	qDeleteBlob = `DELETE FROM attachstore_blobs WHERE id = +? RETURNING pk, size, chunk_size`
+	qStatBlob   = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM attachstore_blobs WHERE id = +?`
 	// A Reader holds no transaction between chunks, so it reads each one
 	// with the blob it expects: a blob deleted meanwhile finds no row, even
-	// if another took its pk since.
-	qReadChunk = `SELECT c.data FROM attachstore_blobs b JOIN attachstore_chunks c ON c.blob_pk = b.pk
-		WHERE b.id = +? AND b.pk = +? AND c.seq = +?`
+	// if another took its pk since. Its arguments are id, pk, seq.
+	qReadChunk = `SELECT c.blob_pk, c.seq, c.data FROM attachstore_blobs b JOIN attachstore_chunks c ON c.k = b.pk + +?
+		WHERE b.id = +? AND b.pk = +?`
+	qReadChunkPG = `SELECT c.blob_pk, c.seq, c.data FROM attachstore_blobs b JOIN attachstore_chunks c ON c.blob_pk = b.pk AND c.seq = +?
+		WHERE b.id = +? AND b.pk = +?`
 	qBlobAtPK = `SELECT count(*) FROM attachstore_blobs WHERE id = +? AND pk = +?`
-	// A whole blob in one statement: its columns repeat on each chunk row.
-	qGet = `SELECT b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, c.seq, c.data
+	// A whole blob in one statement: its columns repeat on each chunk row,
+	// which comes with its blob_pk and seq; no chunk is one row of NULLs.
+	qGet = `SELECT b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, b.pk, c.blob_pk, c.seq, c.data
+		FROM attachstore_blobs b LEFT JOIN attachstore_chunks c
+			ON c.k >= b.pk AND c.k < b.pk + (b.size + b.chunk_size - 1) / b.chunk_size
+		WHERE b.id = +? ORDER BY c.k`
+	qGetPG = `SELECT b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, b.pk, c.blob_pk, c.seq, c.data
 		FROM attachstore_blobs b LEFT JOIN attachstore_chunks c ON c.blob_pk = b.pk
 		WHERE b.id = +? ORDER BY c.seq`
+
 	qListBlobs = `SELECT pk, id, size, media_type, label, extra, created_at FROM attachstore_blobs
 		WHERE pk > +? ORDER BY pk LIMIT +?`
 )
@@ -53,18 +70,34 @@ const (
 	qSessionRef = `WHERE r.session_id = +? AND r.blob_id = +? AND (r.owner, r.committed_at) = (
 			SELECT owner, committed_at FROM attachstore_refs WHERE session_id = +? AND blob_id = +?
 			ORDER BY committed_at = 0, intent_at DESC, owner LIMIT 1)`
-	qSessionGet = `SELECT b.size, b.chunk_size, r.media_type, r.label, r.extra, b.created_at, c.seq, c.data
-		FROM attachstore_refs r JOIN attachstore_blobs b ON b.id = r.blob_id LEFT JOIN attachstore_chunks c ON c.blob_pk = b.pk
+	// A ref carries its blob's pk, size, chunk size and creation time, so
+	// a read through it needs no blob row: the ref (b here) and its chunks.
+	qSessionGet = `SELECT r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, r.blob_pk, c.blob_pk, c.seq, c.data
+		FROM attachstore_refs r LEFT JOIN attachstore_chunks c
+			ON c.k >= r.blob_pk AND c.k < r.blob_pk + (r.size + r.chunk_size - 1) / r.chunk_size
+		` + qSessionRef + ` ORDER BY c.k`
+	qSessionGetPG = `SELECT r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, r.blob_pk, c.blob_pk, c.seq, c.data
+		FROM attachstore_refs r LEFT JOIN attachstore_chunks c ON c.blob_pk = r.blob_pk
 		` + qSessionRef + ` ORDER BY c.seq`
-	qSessionStat = `SELECT b.pk, b.size, b.chunk_size, r.media_type, r.label, r.extra, b.created_at
-		FROM attachstore_refs r JOIN attachstore_blobs b ON b.id = r.blob_id ` + qSessionRef
+	qSessionStat = `SELECT r.blob_pk, r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at
+		FROM attachstore_refs r ` + qSessionRef
 	// An owner's intent, unless the session was dropped (no row then). A
-	// re-put by the same owner refreshes its intent.
-	qAddIntent = `INSERT INTO attachstore_refs (session_id, blob_id, owner, committed_at, intent_at, media_type, label, extra)
-		SELECT ?, ?, ?, 0, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM attachstore_dropped_sessions WHERE session_id = +?)
+	// re-put by the same owner refreshes its intent. The blob's columns are
+	// copied from its row.
+	qAddIntent = `INSERT INTO attachstore_refs (session_id, blob_id, owner, committed_at, intent_at, media_type, label, extra,
+			blob_pk, size, chunk_size, created_at)
+		SELECT ?, b.id, ?, 0, ?, ?, ?, ?, b.pk, b.size, b.chunk_size, b.created_at FROM attachstore_blobs b
+		WHERE b.id = +? AND NOT EXISTS (SELECT 1 FROM attachstore_dropped_sessions WHERE session_id = +?)
 		ON CONFLICT (session_id, blob_id, owner, committed_at) DO UPDATE SET
 			intent_at = excluded.intent_at, media_type = excluded.media_type,
 			label = excluded.label, extra = excluded.extra`
+	// The session's committed ref, written at once (Session.PutCommitted),
+	// unless it holds one already or was dropped (no row then either).
+	qAddCommitted = `INSERT INTO attachstore_refs (session_id, blob_id, owner, committed_at, intent_at, media_type, label, extra,
+			blob_pk, size, chunk_size, created_at)
+		SELECT ?, b.id, ?, ?, ?, ?, ?, ?, b.pk, b.size, b.chunk_size, b.created_at FROM attachstore_blobs b
+		WHERE b.id = +? AND NOT EXISTS (SELECT 1 FROM attachstore_dropped_sessions WHERE session_id = +?)
+		ON CONFLICT DO NOTHING`
 	qIsDropped    = `SELECT count(*) FROM attachstore_dropped_sessions WHERE session_id = +?`
 	qHasRef       = `SELECT count(*) FROM attachstore_refs WHERE session_id = +? AND blob_id = +?`
 	qHasCommitted = `SELECT count(*) FROM attachstore_refs WHERE session_id = +? AND blob_id = +? AND committed_at <> 0`
@@ -142,7 +175,7 @@ const (
 	// referenced since the scan stays; the foreign key refuses the delete
 	// regardless if a ref exists.
 	qDeleteOrphan = `DELETE FROM attachstore_blobs WHERE id = +? AND touched_at < +?
-		AND NOT EXISTS (SELECT 1 FROM attachstore_refs r WHERE r.blob_id = attachstore_blobs.id) RETURNING size`
+		AND NOT EXISTS (SELECT 1 FROM attachstore_refs r WHERE r.blob_id = attachstore_blobs.id) RETURNING pk, size, chunk_size`
 )
 
 // Repair. The no-op update locks the blob's row on PostgreSQL, where a
@@ -157,10 +190,13 @@ const (
 
 // Verify and Stats.
 const (
-	qBlobTotals   = `SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM attachstore_blobs`
-	qRefTotals    = `SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at = 0) FROM attachstore_refs`
-	qVerifyBlobs  = `SELECT pk, id, size, chunk_size FROM attachstore_blobs WHERE pk > +? ORDER BY pk LIMIT +?`
-	qVerifyChunks = `SELECT seq, data FROM attachstore_chunks WHERE blob_pk = +? ORDER BY seq`
+	qBlobTotals  = `SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM attachstore_blobs`
+	qRefTotals   = `SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at = 0) FROM attachstore_refs`
+	qVerifyBlobs = `SELECT pk, id, size, chunk_size FROM attachstore_blobs WHERE pk > +? ORDER BY pk LIMIT +?`
+	// SQLite's reads one key past the blob's chunks: a chunk there that
+	// names the blob is one too many.
+	qVerifyChunks   = `SELECT blob_pk, seq, data FROM attachstore_chunks WHERE k >= +? AND k <= +? ORDER BY k`
+	qVerifyChunksPG = `SELECT blob_pk, seq, data FROM attachstore_chunks WHERE blob_pk = +? ORDER BY seq`
 )
 
 // A session's holds, for the hosts and inspectors that show them.

@@ -41,6 +41,11 @@ CREATE TABLE IF NOT EXISTS attachstore_refs (
     media_type   TEXT   NOT NULL,
     label        TEXT   NOT NULL DEFAULT '',
     extra        TEXT,
+    -- Copied from the blob's row, as on SQLite: what a read needs.
+    blob_pk      BIGINT NOT NULL,
+    size         BIGINT NOT NULL,
+    chunk_size   INTEGER NOT NULL,
+    created_at   BIGINT NOT NULL,
     PRIMARY KEY (session_id, blob_id, owner, committed_at)
 );
 CREATE INDEX IF NOT EXISTS attachstore_refs_blob ON attachstore_refs (blob_id);
