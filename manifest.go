@@ -457,7 +457,7 @@ type Hold struct {
 func (ss *Session) Refs(ctx context.Context) ([]Entry, error) {
 	var es []Entry
 	err := ss.read(func(tx *Tx) (err error) {
-		es, err = tx.entries(ctx, qSessionEntries, ss.id)
+		es, err = tx.entries(ctx, qSessionEntries, ss.id, ss.id)
 		return err
 	})
 	return es, ss.errf("refs", nil, err)
@@ -485,7 +485,7 @@ func (ss *Session) drop(ctx context.Context, tx *Tx) error {
 		sql  string
 		args []any
 	}{
-		{qDropRefs, []any{ss.id}},
+		{qDropRefs, []any{ss.id, ss.id}},
 		{qDropHolds, []any{ss.id}},
 		{qTombstone, []any{ss.id, ss.s.now()}},
 	} {
@@ -522,28 +522,35 @@ func (s *Store) Sessions(ctx context.Context) iter.Seq2[SessionInfo, error] {
 }
 
 func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, error) {
-	t, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := t.query(ctx, qSessions, after, listPage)
-	if err != nil {
-		return nil, mapErr(err, "sessions")
-	}
-	defer rows.Close()
+	// One snapshot for the page and each session's use of the store.
 	var page []SessionInfo
-	for rows.Next() {
-		var (
-			si   SessionInfo
-			last int64
-		)
-		if err := rows.Scan(&si.ID, &si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
-			return nil, mapErr(err, "sessions")
+	err := s.View(ctx, func(t *Tx) error {
+		rows, err := t.query(ctx, qSessionPage, after, after, listPage)
+		if err != nil {
+			return err
 		}
-		si.LastIntentAt = time.Unix(0, last)
-		page = append(page, si)
-	}
-	return page, mapErr(rows.Err(), "sessions")
+		defer rows.Close()
+		for rows.Next() {
+			var si SessionInfo
+			if err := rows.Scan(&si.ID); err != nil {
+				return err
+			}
+			page = append(page, si)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for i := range page {
+			si := &page[i]
+			var last int64
+			if err := t.queryRow(ctx, qSessionUsage, si.ID, si.ID, si.ID, si.ID).Scan(&si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
+				return err
+			}
+			si.LastIntentAt = time.Unix(0, last)
+		}
+		return nil
+	})
+	return page, mapErr(err, "sessions")
 }
 
 // RefsTo returns every manifest row that refers to the blob with that id,

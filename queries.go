@@ -123,23 +123,31 @@ const (
 	qPending       = `SELECT blob_id FROM attachstore_refs WHERE session_id = +? AND committed_at = 0
 		GROUP BY blob_id ORDER BY min(intent_at), blob_id`
 	qDeleteRef = `DELETE FROM attachstore_refs WHERE session_id = +? AND blob_id = +?`
-	qDropRefs  = `DELETE FROM attachstore_refs WHERE session_id = +?`
+	qDropRefs  = `DELETE FROM attachstore_refs WHERE (session_id = +? AND committed_at <> 0) OR (session_id = +? AND committed_at = 0)`
 	qDropHolds = `DELETE FROM attachstore_holds WHERE session_id = +?`
 	qTombstone = `INSERT INTO attachstore_dropped_sessions (session_id, dropped_at) VALUES (?, ?)
 		ON CONFLICT (session_id) DO UPDATE SET dropped_at = excluded.dropped_at`
-	qEntryColumns   = `r.session_id, r.blob_id, b.size, r.media_type, r.label, r.extra, b.created_at, r.owner, r.intent_at, r.committed_at`
-	qSessionEntries = `SELECT ` + qEntryColumns + ` FROM attachstore_refs r JOIN attachstore_blobs b ON b.id = r.blob_id
-		WHERE r.session_id = +? ORDER BY r.intent_at, r.blob_id, r.owner, r.committed_at`
-	qBlobEntries = `SELECT ` + qEntryColumns + ` FROM attachstore_refs r JOIN attachstore_blobs b ON b.id = r.blob_id
+	// Every ref of a session, its committed refs and its intents, each
+	// half found through its own index (the key starts with the blob). Its
+	// arguments are session, session.
+	qOfSession      = `((r.session_id = +? AND r.committed_at <> 0) OR (r.session_id = +? AND r.committed_at = 0))`
+	qEntryColumns   = `r.session_id, r.blob_id, r.size, r.media_type, r.label, r.extra, r.created_at, r.owner, r.intent_at, r.committed_at`
+	qSessionEntries = `SELECT ` + qEntryColumns + ` FROM attachstore_refs r
+		WHERE ` + qOfSession + ` ORDER BY r.intent_at, r.blob_id, r.owner, r.committed_at`
+	qBlobEntries = `SELECT ` + qEntryColumns + ` FROM attachstore_refs r
 		WHERE r.blob_id = +? ORDER BY r.session_id, r.intent_at, r.owner, r.committed_at`
-	qUncommitted = `SELECT ` + qEntryColumns + ` FROM attachstore_refs r JOIN attachstore_blobs b ON b.id = r.blob_id
+	qUncommitted = `SELECT ` + qEntryColumns + ` FROM attachstore_refs r
 		WHERE r.committed_at = 0 AND r.intent_at < +? ORDER BY r.intent_at, r.session_id, r.blob_id, r.owner`
-	// Each session after a cursor, with its rows, intents, last intent and
-	// the bytes of the distinct blobs it refers to.
-	qSessions = `SELECT r.session_id, count(*), count(*) FILTER (WHERE r.committed_at = 0), max(r.intent_at),
-			(SELECT CAST(coalesce(sum(b.size), 0) AS BIGINT) FROM attachstore_blobs b
-				WHERE b.id IN (SELECT d.blob_id FROM attachstore_refs d WHERE d.session_id = r.session_id))
-		FROM attachstore_refs r WHERE r.session_id > +? GROUP BY r.session_id ORDER BY r.session_id LIMIT +?`
+	// The sessions after a cursor, in order: those with committed refs and
+	// those with intents, each from its index.
+	qSessionPage = `SELECT session_id FROM attachstore_refs WHERE committed_at <> 0 AND session_id > +?
+		UNION SELECT session_id FROM attachstore_refs WHERE committed_at = 0 AND session_id > +? ORDER BY 1 LIMIT +?`
+	// One session's rows, intents, last intent and the bytes of the
+	// distinct blobs it refers to. Its arguments are the session, 4 times.
+	qSessionUsage = `SELECT count(*), count(*) FILTER (WHERE r.committed_at = 0), coalesce(max(r.intent_at), 0),
+			(SELECT CAST(coalesce(sum(d.size), 0) AS BIGINT) FROM (SELECT r.blob_id, max(r.size) AS size FROM attachstore_refs r
+				WHERE ` + qOfSession + ` GROUP BY r.blob_id) d)
+		FROM attachstore_refs r WHERE ` + qOfSession
 )
 
 // Reclaim.

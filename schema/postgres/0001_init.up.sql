@@ -46,9 +46,8 @@ CREATE TABLE IF NOT EXISTS attachstore_refs (
     size         BIGINT NOT NULL,
     chunk_size   INTEGER NOT NULL,
     created_at   BIGINT NOT NULL,
-    PRIMARY KEY (session_id, blob_id, owner, committed_at)
+    PRIMARY KEY (blob_id, session_id, owner, committed_at)
 );
-CREATE INDEX IF NOT EXISTS attachstore_refs_blob ON attachstore_refs (blob_id);
 CREATE UNIQUE INDEX IF NOT EXISTS attachstore_refs_committed ON attachstore_refs (session_id, blob_id) WHERE committed_at <> 0;
 CREATE INDEX IF NOT EXISTS attachstore_refs_pending ON attachstore_refs (session_id, owner) WHERE committed_at = 0;
 

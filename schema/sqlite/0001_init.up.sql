@@ -69,11 +69,13 @@ CREATE TABLE IF NOT EXISTS attachstore_refs (
     size         INTEGER NOT NULL,
     chunk_size   INTEGER NOT NULL,
     created_at   INTEGER NOT NULL,
-    PRIMARY KEY (session_id, blob_id, owner, committed_at)
+    -- blob_id first: the foreign key's lookup when a blob is deleted,
+    -- RefsTo, and a session's read of one blob all search this b-tree.
+    PRIMARY KEY (blob_id, session_id, owner, committed_at)
 ) WITHOUT ROWID;
 
--- The foreign key's lookup when a blob is deleted, and RefsTo.
-CREATE INDEX IF NOT EXISTS attachstore_refs_blob ON attachstore_refs (blob_id);
+-- A session's committed refs and its intents: together, every ref of a
+-- session (Refs, DropSession, Sessions read both).
 CREATE UNIQUE INDEX IF NOT EXISTS attachstore_refs_committed ON attachstore_refs (session_id, blob_id) WHERE committed_at <> 0;
 -- An owner's intents (CommitOwned, Discard) and Reclaim's expiry read only
 -- uncommitted rows.
