@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -180,6 +182,9 @@ func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Re
 		if err != nil {
 			return err
 		}
+		if ok, err := ss.putCommittedPG(ctx, tx, data, m, &ref); ok || err != nil {
+			return err
+		}
 		var stored bool
 		if ref, stored, err = tx.putBytes(ctx, data, m); err != nil {
 			return err
@@ -206,6 +211,33 @@ func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Re
 		return mapErr(err, "commit "+id.String())
 	})
 	return ref, ss.errf("put", nil, err)
+}
+
+// putCommittedPG is PutCommitted of new content of at most one chunk on
+// PostgreSQL, in one statement (one round trip): the blob, its chunk and
+// the committed ref. ok is false when the content was stored already:
+// then the caller takes the general way.
+func (ss *Session) putCommittedPG(ctx context.Context, tx *Tx, data []byte, m Meta, ref *Ref) (ok bool, err error) {
+	if !tx.s.db.Postgres() || len(data) > tx.s.opts.chunkSize {
+		return false, nil
+	}
+	if err := tx.s.checkSize(int64(len(data))); err != nil {
+		return false, err
+	}
+	id, now := ContentID(data), ss.s.now()
+	var refs int64
+	err = tx.queryRow(ctx, qPutCommittedPG, id[:], int64(len(data)), tx.s.opts.chunkSize,
+		m.MediaType, m.Label, extraArg(m.Extra), now, data, ss.id, ss.owner).Scan(&refs)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, mapErr(err, "put "+id.String())
+	case refs == 0:
+		return false, ErrSessionDropped
+	}
+	*ref = Ref{ID: id, Size: int64(len(data)), Meta: m, CreatedAt: time.Unix(0, now)}
+	return true, nil
 }
 
 // PutReader is Put for a stream; see Store.PutReader. Into a dropped
