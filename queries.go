@@ -207,8 +207,13 @@ const (
 const (
 	qRepairLockBlob = `UPDATE attachstore_blobs SET touched_at = touched_at WHERE id = +?
 		RETURNING pk, size, chunk_size`
-	qRepairMoveChunks = `UPDATE attachstore_chunks SET blob_pk = ? WHERE blob_pk = +?`
-	qRepairBlob       = `UPDATE attachstore_blobs SET (size, chunk_size) = (?, ?) WHERE id = +?`
+	qRepairMoveChunksPG = `UPDATE attachstore_chunks SET blob_pk = ? WHERE blob_pk = +?`
+	// SQLite's: chunks from one key to before another, shifted by the
+	// first parameter onto the blob at the second.
+	qRepairMoveChunks = `UPDATE attachstore_chunks SET k = k + ?, blob_pk = ? WHERE k >= +? AND k < +?`
+	qNextBlobPK       = `SELECT min(pk) FROM attachstore_blobs WHERE pk > +?`
+	qRepairBlob       = `UPDATE attachstore_blobs SET (pk, size, chunk_size) = (?, ?, ?) WHERE id = +?`
+	qRepairRefs       = `UPDATE attachstore_refs SET (blob_pk, size, chunk_size) = (?, ?, ?) WHERE blob_id = +?`
 )
 
 // Verify and Stats.
