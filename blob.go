@@ -362,150 +362,76 @@ func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
 // media_type, label, extra, created_at, pk, and the chunk's blob_pk, seq,
 // data), one per chunk in order, and assembles the attachment. No row means
 // ErrNotFound; missing, extra, foreign or misshapen chunks are ErrCorrupt.
-// The Store's reads on SQLite take the driver's raw path (db.Read).
 func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (Attachment, error) {
-	as := assembler{a: Attachment{Ref: Ref{ID: id}}}
-	if tx.raw() {
-		err := tx.s.db.Read(ctx, query, args, func(v []driver.Value) (bool, error) {
-			r, err := chunkRowOf(v)
-			if err != nil {
-				return true, err
+	a := Attachment{Ref: Ref{ID: id}}
+	var chunkSize, pk int64
+	found := false
+	err := tx.each(ctx, query, args, func(v []driver.Value) (bool, error) {
+		if !found {
+			found = true
+			size, ok1 := v[0].(int64)
+			cs, ok2 := v[1].(int64)
+			created, ok3 := v[5].(int64)
+			bpk, ok4 := v[6].(int64)
+			if !ok1 || !ok2 || !ok3 || !ok4 || size < 0 || cs <= 0 {
+				return true, fmt.Errorf("%w: blob row has size %v, chunk size %v", ErrCorrupt, v[0], v[1])
 			}
-			return as.add(r, true)
-		})
+			a.Size, chunkSize, pk, a.CreatedAt = size, cs, bpk, time.Unix(0, created)
+			a.MediaType, _ = v[2].(string)
+			a.Label, _ = v[3].(string)
+			if x, ok := v[4].(string); ok {
+				a.Extra = extraFrom(&x)
+			}
+		}
+		if v[8] == nil || int64(len(a.Data)) >= a.Size {
+			// No chunk (an empty blob), or rows past the recorded size,
+			// which no read looks at and Verify reports.
+			return true, nil
+		}
+		cpk, seq, data, err := chunkOf(v[7:])
+		if err == nil && cpk != pk {
+			err = fmt.Errorf("%w: chunk %d of blob pk %d found where blob pk %d's belongs", ErrCorrupt, seq, cpk, pk)
+		}
+		if err == nil {
+			err = chunkFits(seq, int64(len(a.Data)), int64(len(data)), a.Size, chunkSize)
+		}
 		if err != nil {
-			return Attachment{}, mapErr(err, "read")
+			return true, err
 		}
-		return as.finish()
-	}
-	rows, err := tx.query(ctx, query, args...)
-	if err != nil {
+		if a.Data == nil && int64(len(data)) == a.Size {
+			a.Data = data // the driver's copy, not copied again
+			return true, nil
+		}
+		if a.Data == nil {
+			// A damaged size must not allocate: the chunks bound the bytes.
+			a.Data = make([]byte, 0, min(a.Size, 64<<20))
+		}
+		a.Data = append(a.Data, data...)
+		return false, nil
+	})
+	switch {
+	case err != nil:
 		return Attachment{}, mapErr(err, "read")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			r        chunkRow
-			cpk, seq sql.NullInt64
-			data     sql.RawBytes
-		)
-		// The blob's columns repeat on every chunk row; database/sql cannot
-		// skip them.
-		if err := rows.Scan(&r.size, &r.chunkSize, &r.mediaType, &r.label, &r.extra, &r.created, &r.pk, &cpk, &seq, &data); err != nil {
-			return Attachment{}, mapErr(err, "read")
-		}
-		r.hasChunk, r.chunkPK, r.seq, r.data = seq.Valid, cpk.Int64, seq.Int64, data
-		if done, err := as.add(r, false); err != nil {
-			return Attachment{}, err
-		} else if done {
-			break
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return Attachment{}, mapErr(err, "read")
-	}
-	return as.finish()
-}
-
-// raw says the transaction's reads may take the driver's raw path: the
-// Store's own single-statement reads on SQLite.
-func (tx *Tx) raw() bool { return tx.sqlTx == nil && !tx.s.db.Postgres() }
-
-// chunkRow is one row of a whole-blob read.
-type chunkRow struct {
-	size, chunkSize, created, pk int64
-	mediaType, label             string
-	extra                        *string
-	hasChunk                     bool
-	chunkPK, seq                 int64
-	data                         []byte
-}
-
-// chunkRowOf reads a row of the raw path; a value of the wrong type (a
-// damaged row) is ErrCorrupt.
-func chunkRowOf(v []driver.Value) (r chunkRow, err error) {
-	ints := []*int64{&r.size, &r.chunkSize, &r.created, &r.pk}
-	for i, at := range []int{0, 1, 5, 6} {
-		n, ok := v[at].(int64)
-		if !ok {
-			return r, fmt.Errorf("%w: blob row holds %T where an integer belongs", ErrCorrupt, v[at])
-		}
-		*ints[i] = n
-	}
-	r.mediaType, _ = v[2].(string)
-	r.label, _ = v[3].(string)
-	if x, ok := v[4].(string); ok {
-		r.extra = &x
-	}
-	if v[8] == nil {
-		return r, nil
-	}
-	var ok1, ok2, ok3 bool
-	r.chunkPK, ok1 = v[7].(int64)
-	r.seq, ok2 = v[8].(int64)
-	r.data, ok3 = v[9].([]byte)
-	if !ok1 || !ok2 || !ok3 {
-		return r, fmt.Errorf("%w: chunk row holds %T, %T, %T", ErrCorrupt, v[7], v[8], v[9])
-	}
-	r.hasChunk = true
-	return r, nil
-}
-
-// assembler builds an Attachment from a whole-blob read's rows.
-type assembler struct {
-	a             Attachment
-	chunkSize, pk int64
-	found         bool
-}
-
-// add takes the next row; own says its data is the caller's to keep, so a
-// blob of one chunk is not copied again. done says no row is needed after
-// it.
-func (as *assembler) add(r chunkRow, own bool) (done bool, err error) {
-	a := &as.a
-	if !as.found {
-		as.found = true
-		a.Size, as.chunkSize, as.pk = r.size, r.chunkSize, r.pk
-		a.MediaType, a.Label, a.Extra, a.CreatedAt = r.mediaType, r.label, extraFrom(r.extra), time.Unix(0, r.created)
-		if a.Size < 0 || as.chunkSize <= 0 {
-			return true, fmt.Errorf("%w: blob row has size %d, chunk size %d", ErrCorrupt, a.Size, as.chunkSize)
-		}
-	}
-	if !r.hasChunk || int64(len(a.Data)) >= a.Size {
-		// No chunk (an empty blob), or rows past the recorded size,
-		// which no read looks at and Verify reports.
-		return true, nil
-	}
-	if r.chunkPK != as.pk {
-		return true, fmt.Errorf("%w: chunk %d found where blob pk %d's belongs", ErrCorrupt, r.seq, as.pk)
-	}
-	if err := chunkFits(r.seq, int64(len(a.Data)), int64(len(r.data)), a.Size, as.chunkSize); err != nil {
-		return true, err
-	}
-	if own && a.Data == nil && int64(len(r.data)) == a.Size {
-		a.Data = r.data
-		return true, nil
-	}
-	if a.Data == nil {
-		// A damaged size must not allocate: the chunks bound the bytes.
-		a.Data = make([]byte, 0, min(a.Size, 64<<20))
-	}
-	a.Data = append(a.Data, r.data...)
-	return false, nil
-}
-
-// finish returns the attachment, or why there is none.
-func (as *assembler) finish() (Attachment, error) {
-	if !as.found {
+	case !found:
 		return Attachment{}, ErrNotFound
+	case int64(len(a.Data)) != a.Size:
+		return Attachment{}, fmt.Errorf("%w: chunks hold %d of the %d bytes recorded", ErrCorrupt, len(a.Data), a.Size)
+	case a.Data == nil:
+		a.Data = []byte{}
 	}
-	if int64(len(as.a.Data)) != as.a.Size {
-		return Attachment{}, fmt.Errorf("%w: chunks hold %d of the %d bytes recorded", ErrCorrupt, len(as.a.Data), as.a.Size)
+	return a, nil
+}
+
+// chunkOf reads a chunk's blob_pk, seq and data from a row's values; one of
+// the wrong type (a damaged row) is ErrCorrupt.
+func chunkOf(v []driver.Value) (pk, seq int64, data []byte, err error) {
+	pk, ok1 := v[0].(int64)
+	seq, ok2 := v[1].(int64)
+	data, ok3 := v[2].([]byte)
+	if !ok1 || !ok2 || !ok3 {
+		return 0, 0, nil, fmt.Errorf("%w: chunk row holds %T, %T, %T", ErrCorrupt, v[0], v[1], v[2])
 	}
-	if as.a.Data == nil {
-		as.a.Data = []byte{}
-	}
-	return as.a, nil
+	return pk, seq, data, nil
 }
 
 // chunkFits checks that chunk seq, of n bytes, is the one that starts at

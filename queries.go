@@ -225,9 +225,6 @@ const (
 	// with the id of the blob they name, if there is one.
 	qStrayChunks = `SELECT c.k, c.blob_pk, c.seq, b.id FROM attachstore_chunks c LEFT JOIN attachstore_blobs b ON b.pk = c.blob_pk
 		WHERE b.pk IS NULL OR c.k <> c.blob_pk + c.seq OR c.seq >= (b.size + b.chunk_size - 1) / b.chunk_size`
-	// Refs whose copy of their blob's columns disagrees with its row.
-	qStaleRefs = `SELECT r.session_id, r.blob_id, r.owner FROM attachstore_refs r JOIN attachstore_blobs b ON b.id = r.blob_id
-		WHERE r.blob_pk <> b.pk OR r.size <> b.size OR r.chunk_size <> b.chunk_size OR r.created_at <> b.created_at`
 	// SQLite's reads one key past the blob's chunks: a chunk there that
 	// names the blob is one too many.
 	qVerifyChunks   = `SELECT blob_pk, seq, data FROM attachstore_chunks WHERE k >= +? AND k <= +? ORDER BY k`

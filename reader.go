@@ -2,7 +2,6 @@ package attachstore
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -50,8 +49,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// load reads chunk seq into the buffer: the driver's own copy on the raw
-// path, else a buffer allocated once.
+// load reads chunk seq into the buffer.
 func (r *Reader) load(seq int64) error {
 	if err := r.tx.check(false); err != nil {
 		return err
@@ -69,39 +67,13 @@ func (r *Reader) load(seq int64) error {
 		chunkPK, cseq int64
 		chunk         []byte
 	)
-	if r.tx.raw() {
-		err := r.tx.s.db.Read(r.ctx, qReadChunk, []any{seq, id[:], r.b.pk}, func(v []driver.Value) (bool, error) {
-			var ok1, ok2, ok3 bool
-			chunkPK, ok1 = v[0].(int64)
-			cseq, ok2 = v[1].(int64)
-			chunk, ok3 = v[2].([]byte)
-			if !ok1 || !ok2 || !ok3 {
-				return true, fmt.Errorf("%w: chunk row holds %T, %T, %T", ErrCorrupt, v[0], v[1], v[2])
-			}
-			found = true
-			return true, nil
-		})
-		if err != nil {
-			return mapErr(err, "read")
-		}
-	} else {
-		var data sql.RawBytes
-		rows, err := r.tx.query(r.ctx, r.tx.pick(qReadChunk, qReadChunkPG), seq, id[:], r.b.pk)
-		if err != nil {
-			return mapErr(err, "read")
-		}
-		defer rows.Close()
-		if found = rows.Next(); found {
-			if err := rows.Scan(&chunkPK, &cseq, &data); err != nil {
-				return mapErr(err, "read")
-			}
-			// Copied into the buffer, which is allocated once.
-			chunk = append(r.buf[:0], data...)
-		}
-		if err := rows.Err(); err != nil {
-			return mapErr(err, "read")
-		}
-		rows.Close() // first: an in-memory store has one connection to ask on
+	err := r.tx.each(r.ctx, r.tx.pick(qReadChunk, qReadChunkPG), []any{seq, id[:], r.b.pk}, func(v []driver.Value) (_ bool, err error) {
+		found = true
+		chunkPK, cseq, chunk, err = chunkOf(v)
+		return true, err
+	})
+	if err != nil {
+		return mapErr(err, "read")
 	}
 	if !found {
 		return r.missing(seq)

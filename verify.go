@@ -89,51 +89,31 @@ func (s *Store) VerifyWith(ctx context.Context, p VerifyPolicy) (VerifyReport, e
 	return rep, err
 }
 
-// verifyPlaces finds what no foreign key guards: on SQLite, chunks that
-// are not where their blob's range puts them (no such blob: a problem; a
-// blob's chunk out of place: that blob is corrupt), and on both engines
-// refs whose copy of their blob's columns disagrees with its row.
+// verifyPlaces finds what no foreign key guards on SQLite: chunks that are
+// not where their blob's range puts them (no such blob: a problem; a
+// blob's chunk out of place: that blob is corrupt).
 func (t *Tx) verifyPlaces(ctx context.Context, rep *VerifyReport) error {
-	if !t.s.db.Postgres() {
-		rows, err := t.query(ctx, qStrayChunks)
-		if err != nil {
-			return mapErr(err, "verify")
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				k, pk, seq int64
-				id         []byte
-			)
-			if err := rows.Scan(&k, &pk, &seq, &id); err != nil {
-				return mapErr(err, "verify")
-			}
-			if bid, err := idFromBytes(id); err == nil {
-				if !slices.Contains(rep.Corrupt, bid) {
-					rep.Corrupt = append(rep.Corrupt, bid)
-				}
-				continue
-			}
-			rep.Problems = append(rep.Problems, fmt.Sprintf("attachstore_chunks: chunk %d (blob pk %d, seq %d) belongs to no blob", k, pk, seq))
-		}
-		if err := rows.Err(); err != nil {
-			return mapErr(err, "verify")
-		}
+	if t.s.db.Postgres() {
+		return nil
 	}
-	rows, err := t.query(ctx, qStaleRefs)
+	rows, err := t.query(ctx, qStrayChunks)
 	if err != nil {
 		return mapErr(err, "verify")
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			session, owner string
-			id             []byte
+			k, pk, seq int64
+			id         []byte
 		)
-		if err := rows.Scan(&session, &id, &owner); err != nil {
+		if err := rows.Scan(&k, &pk, &seq, &id); err != nil {
 			return mapErr(err, "verify")
 		}
-		rep.Problems = append(rep.Problems, fmt.Sprintf("attachstore_refs: the ref of session %q (owner %q) to %x disagrees with its blob's row", session, owner, id))
+		if bid, err := idFromBytes(id); err != nil {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("attachstore_chunks: chunk %d (blob pk %d, seq %d) belongs to no blob", k, pk, seq))
+		} else if !slices.Contains(rep.Corrupt, bid) {
+			rep.Corrupt = append(rep.Corrupt, bid)
+		}
 	}
 	return mapErr(rows.Err(), "verify")
 }
