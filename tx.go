@@ -123,6 +123,8 @@ func (tx *Tx) raw() bool { return tx.sqlTx == nil && !tx.s.db.Postgres() }
 // Each attachstore call inside Update runs in a savepoint of it. Its
 // placeholders are the engine's: ? on SQLite, $1 on PostgreSQL; write ?
 // and pass the query through tx.SQL().Rebind to serve both.
+// attachstore's own tables (attachstore_…) may be read, never written: a
+// ref carries copies of its blob's columns that only attachstore keeps.
 func (tx *Tx) SQL() *sqlx.Tx { return tx.sqlTx }
 
 // Session returns the session id seen inside this transaction.

@@ -7,22 +7,20 @@ import (
 	"io"
 )
 
-// ErrNoRaw means the database has no raw read path (PostgreSQL): use the
-// handles.
-var ErrNoRaw = errors.New("attachstore: no raw read path on this engine")
+// errNoRaw means the database has no raw read path (PostgreSQL).
+var errNoRaw = errors.New("attachstore: no raw read path on this engine")
 
 // Read runs query on a connection of the read pool through the driver's
 // own exported interface (sql.Conn.Raw handing over the SQLite
 // connection, its QueryContext, driver.Rows.Next), and calls row for each
 // row it yields, until row returns stop or an error. database/sql would
-// start a goroutine per query to watch ctx and convert every value once
-// more; the driver checks ctx itself between steps. A []byte in a row is
-// the driver's own copy, the caller's to keep. The driver's statement
-// cache (_stmt_cache_size) serves the prepares, per connection, so nothing
-// is kept across the pool's idle closes.
+// start a goroutine per query to watch ctx and copy every value once more;
+// the driver checks ctx itself between steps. A []byte in a row is the
+// driver's own copy, the caller's to keep. The driver's statement cache
+// (_stmt_cache_size) serves the prepares.
 func (d *DB) Read(ctx context.Context, query string, args []any, row func([]driver.Value) (stop bool, err error)) error {
 	if d.pg {
-		return ErrNoRaw
+		return errNoRaw
 	}
 	conn, err := d.Reader.Conn(ctx)
 	if err != nil {
@@ -36,7 +34,7 @@ func (d *DB) Read(ctx context.Context, query string, args []any, row func([]driv
 	return conn.Raw(func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
 		if !ok {
-			return ErrNoRaw
+			return errNoRaw
 		}
 		rows, err := q.QueryContext(ctx, query, named)
 		if err != nil {
