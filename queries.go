@@ -208,9 +208,10 @@ const (
 	qRepairLockBlob = `UPDATE attachstore_blobs SET touched_at = touched_at WHERE id = +?
 		RETURNING pk, size, chunk_size`
 	qRepairMoveChunksPG = `UPDATE attachstore_chunks SET blob_pk = ? WHERE blob_pk = +?`
-	// SQLite's: chunks from one key to before another, shifted by the
-	// first parameter onto the blob at the second.
-	qRepairMoveChunks = `UPDATE attachstore_chunks SET k = k + ?, blob_pk = ? WHERE k >= +? AND k < +?`
+	// SQLite's: chunks from one key to before another moved onto the blob
+	// at the first parameter, their keys shifted by the second.
+	qRepairMoveChunks = `UPDATE attachstore_chunks SET blob_pk = ?, k = k + ? WHERE k >= +? AND k < +?`
+	qCountChunks      = `SELECT count(*) FROM attachstore_chunks WHERE k >= +? AND k < +? AND blob_pk = +?`
 	qNextBlobPK       = `SELECT min(pk) FROM attachstore_blobs WHERE pk > +?`
 	qRepairBlob       = `UPDATE attachstore_blobs SET (pk, size, chunk_size) = (?, ?, ?) WHERE id = +?`
 	qRepairRefs       = `UPDATE attachstore_refs SET (blob_pk, size, chunk_size) = (?, ?, ?) WHERE blob_id = +?`

@@ -113,6 +113,14 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 		return id, false, mapErr(err, "repair "+id.String())
 	}
 	ok, err := tx.verifyBlob(ctx, old)
+	if ok && !tx.s.db.Postgres() {
+		// On SQLite a chunk that names the blob past its range (damage
+		// appends there) makes it corrupt too, as Verify says.
+		var stray int64
+		end := old.pk + (old.ref.Size+old.chunkSize-1)/old.chunkSize
+		err = tx.queryRow(ctx, qCountChunks, end, pk, old.pk).Scan(&stray)
+		ok = stray == 0
+	}
 	if err != nil || ok {
 		return id, ok, err
 	}
@@ -138,22 +146,19 @@ func (tx *Tx) moveChunks(ctx context.Context, old, from, n int64) (int64, error)
 		_, err := tx.exec(ctx, qRepairMoveChunksPG, old, from)
 		return old, err
 	}
-	// The old chunks lie before the next blob's pk, or before the new
-	// ones when no blob follows.
+	// The old chunks lie after the blob's pk, in its range or (damage)
+	// appended later, but before the new ones. The new ones fit where no
+	// other blob's keys begin.
+	if _, err := tx.exec(ctx, qDeleteChunks, old, from, old); err != nil {
+		return 0, err
+	}
 	var next sql.NullInt64
 	if err := tx.queryRow(ctx, qNextBlobPK, old).Scan(&next); err != nil {
 		return 0, err
 	}
-	end := from
-	if next.Valid {
-		end = min(end, next.Int64)
-	}
-	if _, err := tx.exec(ctx, qDeleteChunks, old, end, old); err != nil {
-		return 0, err
-	}
-	if old+n > end {
+	if next.Valid && old+n > next.Int64 || old+n > from {
 		return from, nil
 	}
-	_, err := tx.exec(ctx, qRepairMoveChunks, old-from, old, from, from+n)
+	_, err := tx.exec(ctx, qRepairMoveChunks, old, old-from, from, from+n)
 	return old, err
 }
