@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -24,7 +26,7 @@ func (tx *Tx) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	}
 	var ref Ref
 	err = tx.undoable(ctx, func() (err error) {
-		ref, err = tx.putBytes(ctx, data, m)
+		ref, _, err = tx.putBytes(ctx, data, m)
 		return err
 	})
 	return ref, err
@@ -53,7 +55,7 @@ func (tx *Tx) Get(ctx context.Context, id ID) (Attachment, error) {
 	if err := tx.check(false); err != nil {
 		return Attachment{}, err
 	}
-	a, err := tx.readAll(ctx, id, qGet, id[:])
+	a, err := tx.readAll(ctx, id, tx.pick(qGet, qGetPG), id[:])
 	return a, wrapID(err, "get", id)
 }
 
@@ -85,10 +87,41 @@ func (tx *Tx) Delete(ctx context.Context, id ID) error {
 		return err
 	}
 	err := tx.undoable(ctx, func() error {
-		_, err := tx.exec(ctx, qDeleteBlob, id[:])
-		return err
+		var pk, size, chunkSize int64
+		err := tx.queryRow(ctx, qDeleteBlob, id[:]).Scan(&pk, &size, &chunkSize)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return tx.deleteChunks(ctx, pk, size, chunkSize)
 	})
 	return mapErr(err, "delete "+id.String())
+}
+
+// pick returns a statement's SQLite or PostgreSQL text.
+func (tx *Tx) pick(sqlite, pg string) string {
+	if tx.s.db.Postgres() {
+		return pg
+	}
+	return sqlite
+}
+
+// deleteChunks deletes the chunks of a blob of size bytes in chunks of
+// chunkSize that took pk, in the transaction that deletes its row (on
+// PostgreSQL its foreign key cascades). A damaged size or chunk size
+// reaches no other blob's chunks: each names its blob.
+func (tx *Tx) deleteChunks(ctx context.Context, pk, size, chunkSize int64) error {
+	if tx.s.db.Postgres() {
+		return nil
+	}
+	end := int64(math.MaxInt64)
+	if size >= 0 && chunkSize > 0 && (size+chunkSize-1)/chunkSize < math.MaxInt64-pk {
+		end = pk + (size+chunkSize-1)/chunkSize
+	}
+	_, err := tx.exec(ctx, qDeleteChunks, pk, end, pk)
+	return err
 }
 
 // wrapID names the id in an error.
@@ -130,9 +163,10 @@ func (tx *Tx) touch(ctx context.Context, id ID, now int64) (ref Ref, ok bool, er
 // row, then its chunks; content stored already inserts nothing and is
 // touched. Where writers run in parallel (PostgreSQL), a reclaimer may
 // delete that content between the two: then the insert is tried again.
-func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (Ref, error) {
+// stored says the content is new.
+func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored bool, _ error) {
 	if err := tx.s.checkSize(int64(len(data))); err != nil {
-		return Ref{}, err
+		return Ref{}, false, err
 	}
 	id, now, size := ContentID(data), tx.s.now(), int64(len(data))
 	for range maxRetries {
@@ -141,25 +175,25 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (Ref, error) {
 			m.MediaType, m.Label, extraArg(m.Extra), now, now).Scan(&pk)
 		if errors.Is(err, sql.ErrNoRows) {
 			if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
-				return ref, err
+				return ref, false, err
 			}
 			continue
 		}
 		if err != nil {
-			return Ref{}, mapErr(err, "put "+id.String())
+			return Ref{}, false, mapErr(err, "put "+id.String())
 		}
 		if err := tx.room().fits(ctx, size); err != nil {
-			return Ref{}, err
+			return Ref{}, false, err
 		}
 		cs := tx.s.opts.chunkSize
-		for seq, off := 0, 0; off < len(data); seq, off = seq+1, off+cs {
+		for seq, off := int64(0), 0; off < len(data); seq, off = seq+1, off+cs {
 			if err := tx.insertChunk(ctx, pk, seq, data[off:min(off+cs, len(data))]); err != nil {
-				return Ref{}, err
+				return Ref{}, false, err
 			}
 		}
-		return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, nil
+		return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, true, nil
 	}
-	return Ref{}, fmt.Errorf("%w: put %s: the blob kept appearing and disappearing", ErrConflict, id)
+	return Ref{}, false, fmt.Errorf("%w: put %s: the blob kept appearing and disappearing", ErrConflict, id)
 }
 
 // insertBlob inserts the row of a blob whose chunks were streamed under pk.
@@ -182,18 +216,32 @@ func (tx *Tx) insertBlob(ctx context.Context, id ID, pk, size int64, m Meta, now
 		if ref, ok, err := tx.touch(ctx, id, now); err != nil {
 			return Ref{}, err
 		} else if ok {
-			_, err = tx.exec(ctx, qDeleteChunks, pk)
-			return ref, mapErr(err, "put "+id.String())
+			return ref, mapErr(tx.deleteStreamed(ctx, pk, size), "put "+id.String())
 		}
 	}
 	return Ref{}, fmt.Errorf("%w: put %s: the blob kept appearing and disappearing", ErrConflict, id)
 }
 
+// deleteStreamed deletes the chunks putStream wrote under pk for size
+// bytes, when the content was stored already.
+func (tx *Tx) deleteStreamed(ctx context.Context, pk, size int64) error {
+	if tx.s.db.Postgres() {
+		_, err := tx.exec(ctx, qDeleteChunksPG, pk)
+		return err
+	}
+	return tx.deleteChunks(ctx, pk, size, int64(tx.s.opts.chunkSize))
+}
+
 // insertChunk writes chunk seq of the blob that takes pk. The pk is new,
 // so a chunk there already means chunks outlived their blob: a damaged
 // file.
-func (tx *Tx) insertChunk(ctx context.Context, pk int64, seq int, data []byte) error {
-	_, err := tx.exec(ctx, qInsertChunk, pk, seq, data)
+func (tx *Tx) insertChunk(ctx context.Context, pk, seq int64, data []byte) error {
+	var err error
+	if tx.s.db.Postgres() {
+		_, err = tx.exec(ctx, qInsertChunkPG, pk, seq, data)
+	} else {
+		_, err = tx.exec(ctx, qInsertChunk, pk+seq, pk, seq, data)
+	}
 	if db.KindOf(err) == db.Conflict {
 		return fmt.Errorf("%w: put: chunk %d of new blob pk %d exists already: %w", ErrCorrupt, seq, pk, err)
 	}
@@ -221,7 +269,8 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	case err != nil:
 		return Ref{}, errorf("put: reading input", err)
 	case eof:
-		return tx.putBytes(ctx, buf[:n], m)
+		ref, _, err := tx.putBytes(ctx, buf[:n], m)
+		return ref, err
 	}
 	now := s.now()
 	pk, err := tx.nextPK(ctx)
@@ -232,7 +281,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	next := make([]byte, len(buf))
 	var size int64
 	room := tx.room()
-	for seq := 0; ; seq++ {
+	for seq := int64(0); ; seq++ {
 		size += int64(n)
 		if err := s.checkSize(size); err != nil {
 			return Ref{}, err
@@ -285,7 +334,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	h.Sum(id[:0])
 	if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
 		if err == nil {
-			_, err = tx.exec(ctx, qDeleteChunks, pk)
+			err = tx.deleteStreamed(ctx, pk, size)
 		}
 		return ref, mapErr(err, "put "+id.String())
 	}
@@ -310,59 +359,79 @@ func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
 }
 
 // readAll runs a whole-blob read, whose rows are (size, chunk_size,
-// media_type, label, extra, created_at, seq, data), one per chunk in
-// order, and assembles the attachment. No row means ErrNotFound; missing,
-// extra or misshapen chunks are ErrCorrupt.
+// media_type, label, extra, created_at, pk, and the chunk's blob_pk, seq,
+// data), one per chunk in order, and assembles the attachment. No row means
+// ErrNotFound; missing, extra, foreign or misshapen chunks are ErrCorrupt.
 func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (Attachment, error) {
-	rows, err := tx.query(ctx, query, args...)
-	if err != nil {
-		return Attachment{}, mapErr(err, "read")
-	}
-	defer rows.Close()
 	a := Attachment{Ref: Ref{ID: id}}
-	var (
-		chunkSize, created int64
-		extra              *string
-		seq                sql.NullInt64
-		chunk              sql.RawBytes
-		found              bool
-	)
-	for rows.Next() {
-		// The blob's columns repeat on every chunk row; database/sql cannot
-		// skip them.
-		if err := rows.Scan(&a.Size, &chunkSize, &a.MediaType, &a.Label, &extra, &created, &seq, &chunk); err != nil {
-			return Attachment{}, mapErr(err, "read")
-		}
+	var chunkSize, pk int64
+	found := false
+	err := tx.each(ctx, query, args, func(v []driver.Value) (bool, error) {
 		if !found {
 			found = true
-			if a.Size < 0 || chunkSize <= 0 {
-				return Attachment{}, fmt.Errorf("%w: blob row has size %d, chunk size %d", ErrCorrupt, a.Size, chunkSize)
+			size, ok1 := v[0].(int64)
+			cs, ok2 := v[1].(int64)
+			created, ok3 := v[5].(int64)
+			bpk, ok4 := v[6].(int64)
+			if !ok1 || !ok2 || !ok3 || !ok4 || size < 0 || cs <= 0 {
+				return true, fmt.Errorf("%w: blob row has size %v, chunk size %v", ErrCorrupt, v[0], v[1])
 			}
+			a.Size, chunkSize, pk, a.CreatedAt = size, cs, bpk, time.Unix(0, created)
+			a.MediaType, _ = v[2].(string)
+			a.Label, _ = v[3].(string)
+			if x, ok := v[4].(string); ok {
+				a.Extra = extraFrom(&x)
+			}
+		}
+		if v[8] == nil || int64(len(a.Data)) >= a.Size {
+			// No chunk (an empty blob), or rows past the recorded size,
+			// which no read looks at and Verify reports.
+			return true, nil
+		}
+		cpk, seq, data, err := chunkOf(v[7:])
+		if err == nil && cpk != pk {
+			err = fmt.Errorf("%w: chunk %d of blob pk %d found where blob pk %d's belongs", ErrCorrupt, seq, cpk, pk)
+		}
+		if err == nil {
+			err = chunkFits(seq, int64(len(a.Data)), int64(len(data)), a.Size, chunkSize)
+		}
+		if err != nil {
+			return true, err
+		}
+		if a.Data == nil && int64(len(data)) == a.Size {
+			a.Data = data // the driver's copy, not copied again
+			return true, nil
+		}
+		if a.Data == nil {
 			// A damaged size must not allocate: the chunks bound the bytes.
 			a.Data = make([]byte, 0, min(a.Size, 64<<20))
 		}
-		if !seq.Valid || int64(len(a.Data)) >= a.Size {
-			// No chunk (an empty blob), or rows past the recorded size,
-			// which no read looks at and Verify reports.
-			break
-		}
-		if err := chunkFits(seq.Int64, int64(len(a.Data)), int64(len(chunk)), a.Size, chunkSize); err != nil {
-			return Attachment{}, err
-		}
-		a.Data = append(a.Data, chunk...)
-	}
-	if err := rows.Err(); err != nil {
+		a.Data = append(a.Data, data...)
+		return false, nil
+	})
+	switch {
+	case err != nil:
 		return Attachment{}, mapErr(err, "read")
-	}
-	if !found {
+	case !found:
 		return Attachment{}, ErrNotFound
-	}
-	if int64(len(a.Data)) != a.Size {
+	case int64(len(a.Data)) != a.Size:
 		return Attachment{}, fmt.Errorf("%w: chunks hold %d of the %d bytes recorded", ErrCorrupt, len(a.Data), a.Size)
+	case a.Data == nil:
+		a.Data = []byte{}
 	}
-	a.Extra = extraFrom(extra)
-	a.CreatedAt = time.Unix(0, created)
 	return a, nil
+}
+
+// chunkOf reads a chunk's blob_pk, seq and data from a row's values; one of
+// the wrong type (a damaged row) is ErrCorrupt.
+func chunkOf(v []driver.Value) (pk, seq int64, data []byte, err error) {
+	pk, ok1 := v[0].(int64)
+	seq, ok2 := v[1].(int64)
+	data, ok3 := v[2].([]byte)
+	if !ok1 || !ok2 || !ok3 {
+		return 0, 0, nil, fmt.Errorf("%w: chunk row holds %T, %T, %T", ErrCorrupt, v[0], v[1], v[2])
+	}
+	return pk, seq, data, nil
 }
 
 // chunkFits checks that chunk seq, of n bytes, is the one that starts at

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -157,13 +159,85 @@ func (ss *Session) Put(ctx context.Context, data []byte, meta Meta) (Ref, error)
 		if err != nil {
 			return err
 		}
-		if ref, err = tx.putBytes(ctx, data, m); err != nil {
+		if ref, _, err = tx.putBytes(ctx, data, m); err != nil {
 			return err
 		}
 		ref.Meta = m
 		return ss.addIntent(ctx, tx, ref.ID, m)
 	})
 	return ref, ss.errf("put", nil, err)
+}
+
+// PutCommitted is Put and then Commit of its id, in one transaction, with
+// fewer writes: the session's ref is written committed at once, owned by
+// this owner, and no intent is left behind. A ref the session holds
+// committed already stays as it is, with its metadata, and the session's
+// intents to the same bytes become part of it, as Commit does. Owners keep
+// their meaning: CommitOwned and Discard of this owner see nothing of it,
+// since nothing of it is pending. A dropped session is ErrSessionDropped.
+func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Ref, error) {
+	var ref Ref
+	err := ss.write(ctx, "session put", func(tx *Tx) error {
+		m, err := meta.normalize()
+		if err != nil {
+			return err
+		}
+		if ok, err := ss.putCommittedPG(ctx, tx, data, m, &ref); ok || err != nil {
+			return err
+		}
+		var stored bool
+		if ref, stored, err = tx.putBytes(ctx, data, m); err != nil {
+			return err
+		}
+		id, now := ref.ID, ss.s.now()
+		res, err := tx.exec(ctx, qAddCommitted, ss.id, ss.owner, now, now,
+			m.MediaType, m.Label, extraArg(m.Extra), id[:], ss.id)
+		if err != nil {
+			return mapErr(err, "add ref "+id.String())
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return mapErr(err, "add ref "+id.String())
+		} else if n == 0 {
+			// Held committed already, or the session was dropped.
+			if err := ss.notDropped(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if !stored {
+			// Stored before this put: intents to it may exist.
+			_, err = tx.exec(ctx, qDropIntentsTo, ss.id, id[:])
+		}
+		ref.Meta = m
+		return mapErr(err, "commit "+id.String())
+	})
+	return ref, ss.errf("put", nil, err)
+}
+
+// putCommittedPG is PutCommitted of new content of at most one chunk on
+// PostgreSQL, in one statement (one round trip): the blob, its chunk and
+// the committed ref. ok is false when the content was stored already:
+// then the caller takes the general way.
+func (ss *Session) putCommittedPG(ctx context.Context, tx *Tx, data []byte, m Meta, ref *Ref) (ok bool, err error) {
+	if !tx.s.db.Postgres() || len(data) > tx.s.opts.chunkSize {
+		return false, nil
+	}
+	if err := tx.s.checkSize(int64(len(data))); err != nil {
+		return false, err
+	}
+	id, now := ContentID(data), ss.s.now()
+	var refs int64
+	err = tx.queryRow(ctx, qPutCommittedPG, id[:], int64(len(data)), tx.s.opts.chunkSize,
+		m.MediaType, m.Label, extraArg(m.Extra), now, data, ss.id, ss.owner).Scan(&refs)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, mapErr(err, "put "+id.String())
+	case refs == 0:
+		return false, ErrSessionDropped
+	}
+	*ref = Ref{ID: id, Size: int64(len(data)), Meta: m, CreatedAt: time.Unix(0, now)}
+	return true, nil
 }
 
 // PutReader is Put for a stream; see Store.PutReader. Into a dropped
@@ -188,8 +262,8 @@ func (ss *Session) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, 
 }
 
 func (ss *Session) addIntent(ctx context.Context, tx *Tx, id ID, m Meta) error {
-	res, err := tx.exec(ctx, qAddIntent, ss.id, id[:], ss.owner, ss.s.now(),
-		m.MediaType, m.Label, extraArg(m.Extra), ss.id)
+	res, err := tx.exec(ctx, qAddIntent, ss.id, ss.owner, ss.s.now(),
+		m.MediaType, m.Label, extraArg(m.Extra), id[:], ss.id)
 	if err != nil {
 		return mapErr(err, "add ref "+id.String())
 	}
@@ -221,7 +295,7 @@ func (ss *Session) notDropped(ctx context.Context, tx *Tx) error {
 func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 	var a Attachment
 	err := ss.read(func(tx *Tx) (err error) {
-		a, err = tx.readAll(ctx, id, qSessionGet, ss.id, id[:], ss.id, id[:])
+		a, err = tx.readAll(ctx, id, tx.pick(qSessionGet, qSessionGetPG), ss.id, id[:], ss.id, id[:])
 		return err
 	})
 	return a, ss.errf("get", &id, err)
@@ -415,7 +489,7 @@ type Hold struct {
 func (ss *Session) Refs(ctx context.Context) ([]Entry, error) {
 	var es []Entry
 	err := ss.read(func(tx *Tx) (err error) {
-		es, err = tx.entries(ctx, qSessionEntries, ss.id)
+		es, err = tx.entries(ctx, qSessionEntries, ss.id, ss.id)
 		return err
 	})
 	return es, ss.errf("refs", nil, err)
@@ -443,7 +517,7 @@ func (ss *Session) drop(ctx context.Context, tx *Tx) error {
 		sql  string
 		args []any
 	}{
-		{qDropRefs, []any{ss.id}},
+		{qDropRefs, []any{ss.id, ss.id}},
 		{qDropHolds, []any{ss.id}},
 		{qTombstone, []any{ss.id, ss.s.now()}},
 	} {
@@ -480,28 +554,35 @@ func (s *Store) Sessions(ctx context.Context) iter.Seq2[SessionInfo, error] {
 }
 
 func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, error) {
-	t, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := t.query(ctx, qSessions, after, listPage)
-	if err != nil {
-		return nil, mapErr(err, "sessions")
-	}
-	defer rows.Close()
+	// One snapshot for the page and each session's use of the store.
 	var page []SessionInfo
-	for rows.Next() {
-		var (
-			si   SessionInfo
-			last int64
-		)
-		if err := rows.Scan(&si.ID, &si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
-			return nil, mapErr(err, "sessions")
+	err := s.View(ctx, func(t *Tx) error {
+		rows, err := t.query(ctx, qSessionPage, after, after, listPage)
+		if err != nil {
+			return err
 		}
-		si.LastIntentAt = time.Unix(0, last)
-		page = append(page, si)
-	}
-	return page, mapErr(rows.Err(), "sessions")
+		defer rows.Close()
+		for rows.Next() {
+			var si SessionInfo
+			if err := rows.Scan(&si.ID); err != nil {
+				return err
+			}
+			page = append(page, si)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for i := range page {
+			si := &page[i]
+			var last int64
+			if err := t.queryRow(ctx, qSessionUsage, si.ID, si.ID, si.ID, si.ID).Scan(&si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
+				return err
+			}
+			si.LastIntentAt = time.Unix(0, last)
+		}
+		return nil
+	})
+	return page, mapErr(err, "sessions")
 }
 
 // RefsTo returns every manifest row that refers to the blob with that id,

@@ -2,7 +2,7 @@ package attachstore
 
 import (
 	"context"
-	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -49,7 +49,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// load reads chunk seq into the buffer, which is allocated once.
+// load reads chunk seq into the buffer.
 func (r *Reader) load(seq int64) error {
 	if err := r.tx.check(false); err != nil {
 		return err
@@ -62,28 +62,31 @@ func (r *Reader) load(seq int64) error {
 		}
 	}
 	id := r.b.ref.ID
-	rows, err := r.tx.query(r.ctx, qReadChunk, id[:], r.b.pk, seq)
+	var (
+		found         bool
+		chunkPK, cseq int64
+		chunk         []byte
+	)
+	err := r.tx.each(r.ctx, r.tx.pick(qReadChunk, qReadChunkPG), []any{seq, id[:], r.b.pk}, func(v []driver.Value) (_ bool, err error) {
+		found = true
+		chunkPK, cseq, chunk, err = chunkOf(v)
+		return true, err
+	})
 	if err != nil {
 		return mapErr(err, "read")
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return mapErr(err, "read")
-		}
-		rows.Close() // first: an in-memory store has one connection to ask on
+	if !found {
 		return r.missing(seq)
 	}
-	var chunk sql.RawBytes
-	if err := rows.Scan(&chunk); err != nil {
-		return mapErr(err, "read")
+	if chunkPK != r.b.pk || cseq != seq {
+		return fmt.Errorf("%w: chunk %d of blob pk %d found where chunk %d of pk %d belongs", ErrCorrupt, cseq, chunkPK, seq, r.b.pk)
 	}
 	if err := chunkFits(seq, seq*r.b.chunkSize, int64(len(chunk)), r.b.ref.Size, r.b.chunkSize); err != nil {
 		return err
 	}
-	r.buf = append(r.buf[:0], chunk...)
+	r.buf = chunk
 	r.bufSeq, r.hasBuf = seq, true
-	return rows.Close()
+	return nil
 }
 
 // missing explains a chunk that is not there: the content was deleted while

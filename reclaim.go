@@ -302,9 +302,12 @@ func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 		for _, o := range batch {
 			// The size comes back only when the row is deleted, so a
 			// candidate touched or referenced since the scan is not counted.
-			var size int64
-			switch err := tx.queryRow(ctx, qDeleteOrphan, o.id, r.cutoff).Scan(&size); {
+			var pk, size, chunkSize int64
+			switch err := tx.queryRow(ctx, qDeleteOrphan, o.id, r.cutoff).Scan(&pk, &size, &chunkSize); {
 			case err == nil:
+				if err := tx.deleteChunks(ctx, pk, size, chunkSize); err != nil {
+					return mapErr(err, "reclaim blobs")
+				}
 				blobs++
 				bytes += size
 			case !errors.Is(err, sql.ErrNoRows):

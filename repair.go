@@ -55,10 +55,15 @@ var errIntact = errors.New("attachstore: repair: blob is intact")
 // hash at the end: streaming them once, into the database, keeps memory to
 // one chunk with no spool file beside it. Once the hash names a stored blob
 // that does not verify, the blob's old chunks go and the new ones move to
-// its pk; it records their size and chunk size, and keeps its id, pk (List
-// and Readers go by it), metadata and refs. Moving rewrites the rows on
-// SQLite, but Repair is rare, and one statement is simpler than a second
-// path that spools r to a file first. The blob's row is locked (updated in
+// its pk; it records their size and chunk size (in the blob's row and the
+// copies its refs carry), and keeps its id, pk (List and Readers go by
+// it), metadata and refs. On SQLite, where a blob's chunks take the keys
+// from its pk on, the new chunks move only where they fit before the next
+// blob's pk; when they do not (the store's chunk size changed since the
+// put), the blob takes the new chunks' pk instead, and a Reader open on it
+// reads on as if it were deleted. Moving rewrites the rows, but Repair is
+// rare, and one statement is simpler than a second path that spools r to
+// a file first. The blob's row is locked (updated in
 // place) before it is checked, so that a second Repair of the same blob on
 // PostgreSQL, where writers run in parallel, waits and then finds it
 // intact. intact says the blob verified and nothing was to be done: the
@@ -71,8 +76,11 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 	}
 	h := sha256.New()
 	buf := make([]byte, s.opts.chunkSize)
-	var size int64
-	for seq := 0; ; seq++ {
+	var (
+		size   int64
+		chunks int64 // written
+	)
+	for seq := int64(0); ; seq++ {
 		if err := ctx.Err(); err != nil {
 			return ID{}, false, errorf("repair", err)
 		}
@@ -89,6 +97,7 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 			if err := tx.insertChunk(ctx, pk, seq, buf[:n]); err != nil {
 				return ID{}, false, err
 			}
+			chunks = seq + 1
 		}
 		if eof {
 			break
@@ -104,17 +113,52 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 		return id, false, mapErr(err, "repair "+id.String())
 	}
 	ok, err := tx.verifyBlob(ctx, old)
+	if ok && !tx.s.db.Postgres() {
+		// On SQLite a chunk that names the blob past its range (damage
+		// appends there) makes it corrupt too, as Verify says.
+		var stray int64
+		end := old.pk + (old.ref.Size+old.chunkSize-1)/old.chunkSize
+		err = tx.queryRow(ctx, qCountChunks, end, pk, old.pk).Scan(&stray)
+		ok = stray == 0
+	}
 	if err != nil || ok {
 		return id, ok, err
 	}
-	if _, err := tx.exec(ctx, qDeleteChunks, old.pk); err != nil {
+	newPK, err := tx.moveChunks(ctx, old.pk, pk, chunks)
+	if err != nil {
 		return id, false, mapErr(err, "repair "+id.String())
 	}
-	if _, err := tx.exec(ctx, qRepairMoveChunks, old.pk, pk); err != nil {
-		return id, false, mapErr(err, "repair "+id.String())
-	}
-	if _, err := tx.exec(ctx, qRepairBlob, size, s.opts.chunkSize, id[:]); err != nil {
-		return id, false, mapErr(err, "repair "+id.String())
+	for _, q := range []string{qRepairBlob, qRepairRefs} {
+		if _, err := tx.exec(ctx, q, newPK, size, s.opts.chunkSize, id[:]); err != nil {
+			return id, false, mapErr(err, "repair "+id.String())
+		}
 	}
 	return id, false, nil
+}
+
+// moveChunks deletes the chunks of the blob at pk old and gives it the n
+// chunks written under pk from, and returns the blob's pk from now on.
+func (tx *Tx) moveChunks(ctx context.Context, old, from, n int64) (int64, error) {
+	if tx.s.db.Postgres() {
+		if _, err := tx.exec(ctx, qDeleteChunksPG, old); err != nil {
+			return 0, err
+		}
+		_, err := tx.exec(ctx, qRepairMoveChunksPG, old, from)
+		return old, err
+	}
+	// The old chunks lie after the blob's pk, in its range or (damage)
+	// appended later, but before the new ones. The new ones fit where no
+	// other blob's keys begin.
+	if _, err := tx.exec(ctx, qDeleteChunks, old, from, old); err != nil {
+		return 0, err
+	}
+	var next sql.NullInt64
+	if err := tx.queryRow(ctx, qNextBlobPK, old).Scan(&next); err != nil {
+		return 0, err
+	}
+	if next.Valid && old+n > next.Int64 || old+n > from {
+		return from, nil
+	}
+	_, err := tx.exec(ctx, qRepairMoveChunks, old, old-from, from, from+n)
+	return old, err
 }

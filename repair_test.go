@@ -245,3 +245,69 @@ func TestRepairLosesADeadlockCleanly(t *testing.T) {
 		t.Errorf("Repair once the race is over = %s, %v; want %s, nil", id, err, ref.ID)
 	}
 }
+
+// TestRepairChunkSizeChanged repairs blobs on SQLite, where a blob's chunks
+// take the keys from its pk on, with the store reopened at another chunk
+// size since the put: chunks that fit before the next blob move to the
+// blob's pk; more chunks than that give the blob the new chunks' pk. Either
+// way the blob reads back whole, through the Store and through a session's
+// ref, and the store verifies.
+func TestRepairChunkSizeChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		put, repair   int // chunk sizes
+		wantSamePlace bool
+	}{
+		{"FewerChunks", 2 * attachstore.MinChunkSize, 4 * attachstore.MinChunkSize, true},
+		{"MoreChunks", 2 * attachstore.MinChunkSize, attachstore.MinChunkSize, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			path := filepath.Join(t.TempDir(), "a.db")
+			s, err := attachstore.Open(ctx, path, attachstore.WithChunkSize(tc.put))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := bytes.Repeat([]byte("repair me "), 4*attachstore.MinChunkSize/10*2)
+			ref, err := s.Session("chat").Put(ctx, data, attachstore.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A blob after it, so that its chunks have no room to grow.
+			if _, err := s.Put(ctx, []byte("the next blob"), attachstore.Meta{}); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			db := rawSQLite(t, path)
+			pkOf := func() (pk int64) {
+				t.Helper()
+				if err := db.QueryRow(`SELECT pk FROM attachstore_blobs WHERE id = ?`, ref.ID[:]).Scan(&pk); err != nil {
+					t.Fatal(err)
+				}
+				return pk
+			}
+			before := pkOf()
+			if _, err := db.Exec(`UPDATE attachstore_chunks SET data = zeroblob(length(data)) WHERE blob_pk = ? AND seq = 1`, before); err != nil {
+				t.Fatal(err)
+			}
+			s = openForTest(t, path, attachstore.WithChunkSize(tc.repair))
+			if id, err := s.Repair(ctx, bytes.NewReader(data)); err != nil || id != ref.ID {
+				t.Fatalf("Repair = %s, %v; want %s", id, err, ref.ID)
+			}
+			if same := pkOf() == before; same != tc.wantSamePlace {
+				t.Errorf("the blob kept its pk: %v, want %v", same, tc.wantSamePlace)
+			}
+			for what, get := range map[string]func() (attachstore.Attachment, error){
+				"Get":         func() (attachstore.Attachment, error) { return s.Get(ctx, ref.ID) },
+				"Session.Get": func() (attachstore.Attachment, error) { return s.Session("chat").Get(ctx, ref.ID) },
+			} {
+				if a, err := get(); err != nil || !bytes.Equal(a.Data, data) {
+					t.Errorf("%s after Repair: %d bytes, %v; want the %d put", what, len(a.Data), err, len(data))
+				}
+			}
+			if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
+				t.Errorf("Verify after Repair = %+v, %v", rep, err)
+			}
+		})
+	}
+}

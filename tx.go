@@ -78,11 +78,53 @@ func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	return tx.q.QueryRowContext(ctx, tx.s.db.SQL(query), args...)
 }
 
+// each runs a read and calls row with each row's values as the driver gives
+// them (int64, string, nil, or []byte the caller may keep) until row says
+// stop: the Store's own reads on SQLite through the driver's raw path
+// (db.Read), the rest through database/sql.
+func (tx *Tx) each(ctx context.Context, query string, args []any, row func([]driver.Value) (stop bool, err error)) error {
+	if tx.raw() {
+		return tx.s.db.Read(ctx, query, args, row)
+	}
+	rows, err := tx.query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	// Scan copies a []byte into an *any.
+	vals, ptrs, row1 := make([]any, len(cols)), make([]any, len(cols)), make([]driver.Value, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		for i, v := range vals {
+			row1[i] = v
+		}
+		if stop, err := row(row1); stop || err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// raw says the transaction's reads may take the driver's raw path: the
+// Store's own single-statement reads on SQLite.
+func (tx *Tx) raw() bool { return tx.sqlTx == nil && !tx.s.db.Postgres() }
+
 // SQL returns the underlying transaction so the host can read and write its
 // own tables atomically with the attachments. Do not Commit or Rollback it.
 // Each attachstore call inside Update runs in a savepoint of it. Its
 // placeholders are the engine's: ? on SQLite, $1 on PostgreSQL; write ?
 // and pass the query through tx.SQL().Rebind to serve both.
+// attachstore's own tables (attachstore_…) may be read, never written: a
+// ref carries copies of its blob's columns that only attachstore keeps.
 func (tx *Tx) SQL() *sqlx.Tx { return tx.sqlTx }
 
 // Session returns the session id seen inside this transaction.

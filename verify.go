@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"slices"
 )
 
 // VerifyReport says what Verify found.
@@ -52,6 +53,9 @@ func (s *Store) VerifyWith(ctx context.Context, p VerifyPolicy) (VerifyReport, e
 			return mapErr(err, "verify")
 		}
 		rep.Problems = probs
+		if err := t.verifyPlaces(ctx, &rep); err != nil {
+			return err
+		}
 		var prog VerifyProgress
 		if err := t.queryRow(ctx, qBlobTotals).Scan(&prog.TotalBlobs, &prog.TotalBytes); err != nil {
 			return mapErr(err, "verify")
@@ -66,7 +70,7 @@ func (s *Store) VerifyWith(ctx context.Context, p VerifyPolicy) (VerifyReport, e
 				if err != nil {
 					return err
 				}
-				if !ok {
+				if !ok && !slices.Contains(rep.Corrupt, b.ref.ID) {
 					rep.Corrupt = append(rep.Corrupt, b.ref.ID)
 				}
 				rep.CheckedBlobs++
@@ -83,6 +87,35 @@ func (s *Store) VerifyWith(ctx context.Context, p VerifyPolicy) (VerifyReport, e
 		}
 	})
 	return rep, err
+}
+
+// verifyPlaces finds what no foreign key guards on SQLite: chunks that are
+// not where their blob's range puts them (no such blob: a problem; a
+// blob's chunk out of place: that blob is corrupt).
+func (t *Tx) verifyPlaces(ctx context.Context, rep *VerifyReport) error {
+	if t.s.db.Postgres() {
+		return nil
+	}
+	rows, err := t.query(ctx, qStrayChunks)
+	if err != nil {
+		return mapErr(err, "verify")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			k, pk, seq int64
+			id         []byte
+		)
+		if err := rows.Scan(&k, &pk, &seq, &id); err != nil {
+			return mapErr(err, "verify")
+		}
+		if bid, err := idFromBytes(id); err != nil {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("attachstore_chunks: chunk %d (blob pk %d, seq %d) belongs to no blob", k, pk, seq))
+		} else if !slices.Contains(rep.Corrupt, bid) {
+			rep.Corrupt = append(rep.Corrupt, bid)
+		}
+	}
+	return mapErr(rows.Err(), "verify")
 }
 
 func (t *Tx) verifyPage(ctx context.Context, after int64) ([]blobRow, int64, error) {
@@ -113,24 +146,35 @@ func (t *Tx) verifyPage(ctx context.Context, after int64) ([]blobRow, int64, err
 // verifyBlob re-hashes one blob's chunks; a gap, an extra chunk, a chunk of
 // the wrong length or a hash mismatch makes it corrupt.
 func (t *Tx) verifyBlob(ctx context.Context, b blobRow) (bool, error) {
-	rows, err := t.query(ctx, qVerifyChunks, b.pk)
+	if b.ref.Size < 0 || b.chunkSize <= 0 {
+		return false, nil
+	}
+	n := (b.ref.Size + b.chunkSize - 1) / b.chunkSize
+	query, args := qVerifyChunks, []any{b.pk, b.pk + n}
+	if t.s.db.Postgres() {
+		query, args = qVerifyChunksPG, []any{b.pk}
+	}
+	rows, err := t.query(ctx, query, args...)
 	if err != nil {
 		return false, mapErr(err, "verify "+b.ref.ID.String())
 	}
 	defer rows.Close()
 	h := sha256.New()
 	var (
-		off  int64
-		ok   = true
-		data sql.RawBytes
-		seq  int64
+		off          int64
+		ok           = true
+		data         sql.RawBytes
+		chunkPK, seq int64
 	)
-	if b.ref.Size < 0 || b.chunkSize <= 0 {
-		return false, nil
-	}
 	for rows.Next() {
-		if err := rows.Scan(&seq, &data); err != nil {
+		if err := rows.Scan(&chunkPK, &seq, &data); err != nil {
 			return false, mapErr(err, "verify "+b.ref.ID.String())
+		}
+		if chunkPK != b.pk {
+			// The next blob's first chunk, one past this one's (SQLite),
+			// is not this blob's; any other is a chunk out of place.
+			ok = ok && off == b.ref.Size
+			continue
 		}
 		if chunkFits(seq, off, int64(len(data)), b.ref.Size, b.chunkSize) != nil {
 			ok = false

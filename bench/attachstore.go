@@ -77,8 +77,17 @@ func openAttachstore(ctx context.Context, dir string, cfg *config) (System, erro
 func (a *attachStore) Name() string { return subject }
 func (a *attachStore) Close() error { return a.s.Close() }
 
-// PutCommit is W1 and W2: every Session.Put and the Commit in one Update.
+// PutCommit is W1 and W2: the blobs put and committed in one transaction,
+// with Session.PutCommitted (a put whose ref is written committed at once,
+// as Put and then Commit of its id would leave it): W1's one blob on the
+// Store, which runs it in a transaction of its own; W2's turn in one
+// Update.
 func (a *attachStore) PutCommit(ctx context.Context, session string, blobs [][]byte) ([]ID, error) {
+	if len(blobs) == 1 {
+		// One blob (W1): the call is its own transaction already.
+		ref, err := a.s.Session(session).PutCommitted(ctx, blobs[0], octet)
+		return []ID{ID(ref.ID)}, err
+	}
 	var ids []ID
 	err := a.s.Update(ctx, func(tx *attachstore.Tx) (err error) {
 		ids, err = putCommitTx(ctx, tx, session, blobs)
@@ -87,19 +96,18 @@ func (a *attachStore) PutCommit(ctx context.Context, session string, blobs [][]b
 	return ids, err
 }
 
-// putCommitTx puts blobs for session inside tx and commits their refs.
+// putCommitTx puts blobs for session inside tx, committed.
 func putCommitTx(ctx context.Context, tx *attachstore.Tx, session string, blobs [][]byte) ([]ID, error) {
 	ss := tx.Session(session)
 	ids := make([]ID, len(blobs))
-	aids := make([]attachstore.ID, len(blobs))
 	for i, b := range blobs {
-		ref, err := ss.Put(ctx, b, octet)
+		ref, err := ss.PutCommitted(ctx, b, octet)
 		if err != nil {
 			return nil, err
 		}
-		aids[i], ids[i] = ref.ID, ID(ref.ID)
+		ids[i] = ID(ref.ID)
 	}
-	return ids, ss.Commit(ctx, aids...)
+	return ids, nil
 }
 
 // Load is the same single transaction: it is already the fast path.

@@ -60,7 +60,7 @@ func (b *bench) layout() {
 	}
 
 	if c.want("W1") {
-		g.w1 = systems(t.group("W1", "Session.Put+Commit 10 KiB, one Update each", opsPerSec).
+		g.w1 = systems(t.group("W1", "Session.PutCommitted 10 KiB, one transaction each", opsPerSec).
 			withCheck(check{atLeast: true, limit: 2.5, text: "≥ 2.5× best peer"}))
 		// The target is against SQLite alone, the floor of any design
 		// that commits through a SQLite WAL; one fsync stays as context.

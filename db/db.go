@@ -153,10 +153,15 @@ func (d *DB) SQL(query string) string {
 	return sqlx.Rebind(sqlx.DOLLAR, strings.ReplaceAll(query, "+?", "?"))
 }
 
+// Postgres reports whether the database is PostgreSQL.
+func (d *DB) Postgres() bool { return d.pg }
+
 // InsertNewBlob returns the statement that inserts a blob row, taking the
 // next pk, unless a blob has its id, and returns the pk (no row when the
 // id was there). Its arguments are id, size, chunk_size, media_type,
-// label, extra, created_at, touched_at.
+// label, extra, created_at, touched_at. On SQLite the pk is the key the
+// blob's first chunk takes: one past every chunk key and blob pk, which
+// the write lock keeps for the caller.
 func (d *DB) InsertNewBlob() string {
 	if d.pg {
 		return `INSERT INTO attachstore_blobs (id, size, chunk_size, media_type, label, extra, created_at, touched_at)
@@ -164,20 +169,19 @@ func (d *DB) InsertNewBlob() string {
 	}
 	// The WHERE keeps SQLite from reading ON CONFLICT as a join's ON.
 	return `INSERT INTO attachstore_blobs (id, pk, size, chunk_size, media_type, label, extra, created_at, touched_at)
-		SELECT ?, coalesce(max(pk), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM attachstore_blobs WHERE true
+		SELECT ?, max(coalesce((SELECT max(k) FROM attachstore_chunks), 0), coalesce((SELECT max(pk) FROM attachstore_blobs), 0)) + 1,
+			?, ?, ?, ?, ?, ?, ? WHERE true
 		ON CONFLICT (id) DO NOTHING RETURNING pk`
 }
 
-// NextBlobPK returns the query that yields the pk for a new blob. On
-// SQLite it is one past the highest, which the write lock keeps for the
-// caller; so a deleted blob's pk may come back, and a reader that holds no
-// transaction checks the blob's id with each chunk it reads. On
-// PostgreSQL it comes from the column's sequence.
+// NextBlobPK returns the query that yields the pk for a new blob whose
+// chunks are written before its row (see InsertNewBlob). On PostgreSQL it
+// comes from the column's sequence.
 func (d *DB) NextBlobPK() string {
 	if d.pg {
 		return `SELECT nextval(pg_get_serial_sequence('attachstore_blobs', 'pk'))`
 	}
-	return `SELECT coalesce(max(pk), 0) + 1 FROM attachstore_blobs`
+	return `SELECT max(coalesce((SELECT max(k) FROM attachstore_chunks), 0), coalesce((SELECT max(pk) FROM attachstore_blobs), 0)) + 1`
 }
 
 // Begin begins a write transaction (BEGIN IMMEDIATE on the writer) or a

@@ -44,7 +44,6 @@ func ownObjects(pg bool) map[string]object {
 	tables := []string{migrationsTable, "attachstore_blobs", "attachstore_chunks", "attachstore_refs",
 		"attachstore_holds", "attachstore_dropped_sessions"}
 	own := map[string]object{
-		"attachstore_refs_blob":      {"index", "attachstore_refs"},
 		"attachstore_refs_committed": {"index", "attachstore_refs"},
 		"attachstore_refs_pending":   {"index", "attachstore_refs"},
 	}

@@ -605,47 +605,4 @@ func testDelete(t *testing.T, h Harness) {
 		}
 	})
 
-	// The foreign key, not the Go code, refuses the delete: a ref row
-	// written with plain SQL, which no attachstore code has seen, still
-	// protects its blob.
-	rawRef := func(t *testing.T, s *attachstore.Store, insert func(query string, args ...any) error) {
-		ref := mustPut(t, s, content(8, chunk+1), attachstore.Meta{})
-		if err := insert(`INSERT INTO attachstore_refs (session_id, blob_id, media_type, intent_at) VALUES (?, ?, ?, ?)`,
-			"raw", ref.ID[:], "text/plain", 1); err != nil {
-			t.Fatalf("inserting a ref row by hand: %v", err)
-		}
-		before := state(t, s, "raw")
-		if err := s.Delete(t.Context(), ref.ID); !errors.Is(err, attachstore.ErrReferenced) {
-			t.Errorf("Delete(%s) with a hand-written ref = %v, want ErrReferenced", ref.ID, err)
-		}
-		checkUnchanged(t, "the refused delete", before, state(t, s, "raw"))
-		if a, err := s.Session("raw").Get(t.Context(), ref.ID); err != nil || a.Size != chunk+1 {
-			t.Errorf("Session(raw).Get = size %d, %v", a.Size, err)
-		}
-		missing := attachstore.ContentID([]byte("no such blob"))
-		if err := insert(`INSERT INTO attachstore_refs (session_id, blob_id, media_type, intent_at) VALUES (?, ?, ?, ?)`,
-			"raw", missing[:], "text/plain", 1); err == nil {
-			t.Errorf("inserting a ref to a missing blob succeeded: the foreign key is not enforced")
-		}
-		if ok, err := s.HoldsRef(t.Context(), "raw", missing); ok || err != nil {
-			t.Errorf("HoldsRef(raw, missing) = %v, %v", ok, err)
-		}
-	}
-	t.Run("ErrReferenced/HostSQL", func(t *testing.T) {
-		s := h.Open(t, smallChunks)
-		rawRef(t, s, func(query string, args ...any) error {
-			return s.Update(t.Context(), func(tx *attachstore.Tx) error {
-				_, err := tx.SQL().ExecContext(t.Context(), tx.SQL().Rebind(query), args...)
-				return err
-			})
-		})
-	})
-	t.Run("ErrReferenced/RawConnection", func(t *testing.T) {
-		s := h.Open(t, smallChunks)
-		db := rawDB(t, h, s)
-		rawRef(t, s, func(query string, args ...any) error {
-			_, err := db.ExecContext(t.Context(), db.Rebind(query), args...)
-			return err
-		})
-	})
 }

@@ -41,9 +41,13 @@ CREATE TABLE IF NOT EXISTS attachstore_refs (
     media_type   TEXT   NOT NULL,
     label        TEXT   NOT NULL DEFAULT '',
     extra        TEXT,
-    PRIMARY KEY (session_id, blob_id, owner, committed_at)
+    -- Copied from the blob's row, as on SQLite: what a read needs.
+    blob_pk      BIGINT NOT NULL,
+    size         BIGINT NOT NULL,
+    chunk_size   INTEGER NOT NULL,
+    created_at   BIGINT NOT NULL,
+    PRIMARY KEY (blob_id, session_id, owner, committed_at)
 );
-CREATE INDEX IF NOT EXISTS attachstore_refs_blob ON attachstore_refs (blob_id);
 CREATE UNIQUE INDEX IF NOT EXISTS attachstore_refs_committed ON attachstore_refs (session_id, blob_id) WHERE committed_at <> 0;
 CREATE INDEX IF NOT EXISTS attachstore_refs_pending ON attachstore_refs (session_id, owner) WHERE committed_at = 0;
 

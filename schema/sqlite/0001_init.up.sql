@@ -6,10 +6,13 @@
 -- A blob is content. Its bytes are rows of chunks, chunk_size bytes each
 -- but the last, so that a blob may pass SQLite's 1 GB value limit and
 -- streams in and out with bounded memory. Reads look blobs up by id, so id
--- is the key; pk is what chunks point at, because a streamed put writes its
--- chunks before the hash that names it is known. The metadata is the first
--- put's. touched_at is refreshed by every put of the same bytes, and keeps
--- the blob from Reclaim for its grace period.
+-- is the key. pk is the key of the blob's first chunk: its chunks sit at
+-- consecutive keys from there (see attachstore_chunks), so a read finds
+-- them with one range search and no index of their own. pk is unique and
+-- indexed, so that List yields blobs oldest first, page by page; an empty
+-- blob has no chunk but still takes a pk. The metadata is the first put's.
+-- touched_at is refreshed by every put of the same bytes, and keeps the
+-- blob from Reclaim for its grace period.
 CREATE TABLE IF NOT EXISTS attachstore_blobs (
     id         BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 32),
     pk         INTEGER NOT NULL UNIQUE CHECK (pk > 0),
@@ -22,18 +25,23 @@ CREATE TABLE IF NOT EXISTS attachstore_blobs (
     touched_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- A blob's chunks go with it. The foreign key is checked at commit: a
--- streamed put writes its chunks first and the blob row last, once its id
--- is known. A rowid table, so that a large put appends its chunks at the
--- end of the table's b-tree and never rewrites a page it wrote before (an
--- index b-tree rebalances earlier leaves, which SQLite may already have
--- spilled to the WAL, and rewriting a WAL frame makes the commit read back
--- and checksum every frame after it).
+-- Chunk seq of the blob whose pk is blob_pk has the key k = blob_pk + seq:
+-- a rowid table, so that a put appends its chunks at the end of one b-tree
+-- and never rewrites a page it wrote before (an index b-tree rebalances
+-- earlier leaves, which SQLite may already have spilled to the WAL), and a
+-- read of a whole blob is one range search. blob_pk and seq repeat what k
+-- says, so that every read checks a chunk is the one it wants: a damaged
+-- row reads as ErrCorrupt, never as another blob's bytes. There is no
+-- foreign key (it would need an index on blob_pk): whoever deletes a blob
+-- deletes its range of chunks in the same transaction. New keys come after
+-- the highest chunk key and blob pk, so a key is reused only after the
+-- blob that had it is gone; a Reader that holds no transaction checks its
+-- blob's id and pk with each chunk.
 CREATE TABLE IF NOT EXISTS attachstore_chunks (
-    blob_pk INTEGER NOT NULL REFERENCES attachstore_blobs (pk) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+    k       INTEGER PRIMARY KEY,
+    blob_pk INTEGER NOT NULL,
     seq     INTEGER NOT NULL CHECK (seq >= 0),
-    data    BLOB    NOT NULL,
-    PRIMARY KEY (blob_pk, seq)
+    data    BLOB    NOT NULL
 );
 
 -- The manifest: which session references which blob. A row is either an
@@ -43,6 +51,11 @@ CREATE TABLE IF NOT EXISTS attachstore_chunks (
 -- never changes another's, and a session holds at most one committed ref
 -- to a blob (attachstore_refs_committed). ON DELETE RESTRICT is what makes it
 -- impossible to delete referenced content, whatever the Go code does.
+-- attachstore's tables are its own (a host reads them, never writes them),
+-- so a ref carries what a session's read needs of its blob, copied from the
+-- blob's row when the ref is written: blob_pk, size, chunk_size and
+-- created_at never change while a ref holds the blob, and a read through a
+-- ref needs the blobs table no more.
 CREATE TABLE IF NOT EXISTS attachstore_refs (
     session_id   TEXT    NOT NULL,
     blob_id      BLOB    NOT NULL REFERENCES attachstore_blobs (id) ON DELETE RESTRICT,
@@ -52,11 +65,17 @@ CREATE TABLE IF NOT EXISTS attachstore_refs (
     media_type   TEXT    NOT NULL,
     label        TEXT    NOT NULL DEFAULT '',
     extra        TEXT,
-    PRIMARY KEY (session_id, blob_id, owner, committed_at)
+    blob_pk      INTEGER NOT NULL,
+    size         INTEGER NOT NULL,
+    chunk_size   INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL,
+    -- blob_id first: the foreign key's lookup when a blob is deleted,
+    -- RefsTo, and a session's read of one blob all search this b-tree.
+    PRIMARY KEY (blob_id, session_id, owner, committed_at)
 ) WITHOUT ROWID;
 
--- The foreign key's lookup when a blob is deleted, and RefsTo.
-CREATE INDEX IF NOT EXISTS attachstore_refs_blob ON attachstore_refs (blob_id);
+-- A session's committed refs and its intents: together, every ref of a
+-- session (Refs, DropSession, Sessions read both).
 CREATE UNIQUE INDEX IF NOT EXISTS attachstore_refs_committed ON attachstore_refs (session_id, blob_id) WHERE committed_at <> 0;
 -- An owner's intents (CommitOwned, Discard) and Reclaim's expiry read only
 -- uncommitted rows.
