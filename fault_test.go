@@ -240,14 +240,14 @@ func faultCheckAll(t *testing.T, s *attachstore.Store, plain, sess []attachstore
 	}
 }
 
-// TestFaultFullFilesystem runs the store on a real 16 MiB filesystem: first
+// TestFaultFullFilesystem runs the store on a real 20 MiB filesystem: first
 // a filler file takes the space, then the store's own content does. Puts
 // fail with ErrFull and leave nothing visible; once space is freed — the
 // filler removed, or content deleted and reclaimed — puts work again, and
 // everything stored before the failure is intact.
 func TestFaultFullFilesystem(t *testing.T) {
 	ctx := context.Background()
-	dir := faultMount(t, "16m")
+	dir := faultMount(t, "20m")
 	clock := newFakeClock()
 	path := filepath.Join(dir, "full.db")
 	// No disk reserve: this is what SQLite itself does on a full disk
@@ -282,7 +282,7 @@ func TestFaultFullFilesystem(t *testing.T) {
 
 	t.Run("StoreFillsDisk", func(t *testing.T) {
 		// Reserve files: the space an operator frees when the disk is full.
-		const reserves = 6
+		const reserves = 10
 		reserve := func(i int) string { return filepath.Join(dir, fmt.Sprint("reserve", i)) }
 		for i := range reserves {
 			if err := os.WriteFile(reserve(i), make([]byte, 1<<20), 0o600); err != nil {
