@@ -197,9 +197,9 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 		// The totals come with the first progress report: the bar is made
 		// then, over bytes (or blobs, when every blob is empty).
 		var b *bar
-		var policy attachstore.VerifyPolicy
+		var opts []attachstore.VerifyOption
 		if c.progress {
-			policy.Progress = func(p attachstore.VerifyProgress) {
+			opts = append(opts, attachstore.WithVerifyProgress(func(p attachstore.VerifyProgress) {
 				if b == nil {
 					if p.TotalBytes > 0 {
 						b = c.newBar(p.TotalBytes, true, "verify")
@@ -213,9 +213,9 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 				} else {
 					b.set(int64(p.CheckedBlobs))
 				}
-			}
+			}))
 		}
-		rep, err := s.VerifyWith(ctx, policy)
+		rep, err := s.Verify(ctx, opts...)
 		b.done()
 		if err != nil {
 			return c.fail("verify", subject{}, err)
