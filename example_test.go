@@ -287,10 +287,10 @@ func ExampleStore_Reclaim() {
 
 	// A service would run this periodically with a Grace of hours, so
 	// turns in progress are never touched; zero collects everything
-	// unreferenced now. A tiny VacuumAt gives the freed pages back to the
-	// filesystem at once; by default they stay for new content to reuse
-	// until they are a quarter of the file.
-	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0, VacuumAt: 1e-9})
+	// unreferenced now. VacuumAt 0 gives every freed page back to the
+	// filesystem at once; VacuumAt 0.25 would leave them for new content
+	// to reuse until they are a quarter of the file.
+	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -31,7 +31,7 @@ type attachStore struct {
 const libraryPageSize = 16384
 
 // vacuumAt is ReclaimPolicy.VacuumAt for the -reclaim-vacuum names.
-var vacuumAt = map[string]float64{"auto": 0, "always": 1e-9, "never": 1}
+var vacuumAt = map[string]float64{"auto": 0.25, "always": 0, "never": 1}
 
 var attachstoreOpener = opener{name: subject, open: openAttachstore}
 

@@ -63,8 +63,10 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 			return badUsage("--batch %d: want at least 1", *batch)
 		}
 		// The share of the file free pages must reach before Reclaim gives
-		// them back (ReclaimPolicy.VacuumAt).
-		vac, ok := map[string]float64{"auto": 0, "always": 1e-9, "never": 1}[*vacuum]
+		// them back (ReclaimPolicy.VacuumAt). auto waits for a quarter:
+		// until then new content reuses the pages, and moving live pages
+		// into the holes would be wasted work.
+		vac, ok := map[string]float64{"auto": 0.25, "always": 0, "never": 1}[*vacuum]
 		if !ok {
 			return badUsage("--vacuum %q: want auto, always or never", *vacuum)
 		}
