@@ -255,7 +255,7 @@ func TestReclaimInvalidPolicy(t *testing.T) {
 
 func TestReclaimGivesDiskBack(t *testing.T) {
 	ctx := context.Background()
-	s := attachstoretest.NewFile(t, attachstore.WithSynchronous("NORMAL"))
+	s := attachstoretest.NewFile(t, attachstore.WithSync(attachstore.SyncNormal))
 	ss := s.Session("big")
 	const total, each = 100 << 20, 1 << 20
 	buf := make([]byte, each)
@@ -628,7 +628,7 @@ func TestReclaimRacingWriters(t *testing.T) {
 		rounds, orphans = 3, 2000
 	}
 	ctx := context.Background()
-	s := attachstoretest.NewFile(t, attachstore.WithSynchronous("NORMAL"))
+	s := attachstoretest.NewFile(t, attachstore.WithSync(attachstore.SyncNormal))
 	payload := func(round, i int) []byte { return []byte(fmt.Sprintf("round %d orphan %d", round, i)) }
 	for round := range rounds {
 		if err := s.Update(ctx, func(tx *attachstore.Tx) error {

@@ -123,7 +123,7 @@ type Store struct {
 // ErrDirtySchema for one whose migration did not finish, ErrCorrupt for a
 // file that is not an SQLite database, ErrReadOnly for a file this process
 // cannot write (use WithReadOnly), and ErrInvalidOption for a bad option
-// or for WithReadOnly with ":memory:".
+// or for WithReadOnly or WithExisting with ":memory:".
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -135,16 +135,17 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("attachstore: open: empty path (use %q for an in-memory store)", MemoryPath)
 	}
-	if path == MemoryPath && o.readOnly {
-		return nil, fmt.Errorf("%w: WithReadOnly with %s: a private in-memory store starts empty, and nothing but its own writes could fill it",
+	if path == MemoryPath && (o.readOnly || o.existing) {
+		return nil, fmt.Errorf("%w: WithReadOnly or WithExisting with %s: a private in-memory store starts empty, and nothing but its own writes could fill it",
 			ErrInvalidOption, MemoryPath)
 	}
 	cfg := db.Config{
-		Synchronous:  o.synchronous,
+		Synchronous:  o.sync.pragma(),
 		BusyTimeout:  o.busyTimeout,
 		PageSize:     o.tuning.PageSize,
 		CacheSizeKiB: o.tuning.CacheSizeKiB,
 		ReadOnly:     o.readOnly,
+		Existing:     o.existing,
 	}
 	if path != MemoryPath {
 		cfg.Path = path
