@@ -84,9 +84,10 @@ type ReclaimReport struct {
 // was done so far is consistent and reported along with the error.
 //
 // Reclaim refuses with ErrNoRoots, deleting nothing, when it would delete
-// blobs while the manifest is empty as it starts (no ref, intent or
-// tombstone; a hold alone does not count), unless p.AllowEmptyRoots. A DryRun reports what it would
-// collect with AllowEmptyRoots, and ErrNoRoots too.
+// blobs while the manifest is empty as it starts (no ref, committed or
+// not, and no tombstone; a hold alone does not count), unless
+// p.AllowEmptyRoots. A DryRun reports what it would collect with
+// AllowEmptyRoots, and ErrNoRoots too.
 func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, error) {
 	var rep ReclaimReport
 	switch {
