@@ -34,8 +34,9 @@
 // exist. CommitOwned, Discard and Hold take it as an argument: they act
 // on one owner's intents from wherever the turn ends — the host's turn
 // loop, a request handler, a sweeper in another process after a crash —
-// which knows the owner's id but holds no Session bound to it. A hold
-// keeps one owner's intents from Reclaim until a time. DropSession is on
+// which knows the owner's id but has no Session bound to it. A hold
+// (Session.Hold) keeps one owner's intents from Reclaim until a time; a
+// session that holds a ref (HoldsRef) merely has it. DropSession is on
 // Store and Tx, beside Store.Session and Store.Sessions, not on Session:
 // it ends the session itself, leaving a tombstone, rather than acting
 // through it.
