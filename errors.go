@@ -65,8 +65,8 @@ var (
 	// as attachstore retries; nothing of it was kept.
 	ErrConflict = errors.New("attachstore: transaction kept conflicting with others; nothing was written")
 	// ErrNoRoots: Reclaim would delete blobs from a store whose manifest is
-	// empty (no ref, intent or tombstone; a hold alone does not count),
-	// which is what a host that never used sessions, or the wrong file,
+	// empty (no ref, committed or not, and no tombstone; a hold alone does
+	// not count), which is what a host that never used sessions, or the wrong file,
 	// looks like. It deleted nothing; set ReclaimPolicy.AllowEmptyRoots to
 	// reclaim anyway.
 	ErrNoRoots = errors.New("attachstore: refusing to reclaim: no session holds any ref (set AllowEmptyRoots to reclaim anyway)")

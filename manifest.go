@@ -57,8 +57,8 @@ func (ss *Session) WithOwner(owner string) *Session {
 	return &c
 }
 
-// Entry is one manifest row: a session's committed ref to content, or an
-// owner's uncommitted intent.
+// Entry is one ref, a manifest row: a session's committed ref to a blob, or
+// an owner's intent to it.
 type Entry struct {
 	SessionID string `json:"session_id"`
 	Ref
@@ -67,7 +67,8 @@ type Entry struct {
 	CommittedAt time.Time `json:"committed_at,omitzero"` // zero while uncommitted
 }
 
-// Committed reports whether the entry has been stamped committed.
+// Committed reports whether the ref has been stamped committed: whether it
+// is no longer an intent.
 func (e Entry) Committed() bool { return !e.CommittedAt.IsZero() }
 
 // SessionInfo is one session's use of the store.
@@ -315,10 +316,10 @@ func (ss *Session) NewReader(ctx context.Context, id ID) (*Reader, error) {
 	return r, nil
 }
 
-// Delete drops this session's ref to the content, committed or not, and
-// every owner's intent to it; the bytes stay for other sessions, and
-// Reclaim collects them once no ref is left. Deleting a ref the session
-// does not hold is not an error.
+// Delete drops every ref this session holds to the content: its committed
+// ref and every owner's intent. The bytes stay for other sessions, and
+// Reclaim collects them once no ref is left. Deleting content the session
+// holds no ref to is not an error.
 func (ss *Session) Delete(ctx context.Context, id ID) error {
 	return ss.errf("delete", &id, ss.write(ctx, "session delete", func(tx *Tx) error {
 		_, err := tx.exec(ctx, qDeleteRef, ss.id, id[:])
@@ -528,7 +529,7 @@ func (ss *Session) drop(ctx context.Context, tx *Tx) error {
 	return nil
 }
 
-// Sessions yields every session that holds a ref or an intent, in id
+// Sessions yields every session that holds a ref, committed or not, in id
 // order, with its use of the store. It reads in pages and holds nothing
 // open between them; an error ends the iteration.
 func (s *Store) Sessions(ctx context.Context) iter.Seq2[SessionInfo, error] {
@@ -585,8 +586,8 @@ func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, 
 	return page, mapErr(err, "sessions")
 }
 
-// RefsTo returns every manifest row that refers to the blob with that id,
-// across sessions: who holds it, committed or not.
+// RefsTo returns every ref to the blob with that id, across sessions: who
+// holds it, committed or not.
 func (s *Store) RefsTo(ctx context.Context, id ID) ([]Entry, error) {
 	t, err := s.reader()
 	if err != nil {

@@ -15,10 +15,6 @@ import (
 // ReclaimPolicy.BatchSize is zero.
 const DefaultReclaimBatch = 32
 
-// DefaultVacuumAt is the share of the file that free pages must reach
-// before Reclaim gives them back, when ReclaimPolicy.VacuumAt is zero.
-const DefaultVacuumAt = 0.25
-
 // ReclaimPolicy says what Reclaim may collect.
 type ReclaimPolicy struct {
 	// Grace protects recent work: nothing touched or intended within Grace
@@ -36,12 +32,14 @@ type ReclaimPolicy struct {
 	// AllowEmptyRoots lets Reclaim delete blobs from a store whose
 	// manifest is empty as it starts; see ErrNoRoots.
 	AllowEmptyRoots bool
-	// VacuumAt is the share of the file that free pages must reach before
-	// Reclaim gives them back to the filesystem (default DefaultVacuumAt;
-	// at most 1). Until then new content reuses them. Giving pages back
-	// moves live pages from the end of the file into the holes, so for
-	// space that new content would soon take again it is wasted work. A
-	// tiny share gives back whatever is free; 1 never gives anything back.
+	// VacuumAt is the share of the file, from 0 to 1, that free pages
+	// must reach before Reclaim gives them back to the filesystem; below
+	// it they stay for new content to reuse. 0 gives back whatever is
+	// free, 1 never gives anything back. Giving pages back moves live
+	// pages from the end of the file into the holes, which is wasted work
+	// for space that new content soon takes again: a host that reclaims
+	// often while content keeps arriving may choose, say, 0.25 (what the
+	// CLI's --vacuum auto passes).
 	VacuumAt float64
 }
 
@@ -77,7 +75,7 @@ type ReclaimReport struct {
 // uncommitted intents older than Grace whose owner holds no Hold, ends
 // lapsed holds, clears tombstones older than Grace, deletes every blob that
 // no ref points to and that was untouched for Grace, and then gives free
-// pages back to the filesystem once they pass p.VacuumAt of the file.
+// pages back to the filesystem once they reach p.VacuumAt of the file.
 //
 // Each batch is one transaction of its own, so a Put racing Reclaim never
 // loses data: a blob is deleted only in a transaction that sees it
@@ -86,9 +84,10 @@ type ReclaimReport struct {
 // was done so far is consistent and reported along with the error.
 //
 // Reclaim refuses with ErrNoRoots, deleting nothing, when it would delete
-// blobs while the manifest is empty as it starts (no ref, intent or
-// tombstone; a hold alone does not count), unless p.AllowEmptyRoots. A DryRun reports what it would
-// collect with AllowEmptyRoots, and ErrNoRoots too.
+// blobs while the manifest is empty as it starts (no ref, committed or
+// not, and no tombstone; a hold alone does not count), unless
+// p.AllowEmptyRoots. A DryRun reports what it would collect with
+// AllowEmptyRoots, and ErrNoRoots too.
 func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, error) {
 	var rep ReclaimReport
 	switch {
@@ -101,9 +100,6 @@ func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, er
 	}
 	if p.BatchSize == 0 {
 		p.BatchSize = DefaultReclaimBatch
-	}
-	if p.VacuumAt == 0 {
-		p.VacuumAt = DefaultVacuumAt
 	}
 	if err := s.enter(); err != nil {
 		return rep, err
@@ -323,7 +319,7 @@ func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 	return err
 }
 
-// giveBack returns free pages to the filesystem once they pass VacuumAt
+// giveBack returns free pages to the filesystem once they reach VacuumAt
 // of the file.
 func (r *reclaim) giveBack(ctx context.Context) error {
 	if r.p.DryRun {

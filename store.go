@@ -13,6 +13,34 @@
 // what it holds a ref to. Update and View run several operations — and the
 // host's own SQL, through Tx.SQL — in one transaction.
 //
+// # Blobs, refs, intents, owners and holds
+//
+// A blob is stored content, named by its ID. The Ref type describes a
+// blob — id, size, metadata, creation time — as a put, Stat, List or a
+// Reader returns it. A ref, in these docs, is one row of the manifest: a
+// session's reference to a blob, listed as an Entry (Session.Refs,
+// Store.RefsTo and Stats.Refs list or count such rows). A ref is an
+// intent until a commit stamps it committed: Session.Put records an
+// intent, Commit and CommitOwned stamp it, PutCommitted writes it
+// committed. A session holds at most one committed ref to a blob and, for
+// each owner, at most one intent. Pending ids are those with an intent.
+// Reclaim forgets intents older than its Grace whose owner holds no hold,
+// and deletes blobs no ref points to.
+//
+// An owner (a turn, a background job) is who staged an intent, so that
+// its intents commit, expire or are discarded apart from other owners'.
+// Puts take it from the Session (WithOwner): the code doing a turn's work
+// passes a Session bound to its turn to tools that need not know owners
+// exist. CommitOwned, Discard and Hold take it as an argument: they act
+// on one owner's intents from wherever the turn ends — the host's turn
+// loop, a request handler, a sweeper in another process after a crash —
+// which knows the owner's id but has no Session bound to it. A hold
+// (Session.Hold) keeps one owner's intents from Reclaim until a time; a
+// session that holds a ref (HoldsRef) merely has it. DropSession is on
+// Store and Tx, beside Store.Session and Store.Sessions, not on Session:
+// it ends the session itself, leaving a tombstone, rather than acting
+// through it.
+//
 // # Living in a host's file
 //
 // A store may share its SQLite file with the host application's own tables
@@ -123,7 +151,7 @@ type Store struct {
 // ErrDirtySchema for one whose migration did not finish, ErrCorrupt for a
 // file that is not an SQLite database, ErrReadOnly for a file this process
 // cannot write (use WithReadOnly), and ErrInvalidOption for a bad option
-// or for WithReadOnly with ":memory:".
+// or for WithReadOnly or WithExisting with ":memory:".
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -135,16 +163,17 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("attachstore: open: empty path (use %q for an in-memory store)", MemoryPath)
 	}
-	if path == MemoryPath && o.readOnly {
-		return nil, fmt.Errorf("%w: WithReadOnly with %s: a private in-memory store starts empty, and nothing but its own writes could fill it",
+	if path == MemoryPath && (o.readOnly || o.existing) {
+		return nil, fmt.Errorf("%w: WithReadOnly or WithExisting with %s: a private in-memory store starts empty, and nothing but its own writes could fill it",
 			ErrInvalidOption, MemoryPath)
 	}
 	cfg := db.Config{
-		Synchronous:  o.synchronous,
+		Synchronous:  o.sync.pragma(),
 		BusyTimeout:  o.busyTimeout,
 		PageSize:     o.tuning.PageSize,
 		CacheSizeKiB: o.tuning.CacheSizeKiB,
 		ReadOnly:     o.readOnly,
+		Existing:     o.existing,
 	}
 	if path != MemoryPath {
 		cfg.Path = path

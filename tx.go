@@ -125,6 +125,9 @@ func (tx *Tx) raw() bool { return tx.sqlTx == nil && !tx.s.db.Postgres() }
 // and pass the query through tx.SQL().Rebind to serve both.
 // attachstore's own tables (attachstore_…) may be read, never written: a
 // ref carries copies of its blob's columns that only attachstore keeps.
+// It is a *sqlx.Tx, not a *sql.Tx, because sqlx is one of attachstore's
+// chosen dependencies and its Rebind, Get and Select serve both engines;
+// the *sql.Tx it embeds is there for code that wants database/sql alone.
 func (tx *Tx) SQL() *sqlx.Tx { return tx.sqlTx }
 
 // Session returns the session id seen inside this transaction.

@@ -28,24 +28,31 @@ type VerifyProgress struct {
 	TotalBytes   int64
 }
 
-// VerifyPolicy configures VerifyWith.
-type VerifyPolicy struct {
-	// Progress, if set, is called as blobs are checked.
-	Progress func(VerifyProgress)
+// VerifyOption configures Verify.
+type VerifyOption func(*verifyOptions)
+
+type verifyOptions struct {
+	progress func(VerifyProgress)
+}
+
+// WithVerifyProgress has Verify call fn after each blob it checks, with
+// the running totals, so that a long Verify can be followed.
+func WithVerifyProgress(fn func(VerifyProgress)) VerifyOption {
+	return func(o *verifyOptions) { o.progress = fn }
 }
 
 // Verify checks the whole store: the database's integrity and foreign key
 // checks (which also find chunk rows of no blob and refs to no blob), and
-// a re-hash of every blob streamed chunk by chunk. It returns an error
-// only when it could not check; what it found is in the report. Repair,
-// given a corrupt blob's original bytes, gives it them back.
-func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
-	return s.VerifyWith(ctx, VerifyPolicy{})
-}
-
-// VerifyWith is Verify with a progress callback. It reads one snapshot (a
-// View), so content deleted while it runs is not mistaken for corruption.
-func (s *Store) VerifyWith(ctx context.Context, p VerifyPolicy) (VerifyReport, error) {
+// a re-hash of every blob streamed chunk by chunk. It reads one snapshot
+// (a View), so content deleted while it runs is not mistaken for
+// corruption. It returns an error only when it could not check; what it
+// found is in the report. Repair, given a corrupt blob's original bytes,
+// gives it them back.
+func (s *Store) Verify(ctx context.Context, opts ...VerifyOption) (VerifyReport, error) {
+	var o verifyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var rep VerifyReport
 	err := s.View(ctx, func(t *Tx) error {
 		probs, err := s.db.Check(ctx, t.sqlTx)
@@ -75,9 +82,9 @@ func (s *Store) VerifyWith(ctx context.Context, p VerifyPolicy) (VerifyReport, e
 				}
 				rep.CheckedBlobs++
 				rep.CheckedBytes += b.ref.Size
-				if p.Progress != nil {
+				if o.progress != nil {
 					prog.CheckedBlobs, prog.CheckedBytes = rep.CheckedBlobs, rep.CheckedBytes
-					p.Progress(prog)
+					o.progress(prog)
 				}
 			}
 			if len(page) < listPage {

@@ -32,6 +32,9 @@ type Config struct {
 	CacheSizeKiB int
 	// ReadOnly opens an existing store for reading only.
 	ReadOnly bool
+	// Existing opens only an existing store: a missing file is
+	// fs.ErrNotExist and a database attachstore never wrote ErrNotAStore.
+	Existing bool
 }
 
 // Origin says what Open found at the path.

@@ -116,6 +116,8 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 		return nil, err
 	}
 	switch {
+	case stores == 0 && cfg.Existing:
+		return nil, errNeverWritten
 	case tables == 0:
 		d.Origin = Created
 	case stores == 0:

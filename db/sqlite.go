@@ -132,8 +132,11 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	// SQLite creates files with mode 0644 (less umask); attachments are
 	// private, so the file is created first. Its -wal and -shm files take
 	// its mode.
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
+	if cfg.Existing {
+		if _, err := os.Stat(abs); err != nil {
+			return nil, err
+		}
+	} else if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
 		f.Close()
 	} else if !errors.Is(err, os.ErrExist) {
 		return nil, err
@@ -226,7 +229,7 @@ func look(ctx context.Context, cfg Config, abs string, readOnly bool) error {
 		if err != nil {
 			return err
 		}
-		if before.fi.Size() == 0 && !readOnly {
+		if before.fi.Size() == 0 && !readOnly && !cfg.Existing {
 			return nil // a new file holds nothing to clash with
 		}
 		immutable := before.idle() && walMode(abs)
@@ -270,13 +273,13 @@ func lookOnce(ctx context.Context, cfg Config, abs string, readOnly, immutable b
 	if readOnly {
 		return checkStore(ctx, h, false)
 	}
-	if _, _, err := readVersion(ctx, h, false); err != nil {
-		if errors.Is(err, ErrNotAStore) {
-			return fmt.Errorf("%w; nothing was changed", err)
-		}
-		return err
+	v, _, err := readVersion(ctx, h, false)
+	if errors.Is(err, ErrNotAStore) {
+		return fmt.Errorf("%w; nothing was changed", err)
+	} else if err == nil && v < 0 && cfg.Existing {
+		return errNeverWritten
 	}
-	return nil
+	return err
 }
 
 // state is what look compares to learn whether a file changed while it
