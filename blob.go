@@ -55,7 +55,7 @@ func (tx *Tx) Get(ctx context.Context, id ID) (Attachment, error) {
 	if err := tx.check(false); err != nil {
 		return Attachment{}, err
 	}
-	a, err := tx.readAll(ctx, id, tx.pick(qGet, qGetPG), id[:])
+	a, err := tx.readAll(ctx, id, qGet, id[:])
 	return a, wrapID(err, "get", id)
 }
 
@@ -100,14 +100,6 @@ func (tx *Tx) Delete(ctx context.Context, id ID) error {
 	return mapErr(err, "delete "+id.String())
 }
 
-// pick returns a statement's SQLite or PostgreSQL text.
-func (tx *Tx) pick(sqlite, pg string) string {
-	if tx.s.db.Postgres() {
-		return pg
-	}
-	return sqlite
-}
-
 // deleteChunks deletes the chunks of a blob of size bytes in chunks of
 // chunkSize that took pk, in the transaction that deletes its row (on
 // PostgreSQL its foreign key cascades). A damaged size or chunk size
@@ -120,7 +112,7 @@ func (tx *Tx) deleteChunks(ctx context.Context, pk, size, chunkSize int64) error
 	if size >= 0 && chunkSize > 0 && (size+chunkSize-1)/chunkSize < math.MaxInt64-pk {
 		end = pk + (size+chunkSize-1)/chunkSize
 	}
-	_, err := tx.exec(ctx, qDeleteChunks, pk, end, pk)
+	_, err := tx.exec(ctx, qDeleteChunks, pk, end)
 	return err
 }
 
@@ -171,8 +163,8 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored 
 	id, now, size := ContentID(data), tx.s.now(), int64(len(data))
 	for range maxRetries {
 		var pk int64
-		err := tx.queryRow(ctx, tx.s.db.InsertNewBlob(), id[:], size, tx.s.opts.chunkSize,
-			m.MediaType, m.Label, extraArg(m.Extra), now, now).Scan(&pk)
+		err := tx.queryRow(ctx, qInsertNewBlob, id[:], size, tx.s.opts.chunkSize,
+			m.MediaType, m.Label, extraArg(m.Extra), now).Scan(&pk)
 		if errors.Is(err, sql.ErrNoRows) {
 			if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
 				return ref, false, err
@@ -204,7 +196,7 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored 
 func (tx *Tx) insertBlob(ctx context.Context, id ID, pk, size int64, m Meta, now int64) (Ref, error) {
 	for range maxRetries {
 		res, err := tx.exec(ctx, qInsertBlob, id[:], pk, size, tx.s.opts.chunkSize,
-			m.MediaType, m.Label, extraArg(m.Extra), now, now)
+			m.MediaType, m.Label, extraArg(m.Extra), now)
 		if err != nil {
 			return Ref{}, mapErr(err, "put "+id.String())
 		}
@@ -236,12 +228,7 @@ func (tx *Tx) deleteStreamed(ctx context.Context, pk, size int64) error {
 // so a chunk there already means chunks outlived their blob: a damaged
 // file.
 func (tx *Tx) insertChunk(ctx context.Context, pk, seq int64, data []byte) error {
-	var err error
-	if tx.s.db.Postgres() {
-		_, err = tx.exec(ctx, qInsertChunkPG, pk, seq, data)
-	} else {
-		_, err = tx.exec(ctx, qInsertChunk, pk+seq, pk, seq, data)
-	}
+	_, err := tx.exec(ctx, qInsertChunk, pk, seq, data)
 	if db.KindOf(err) == db.Conflict {
 		return fmt.Errorf("%w: put: chunk %d of new blob pk %d exists already: %w", ErrCorrupt, seq, pk, err)
 	}
@@ -251,7 +238,7 @@ func (tx *Tx) insertChunk(ctx context.Context, pk, seq int64, data []byte) error
 // nextPK returns the pk a new blob takes.
 func (tx *Tx) nextPK(ctx context.Context) (int64, error) {
 	var pk int64
-	err := tx.queryRow(ctx, tx.s.db.NextBlobPK()).Scan(&pk)
+	err := tx.queryRow(ctx, qNewPK).Scan(&pk)
 	return pk, mapErr(err, "put")
 }
 
@@ -362,7 +349,7 @@ func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
 // media_type, label, extra, created_at, pk, and the chunk's blob_pk, seq,
 // data), one per chunk in order, and assembles the attachment. No row means
 // ErrNotFound; missing, extra, foreign or misshapen chunks are ErrCorrupt.
-func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (Attachment, error) {
+func (tx *Tx) readAll(ctx context.Context, id ID, query *stmt, args ...any) (Attachment, error) {
 	a := Attachment{Ref: Ref{ID: id}}
 	var chunkSize, pk int64
 	found := false
@@ -455,7 +442,7 @@ type blobRow struct {
 
 // stat runs a query yielding (pk, size, chunk_size, media_type, label,
 // extra, created_at).
-func (tx *Tx) stat(ctx context.Context, id ID, query string, args ...any) (blobRow, error) {
+func (tx *Tx) stat(ctx context.Context, id ID, query *stmt, args ...any) (blobRow, error) {
 	var (
 		b       = blobRow{ref: Ref{ID: id}}
 		created int64

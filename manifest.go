@@ -190,8 +190,8 @@ func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Re
 			return err
 		}
 		id, now := ref.ID, ss.s.now()
-		res, err := tx.exec(ctx, qAddCommitted, ss.id, ss.owner, now, now,
-			m.MediaType, m.Label, extraArg(m.Extra), id[:], ss.id)
+		res, err := tx.exec(ctx, qAddCommitted, ss.id, ss.owner, now,
+			m.MediaType, m.Label, extraArg(m.Extra), id[:])
 		if err != nil {
 			return mapErr(err, "add ref "+id.String())
 		}
@@ -263,7 +263,7 @@ func (ss *Session) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, 
 
 func (ss *Session) addIntent(ctx context.Context, tx *Tx, id ID, m Meta) error {
 	res, err := tx.exec(ctx, qAddIntent, ss.id, ss.owner, ss.s.now(),
-		m.MediaType, m.Label, extraArg(m.Extra), id[:], ss.id)
+		m.MediaType, m.Label, extraArg(m.Extra), id[:])
 	if err != nil {
 		return mapErr(err, "add ref "+id.String())
 	}
@@ -295,7 +295,7 @@ func (ss *Session) notDropped(ctx context.Context, tx *Tx) error {
 func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 	var a Attachment
 	err := ss.read(func(tx *Tx) (err error) {
-		a, err = tx.readAll(ctx, id, tx.pick(qSessionGet, qSessionGetPG), ss.id, id[:], ss.id, id[:])
+		a, err = tx.readAll(ctx, id, qSessionGet, ss.id, id[:])
 		return err
 	})
 	return a, ss.errf("get", &id, err)
@@ -305,7 +305,7 @@ func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 func (ss *Session) NewReader(ctx context.Context, id ID) (*Reader, error) {
 	var r *Reader
 	err := ss.read(func(tx *Tx) error {
-		b, err := tx.stat(ctx, id, qSessionStat, ss.id, id[:], ss.id, id[:])
+		b, err := tx.stat(ctx, id, qSessionStat, ss.id, id[:])
 		r = &Reader{tx: tx, ctx: ctx, b: b}
 		return err
 	})
@@ -354,7 +354,7 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 		}
 		now := ss.s.now()
 		for _, id := range ids {
-			res, err := tx.exec(ctx, qStampNewest, now, ss.id, id[:], ss.id, id[:], ss.id, id[:])
+			res, err := tx.exec(ctx, qStampNewest, ss.id, id[:], now)
 			if err != nil {
 				return mapErr(err, "commit "+id.String())
 			}
@@ -391,11 +391,11 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) {
 	var ids []ID
 	err := ss.WithOwner(owner).write(ctx, "commit", func(tx *Tx) (err error) {
-		merged, err := tx.intents(ctx, qMergeOwned, ss.id, owner, ss.id)
+		merged, err := tx.intents(ctx, qMergeOwned, ss.id, owner)
 		if err != nil {
 			return err
 		}
-		stamped, err := tx.intents(ctx, qStampOwned, ss.s.now(), ss.id, owner)
+		stamped, err := tx.intents(ctx, qStampOwned, ss.id, owner, ss.s.now())
 		if err != nil {
 			return err
 		}
@@ -489,7 +489,7 @@ type Hold struct {
 func (ss *Session) Refs(ctx context.Context) ([]Entry, error) {
 	var es []Entry
 	err := ss.read(func(tx *Tx) (err error) {
-		es, err = tx.entries(ctx, qSessionEntries, ss.id, ss.id)
+		es, err = tx.entries(ctx, qSessionEntries, ss.id)
 		return err
 	})
 	return es, ss.errf("refs", nil, err)
@@ -514,10 +514,10 @@ func (tx *Tx) DropSession(ctx context.Context, id string) error {
 
 func (ss *Session) drop(ctx context.Context, tx *Tx) error {
 	for _, q := range []struct {
-		sql  string
+		sql  *stmt
 		args []any
 	}{
-		{qDropRefs, []any{ss.id, ss.id}},
+		{qDropRefs, []any{ss.id}},
 		{qDropHolds, []any{ss.id}},
 		{qTombstone, []any{ss.id, ss.s.now()}},
 	} {
@@ -557,7 +557,7 @@ func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, 
 	// One snapshot for the page and each session's use of the store.
 	var page []SessionInfo
 	err := s.View(ctx, func(t *Tx) error {
-		rows, err := t.query(ctx, qSessionPage, after, after, listPage)
+		rows, err := t.query(ctx, qSessionPage, after, listPage)
 		if err != nil {
 			return err
 		}
@@ -575,7 +575,7 @@ func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, 
 		for i := range page {
 			si := &page[i]
 			var last int64
-			if err := t.queryRow(ctx, qSessionUsage, si.ID, si.ID, si.ID, si.ID).Scan(&si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
+			if err := t.queryRow(ctx, qSessionUsage, si.ID).Scan(&si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
 				return err
 			}
 			si.LastIntentAt = time.Unix(0, last)
@@ -638,7 +638,7 @@ type intent struct {
 }
 
 // intents runs a statement that returns (blob_id, intent_at) rows.
-func (tx *Tx) intents(ctx context.Context, query string, args ...any) ([]intent, error) {
+func (tx *Tx) intents(ctx context.Context, query *stmt, args ...any) ([]intent, error) {
 	rows, err := tx.query(ctx, query, args...)
 	if err != nil {
 		return nil, mapErr(err, "intents")
@@ -677,7 +677,7 @@ func inIntentOrder(in []intent) []ID {
 }
 
 // ids runs a query that yields blob ids.
-func (tx *Tx) ids(ctx context.Context, query string, args ...any) ([]ID, error) {
+func (tx *Tx) ids(ctx context.Context, query *stmt, args ...any) ([]ID, error) {
 	rows, err := tx.query(ctx, query, args...)
 	if err != nil {
 		return nil, mapErr(err, "list ids")
@@ -698,7 +698,7 @@ func (tx *Tx) ids(ctx context.Context, query string, args ...any) ([]ID, error) 
 	return ids, mapErr(rows.Err(), "list ids")
 }
 
-func (tx *Tx) entries(ctx context.Context, query string, args ...any) ([]Entry, error) {
+func (tx *Tx) entries(ctx context.Context, query *stmt, args ...any) ([]Entry, error) {
 	rows, err := tx.query(ctx, query, args...)
 	if err != nil {
 		return nil, mapErr(err, "list refs")

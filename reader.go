@@ -67,7 +67,7 @@ func (r *Reader) load(seq int64) error {
 		chunkPK, cseq int64
 		chunk         []byte
 	)
-	err := r.tx.each(r.ctx, r.tx.pick(qReadChunk, qReadChunkPG), []any{seq, id[:], r.b.pk}, func(v []driver.Value) (_ bool, err error) {
+	err := r.tx.each(r.ctx, qReadChunk, []any{seq, id[:], r.b.pk}, func(v []driver.Value) (_ bool, err error) {
 		found = true
 		chunkPK, cseq, chunk, err = chunkOf(v)
 		return true, err

@@ -235,7 +235,7 @@ func (r *reclaim) orphans(ctx context.Context, after int64, limit int) ([]orphan
 	}
 	query, args := qOrphans, []any{after, r.cutoff, limit}
 	if r.p.DryRun {
-		query, args = qOrphansDry, []any{after, r.cutoff, r.cutoff, r.now, limit}
+		query, args = qOrphansDry, []any{after, r.cutoff, r.now, limit}
 	}
 	rows, err := t.query(ctx, query, args...)
 	if err != nil {

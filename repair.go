@@ -128,7 +128,7 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 	if err != nil {
 		return id, false, mapErr(err, "repair "+id.String())
 	}
-	for _, q := range []string{qRepairBlob, qRepairRefs} {
+	for _, q := range []*stmt{qRepairBlob, qRepairRefs} {
 		if _, err := tx.exec(ctx, q, newPK, size, s.opts.chunkSize, id[:]); err != nil {
 			return id, false, mapErr(err, "repair "+id.String())
 		}
@@ -149,7 +149,7 @@ func (tx *Tx) moveChunks(ctx context.Context, old, from, n int64) (int64, error)
 	// The old chunks lie after the blob's pk, in its range or (damage)
 	// appended later, but before the new ones. The new ones fit where no
 	// other blob's keys begin.
-	if _, err := tx.exec(ctx, qDeleteChunks, old, from, old); err != nil {
+	if _, err := tx.exec(ctx, qDeleteChunks, old, from); err != nil {
 		return 0, err
 	}
 	var next sql.NullInt64

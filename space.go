@@ -198,10 +198,6 @@ func (r *room) measureExact(ctx context.Context) error {
 	return nil
 }
 
-// qSpace reads, in the transaction, the file's size in pages, how many of
-// them are free, and the page size.
-const qSpace = `SELECT page_count, freelist_count, page_size FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()`
-
 // diskTight reports whether the store's disk has less free space than the
 // WAL may grow between two background checkpoints, twice over, besides the
 // reserve. False where nothing is measured.

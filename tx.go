@@ -66,27 +66,27 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.q.ExecContext(ctx, tx.s.db.SQL(query), args...)
+func (tx *Tx) exec(ctx context.Context, q *stmt, args ...any) (sql.Result, error) {
+	return tx.q.ExecContext(ctx, tx.s.text(q), args...)
 }
 
-func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.q.QueryContext(ctx, tx.s.db.SQL(query), args...)
+func (tx *Tx) query(ctx context.Context, q *stmt, args ...any) (*sql.Rows, error) {
+	return tx.q.QueryContext(ctx, tx.s.text(q), args...)
 }
 
-func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.q.QueryRowContext(ctx, tx.s.db.SQL(query), args...)
+func (tx *Tx) queryRow(ctx context.Context, q *stmt, args ...any) *sql.Row {
+	return tx.q.QueryRowContext(ctx, tx.s.text(q), args...)
 }
 
 // each runs a read and calls row with each row's values as the driver gives
 // them (int64, string, nil, or []byte the caller may keep) until row says
 // stop: the Store's own reads on SQLite through the driver's raw path
 // (db.Read), the rest through database/sql.
-func (tx *Tx) each(ctx context.Context, query string, args []any, row func([]driver.Value) (stop bool, err error)) error {
+func (tx *Tx) each(ctx context.Context, q *stmt, args []any, row func([]driver.Value) (stop bool, err error)) error {
 	if tx.raw() {
-		return tx.s.db.Read(ctx, query, args, row)
+		return tx.s.db.Read(ctx, q.sqlite, args, row)
 	}
-	rows, err := tx.query(ctx, query, args...)
+	rows, err := tx.query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -287,7 +287,7 @@ func (tx *Tx) undoable(ctx context.Context, fn func() error) error {
 			// the host's further statements do not each commit on their
 			// own; finish rolls this back and the Update fails.
 			tx.aborted = err
-			_, _ = tx.exec(bg, "BEGIN")
+			_, _ = tx.exec(bg, qBegin)
 			return err
 		}
 		// Locks taken inside the savepoint went with it.
