@@ -182,7 +182,7 @@ func (r *room) measureExact(ctx context.Context) error {
 	}
 	var pageCount, pageSize int64
 	if err := r.tx.queryRow(ctx, qSpace).Scan(&pageCount, &r.freePages, &pageSize); err != nil {
-		return mapErr(err, "put: measure free space")
+		return err
 	}
 	var fileSize int64
 	if fi, err := os.Stat(s.db.Path); err == nil {

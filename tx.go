@@ -50,7 +50,7 @@ func (tx *Tx) lockSession(ctx context.Context, id string) error {
 		return nil
 	}
 	if err := tx.s.db.LockSession(ctx, tx.q, id); err != nil {
-		return mapErr(err, "lock session")
+		return err
 	}
 	if tx.locked == nil {
 		tx.locked = map[string]bool{}
@@ -132,10 +132,10 @@ func (tx *Tx) Session(id string) *Session { return &Session{s: tx.s, tx: tx, id:
 
 func (tx *Tx) check(write bool) error {
 	if tx.done {
-		return errorf("transaction used after its function returned", sql.ErrTxDone)
+		return fmt.Errorf("transaction used after its function returned: %w", sql.ErrTxDone)
 	}
 	if tx.aborted != nil {
-		return errorf("transaction was rolled back by an earlier error", tx.aborted)
+		return fmt.Errorf("transaction was rolled back by an earlier error: %w", tx.aborted)
 	}
 	if write && !tx.writable {
 		return fmt.Errorf("%w: write inside View", ErrReadOnly)
@@ -166,10 +166,7 @@ func (tx *Tx) check(write bool) error {
 // again, a few times at most (then ErrConflict): keep effects outside the
 // database until Update returns. On SQLite fn runs once.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.update(ctx, "update", func(tx *Tx) error {
-		tx.host = true
-		return fn(tx)
-	})
+	return s.host(ctx, "update", true, fn)
 }
 
 // View runs fn in one read snapshot: everything fn reads through tx sees
@@ -181,18 +178,22 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // method called while fn runs blocks until its own ctx ends and returns
 // ctx's error. Read through tx.
 func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.run(ctx, "view", false, fn)
+	return s.host(ctx, "view", false, fn)
 }
 
-// update runs fn in one write transaction.
-func (s *Store) update(ctx context.Context, what string, fn func(tx *Tx) error) error {
-	if err := s.enter(); err != nil {
+// host runs the host's fn for Update or View, and returns fn's error as
+// fn returned it, or the transaction's, named op.
+func (s *Store) host(ctx context.Context, op string, write bool, fn func(tx *Tx) error) error {
+	var fnErr error
+	err := s.run(ctx, write, func(tx *Tx) error {
+		tx.host = write
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if fnErr != nil && errors.Is(err, fnErr) {
 		return err
 	}
-	if s.db.Writer == nil {
-		return fmt.Errorf("%w: %s", ErrReadOnly, what)
-	}
-	return s.run(ctx, what, true, fn)
+	return wrap(s, op, err)
 }
 
 // maxRetries bounds how often run starts a transaction again after it lost
@@ -202,15 +203,18 @@ const maxRetries = 10
 // run runs fn in one transaction, a write transaction or a read snapshot,
 // and runs it again, up to maxRetries times, when the database says it lost
 // a race with another transaction: nothing of a lost attempt was kept.
-func (s *Store) run(ctx context.Context, what string, write bool, fn func(tx *Tx) error) error {
+func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) error {
 	if err := s.enter(); err != nil {
 		return err
+	}
+	if write && s.db.Writer == nil {
+		return ErrReadOnly
 	}
 	if write {
 		s.keepWALShort(ctx)
 	}
 	for attempt := 1; ; attempt++ {
-		err := s.runOnce(ctx, what, write, fn)
+		err := s.runOnce(ctx, write, fn)
 		if db.KindOf(err) != db.Retry || attempt == maxRetries {
 			return err
 		}
@@ -222,13 +226,13 @@ func (s *Store) run(ctx context.Context, what string, write bool, fn func(tx *Tx
 	}
 }
 
-func (s *Store) runOnce(ctx context.Context, what string, write bool, fn func(tx *Tx) error) error {
+func (s *Store) runOnce(ctx context.Context, write bool, fn func(tx *Tx) error) error {
 	stx, end, err := s.db.Begin(ctx, write)
 	if err != nil {
-		return mapErr(err, what+": begin")
+		return err
 	}
 	defer end()
-	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: write}, what, fn)
+	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: write}, fn)
 	if err == nil && write {
 		s.db.Committed()
 	}
@@ -237,7 +241,7 @@ func (s *Store) runOnce(ctx context.Context, what string, write bool, fn func(tx
 
 // finish runs fn and commits when it returns nil and ctx has not ended;
 // otherwise, or on panic, it rolls back.
-func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *Tx) error) (err error) {
+func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, fn func(tx *Tx) error) (err error) {
 	defer func() {
 		tx.done = true
 		if p := recover(); p != nil {
@@ -245,17 +249,17 @@ func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *
 			panic(p)
 		}
 		if err == nil && tx.aborted != nil {
-			err = errorf(what+": rolled back by an earlier error", tx.aborted)
+			err = fmt.Errorf("rolled back by an earlier error: %w", tx.aborted)
 		}
 		if ctx.Err() != nil && (err == nil || errors.Is(err, driver.ErrBadConn)) {
 			// The transaction does not end with ctx (see db.Begin): a
 			// cancelled caller gets no commit. A driver that drops its
 			// connection to stop a statement (pgx) says only "bad
 			// connection": the context says why.
-			err = errorf(what, ctx.Err())
+			err = ctx.Err()
 		}
 		if err == nil && tx.writable {
-			err = mapErr(stx.Commit(), what+": commit")
+			err = stx.Commit()
 		} else {
 			// A read snapshot has nothing to commit; on PostgreSQL, a
 			// statement of the host's that failed in it would make the
@@ -275,7 +279,7 @@ func (tx *Tx) undoable(ctx context.Context, fn func() error) error {
 		return fn()
 	}
 	if _, err := tx.exec(ctx, qSavepoint); err != nil {
-		return mapErr(err, "savepoint")
+		return err
 	}
 	err := fn()
 	// A cancelled ctx must not stop the undo.
@@ -294,7 +298,7 @@ func (tx *Tx) undoable(ctx context.Context, fn func() error) error {
 		tx.locked = nil
 	}
 	if _, rerr := tx.exec(bg, qReleaseSavepoint); rerr != nil && err == nil {
-		err = mapErr(rerr, "release savepoint")
+		err = rerr
 	}
 	return err
 }
@@ -307,10 +311,6 @@ func (s *Store) enter() error {
 }
 
 // reader returns a Tx for single-statement reads on the read pool: one
-// statement is one snapshot, so it needs no BEGIN.
-func (s *Store) reader() (*Tx, error) {
-	if err := s.enter(); err != nil {
-		return nil, err
-	}
-	return &Tx{s: s, q: s.db.Reader}, nil
-}
+// statement is one snapshot, so it needs no BEGIN. Once the store is
+// closed, its reads fail, and wrap says ErrClosed.
+func (s *Store) reader() *Tx { return &Tx{s: s, q: s.db.Reader} }
