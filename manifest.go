@@ -93,7 +93,7 @@ func validSessionText(what, s string, allowEmpty bool) error {
 
 // write runs fn in the session's transaction, or in a new write
 // transaction, after checking the session id and owner. Writes into one
-// session are serialized (db.LockSession).
+// session are serialized (Tx.lockSession).
 func (ss *Session) write(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := validSessionText("session id", ss.id, false); err != nil {
 		return err

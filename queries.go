@@ -222,6 +222,9 @@ var (
 				WHERE ` + qOfSession + ` GROUP BY r.blob_id) d)
 		FROM attachstore_refs r WHERE ` + qOfSession)
 	qSessionHolds = sq(`SELECT owner, held_until FROM attachstore_holds WHERE session_id = +?1 ORDER BY owner`)
+	// PostgreSQL's lock on a session's writes, by a hash of its id (see
+	// Tx.lockSession).
+	qLockSession = both("", `SELECT pg_advisory_xact_lock(?1)`)
 )
 
 // Reclaim.
@@ -291,6 +294,10 @@ var (
 	// names the blob is one too many.
 	qVerifyChunks   = both(`SELECT blob_pk, seq, data FROM attachstore_chunks WHERE k >= +?1 AND k <= +?2 ORDER BY k`, "")
 	qVerifyChunksPG = both("", `SELECT blob_pk, seq, data FROM attachstore_chunks WHERE blob_pk = +?1 ORDER BY seq`)
+	// What PostgreSQL's tables of attachstore take on disk (Stats.FileBytes).
+	qTableBytes = both("", `SELECT pg_total_relation_size('attachstore_blobs') + pg_total_relation_size('attachstore_chunks')
+		+ pg_total_relation_size('attachstore_refs') + pg_total_relation_size('attachstore_holds')
+		+ pg_total_relation_size('attachstore_dropped_sessions')`)
 	// The file's size in pages, how many of them are free, and the page
 	// size, read in the transaction (SQLite's).
 	qSpace = both(`SELECT page_count, freelist_count, page_size FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()`, "")

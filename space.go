@@ -231,7 +231,7 @@ func (s *Store) compactRoom(ctx context.Context, errFull error) error {
 	if s.opts.diskDir == "" && errFull == nil {
 		return nil
 	}
-	size := s.db.FileBytes(ctx)
+	size := s.db.DiskBytes()
 	var free uint64
 	measured := false
 	if s.opts.diskDir != "" {

@@ -21,6 +21,9 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		}
 		return tx.queryRow(ctx, qRefTotals).Scan(&st.Refs, &st.Sessions, &st.UncommittedRefs)
 	})
-	st.FileBytes = s.db.FileBytes(ctx)
+	st.FileBytes = s.db.DiskBytes()
+	if s.db.Postgres() {
+		_ = s.reader().queryRow(ctx, qTableBytes).Scan(&st.FileBytes)
+	}
 	return st, wrap(s, "stats", err)
 }

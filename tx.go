@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/attachstore/attachstore/db"
@@ -39,17 +40,23 @@ type Tx struct {
 	// commit after it.
 	aborted error
 	// locked holds the sessions this transaction has locked (see
-	// db.LockSession).
+	// lockSession).
 	locked map[string]bool
 }
 
 // lockSession serializes this transaction's writes into a session with
-// other transactions' (db.LockSession), once per transaction.
+// other transactions' across the processes that share a PostgreSQL
+// database, until the transaction ends: a drop and a put into the same
+// session, or two owners' commits of the same blob, would otherwise each
+// miss the other's uncommitted rows. Writes into different sessions go on
+// in parallel. On SQLite the one writer does this already.
 func (tx *Tx) lockSession(ctx context.Context, id string) error {
-	if tx.locked[id] {
+	if tx.locked[id] || !tx.s.db.Postgres() {
 		return nil
 	}
-	if err := tx.s.db.LockSession(ctx, tx.q, id); err != nil {
+	h := fnv.New64a()
+	h.Write([]byte("attachstore session\x00" + id))
+	if _, err := tx.exec(ctx, qLockSession, int64(h.Sum64())); err != nil {
 		return err
 	}
 	if tx.locked == nil {
