@@ -109,10 +109,10 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekEnd:
 		abs = r.b.ref.Size + offset
 	default:
-		return 0, errors.New("attachstore: seek: invalid whence")
+		return 0, wrapID(r.tx.s, "seek", r.b.ref.ID, fmt.Errorf("%w: whence %d", ErrInvalid, whence))
 	}
 	if abs < 0 {
-		return 0, errors.New("attachstore: seek: negative position")
+		return 0, wrapID(r.tx.s, "seek", r.b.ref.ID, fmt.Errorf("%w: negative position %d", ErrInvalid, abs))
 	}
 	r.off = abs
 	return abs, nil

@@ -48,7 +48,7 @@ func (s *Store) Repair(ctx context.Context, r io.Reader) (ID, error) {
 }
 
 // errIntact rolls back a Repair that found its blob intact.
-var errIntact = errors.New("attachstore: repair: blob is intact")
+var errIntact = errors.New("blob is intact")
 
 // repair writes r's bytes as chunks under a pk of their own while it
 // hashes them, because which blob they repair is known only from their
