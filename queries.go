@@ -2,27 +2,23 @@ package attachstore
 
 import "strings"
 
-// Every SQL statement of the package, in SQLite's text and PostgreSQL's
-// side by side where they differ. Parameters are numbered (?1, ?2 …), so a
-// statement that uses a value twice takes it once. Times are Unix
-// nanoseconds; ids are 32-byte values. A ref with committed_at 0 is an
-// owner's uncommitted intent (see the schema).
+// Every SQL statement of the package, SQLite's and PostgreSQL's text side
+// by side where they differ, with numbered parameters (?1, ?2 …): a value
+// used twice is passed once. Times are Unix nanoseconds; ids are 32-byte
+// values; a ref with committed_at 0 is an owner's uncommitted intent.
 //
-// Parameters that WHERE, ON or LIMIT compare are written +?N. When
-// SQLite's planner looks at a bound value while it plans — LIMIT ?, the
-// row estimate of col = ? (is the value 0 or 1?), a partial index's WHERE
-// matched against a parameter, LIKE ? — it sets the parameter's bit in the
-// statement's expmask (sqlite3VdbeReprepareOnBind), and
+// Parameters that WHERE, ON or LIMIT compare are written +?N. A planner
+// that reads a bound value — LIMIT ?, the estimate for col = ? (is it 0 or
+// 1?), a partial index's WHERE matched to a parameter, LIKE ? — sets the
+// parameter's bit in the statement's expmask (sqlite3VdbeReprepareOnBind);
 // sqlite3_clear_bindings expires a statement whose expmask is not 0,
-// whatever the values: it is parsed and planned again at its next step.
-// mattn's driver resets a cached statement and clears its bindings before
-// each bind, so every warm Get would plan its query again. A unary plus
-// makes the operand an expression whose value the planner does not read
-// (sqlite3ExprIsInteger and sqlite3ExprCompare stop at TK_UPLUS), and
-// leaves the column's index usable. (STAT4 reads bound values too, but is
-// not compiled in: mattn's sqlite_stat4 build tag.) PostgreSQL gets the
-// text without the plus, with $N. TestQueryParametersKeepPlans holds every
-// statement to this.
+// whatever the values, and mattn clears a cached statement's bindings
+// before each bind, so every warm Get would be planned again. Under a
+// unary plus the planner reads no value (sqlite3ExprIsInteger and
+// sqlite3ExprCompare stop at TK_UPLUS), and the column keeps its index.
+// (STAT4 reads values too, but is not compiled in: mattn's sqlite_stat4
+// tag.) PostgreSQL gets no plus, and $N. TestQueryParametersKeepPlans
+// holds every statement to this.
 
 // stmt is one statement in each engine's text, made once as the package
 // loads. An engine's text is "" where only the other runs it.
