@@ -64,3 +64,46 @@ func TestWrapNamesOnce(t *testing.T) {
 		t.Errorf("wrap of SQLITE_READONLY = %q: want ErrReadOnly, and the prefix once", ro)
 	}
 }
+
+// TestClosedStoreReads: reads after Close, which no longer check for it
+// before they reach the database, are ErrClosed, named once.
+func TestClosedStoreReads(t *testing.T) {
+	ctx := context.Background()
+	for _, path := range []string{MemoryPath, t.TempDir() + "/s.db"} {
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := s.Put(ctx, []byte("x"), Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.NewReader(ctx, ref.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		calls := map[string]func() error{
+			"Get":       func() error { _, err := s.Get(ctx, ref.ID); return err },
+			"Stat":      func() error { _, err := s.Stat(ctx, ref.ID); return err },
+			"NewReader": func() error { _, err := s.NewReader(ctx, ref.ID); return err },
+			"Read":      func() error { _, err := r.Read(make([]byte, 1)); return err },
+			"RefsTo":    func() error { _, err := s.RefsTo(ctx, ref.ID); return err },
+			"Session":   func() error { _, err := s.Session("s").Get(ctx, ref.ID); return err },
+			"List": func() error {
+				for _, err := range s.List(ctx) {
+					return err
+				}
+				return nil
+			},
+		}
+		for name, call := range calls {
+			err := call()
+			if !errors.Is(err, ErrClosed) || strings.Count(err.Error(), "attachstore:") != 1 {
+				t.Errorf("%s: %s after Close = %v, want ErrClosed, named once", path, name, err)
+			}
+		}
+	}
+}
