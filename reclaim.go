@@ -88,8 +88,8 @@ type ReclaimReport struct {
 // not, and no tombstone; a hold alone does not count), unless
 // p.AllowEmptyRoots. A DryRun reports what it would collect with
 // AllowEmptyRoots, and ErrNoRoots too.
-func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, error) {
-	var rep ReclaimReport
+func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (rep ReclaimReport, err error) {
+	defer func() { err = wrap(s, "reclaim", err) }()
 	switch {
 	case p.Grace < 0:
 		return rep, fmt.Errorf("%w: negative grace %v", ErrInvalidPolicy, p.Grace)
@@ -105,12 +105,11 @@ func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, er
 		return rep, err
 	}
 	if s.ReadOnly() && !p.DryRun {
-		return rep, fmt.Errorf("%w: reclaim", ErrReadOnly)
+		return rep, ErrReadOnly
 	}
 	r := reclaim{s: s, p: p, rep: &rep, now: s.now()}
 	r.cutoff = r.now - int64(p.Grace)
-	err := r.run(ctx)
-	return rep, err
+	return rep, r.run(ctx)
 }
 
 // reclaim is one run of Reclaim.
@@ -133,12 +132,8 @@ func (r *reclaim) progress(phase string) {
 func (r *reclaim) run(ctx context.Context) error {
 	r.diskBefore = r.s.db.DiskBytes()
 	var roots int64
-	t, err := r.s.reader()
-	if err != nil {
+	if err := r.s.reader().queryRow(ctx, qHasRoots).Scan(&roots); err != nil {
 		return err
-	}
-	if err := t.queryRow(ctx, qHasRoots).Scan(&roots); err != nil {
-		return mapErr(err, "reclaim")
 	}
 	if roots == 0 && !r.p.AllowEmptyRoots {
 		orphans, _, err := r.orphans(ctx, 0, 1)
@@ -156,7 +151,7 @@ func (r *reclaim) run(ctx context.Context) error {
 	}
 	for _, step := range []func(context.Context) error{r.intents, r.blobs, r.giveBack} {
 		if err := ctx.Err(); err != nil {
-			return errorf("reclaim", err)
+			return err
 		}
 		if err := step(ctx); err != nil {
 			return err
@@ -169,30 +164,27 @@ func (r *reclaim) run(ctx context.Context) error {
 // tombstones.
 func (r *reclaim) intents(ctx context.Context) error {
 	if r.p.DryRun {
-		t, err := r.s.reader()
-		if err != nil {
+		t := r.s.reader()
+		if err := t.queryRow(ctx, qCountExpiring, r.cutoff, r.now).Scan(&r.rep.ExpiredIntents); err != nil {
 			return err
 		}
-		if err := t.queryRow(ctx, qCountExpiring, r.cutoff, r.now).Scan(&r.rep.ExpiredIntents); err != nil {
-			return mapErr(err, "reclaim: count intents")
-		}
 		if err := t.queryRow(ctx, qCountOldTombstones, r.cutoff).Scan(&r.rep.ClearedTombstones); err != nil {
-			return mapErr(err, "reclaim: count tombstones")
+			return err
 		}
 		r.progress("intents")
 		return nil
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return errorf("reclaim", err)
+			return err
 		}
 		var n int64
-		err := r.s.update(ctx, "reclaim intents", func(tx *Tx) error {
+		err := r.s.run(ctx, true, func(tx *Tx) error {
 			res, err := tx.exec(ctx, qExpireIntents, r.cutoff, r.now, r.p.BatchSize)
 			if err == nil {
 				n, err = res.RowsAffected()
 			}
-			return mapErr(err, "reclaim intents")
+			return err
 		})
 		if err != nil {
 			return err
@@ -203,13 +195,13 @@ func (r *reclaim) intents(ctx context.Context) error {
 			break
 		}
 	}
-	return r.s.update(ctx, "reclaim tombstones", func(tx *Tx) error {
+	return r.s.run(ctx, true, func(tx *Tx) error {
 		if _, err := tx.exec(ctx, qEndLapsedHolds, r.now); err != nil {
-			return mapErr(err, "reclaim holds")
+			return err
 		}
 		res, err := tx.exec(ctx, qClearTombstones, r.cutoff)
 		if err != nil {
-			return mapErr(err, "reclaim tombstones")
+			return err
 		}
 		n, err := res.RowsAffected()
 		r.rep.ClearedTombstones = int(n)
@@ -225,28 +217,24 @@ type orphan struct {
 
 // orphans reads up to limit orphan candidates after pk after, in pk order.
 func (r *reclaim) orphans(ctx context.Context, after int64, limit int) ([]orphan, int64, error) {
-	t, err := r.s.reader()
-	if err != nil {
-		return nil, 0, err
-	}
 	query, args := qOrphans, []any{after, r.cutoff, limit}
 	if r.p.DryRun {
-		query, args = qOrphansDry, []any{after, r.cutoff, r.cutoff, r.now, limit}
+		query, args = qOrphansDry, []any{after, r.cutoff, r.now, limit}
 	}
-	rows, err := t.query(ctx, query, args...)
+	rows, err := r.s.reader().query(ctx, query, args...)
 	if err != nil {
-		return nil, 0, mapErr(err, "reclaim: find orphans")
+		return nil, 0, err
 	}
 	defer rows.Close()
 	var found []orphan
 	for rows.Next() {
 		var o orphan
 		if err := rows.Scan(&o.pk, &o.id, &o.size); err != nil {
-			return nil, 0, mapErr(err, "reclaim: find orphans")
+			return nil, 0, err
 		}
 		found, after = append(found, o), o.pk
 	}
-	return found, after, mapErr(rows.Err(), "reclaim: find orphans")
+	return found, after, rows.Err()
 }
 
 // blobs finds orphans on the read pool, a batch at a time, and deletes
@@ -254,7 +242,7 @@ func (r *reclaim) orphans(ctx context.Context, after int64, limit int) ([]orphan
 func (r *reclaim) blobs(ctx context.Context) error {
 	for after := int64(0); ; {
 		if err := ctx.Err(); err != nil {
-			return errorf("reclaim", err)
+			return err
 		}
 		batch, last, err := r.orphans(ctx, after, r.p.BatchSize)
 		if err != nil {
@@ -293,7 +281,7 @@ func (r *reclaim) delete(ctx context.Context, batch []orphan) (err error) {
 func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 	var blobs int
 	var bytes int64
-	err := r.s.update(ctx, "reclaim blobs", func(tx *Tx) error {
+	err := r.s.run(ctx, true, func(tx *Tx) error {
 		blobs, bytes = 0, 0
 		for _, o := range batch {
 			// The size comes back only when the row is deleted, so a
@@ -302,12 +290,12 @@ func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 			switch err := tx.queryRow(ctx, qDeleteOrphan, o.id, r.cutoff).Scan(&pk, &size, &chunkSize); {
 			case err == nil:
 				if err := tx.deleteChunks(ctx, pk, size, chunkSize); err != nil {
-					return mapErr(err, "reclaim blobs")
+					return err
 				}
 				blobs++
 				bytes += size
 			case !errors.Is(err, sql.ErrNoRows):
-				return mapErr(err, "reclaim blobs")
+				return err
 			}
 		}
 		return nil
@@ -326,11 +314,11 @@ func (r *reclaim) giveBack(ctx context.Context) error {
 		return nil
 	}
 	if err := r.s.db.GiveBack(ctx, r.p.VacuumAt); err != nil {
-		return mapErr(err, "reclaim: vacuum")
+		return err
 	}
 	sp, err := r.s.db.Space(ctx)
 	if err != nil {
-		return mapErr(err, "reclaim: vacuum")
+		return err
 	}
 	// Measured against the size before the deletes, not before the
 	// vacuum: counting the WAL those deletes wrote, which the vacuum's
@@ -377,12 +365,13 @@ func AllowRowidChanges() CompactOption {
 // given. A file of attachstore's tables alone, or whose other tables all
 // have an INTEGER PRIMARY KEY or are WITHOUT ROWID, is compacted without
 // it.
-func (s *Store) Compact(ctx context.Context, opts ...CompactOption) error {
+func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (err error) {
+	defer func() { err = wrap(s, "compact", err) }()
 	if err := s.enter(); err != nil {
 		return err
 	}
 	if s.ReadOnly() {
-		return fmt.Errorf("%w: compact", ErrReadOnly)
+		return ErrReadOnly
 	}
 	var o compactOptions
 	for _, opt := range opts {
@@ -391,22 +380,22 @@ func (s *Store) Compact(ctx context.Context, opts ...CompactOption) error {
 	if !o.allowRowidChanges {
 		tables, err := s.db.RowidTables(ctx)
 		if err != nil {
-			return mapErr(err, "compact")
+			return err
 		}
 		if len(tables) > 0 {
 			for i, t := range tables {
 				tables[i] = fmt.Sprintf("table %q", t)
 			}
-			return errorf("compact", fmt.Errorf("%w: %s (neither an INTEGER PRIMARY KEY nor WITHOUT ROWID); nothing was changed",
-				ErrRowidsMayChange, strings.Join(tables, ", ")))
+			return fmt.Errorf("%w: %s (neither an INTEGER PRIMARY KEY nor WITHOUT ROWID); nothing was changed",
+				ErrRowidsMayChange, strings.Join(tables, ", "))
 		}
 	}
 	if err := s.compactRoom(ctx, nil); err != nil {
-		return errorf("compact", err)
+		return err
 	}
-	err := s.db.Compact(ctx)
+	err = s.db.Compact(ctx)
 	if db.KindOf(err) == db.Full {
-		return errorf("compact", s.compactRoom(ctx, err))
+		return s.compactRoom(ctx, err)
 	}
-	return mapErr(err, "compact")
+	return err
 }

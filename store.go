@@ -66,7 +66,6 @@ package attachstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -157,15 +156,19 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	name := path
+	if db.IsURL(path) {
+		name = db.Redact(path) // never the password
+	}
 	if err := o.check(); err != nil {
-		return nil, err
+		return nil, wrap(nil, "open "+name, err)
 	}
 	if path == "" {
-		return nil, fmt.Errorf("attachstore: open: empty path (use %q for an in-memory store)", MemoryPath)
+		return nil, wrap(nil, "open", fmt.Errorf("%w: empty path (use %q for an in-memory store)", ErrInvalid, MemoryPath))
 	}
 	if path == MemoryPath && (o.readOnly || o.existing) {
-		return nil, fmt.Errorf("%w: WithReadOnly or WithExisting with %s: a private in-memory store starts empty, and nothing but its own writes could fill it",
-			ErrInvalidOption, MemoryPath)
+		return nil, wrap(nil, "open "+name, fmt.Errorf("%w: WithReadOnly or WithExisting: a private in-memory store starts empty, and nothing but its own writes could fill it",
+			ErrInvalidOption))
 	}
 	cfg := db.Config{
 		Synchronous:  o.sync.pragma(),
@@ -183,16 +186,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		err = fmt.Errorf("%s: %w", pe.Op, pe.Err) // the path is named below
 	}
 	if err != nil {
-		name := path
-		if db.IsURL(path) {
-			name = db.Redact(path) // never the password
-		}
-		for _, known := range []error{ErrSchemaTooNew, ErrDirtySchema, ErrReadOnly, ErrNotAStore} {
-			if errors.Is(err, known) {
-				return nil, errorf("open "+name, err)
-			}
-		}
-		return nil, mapErr(err, "open "+name)
+		return nil, wrap(nil, "open "+name, err)
 	}
 	if !d.Memory && !db.IsURL(path) && !o.readOnly && o.diskReserve > 0 {
 		o.diskDir = filepath.Dir(d.Path)
@@ -214,7 +208,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return mapErr(s.db.Close(), "close")
+	return wrap(nil, "close", s.db.Close())
 }
 
 // Persistence reports whether the store is Ephemeral or Durable.
@@ -249,11 +243,11 @@ func (s *Store) now() int64 { return s.opts.now().UnixNano() }
 // it is untouched for Grace.
 func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	var ref Ref
-	err := s.update(ctx, "put", func(tx *Tx) (err error) {
+	err := s.run(ctx, true, func(tx *Tx) (err error) {
 		ref, err = tx.Put(ctx, data, meta)
 		return err
 	})
-	return ref, err
+	return ref, wrap(s, "put", err)
 }
 
 // PutReader stores everything r yields, like Put, hashing while it writes
@@ -268,23 +262,23 @@ func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 // r cannot be read again.
 func (s *Store) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
 	var ref Ref
-	err := s.update(ctx, "put", once("put", func(tx *Tx) (err error) {
+	err := s.run(ctx, true, once(func(tx *Tx) (err error) {
 		ref, err = tx.PutReader(ctx, r, meta)
 		return err
 	}))
-	return ref, err
+	return ref, wrap(s, "put", err)
 }
 
 // once wraps the function of a transaction that consumes a reader: run
 // starts a transaction again when it lost a race (PostgreSQL), but the
 // reader was read by the attempt that lost, and a second read would store
 // the empty rest of it under the empty blob's id.
-func once(what string, fn func(tx *Tx) error) func(tx *Tx) error {
+func once(fn func(tx *Tx) error) func(tx *Tx) error {
 	ran := false
 	return func(tx *Tx) error {
 		if ran {
-			return fmt.Errorf("%w: %s: the transaction lost a race with another after reading the input, "+
-				"which cannot be read again; nothing was written (try again)", ErrConflict, what)
+			return fmt.Errorf("%w: the transaction lost a race with another after reading the input, "+
+				"which cannot be read again; nothing was written (try again)", ErrConflict)
 		}
 		ran = true
 		return fn(tx)
@@ -293,40 +287,28 @@ func once(what string, fn func(tx *Tx) error) func(tx *Tx) error {
 
 // Get returns the content with that id and its bytes, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id ID) (Attachment, error) {
-	t, err := s.reader()
-	if err != nil {
-		return Attachment{}, err
-	}
-	return t.Get(ctx, id)
+	return s.reader().Get(ctx, id)
 }
 
 // NewReader opens the content with that id for streaming, or returns
 // ErrNotFound. The Reader holds no lock or transaction between reads; if
 // the content is deleted while it is read, Read returns ErrNotFound.
 func (s *Store) NewReader(ctx context.Context, id ID) (*Reader, error) {
-	t, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	return t.NewReader(ctx, id)
+	return s.reader().NewReader(ctx, id)
 }
 
 // Stat returns the Ref of the content with that id, or ErrNotFound.
 func (s *Store) Stat(ctx context.Context, id ID) (Ref, error) {
-	t, err := s.reader()
-	if err != nil {
-		return Ref{}, err
-	}
-	return t.Stat(ctx, id)
+	return s.reader().Stat(ctx, id)
 }
 
 // Delete removes the content with that id. It returns ErrReferenced while
 // any session holds a ref to it (the database's foreign key refuses it),
 // and nil when there is no such content.
 func (s *Store) Delete(ctx context.Context, id ID) error {
-	return s.update(ctx, "delete "+id.String(), func(tx *Tx) error {
+	return wrapID(s, "delete", id, s.run(ctx, true, func(tx *Tx) error {
 		return tx.Delete(ctx, id)
-	})
+	}))
 }
 
 // listPage is how many rows List and its kin read per query; nothing is
@@ -340,14 +322,9 @@ func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
 	return func(yield func(Ref, error) bool) {
 		var after int64
 		for {
-			t, err := s.reader()
+			page, last, err := s.reader().listPage(ctx, after)
 			if err != nil {
-				yield(Ref{}, err)
-				return
-			}
-			page, last, err := t.listPage(ctx, after)
-			if err != nil {
-				yield(Ref{}, err)
+				yield(Ref{}, wrap(s, "list", err))
 				return
 			}
 			for _, r := range page {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/url"
 	"strings"
 
@@ -163,20 +162,4 @@ func migratePostgres(ctx context.Context, rawURL string, h *sql.DB) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
-}
-
-// LockSession serializes the writes into one session across the processes
-// that share a PostgreSQL database, until the transaction ends: a drop and
-// a put into the same session, or two owners' commits of the same blob,
-// would otherwise each miss the other's uncommitted rows. Writes into
-// different sessions go on in parallel. On SQLite the one writer does this
-// already.
-func (d *DB) LockSession(ctx context.Context, q sqlx.ExecerContext, session string) error {
-	if !d.pg {
-		return nil
-	}
-	h := fnv.New64a()
-	h.Write([]byte("attachstore session\x00" + session))
-	_, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64()))
-	return err
 }

@@ -672,19 +672,6 @@ func (d *DB) Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error)
 	return out, nil
 }
 
-// FileBytes is the size on disk of the database file and its WAL (0 for
-// an in-memory database), or of attachstore's tables on PostgreSQL.
-func (d *DB) FileBytes(ctx context.Context) int64 {
-	var n int64
-	if d.pg {
-		_ = d.Reader.QueryRowContext(ctx, `SELECT pg_total_relation_size('attachstore_blobs') + pg_total_relation_size('attachstore_chunks')
-			+ pg_total_relation_size('attachstore_refs') + pg_total_relation_size('attachstore_holds')
-			+ pg_total_relation_size('attachstore_dropped_sessions')`).Scan(&n)
-		return n
-	}
-	return d.DiskBytes()
-}
-
 // DiskBytes is the size on disk of an SQLite database file and its WAL
 // together, which is what giving pages back can shrink; 0 for an in-memory
 // or PostgreSQL database. A -wal file that is not there counts 0.
