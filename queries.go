@@ -79,8 +79,14 @@ const (
 	qSessionGetPG = `SELECT r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, r.blob_pk, c.blob_pk, c.seq, c.data
 		FROM attachstore_refs r LEFT JOIN attachstore_chunks c ON c.blob_pk = r.blob_pk
 		` + qSessionRef + ` ORDER BY c.seq`
-	qSessionStat = `SELECT r.blob_pk, r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at
-		FROM attachstore_refs r ` + qSessionRef
+	// The session's ref and, for content of one chunk, that chunk
+	// (Session.NewReader): a small read is one query.
+	qSessionOpen = `SELECT r.blob_pk, r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, c.blob_pk, c.seq, c.data
+		FROM attachstore_refs r LEFT JOIN attachstore_chunks c ON c.k = r.blob_pk AND r.size <= r.chunk_size
+		` + qSessionRef
+	qSessionOpenPG = `SELECT r.blob_pk, r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, c.blob_pk, c.seq, c.data
+		FROM attachstore_refs r LEFT JOIN attachstore_chunks c ON c.blob_pk = r.blob_pk AND c.seq = 0 AND r.size <= r.chunk_size
+		` + qSessionRef
 	// An owner's intent, unless the session was dropped (no row then). A
 	// re-put by the same owner refreshes its intent. The blob's columns are
 	// copied from its row.
