@@ -64,8 +64,11 @@ func (tx *Tx) Stat(ctx context.Context, id ID) (Ref, error) {
 	if err := tx.check(false); err != nil {
 		return Ref{}, err
 	}
-	b, err := tx.stat(ctx, id, qStatBlob, id[:])
-	return b.ref, wrapID(err, "stat", id)
+	r, err := tx.open(ctx, id, qStatBlob, id[:])
+	if err != nil {
+		return Ref{}, wrapID(err, "stat", id)
+	}
+	return r.b.ref, nil
 }
 
 // NewReader opens content for streaming as seen in this transaction; the
@@ -74,11 +77,8 @@ func (tx *Tx) NewReader(ctx context.Context, id ID) (*Reader, error) {
 	if err := tx.check(false); err != nil {
 		return nil, err
 	}
-	b, err := tx.stat(ctx, id, qStatBlob, id[:])
-	if err != nil {
-		return nil, wrapID(err, "open", id)
-	}
-	return &Reader{tx: tx, ctx: ctx, b: b}, nil
+	r, err := tx.open(ctx, id, qStatBlob, id[:])
+	return r, wrapID(err, "open", id)
 }
 
 // Delete removes content in this transaction; see Store.Delete.
@@ -451,30 +451,6 @@ type blobRow struct {
 	pk        int64
 	chunkSize int64
 	ref       Ref
-}
-
-// stat runs a query yielding (pk, size, chunk_size, media_type, label,
-// extra, created_at).
-func (tx *Tx) stat(ctx context.Context, id ID, query string, args ...any) (blobRow, error) {
-	var (
-		b       = blobRow{ref: Ref{ID: id}}
-		created int64
-		extra   *string
-	)
-	err := tx.queryRow(ctx, query, args...).Scan(&b.pk, &b.ref.Size, &b.chunkSize,
-		&b.ref.MediaType, &b.ref.Label, &extra, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return blobRow{}, ErrNotFound
-	}
-	if err != nil {
-		return blobRow{}, mapErr(err, "stat")
-	}
-	if b.ref.Size < 0 || b.chunkSize <= 0 {
-		return blobRow{}, fmt.Errorf("%w: blob row has size %d, chunk size %d", ErrCorrupt, b.ref.Size, b.chunkSize)
-	}
-	b.ref.Extra = extraFrom(extra)
-	b.ref.CreatedAt = time.Unix(0, created)
-	return b, nil
 }
 
 func (tx *Tx) listPage(ctx context.Context, after int64) ([]Ref, int64, error) {

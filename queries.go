@@ -30,7 +30,7 @@ const (
 	// A deleted blob's chunks go next, in the same transaction (on
 	// PostgreSQL its foreign key cascades).
 	qDeleteBlob = `DELETE FROM attachstore_blobs WHERE id = +? RETURNING pk, size, chunk_size`
-	qStatBlob   = `SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM attachstore_blobs WHERE id = +?`
+	qStatBlob   = `SELECT pk, size, chunk_size, media_type, label, extra, created_at, NULL, NULL, NULL FROM attachstore_blobs WHERE id = +?`
 	// A Reader holds no transaction between chunks, so it reads each one
 	// with the blob it expects: a blob deleted meanwhile finds no row, even
 	// if another took its pk since. Its arguments are id, pk, seq.
