@@ -57,25 +57,23 @@ func (tx *Tx) Get(ctx context.Context, id ID) (a Attachment, err error) {
 }
 
 // Stat returns the Ref of content as seen in this transaction.
-func (tx *Tx) Stat(ctx context.Context, id ID) (_ Ref, err error) {
-	var b blobRow
+func (tx *Tx) Stat(ctx context.Context, id ID) (ref Ref, err error) {
+	var r *Reader
 	if err = tx.check(false); err == nil {
-		b, err = tx.stat(ctx, id, qStatBlob, id[:])
+		if r, err = tx.open(ctx, id, qStatBlob, id[:]); err == nil {
+			ref = r.b.ref
+		}
 	}
-	return b.ref, wrapID(tx.s, "stat", id, err)
+	return ref, wrapID(tx.s, "stat", id, err)
 }
 
 // NewReader opens content for streaming as seen in this transaction; the
 // Reader must not be used after the transaction's function returns.
-func (tx *Tx) NewReader(ctx context.Context, id ID) (_ *Reader, err error) {
-	var b blobRow
+func (tx *Tx) NewReader(ctx context.Context, id ID) (r *Reader, err error) {
 	if err = tx.check(false); err == nil {
-		b, err = tx.stat(ctx, id, qStatBlob, id[:])
+		r, err = tx.open(ctx, id, qStatBlob, id[:])
 	}
-	if err != nil {
-		return nil, wrapID(tx.s, "open", id, err)
-	}
-	return &Reader{tx: tx, ctx: ctx, b: b}, nil
+	return r, wrapID(tx.s, "open", id, err)
 }
 
 // Delete removes content in this transaction; see Store.Delete.
@@ -438,30 +436,6 @@ type blobRow struct {
 	pk        int64
 	chunkSize int64
 	ref       Ref
-}
-
-// stat runs a query yielding (pk, size, chunk_size, media_type, label,
-// extra, created_at).
-func (tx *Tx) stat(ctx context.Context, id ID, query *stmt, args ...any) (blobRow, error) {
-	var (
-		b       = blobRow{ref: Ref{ID: id}}
-		created int64
-		extra   *string
-	)
-	err := tx.queryRow(ctx, query, args...).Scan(&b.pk, &b.ref.Size, &b.chunkSize,
-		&b.ref.MediaType, &b.ref.Label, &extra, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return blobRow{}, ErrNotFound
-	}
-	if err != nil {
-		return blobRow{}, err
-	}
-	if b.ref.Size < 0 || b.chunkSize <= 0 {
-		return blobRow{}, fmt.Errorf("%w: blob row has size %d, chunk size %d", ErrCorrupt, b.ref.Size, b.chunkSize)
-	}
-	b.ref.Extra = extraFrom(extra)
-	b.ref.CreatedAt = time.Unix(0, created)
-	return b, nil
 }
 
 func (tx *Tx) listPage(ctx context.Context, after int64) ([]Ref, int64, error) {

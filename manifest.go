@@ -299,11 +299,12 @@ func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 }
 
 // NewReader streams content this session holds a ref to; see Store.NewReader.
+// Content of one chunk is read in the query that checks the ref, so the
+// Reader reads nothing more.
 func (ss *Session) NewReader(ctx context.Context, id ID) (*Reader, error) {
 	var r *Reader
-	err := ss.read(func(tx *Tx) error {
-		b, err := tx.stat(ctx, id, qSessionStat, ss.id, id[:])
-		r = &Reader{tx: tx, ctx: ctx, b: b}
+	err := ss.read(func(tx *Tx) (err error) {
+		r, err = tx.open(ctx, id, qSessionOpen, ss.id, id[:])
 		return err
 	})
 	if err != nil {

@@ -78,7 +78,7 @@ var (
 	// A deleted blob's chunks go next, in the same transaction (on
 	// PostgreSQL its foreign key cascades).
 	qDeleteBlob = sq(`DELETE FROM attachstore_blobs WHERE id = +?1 RETURNING pk, size, chunk_size`)
-	qStatBlob   = sq(`SELECT pk, size, chunk_size, media_type, label, extra, created_at FROM attachstore_blobs WHERE id = +?1`)
+	qStatBlob   = sq(`SELECT pk, size, chunk_size, media_type, label, extra, created_at, NULL, NULL, NULL FROM attachstore_blobs WHERE id = +?1`)
 	// A Reader holds no transaction between chunks, so it reads each one
 	// with the blob it expects: a blob deleted meanwhile finds no row, even
 	// if another took its pk since. Its arguments are seq, id, pk.
@@ -137,8 +137,14 @@ var (
 		`SELECT r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, r.blob_pk, c.blob_pk, c.seq, c.data
 		FROM attachstore_refs r LEFT JOIN attachstore_chunks c ON c.blob_pk = r.blob_pk
 		`+qSessionRef+` ORDER BY c.seq`)
-	qSessionStat = sq(`SELECT r.blob_pk, r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at
-		FROM attachstore_refs r ` + qSessionRef)
+	// The session's ref and, for content of one chunk, that chunk
+	// (Session.NewReader): a small read is one query.
+	qSessionOpen = both(`SELECT r.blob_pk, r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, c.blob_pk, c.seq, c.data
+		FROM attachstore_refs r LEFT JOIN attachstore_chunks c ON c.k = r.blob_pk AND r.size <= r.chunk_size
+		`+qSessionRef,
+		`SELECT r.blob_pk, r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, c.blob_pk, c.seq, c.data
+		FROM attachstore_refs r LEFT JOIN attachstore_chunks c ON c.blob_pk = r.blob_pk AND c.seq = 0 AND r.size <= r.chunk_size
+		`+qSessionRef)
 	// Owner ?2's intent in session ?1 to blob ?7, unless the session was
 	// dropped (no row then). A re-put by the same owner refreshes its
 	// intent. The blob's columns are copied from its row.

@@ -53,7 +53,7 @@ func (h *handler) serveContent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, ok := h.parseID(w, r)
-	if !ok || !h.session(w, r, session) {
+	if !ok {
 		return
 	}
 	rd, err := h.s.Session(session).NewReader(r.Context(), id)

@@ -109,6 +109,10 @@ func TestRanges(t *testing.T) {
 			}
 		}
 
+		if w := sv.do(req("GET", attURL("chat", id), nil)); w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), data) {
+			t.Errorf("GET without Range: %d, %d bytes of %d", w.Code, w.Body.Len(), n)
+		}
+
 		r := req("GET", attURL("chat", id), nil)
 		r.Header.Set("Range", "bytes=0-9,8000-8191,-3")
 		w := sv.do(r)

@@ -43,7 +43,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/attachstore/attachstore"
 )
@@ -223,22 +222,19 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 	return w.ResponseWriter.Write(p)
 }
 
-// bigCopy is the size of the writes a large body is sent in: a chunk of
-// the store's default size, so each Read of the Reader returns a whole
-// chunk and each write is one system call, where ServeContent's own 32
-// KiB copy takes eight of each.
-const bigCopy = attachstore.DefaultChunkSize
-
-var bigCopyBufs = sync.Pool{New: func() any { b := make([]byte, bigCopy); return &b }}
-
-// ReadFrom sends a large body (ServeContent's io.CopyN) in bigCopy writes.
-// A small one, a Range reader's say, keeps the default copy and takes no
-// big buffer.
+// ReadFrom sends a body (ServeContent's io.CopyN) that runs to the end of
+// the content with the Reader's WriteTo: each chunk goes to the
+// connection as the store read it, in one write, with no copy. A range
+// that ends earlier takes the default copy.
 func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
-	if lr, ok := src.(*io.LimitedReader); ok && lr.N >= bigCopy {
-		b := bigCopyBufs.Get().(*[]byte)
-		defer bigCopyBufs.Put(b)
-		return io.CopyBuffer(writerOnly{w}, src, *b)
+	if lr, ok := src.(*io.LimitedReader); ok {
+		if rd, ok := lr.R.(*attachstore.Reader); ok {
+			if off, err := rd.Seek(0, io.SeekCurrent); err == nil && rd.Ref().Size-off <= lr.N {
+				n, err := rd.WriteTo(writerOnly{w})
+				lr.N -= n
+				return n, err
+			}
+		}
 	}
 	return io.Copy(writerOnly{w}, src)
 }

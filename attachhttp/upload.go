@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/attachstore/attachstore"
 )
@@ -34,7 +31,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 	if !h.guard(w, r, session, OpPut) {
 		return
 	}
-	owner, ok := h.owner(w, r, session)
+	owner, ok := h.owner(w, r)
 	if !ok {
 		return
 	}
@@ -123,48 +120,17 @@ func mediaType(contentType string) string {
 	return mt
 }
 
-// owner reads ?owner= (which may be empty, the default owner, but must be
-// given) and checks it and the session id, answering 400 when either is
-// malformed.
-func (h *handler) owner(w http.ResponseWriter, r *http.Request, session string) (string, bool) {
+// owner reads ?owner=, which may be empty (the default owner) but must be
+// given, answering 400 when it is missing. A malformed owner or session id
+// is the library's ErrInvalidSession, 400 too, before the store is read
+// or written.
+func (h *handler) owner(w http.ResponseWriter, r *http.Request) (string, bool) {
 	q := r.URL.Query()
 	if !q.Has("owner") {
 		writeError(w, r, http.StatusBadRequest, "usage", "missing owner: add ?owner=O (a turn id, say)")
 		return "", false
 	}
-	owner := q.Get("owner")
-	if err := checkText("owner", owner, true); err != nil {
-		writeError(w, r, http.StatusBadRequest, "invalid_session", "%v", err)
-		return "", false
-	}
-	if !h.session(w, r, session) {
-		return "", false
-	}
-	return owner, true
-}
-
-// session checks a session id as the library does, answering 400 when it
-// is malformed.
-func (h *handler) session(w http.ResponseWriter, r *http.Request, session string) bool {
-	if err := checkText("session id", session, false); err != nil {
-		writeError(w, r, http.StatusBadRequest, "invalid_session", "%v", err)
-		return false
-	}
-	return true
-}
-
-// checkText applies the library's rules for session ids and owners, so
-// that a malformed one is refused before an upload is spooled.
-func checkText(what, s string, allowEmpty bool) error {
-	switch {
-	case s == "" && !allowEmpty:
-		return fmt.Errorf("empty %s", what)
-	case len(s) > attachstore.MaxSessionIDBytes:
-		return fmt.Errorf("%s is %d bytes, at most %d", what, len(s), attachstore.MaxSessionIDBytes)
-	case !utf8.ValidString(s) || strings.ContainsRune(s, 0):
-		return fmt.Errorf("%s: want valid UTF-8 without NUL", what)
-	}
-	return nil
+	return q.Get("owner"), true
 }
 
 // ownerResult is the body of commit and discard: the ids the owner's call
@@ -191,7 +157,7 @@ func (h *handler) ownerCall(w http.ResponseWriter, r *http.Request, op Op,
 	if !h.guard(w, r, session, op) {
 		return
 	}
-	owner, ok := h.owner(w, r, session)
+	owner, ok := h.owner(w, r)
 	if !ok {
 		return
 	}
@@ -214,7 +180,7 @@ func (h *handler) deleteRef(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, ok := h.parseID(w, r)
-	if !ok || !h.session(w, r, session) {
+	if !ok {
 		return
 	}
 	held, err := h.s.HoldsRef(r.Context(), session, id)
