@@ -92,14 +92,22 @@ func validSessionText(what, s string, allowEmpty bool) error {
 	return nil
 }
 
+// Validate reports whether the session's id and owner (WithOwner) are
+// ones the store accepts, as an error matching ErrInvalidSession; every
+// write checks them so. A server can call it before it reads a request's
+// body.
+func (ss *Session) Validate() error {
+	if err := validSessionText("session id", ss.id, false); err != nil {
+		return err
+	}
+	return validSessionText("owner", ss.owner, true)
+}
+
 // write runs fn in the session's transaction, or in a new write
 // transaction, after checking the session id and owner. Writes into one
 // session are serialized (Tx.lockSession).
 func (ss *Session) write(ctx context.Context, fn func(tx *Tx) error) error {
-	if err := validSessionText("session id", ss.id, false); err != nil {
-		return err
-	}
-	if err := validSessionText("owner", ss.owner, true); err != nil {
+	if err := ss.Validate(); err != nil {
 		return err
 	}
 	locked := func(tx *Tx) error {

@@ -41,6 +41,10 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss := h.s.Session(session).WithOwner(owner)
+	if err := ss.Validate(); err != nil {
+		fail(w, r, err) // 400, before the body is read
+		return
+	}
 	limit := h.maxUpload()
 	if r.ContentLength > limit {
 		h.tooLarge(w, r, ss, meta, limit)
@@ -122,8 +126,8 @@ func mediaType(contentType string) string {
 
 // owner reads ?owner=, which may be empty (the default owner) but must be
 // given, answering 400 when it is missing. A malformed owner or session id
-// is the library's ErrInvalidSession, 400 too, before the store is read
-// or written.
+// is the library's ErrInvalidSession (Session.Validate), 400 too, before
+// the body or the store is read.
 func (h *handler) owner(w http.ResponseWriter, r *http.Request) (string, bool) {
 	q := r.URL.Query()
 	if !q.Has("owner") {

@@ -108,6 +108,25 @@ func TestUploadInvalidLabel(t *testing.T) {
 	}
 }
 
+// bodyNotRead fails the test that reads it.
+type bodyNotRead struct{ t *testing.T }
+
+func (b bodyNotRead) Read([]byte) (int, error) {
+	b.t.Error("the body was read")
+	return 0, io.EOF
+}
+
+// TestUploadInvalidOwnerBeforeBody: a malformed owner is 400 before the
+// body is read (Session.Validate), so a server spools nothing for it.
+func TestUploadInvalidOwnerBeforeBody(t *testing.T) {
+	s := engines()[0].open(t)
+	sv := newServer(t, s, attachhttp.Options{Token: testToken, AllowWrites: true})
+	w := sv.do(req("POST", "/sessions/c/attachments?owner=bad%00owner", bodyNotRead{t}))
+	if w.Code != 400 || errKind(t, w) != "invalid_session" || blobCount(t, s) != 0 {
+		t.Errorf("owner with NUL: %d %s", w.Code, w.Body)
+	}
+}
+
 // TestSlowUploadDoesNotStallWriters: while a client is still sending its
 // body, other writers go on (the body is spooled before the put takes the
 // write lock). If the upload held the lock, the Put below would wait
