@@ -75,10 +75,6 @@ type DB struct {
 	immutable bool
 	// keep holds an in-memory database open (see openMemory).
 	keep *sql.Conn
-	// maint runs checkpoints beside the writer; nil for an in-memory or
-	// read-only database.
-	maint *sqlx.DB
-	ckpt  *checkpointer
 	// giveBackFailed says the last GiveBack did not finish: the next one
 	// completes it.
 	giveBackFailed atomic.Bool
@@ -117,15 +113,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 // WAL back itself, and Close returns that checkpoint's error, if any,
 // after closing everything.
 func (d *DB) Close() error {
-	d.ckpt.stop()
 	var errs []error
 	if err := d.finalCheckpoint(); err != nil {
 		errs = append(errs, err)
 	}
-	for _, h := range []*sqlx.DB{d.maint, d.Reader} {
-		if h != nil && h != d.Writer {
-			errs = append(errs, h.Close())
-		}
+	if d.Reader != nil && d.Reader != d.Writer {
+		errs = append(errs, d.Reader.Close())
 	}
 	if d.keep != nil {
 		errs = append(errs, d.keep.Close())
@@ -138,9 +131,6 @@ func (d *DB) Close() error {
 
 // PageSize is the SQLite file's page size in bytes (0 for PostgreSQL).
 func (d *DB) PageSize() int64 { return d.pageSize }
-
-// Committed tells the database that a write transaction committed.
-func (d *DB) Committed() { d.ckpt.kick() }
 
 // SQL returns query as the engine takes it: unchanged for SQLite; for
 // PostgreSQL without the unary plus that keeps SQLite from planning a

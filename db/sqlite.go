@@ -30,6 +30,16 @@ const defaultPageSize = 16384
 // already has instead of growing it.
 const walKeepBytes = 64 << 20
 
+// walCheckpointPages is wal_autocheckpoint, SQLite's default made
+// explicit: 16 MiB of WAL at the default page size.
+const walCheckpointPages = 1000
+
+// WALGrowth bounds how far the WAL grows between two automatic
+// checkpoints, at the largest page size (64 KiB), besides the transaction
+// that crosses it: the root package checkpoints before each write
+// (Checkpoint) where the disk has less than twice this free.
+const WALGrowth = walCheckpointPages << 16
+
 func params(cfg Config) url.Values {
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
@@ -54,9 +64,10 @@ func init() {
 		// Statement journals stay in memory: on disk each would be a
 		// temp file.
 		"PRAGMA temp_store = MEMORY",
-		// The background checkpointer copies the WAL back, so that no
-		// commit pays for a checkpoint (see checkpointer).
-		"PRAGMA wal_autocheckpoint = 0",
+		// SQLite's own: the commit that takes the WAL past this many
+		// pages copies it back into the file (PASSIVE), on the writer's
+		// connection, so the next write starts the WAL from its beginning.
+		"PRAGMA wal_autocheckpoint = " + strconv.Itoa(walCheckpointPages),
 		"PRAGMA journal_size_limit = " + strconv.Itoa(walKeepBytes),
 	}
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
@@ -163,12 +174,6 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err := d.openReaders(ctx, cfg, false); err != nil {
 		return nil, err
 	}
-	// Opened on first use, and closed when idle, so that it holds no file
-	// descriptor between checkpoints.
-	d.maint = openHandle(fileDSN(abs, wq))
-	d.maint.SetMaxOpenConns(1)
-	d.maint.SetConnMaxIdleTime(time.Minute)
-	d.ckpt = startCheckpointer(d.maint, d.Writer, d.pageSize)
 	return d, nil
 }
 
@@ -503,8 +508,7 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 		// Each step's moved pages are copied into the file, and the file
 		// cut, before the next step: the WAL stays one step long however
 		// much moves, so that space comes back on a disk with little left.
-		var busy, log, done int64
-		if err := d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+		if _, err := d.checkpoint(ctx, "PASSIVE"); err != nil {
 			return err
 		}
 		var left int64
@@ -519,6 +523,51 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 	return d.truncateWAL(ctx)
 }
 
+// checkpoint copies the WAL back into the file on the writer's
+// connection, between two of this process's transactions (mode PASSIVE or
+// TRUNCATE), and reports whether a reader or writer kept it from copying
+// every frame.
+func (d *DB) checkpoint(ctx context.Context, mode string) (busy bool, err error) {
+	var b, log, done int64
+	err = d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &log, &done)
+	return b != 0, err
+}
+
+// Checkpoint copies the whole WAL back into the file, so that the next
+// write starts the WAL from its beginning instead of growing it: what every
+// write does first on a nearly full disk, where the WAL cannot grow as far
+// as it otherwise may (WALGrowth). The pages it copies were counted when
+// they were put, so the file has room for them. A reader still on old
+// frames, or another process's write, leaves the rest to the next call.
+func (d *DB) Checkpoint(ctx context.Context) error {
+	if d.Memory || d.pg || d.Writer == nil {
+		return nil
+	}
+	_, err := d.checkpoint(ctx, "PASSIVE")
+	return err
+}
+
+// finalCheckpoint copies the WAL back into the file before Close, on the
+// writer's connection. PASSIVE, so that a reader of another process does
+// not hold Close up: what it keeps from being copied stays in the WAL, and
+// that process's close copies it. A transaction still running on the
+// writer is waited for up to the busy timeout, then left to SQLite's
+// close. An error (a full disk: the file grows by the pages the WAL adds)
+// says that the WAL stays beside the file, and that the next open
+// recovers it.
+func (d *DB) finalCheckpoint() error {
+	if d.Memory || d.pg || d.Writer == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.busyTimeout)
+	defer cancel()
+	if _, err := d.checkpoint(ctx, "PASSIVE"); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("the write-ahead log could not be copied back into the file, so %s stays beside it "+
+			"and the next Open recovers it (nothing committed is lost): %w", filepath.Base(d.Path)+"-wal", err)
+	}
+	return nil
+}
+
 // truncateWAL copies the WAL back into the file and empties it, on the
 // writer's connection: from another, TRUNCATE would queue for the write
 // lock behind a busy writer. A reader still on old frames keeps it from
@@ -527,11 +576,11 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 func (d *DB) truncateWAL(ctx context.Context) error {
 	deadline := time.Now().Add(d.busyTimeout)
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		var busy, log, done int
-		if err := d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done); err != nil {
+		busy, err := d.checkpoint(ctx, "TRUNCATE")
+		if err != nil {
 			return err
 		}
-		if busy == 0 {
+		if !busy {
 			d.giveBackFailed.Store(false)
 			return nil
 		}
