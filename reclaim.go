@@ -135,7 +135,9 @@ func (r *reclaim) progress(phase string) {
 }
 
 func (r *reclaim) run(ctx context.Context) error {
-	r.diskBefore = r.s.db.DiskBytes()
+	if !r.s.db.Postgres() {
+		r.diskBefore = r.s.db.FileBytes(ctx)
+	}
 	var roots int64
 	t, err := r.s.reader()
 	if err != nil {
@@ -340,8 +342,10 @@ func (r *reclaim) giveBack(ctx context.Context) error {
 	// vacuum: counting the WAL those deletes wrote, which the vacuum's
 	// checkpoint then truncated, reported more returned than the file had
 	// held (issue 29).
-	r.rep.ReturnedBytes = max(0, r.diskBefore-r.s.db.DiskBytes())
-	r.rep.FreeBytes = sp.FreePages * sp.PageSize
+	if !r.s.db.Postgres() {
+		r.rep.ReturnedBytes = max(0, r.diskBefore-r.s.db.FileBytes(ctx))
+	}
+	r.rep.FreeBytes = sp.FreePages * r.s.db.PageSize()
 	r.rep.NeedsCompact = !sp.Incremental && sp.FreePages > 0
 	r.progress("vacuum")
 	return nil

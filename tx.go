@@ -189,7 +189,7 @@ func (s *Store) update(ctx context.Context, what string, fn func(tx *Tx) error) 
 	if err := s.enter(); err != nil {
 		return err
 	}
-	if s.db.Writer == nil {
+	if s.db.ReadOnly() {
 		return fmt.Errorf("%w: %s", ErrReadOnly, what)
 	}
 	return s.run(ctx, what, true, fn)

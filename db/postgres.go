@@ -109,7 +109,7 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if cfg.ReadOnly {
 		return d, checkStore(ctx, h.DB, true)
 	}
-	d.Writer = h
+	d.writer = h
 	var tables, stores int
 	if err := h.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE table_name IN ('attachstore_schema_migrations', 'attachstore_blobs'))
 		FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables, &stores); err != nil {
@@ -117,9 +117,9 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}
 	switch {
 	case tables == 0:
-		d.Origin = Created
+		d.Created = true
 	case stores == 0:
-		d.Origin = Adopted
+		d.Adopted = true
 	}
 	return d, migratePostgres(ctx, cfg.Path, h.DB)
 }

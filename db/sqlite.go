@@ -108,7 +108,7 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 	w.SetMaxIdleConns(2)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	d := &DB{Writer: w, Reader: w, Memory: true, Origin: Created}
+	d := &DB{writer: w, Reader: w, Memory: true, Created: true}
 	keep, err := w.Conn(ctx)
 	if err != nil {
 		w.Close()
@@ -158,17 +158,17 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err := look(ctx, cfg, abs, false); err != nil {
 		return nil, err
 	}
-	if d.Origin, err = bootstrap(ctx, cfg, abs); err != nil {
+	if err := d.bootstrap(ctx, cfg); err != nil {
 		return nil, err
 	}
 	wq := params(cfg)
 	wq.Set("mode", "rw")
-	d.Writer = openHandle(fileDSN(abs, wq))
-	d.Writer.SetMaxOpenConns(1)
-	d.Writer.SetMaxIdleConns(1)
-	d.Writer.SetConnMaxLifetime(0)
-	d.Writer.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, d.Writer.DB); err != nil {
+	d.writer = openHandle(fileDSN(abs, wq))
+	d.writer.SetMaxOpenConns(1)
+	d.writer.SetMaxIdleConns(1)
+	d.writer.SetConnMaxLifetime(0)
+	d.writer.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, d.writer.DB); err != nil {
 		return nil, err
 	}
 	if err := d.openReaders(ctx, cfg, false); err != nil {
@@ -374,46 +374,43 @@ func setUp(ctx context.Context, conn *sql.Conn, cfg Config) error {
 }
 
 // bootstrap sets up a new file (setUp) and puts it in WAL mode, which
-// persists, and says what it found. It runs on a connection with no DSN
-// pragmas: mattn/go-sqlite3 applies those in an order that freezes the
+// persists, and sets Created or Adopted. It runs on a connection with no
+// DSN pragmas: mattn/go-sqlite3 applies those in an order that freezes the
 // page size before it could be set.
-func bootstrap(ctx context.Context, cfg Config, abs string) (Origin, error) {
+func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
 	q := url.Values{}
 	q.Set("mode", "rw")
 	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
-	c, err := sql.Open("sqlite3", fileDSN(abs, q))
+	c, err := sql.Open("sqlite3", fileDSN(d.Path, q))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer c.Close()
 	conn, err := c.Conn(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer conn.Close()
 	var pages, stores int64
 	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
-		return 0, err
+		return err
 	}
-	origin := Existing
-	if pages == 0 {
-		origin = Created
+	if d.Created = pages == 0; d.Created {
 		if err := setUp(ctx, conn, cfg); err != nil {
-			return 0, err
+			return err
 		}
 	} else if err := conn.QueryRowContext(ctx, qStoreTables).Scan(&stores); err != nil {
-		return 0, err
-	} else if stores == 0 {
-		origin = Adopted
+		return err
 	}
+	d.Adopted = !d.Created && stores == 0
 	var mode string
 	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
-		return 0, err
+		return err
 	}
 	if mode != "wal" {
-		return 0, fmt.Errorf("could not enter WAL mode (journal_mode is %q)", mode)
+		return fmt.Errorf("could not enter WAL mode (journal_mode is %q)", mode)
 	}
-	return origin, nil
+	return nil
 }
 
 // qStoreTables counts the tables that mark a file attachstore has written.
@@ -421,7 +418,7 @@ const qStoreTables = `SELECT count(*) FROM sqlite_master WHERE type = 'table' AN
 
 // Space is how a database file uses its pages.
 type Space struct {
-	PageSize, Pages, FreePages int64
+	Pages, FreePages int64
 	// Incremental says free pages can be given back a few at a time
 	// (auto_vacuum INCREMENTAL). A file that another program created
 	// without it keeps its free pages until Compact.
@@ -431,15 +428,15 @@ type Space struct {
 // Space reports the file's pages as of now (zero for an in-memory
 // database).
 func (d *DB) Space(ctx context.Context) (Space, error) {
-	sp := Space{PageSize: d.pageSize}
+	var sp Space
 	if d.Memory || d.pg {
 		return sp, nil // PostgreSQL's autovacuum looks after its space
 	}
 	// On the writer where there is one: a reader connection keeps the
 	// auto_vacuum mode it read when it opened, which Compact changes.
 	h := d.Reader
-	if d.Writer != nil {
-		h = d.Writer
+	if d.writer != nil {
+		h = d.writer
 	}
 	var mode int
 	for _, p := range []struct {
@@ -466,7 +463,7 @@ const vacuumStepBytes = 4 << 20
 // Compact). When an earlier GiveBack failed (a full disk), this one
 // finishes its work whatever the share.
 func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
-	if d.Memory || d.pg || d.Writer == nil {
+	if d.Memory || d.pg || d.writer == nil {
 		return nil
 	}
 	sp, err := d.Space(ctx)
@@ -493,7 +490,7 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 		err := whileBusy(ctx, func() error {
 			// incremental_vacuum frees a page per step of its statement: it
 			// must be read to the end, not run with Exec.
-			rows, err := d.Writer.QueryContext(ctx, "PRAGMA incremental_vacuum("+strconv.FormatInt(step, 10)+")")
+			rows, err := d.writer.QueryContext(ctx, "PRAGMA incremental_vacuum("+strconv.FormatInt(step, 10)+")")
 			if err != nil {
 				return err
 			}
@@ -512,7 +509,7 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 			return err
 		}
 		var left int64
-		if err := d.Writer.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&left); err != nil {
+		if err := d.writer.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&left); err != nil {
 			return err
 		}
 		if left >= free {
@@ -529,7 +526,7 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 // every frame.
 func (d *DB) checkpoint(ctx context.Context, mode string) (busy bool, err error) {
 	var b, log, done int64
-	err = d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &log, &done)
+	err = d.writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &log, &done)
 	return b != 0, err
 }
 
@@ -540,7 +537,7 @@ func (d *DB) checkpoint(ctx context.Context, mode string) (busy bool, err error)
 // they were put, so the file has room for them. A reader still on old
 // frames, or another process's write, leaves the rest to the next call.
 func (d *DB) Checkpoint(ctx context.Context) error {
-	if d.Memory || d.pg || d.Writer == nil {
+	if d.Memory || d.pg || d.writer == nil {
 		return nil
 	}
 	_, err := d.checkpoint(ctx, "PASSIVE")
@@ -556,7 +553,7 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 // says that the WAL stays beside the file, and that the next open
 // recovers it.
 func (d *DB) finalCheckpoint() error {
-	if d.Memory || d.pg || d.Writer == nil {
+	if d.Memory || d.pg || d.writer == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.busyTimeout)
@@ -604,12 +601,12 @@ func (d *DB) Compact(ctx context.Context) error {
 	if d.Memory || d.pg {
 		return nil
 	}
-	if d.Writer == nil {
+	if d.writer == nil {
 		return ErrReadOnly
 	}
 	for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"} {
 		if err := whileBusy(ctx, func() error {
-			_, err := d.Writer.ExecContext(ctx, q)
+			_, err := d.writer.ExecContext(ctx, q)
 			return err
 		}); err != nil {
 			return err
@@ -626,12 +623,12 @@ func (d *DB) Compact(ctx context.Context) error {
 // Virtual tables are counted through their shadow tables. None on
 // PostgreSQL or in memory, where Compact does not vacuum.
 func (d *DB) RowidTables(ctx context.Context) ([]string, error) {
-	if d.Memory || d.pg || d.Writer == nil {
+	if d.Memory || d.pg || d.writer == nil {
 		return nil, nil
 	}
 	// An INTEGER PRIMARY KEY declared DESC is not the rowid: SQLite gives
 	// it an index of its own (origin 'pk'), as for any other key.
-	rows, err := d.Writer.QueryContext(ctx, `SELECT t.name FROM pragma_table_list AS t
+	rows, err := d.writer.QueryContext(ctx, `SELECT t.name FROM pragma_table_list AS t
 		WHERE t.schema = 'main' AND t.type IN ('table', 'shadow') AND NOT t.wr
 			AND t.name NOT LIKE 'sqlite\_%' ESCAPE '\'
 			AND NOT ((SELECT count(*) FROM pragma_table_info(t.name) WHERE pk > 0) = 1
@@ -718,8 +715,10 @@ func (d *DB) Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error)
 	return out, nil
 }
 
-// FileBytes is the size on disk of the database file and its WAL (0 for
-// an in-memory database), or of attachstore's tables on PostgreSQL.
+// FileBytes is the size on disk of the database file and its WAL together
+// (a -wal file that is not there counts 0; 0 for an in-memory database),
+// or of attachstore's tables on PostgreSQL (where it counts nothing if the
+// query fails: the figure is informational).
 func (d *DB) FileBytes(ctx context.Context) int64 {
 	var n int64
 	if d.pg {
@@ -728,17 +727,9 @@ func (d *DB) FileBytes(ctx context.Context) int64 {
 			+ pg_total_relation_size('attachstore_dropped_sessions')`).Scan(&n)
 		return n
 	}
-	return d.DiskBytes()
-}
-
-// DiskBytes is the size on disk of an SQLite database file and its WAL
-// together, which is what giving pages back can shrink; 0 for an in-memory
-// or PostgreSQL database. A -wal file that is not there counts 0.
-func (d *DB) DiskBytes() int64 {
-	if d.Memory || d.pg {
+	if d.Memory {
 		return 0
 	}
-	var n int64
 	for _, p := range []string{d.Path, d.Path + "-wal"} {
 		if fi, err := os.Stat(p); err == nil {
 			n += fi.Size()
