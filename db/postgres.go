@@ -121,22 +121,13 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	case stores == 0:
 		d.Adopted = true
 	}
-	return d, migratePostgres(ctx, cfg.Path, h.DB)
+	return d, migrate(ctx, h.DB, true, func() error { return migratePostgres(cfg.Path) })
 }
 
-// migratePostgres brings the database to schema.Version on a handle of its
-// own, which golang-migrate keeps a connection of and closes; its advisory
-// lock lets several nodes start at once.
-func migratePostgres(ctx context.Context, rawURL string, h *sql.DB) error {
-	if v, dirty, err := readVersion(ctx, h, true); errors.Is(err, ErrNotAStore) {
-		return fmt.Errorf("%w; nothing was changed", err)
-	} else if err != nil {
-		return err
-	} else if v == schema.Version && !dirty {
-		return nil
-	} else if v > schema.Version || dirty {
-		return checkStore(ctx, h, true)
-	}
+// migratePostgres runs PostgreSQL's migrations on a handle of its own,
+// which golang-migrate keeps a connection of and closes; its advisory lock
+// lets several nodes start at once.
+func migratePostgres(rawURL string) error {
 	mh, err := sql.Open("pgx", rawURL)
 	if err != nil {
 		return err

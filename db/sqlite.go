@@ -119,7 +119,7 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 		d.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, w.DB); err != nil {
+	if err := migrate(ctx, w.DB, false, func() error { return runMigrations(ctx, w.DB) }); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	d.writer.SetMaxIdleConns(1)
 	d.writer.SetConnMaxLifetime(0)
 	d.writer.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, d.writer.DB); err != nil {
+	if err := migrate(ctx, d.writer.DB, false, func() error { return runMigrations(ctx, d.writer.DB) }); err != nil {
 		return nil, err
 	}
 	if err := d.openReaders(ctx, cfg, false); err != nil {
@@ -438,17 +438,9 @@ func (d *DB) Space(ctx context.Context) (Space, error) {
 	if d.writer != nil {
 		h = d.writer
 	}
-	var mode int
-	for _, p := range []struct {
-		q   string
-		dst any
-	}{{"PRAGMA page_count", &sp.Pages}, {"PRAGMA freelist_count", &sp.FreePages}, {"PRAGMA auto_vacuum", &mode}} {
-		if err := h.QueryRowContext(ctx, p.q).Scan(p.dst); err != nil {
-			return Space{}, err
-		}
-	}
-	sp.Incremental = mode == 2
-	return sp, nil
+	err := h.QueryRowContext(ctx, `SELECT page_count, freelist_count, auto_vacuum = 2
+		FROM pragma_page_count(), pragma_freelist_count(), pragma_auto_vacuum()`).Scan(&sp.Pages, &sp.FreePages, &sp.Incremental)
+	return sp, err
 }
 
 // vacuumStepBytes is how much one incremental_vacuum statement gives back,
@@ -684,36 +676,16 @@ func (d *DB) Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error)
 		return nil, nil
 	}
 	var out []string
-	for _, pragma := range []string{"PRAGMA integrity_check", "PRAGMA foreign_key_check"} {
-		rows, err := q.QueryxContext(ctx, pragma)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			vals, err := rows.SliceScan()
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if len(vals) == 1 && fmt.Sprintf("%s", vals[0]) == "ok" {
-				continue
-			}
-			line := pragma + ":"
-			for _, v := range vals {
-				if b, ok := v.([]byte); ok {
-					v = string(b)
-				}
-				line += fmt.Sprintf(" %v", v)
-			}
-			out = append(out, line)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	err := sqlx.SelectContext(ctx, q, &out, qCheck)
+	return out, err
 }
+
+// qCheck is what integrity_check finds (one row "ok" when nothing), then
+// each row foreign_key_check names.
+const qCheck = `SELECT 'integrity_check: ' || integrity_check FROM pragma_integrity_check WHERE integrity_check <> 'ok'
+	UNION ALL
+	SELECT 'foreign_key_check: ' || "table" || ' row ' || coalesce(rowid, 'NULL') || ' refers to no row of ' || parent
+	FROM pragma_foreign_key_check`
 
 // FileBytes is the size on disk of the database file and its WAL together
 // (a -wal file that is not there counts 0; 0 for an in-memory database),
