@@ -216,8 +216,8 @@ func (s *Store) diskTight() bool {
 // keepWALShort copies the WAL back into the file before a write
 // transaction on a tight disk, so that the write starts the WAL from its
 // beginning. Otherwise a burst of commits — puts, or Reclaim's batches —
-// grows the WAL until SQLite's automatic checkpoint (db.WALGrowth), and
-// every frame it grows by is disk taken twice: once in the WAL, once more
+// grows the WAL past what the background checkpoint behind them has
+// copied (up to db.WALGrowth), and every frame it grows by is disk taken twice: once in the WAL, once more
 // in the file when it is copied. Measured: Reclaim of 10,000 small blobs
 // grew the WAL to 64 MiB; with this, to 0.6 MB. A checkpoint that fails
 // (SQLITE_FULL, another process's checkpoint) leaves the write to go on:

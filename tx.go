@@ -228,7 +228,11 @@ func (s *Store) runOnce(ctx context.Context, what string, write bool, fn func(tx
 		return mapErr(err, what+": begin")
 	}
 	defer end()
-	return finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: write}, what, fn)
+	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: write}, what, fn)
+	if err == nil && write {
+		s.db.Committed()
+	}
+	return err
 }
 
 // finish runs fn and commits when it returns nil and ctx has not ended;

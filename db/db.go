@@ -68,6 +68,10 @@ type DB struct {
 	immutable bool
 	// keep holds an in-memory database open (see openMemory).
 	keep *sql.Conn
+	// maint runs checkpoints beside the writer; nil for an in-memory or
+	// read-only database.
+	maint *sqlx.DB
+	ckpt  *checkpointer
 	// giveBackFailed says the last GiveBack did not finish: the next one
 	// completes it.
 	giveBackFailed atomic.Bool
@@ -106,12 +110,15 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 // WAL back itself, and Close returns that checkpoint's error, if any,
 // after closing everything.
 func (d *DB) Close() error {
+	d.ckpt.stop()
 	var errs []error
 	if err := d.finalCheckpoint(); err != nil {
 		errs = append(errs, err)
 	}
-	if d.Reader != nil && d.Reader != d.writer {
-		errs = append(errs, d.Reader.Close())
+	for _, h := range []*sqlx.DB{d.maint, d.Reader} {
+		if h != nil && h != d.writer {
+			errs = append(errs, h.Close())
+		}
 	}
 	if d.keep != nil {
 		errs = append(errs, d.keep.Close())

@@ -30,15 +30,10 @@ const defaultPageSize = 16384
 // already has instead of growing it.
 const walKeepBytes = 64 << 20
 
-// walCheckpointPages is wal_autocheckpoint, SQLite's default made
-// explicit: 16 MiB of WAL at the default page size.
-const walCheckpointPages = 1000
-
-// WALGrowth bounds how far the WAL grows between two automatic
-// checkpoints, at the largest page size (64 KiB), besides the transaction
-// that crosses it: the root package checkpoints before each write
-// (Checkpoint) where the disk has less than twice this free.
-const WALGrowth = walCheckpointPages << 16
+// WALGrowth is how far the WAL may grow between two checkpoints while
+// writes go on (see checkpointer): the root package checkpoints before
+// each write (Checkpoint) where the disk has less than twice this free.
+const WALGrowth = walKeepBytes
 
 func params(cfg Config) url.Values {
 	q := url.Values{}
@@ -64,10 +59,9 @@ func init() {
 		// Statement journals stay in memory: on disk each would be a
 		// temp file.
 		"PRAGMA temp_store = MEMORY",
-		// SQLite's own: the commit that takes the WAL past this many
-		// pages copies it back into the file (PASSIVE), on the writer's
-		// connection, so the next write starts the WAL from its beginning.
-		"PRAGMA wal_autocheckpoint = " + strconv.Itoa(walCheckpointPages),
+		// The background checkpointer copies the WAL back, so that no
+		// commit pays for a checkpoint (see checkpointer).
+		"PRAGMA wal_autocheckpoint = 0",
 		"PRAGMA journal_size_limit = " + strconv.Itoa(walKeepBytes),
 	}
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
@@ -174,6 +168,12 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err := d.openReaders(ctx, cfg, false); err != nil {
 		return nil, err
 	}
+	// Opened on first use, and closed when idle, so that it holds no file
+	// descriptor between checkpoints.
+	d.maint = openHandle(fileDSN(abs, wq))
+	d.maint.SetMaxOpenConns(1)
+	d.maint.SetConnMaxIdleTime(time.Minute)
+	d.ckpt = startCheckpointer(d.maint, d.writer, d.pageSize)
 	return d, nil
 }
 
