@@ -70,7 +70,7 @@ func TestReclaimOnAFileWithoutIncrementalVacuum(t *testing.T) {
 		}
 	}
 	putAndDelete()
-	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0, VacuumAt: 1e-9})
+	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0})
 	if err != nil {
 		t.Fatalf("Reclaim on a file without incremental vacuum: %+v, %v", rep, err)
 	}

@@ -17,95 +17,83 @@ import (
 
 // Put stores data in this transaction; see Store.Put.
 func (tx *Tx) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
-	if err := tx.check(true); err != nil {
-		return Ref{}, err
-	}
-	m, err := meta.normalize()
-	if err != nil {
-		return Ref{}, err
-	}
 	var ref Ref
-	err = tx.undoable(ctx, func() (err error) {
+	err := tx.put(ctx, meta, func(m Meta) (err error) {
 		ref, _, err = tx.putBytes(ctx, data, m)
 		return err
 	})
-	return ref, err
+	return ref, wrap(tx.s, "put", err)
 }
 
 // PutReader stores everything r yields in this transaction; see
 // Store.PutReader. When it fails, nothing of it stays in the transaction.
 func (tx *Tx) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
-	if err := tx.check(true); err != nil {
-		return Ref{}, err
-	}
-	m, err := meta.normalize()
-	if err != nil {
-		return Ref{}, err
-	}
 	var ref Ref
-	err = tx.undoable(ctx, func() (err error) {
+	err := tx.put(ctx, meta, func(m Meta) (err error) {
 		ref, err = tx.putStream(ctx, r, m)
 		return err
 	})
-	return ref, err
+	return ref, wrap(tx.s, "put", err)
+}
+
+// put runs a put of content with meta in this transaction, undoably.
+func (tx *Tx) put(ctx context.Context, meta Meta, fn func(m Meta) error) error {
+	if err := tx.check(true); err != nil {
+		return err
+	}
+	m, err := meta.normalize()
+	if err != nil {
+		return err
+	}
+	return tx.undoable(ctx, func() error { return fn(m) })
 }
 
 // Get returns content and its bytes as seen in this transaction.
-func (tx *Tx) Get(ctx context.Context, id ID) (Attachment, error) {
-	if err := tx.check(false); err != nil {
-		return Attachment{}, err
+func (tx *Tx) Get(ctx context.Context, id ID) (a Attachment, err error) {
+	if err = tx.check(false); err == nil {
+		a, err = tx.readAll(ctx, id, qGet, id[:])
 	}
-	a, err := tx.readAll(ctx, id, tx.pick(qGet, qGetPG), id[:])
-	return a, wrapID(err, "get", id)
+	return a, wrapID(tx.s, "get", id, err)
 }
 
 // Stat returns the Ref of content as seen in this transaction.
-func (tx *Tx) Stat(ctx context.Context, id ID) (Ref, error) {
-	if err := tx.check(false); err != nil {
-		return Ref{}, err
+func (tx *Tx) Stat(ctx context.Context, id ID) (_ Ref, err error) {
+	var b blobRow
+	if err = tx.check(false); err == nil {
+		b, err = tx.stat(ctx, id, qStatBlob, id[:])
 	}
-	b, err := tx.stat(ctx, id, qStatBlob, id[:])
-	return b.ref, wrapID(err, "stat", id)
+	return b.ref, wrapID(tx.s, "stat", id, err)
 }
 
 // NewReader opens content for streaming as seen in this transaction; the
 // Reader must not be used after the transaction's function returns.
-func (tx *Tx) NewReader(ctx context.Context, id ID) (*Reader, error) {
-	if err := tx.check(false); err != nil {
-		return nil, err
+func (tx *Tx) NewReader(ctx context.Context, id ID) (_ *Reader, err error) {
+	var b blobRow
+	if err = tx.check(false); err == nil {
+		b, err = tx.stat(ctx, id, qStatBlob, id[:])
 	}
-	b, err := tx.stat(ctx, id, qStatBlob, id[:])
 	if err != nil {
-		return nil, wrapID(err, "open", id)
+		return nil, wrapID(tx.s, "open", id, err)
 	}
 	return &Reader{tx: tx, ctx: ctx, b: b}, nil
 }
 
 // Delete removes content in this transaction; see Store.Delete.
-func (tx *Tx) Delete(ctx context.Context, id ID) error {
-	if err := tx.check(true); err != nil {
-		return err
+func (tx *Tx) Delete(ctx context.Context, id ID) (err error) {
+	if err = tx.check(true); err == nil {
+		err = tx.undoable(ctx, func() error {
+			var pk, size, chunkSize int64
+			err := tx.queryRow(ctx, qDeleteBlob, id[:]).Scan(&pk, &size, &chunkSize)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return tx.deleteChunks(ctx, pk, size, chunkSize)
+		})
 	}
-	err := tx.undoable(ctx, func() error {
-		var pk, size, chunkSize int64
-		err := tx.queryRow(ctx, qDeleteBlob, id[:]).Scan(&pk, &size, &chunkSize)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return tx.deleteChunks(ctx, pk, size, chunkSize)
-	})
-	return mapErr(err, "delete "+id.String())
-}
-
-// pick returns a statement's SQLite or PostgreSQL text.
-func (tx *Tx) pick(sqlite, pg string) string {
-	if tx.s.db.Postgres() {
-		return pg
-	}
-	return sqlite
+	return wrapID(tx.s, "delete", id, err)
 }
 
 // deleteChunks deletes the chunks of a blob of size bytes in chunks of
@@ -120,16 +108,16 @@ func (tx *Tx) deleteChunks(ctx context.Context, pk, size, chunkSize int64) error
 	if size >= 0 && chunkSize > 0 && (size+chunkSize-1)/chunkSize < math.MaxInt64-pk {
 		end = pk + (size+chunkSize-1)/chunkSize
 	}
-	_, err := tx.exec(ctx, qDeleteChunks, pk, end, pk)
+	_, err := tx.exec(ctx, qDeleteChunks, pk, end)
 	return err
 }
 
-// wrapID names the id in an error.
-func wrapID(err error, op string, id ID) error {
+// wrapID is wrap of op on id; it formats the id only on error.
+func wrapID(s *Store, op string, id ID, err error) error {
 	if err == nil {
 		return nil
 	}
-	return errorf(op+" "+id.String(), err)
+	return wrap(s, op+" "+id.String(), err)
 }
 
 func (s *Store) checkSize(n int64) error {
@@ -152,7 +140,7 @@ func (tx *Tx) touch(ctx context.Context, id ID, now int64) (ref Ref, ok bool, er
 		return Ref{}, false, nil
 	}
 	if err != nil {
-		return Ref{}, false, mapErr(err, "put "+id.String())
+		return Ref{}, false, err
 	}
 	ref.Extra = extraFrom(extra)
 	ref.CreatedAt = time.Unix(0, created)
@@ -171,8 +159,8 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored 
 	id, now, size := ContentID(data), tx.s.now(), int64(len(data))
 	for range maxRetries {
 		var pk int64
-		err := tx.queryRow(ctx, tx.s.db.InsertNewBlob(), id[:], size, tx.s.opts.chunkSize,
-			m.MediaType, m.Label, extraArg(m.Extra), now, now).Scan(&pk)
+		err := tx.queryRow(ctx, qInsertNewBlob, id[:], size, tx.s.opts.chunkSize,
+			m.MediaType, m.Label, extraArg(m.Extra), now).Scan(&pk)
 		if errors.Is(err, sql.ErrNoRows) {
 			if ref, ok, err := tx.touch(ctx, id, now); ok || err != nil {
 				return ref, false, err
@@ -180,7 +168,7 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored 
 			continue
 		}
 		if err != nil {
-			return Ref{}, false, mapErr(err, "put "+id.String())
+			return Ref{}, false, err
 		}
 		if err := tx.room().fits(ctx, size); err != nil {
 			return Ref{}, false, err
@@ -193,7 +181,7 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored 
 		}
 		return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, true, nil
 	}
-	return Ref{}, false, fmt.Errorf("%w: put %s: the blob kept appearing and disappearing", ErrConflict, id)
+	return Ref{}, false, errAppearing
 }
 
 // insertBlob inserts the row of a blob whose chunks were streamed under pk.
@@ -204,23 +192,27 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored 
 func (tx *Tx) insertBlob(ctx context.Context, id ID, pk, size int64, m Meta, now int64) (Ref, error) {
 	for range maxRetries {
 		res, err := tx.exec(ctx, qInsertBlob, id[:], pk, size, tx.s.opts.chunkSize,
-			m.MediaType, m.Label, extraArg(m.Extra), now, now)
+			m.MediaType, m.Label, extraArg(m.Extra), now)
 		if err != nil {
-			return Ref{}, mapErr(err, "put "+id.String())
+			return Ref{}, err
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return Ref{}, mapErr(err, "put "+id.String())
+			return Ref{}, err
 		} else if n == 1 {
 			return Ref{ID: id, Size: size, Meta: m, CreatedAt: time.Unix(0, now)}, nil
 		}
 		if ref, ok, err := tx.touch(ctx, id, now); err != nil {
 			return Ref{}, err
 		} else if ok {
-			return ref, mapErr(tx.deleteStreamed(ctx, pk, size), "put "+id.String())
+			return ref, tx.deleteStreamed(ctx, pk, size)
 		}
 	}
-	return Ref{}, fmt.Errorf("%w: put %s: the blob kept appearing and disappearing", ErrConflict, id)
+	return Ref{}, errAppearing
 }
+
+// errAppearing: a reclaimer deleted the content a put found stored, again
+// and again.
+var errAppearing = fmt.Errorf("%w: the blob kept appearing and disappearing", ErrConflict)
 
 // deleteStreamed deletes the chunks putStream wrote under pk for size
 // bytes, when the content was stored already.
@@ -236,23 +228,18 @@ func (tx *Tx) deleteStreamed(ctx context.Context, pk, size int64) error {
 // so a chunk there already means chunks outlived their blob: a damaged
 // file.
 func (tx *Tx) insertChunk(ctx context.Context, pk, seq int64, data []byte) error {
-	var err error
-	if tx.s.db.Postgres() {
-		_, err = tx.exec(ctx, qInsertChunkPG, pk, seq, data)
-	} else {
-		_, err = tx.exec(ctx, qInsertChunk, pk+seq, pk, seq, data)
-	}
+	_, err := tx.exec(ctx, qInsertChunk, pk, seq, data)
 	if db.KindOf(err) == db.Conflict {
-		return fmt.Errorf("%w: put: chunk %d of new blob pk %d exists already: %w", ErrCorrupt, seq, pk, err)
+		return fmt.Errorf("%w: chunk %d of new blob pk %d exists already: %w", ErrCorrupt, seq, pk, err)
 	}
-	return mapErr(err, "put")
+	return err
 }
 
 // nextPK returns the pk a new blob takes.
 func (tx *Tx) nextPK(ctx context.Context) (int64, error) {
 	var pk int64
-	err := tx.queryRow(ctx, tx.s.db.NextBlobPK()).Scan(&pk)
-	return pk, mapErr(err, "put")
+	err := tx.queryRow(ctx, qNewPK).Scan(&pk)
+	return pk, err
 }
 
 // putStream writes r's bytes chunk by chunk while hashing them, then
@@ -267,7 +254,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	n, eof, err := readChunk(r, buf)
 	switch {
 	case err != nil:
-		return Ref{}, errorf("put: reading input", err)
+		return Ref{}, fmt.Errorf("reading input: %w", err)
 	case eof:
 		ref, _, err := tx.putBytes(ctx, buf[:n], m)
 		return ref, err
@@ -320,10 +307,10 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 			break
 		}
 		if readErr != nil {
-			return Ref{}, errorf("put: reading input", readErr)
+			return Ref{}, fmt.Errorf("reading input: %w", readErr)
 		}
 		if err := ctx.Err(); err != nil {
-			return Ref{}, errorf("put", err)
+			return Ref{}, err
 		}
 		if nextN == 0 {
 			break
@@ -336,7 +323,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 		if err == nil {
 			err = tx.deleteStreamed(ctx, pk, size)
 		}
-		return ref, mapErr(err, "put "+id.String())
+		return ref, err
 	}
 	return tx.insertBlob(ctx, id, pk, size, m, now)
 }
@@ -362,7 +349,7 @@ func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
 // media_type, label, extra, created_at, pk, and the chunk's blob_pk, seq,
 // data), one per chunk in order, and assembles the attachment. No row means
 // ErrNotFound; missing, extra, foreign or misshapen chunks are ErrCorrupt.
-func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (Attachment, error) {
+func (tx *Tx) readAll(ctx context.Context, id ID, query *stmt, args ...any) (Attachment, error) {
 	a := Attachment{Ref: Ref{ID: id}}
 	var chunkSize, pk int64
 	found := false
@@ -411,7 +398,7 @@ func (tx *Tx) readAll(ctx context.Context, id ID, query string, args ...any) (At
 	})
 	switch {
 	case err != nil:
-		return Attachment{}, mapErr(err, "read")
+		return Attachment{}, err
 	case !found:
 		return Attachment{}, ErrNotFound
 	case int64(len(a.Data)) != a.Size:
@@ -455,7 +442,7 @@ type blobRow struct {
 
 // stat runs a query yielding (pk, size, chunk_size, media_type, label,
 // extra, created_at).
-func (tx *Tx) stat(ctx context.Context, id ID, query string, args ...any) (blobRow, error) {
+func (tx *Tx) stat(ctx context.Context, id ID, query *stmt, args ...any) (blobRow, error) {
 	var (
 		b       = blobRow{ref: Ref{ID: id}}
 		created int64
@@ -467,7 +454,7 @@ func (tx *Tx) stat(ctx context.Context, id ID, query string, args ...any) (blobR
 		return blobRow{}, ErrNotFound
 	}
 	if err != nil {
-		return blobRow{}, mapErr(err, "stat")
+		return blobRow{}, err
 	}
 	if b.ref.Size < 0 || b.chunkSize <= 0 {
 		return blobRow{}, fmt.Errorf("%w: blob row has size %d, chunk size %d", ErrCorrupt, b.ref.Size, b.chunkSize)
@@ -480,7 +467,7 @@ func (tx *Tx) stat(ctx context.Context, id ID, query string, args ...any) (blobR
 func (tx *Tx) listPage(ctx context.Context, after int64) ([]Ref, int64, error) {
 	rows, err := tx.query(ctx, qListBlobs, after, listPage)
 	if err != nil {
-		return nil, 0, mapErr(err, "list")
+		return nil, 0, err
 	}
 	defer rows.Close()
 	var (
@@ -495,7 +482,7 @@ func (tx *Tx) listPage(ctx context.Context, after int64) ([]Ref, int64, error) {
 			created int64
 		)
 		if err := rows.Scan(&last, &id, &r.Size, &r.MediaType, &r.Label, &extra, &created); err != nil {
-			return nil, 0, mapErr(err, "list")
+			return nil, 0, err
 		}
 		if r.ID, err = idFromBytes(id); err != nil {
 			return nil, 0, err
@@ -504,7 +491,7 @@ func (tx *Tx) listPage(ctx context.Context, after int64) ([]Ref, int64, error) {
 		r.CreatedAt = time.Unix(0, created)
 		page = append(page, r)
 	}
-	return page, last, mapErr(rows.Err(), "list")
+	return page, last, rows.Err()
 }
 
 func idFromBytes(b []byte) (ID, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/attachstore/attachstore/db"
@@ -18,16 +17,20 @@ var (
 	ErrNotFound = errors.New("attachstore: not found")
 	// ErrReferenced: the blob cannot be deleted while a session references it.
 	ErrReferenced = errors.New("attachstore: blob is referenced by a session")
+	// ErrInvalid: an argument attachstore does not accept. Each of the
+	// ErrInvalid… errors below matches it: errors.Is(err, ErrInvalid)
+	// asks whether the caller gave something wrong.
+	ErrInvalid = errors.New("attachstore: invalid argument")
 	// ErrInvalidID: not 64 hex digits (optionally prefixed "sha256:").
-	ErrInvalidID = errors.New("attachstore: invalid id")
+	ErrInvalidID error = invalidError("invalid id")
 	// ErrInvalidMeta: a media type, label or Extra that Meta does not accept.
-	ErrInvalidMeta = errors.New("attachstore: invalid metadata")
+	ErrInvalidMeta error = invalidError("invalid metadata")
 	// ErrInvalidSession: an empty, overlong or malformed session id or owner.
-	ErrInvalidSession = errors.New("attachstore: invalid session id")
+	ErrInvalidSession error = invalidError("invalid session id")
 	// ErrInvalidOption: an Option value that Open does not accept.
-	ErrInvalidOption = errors.New("attachstore: invalid option")
+	ErrInvalidOption error = invalidError("invalid option")
 	// ErrInvalidPolicy: a ReclaimPolicy that Reclaim does not accept.
-	ErrInvalidPolicy = errors.New("attachstore: invalid reclaim policy")
+	ErrInvalidPolicy error = invalidError("invalid reclaim policy")
 	// ErrTooLarge: the blob is larger than the store's maximum blob size.
 	ErrTooLarge = errors.New("attachstore: blob too large")
 	// ErrClosed: the Store was closed.
@@ -65,8 +68,8 @@ var (
 	// as attachstore retries; nothing of it was kept.
 	ErrConflict = errors.New("attachstore: transaction kept conflicting with others; nothing was written")
 	// ErrNoRoots: Reclaim would delete blobs from a store whose manifest is
-	// empty (no ref, intent or tombstone; a hold alone does not count),
-	// which is what a host that never used sessions, or the wrong file,
+	// empty (no ref, committed or not, and no tombstone; a hold alone does
+	// not count), which is what a host that never used sessions, or the wrong file,
 	// looks like. It deleted nothing; set ReclaimPolicy.AllowEmptyRoots to
 	// reclaim anyway.
 	ErrNoRoots = errors.New("attachstore: refusing to reclaim: no session holds any ref (set AllowEmptyRoots to reclaim anyway)")
@@ -79,56 +82,74 @@ var (
 
 const prefix = "attachstore: "
 
-// opError is an error that names what attachstore was doing. Its message
-// starts with one "attachstore: ", however many layers named their part.
+// invalidError is an ErrInvalid… sentinel: it matches ErrInvalid too.
+type invalidError string
+
+func (e invalidError) Error() string        { return prefix + string(e) }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+
+// kinds gives each kind of driver error the sentinel it means.
+var kinds = [...]error{
+	db.Referenced:  ErrReferenced,
+	db.Corrupt:     ErrCorrupt,
+	db.ReadOnly:    ErrReadOnly,
+	db.Full:        ErrFull,
+	db.Retry:       ErrConflict,
+	db.Interrupted: context.Canceled,
+}
+
+// wrap is the error boundary, as gocloud's wrapError: each exported
+// method returns its error through it once, naming op (what it did, to
+// which id or session) and giving a driver error its sentinel. Helpers
+// return errors as they get them; one named by an exported method called
+// inside passes as it is. s is nil for Open.
+func wrap(s *Store, op string, err error) error {
+	if _, named := err.(*opError); err == nil || named {
+		return err
+	}
+	var sentinel error
+	if k := db.KindOf(err); int(k) < len(kinds) {
+		sentinel = kinds[k]
+	}
+	switch {
+	case sentinel != nil:
+	case errors.Is(err, sql.ErrConnDone) || s != nil && s.closed.Load() && !errors.Is(err, ErrInvalid):
+		// database/sql says "sql: database is closed" without an error
+		// value to match: the store knows it was closed meanwhile.
+		sentinel = ErrClosed
+	case strings.HasPrefix(err.Error(), "sql: Scan error"):
+		// A value of the wrong type in a column attachstore wrote itself.
+		// database/sql's conversion errors have no type to match, so the
+		// message is all there is to go by.
+		sentinel = ErrCorrupt
+	}
+	if sentinel != nil && !errors.Is(err, sentinel) {
+		err = &kindError{sentinel, err}
+	}
+	return &opError{op, err}
+}
+
+// opError names the operation an exported method did before its cause.
 type opError struct {
-	msg string
+	op  string
 	err error
 }
 
-func (e *opError) Error() string { return e.msg }
+func (e *opError) Error() string {
+	return prefix + e.op + ": " + strings.TrimPrefix(e.err.Error(), prefix)
+}
 func (e *opError) Unwrap() error { return e.err }
 
-// errorf names op in err, keeping one "attachstore: " at the start.
-func errorf(op string, err error) error {
-	return &opError{msg: prefix + op + ": " + strings.TrimPrefix(err.Error(), prefix), err: err}
+// kindError is a driver error with the sentinel it means; both match it.
+// Its message leaves out the driver's when that says the same (SQLite's
+// "database or disk is full").
+type kindError struct{ kind, err error }
+
+func (e *kindError) Error() string {
+	if m := e.err.Error(); m != strings.TrimPrefix(e.kind.Error(), prefix) {
+		return e.kind.Error() + ": " + m
+	}
+	return e.kind.Error()
 }
 
-// mapErr gives a driver error its sentinel, naming what was being done. It
-// returns nil for nil and leaves attachstore's own errors alone.
-func mapErr(err error, what string) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return errorf(what, err)
-	}
-	if errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed" {
-		return fmt.Errorf("%w: %s", ErrClosed, what)
-	}
-	if strings.HasPrefix(err.Error(), "sql: Scan error") {
-		// A value of the wrong type in a column attachstore wrote itself.
-		return errorf(what, fmt.Errorf("%w: %w", ErrCorrupt, err))
-	}
-	var sentinel error
-	switch db.KindOf(err) {
-	case db.Referenced:
-		sentinel = ErrReferenced
-	case db.Corrupt:
-		sentinel = ErrCorrupt
-	case db.ReadOnly:
-		sentinel = ErrReadOnly
-	case db.Full:
-		sentinel = ErrFull
-	case db.Retry:
-		sentinel = ErrConflict
-	case db.Interrupted:
-		return errorf(what, fmt.Errorf("%w: %w", context.Canceled, err))
-	default:
-		if strings.HasPrefix(err.Error(), prefix) {
-			return err // attachstore's own, which says what it was doing
-		}
-		return errorf(what, err)
-	}
-	return errorf(what, fmt.Errorf("%w: %w", sentinel, err))
-}
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
@@ -287,10 +288,10 @@ func ExampleStore_Reclaim() {
 
 	// A service would run this periodically with a Grace of hours, so
 	// turns in progress are never touched; zero collects everything
-	// unreferenced now. A tiny VacuumAt gives the freed pages back to the
-	// filesystem at once; by default they stay for new content to reuse
-	// until they are a quarter of the file.
-	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0, VacuumAt: 1e-9})
+	// unreferenced now. VacuumAt 0 gives every freed page back to the
+	// filesystem at once; VacuumAt 0.25 would leave them for new content
+	// to reuse until they are a quarter of the file.
+	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -834,4 +835,233 @@ func ExampleSession_Holds() {
 	}
 	// Output:
 	// turn-3 2030-01-02T15:04:05Z
+}
+
+// Following a long Verify, as a progress bar or the inspector page does.
+func ExampleWithVerifyProgress() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	for _, text := range []string{"one", "two", "three"} {
+		if _, err := s.Put(ctx, []byte(text), attachstore.Meta{}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	rep, err := s.Verify(ctx, attachstore.WithVerifyProgress(func(p attachstore.VerifyProgress) {
+		fmt.Printf("%d/%d blobs, %d/%d bytes\n", p.CheckedBlobs, p.TotalBlobs, p.CheckedBytes, p.TotalBytes)
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(rep.OK())
+	// Output:
+	// 1/3 blobs, 3/11 bytes
+	// 2/3 blobs, 6/11 bytes
+	// 3/3 blobs, 11/11 bytes
+	// true
+}
+
+// A tool that changes a store, but must never create one where a path has
+// a typo, nor add attachstore's tables to another program's database.
+func ExampleWithExisting() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "attachstore-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "attachments.db")
+
+	_, err = attachstore.Open(ctx, path, attachstore.WithExisting())
+	fmt.Println(errors.Is(err, fs.ErrNotExist))
+
+	s, err := attachstore.Open(ctx, path) // creates it
+	if err != nil {
+		log.Fatal(err)
+	}
+	s.Close()
+	s, err = attachstore.Open(ctx, path, attachstore.WithExisting())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	fmt.Println(s.Origin())
+	// Output:
+	// true
+	// opened
+}
+
+// Commit with no ids stamps everything the session has pending, whoever
+// staged it; an id the session holds no ref to stamps nothing.
+func ExampleSession_Commit() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	chat := s.Session("chat-42")
+	for _, owner := range []string{"turn-1", "turn-2"} {
+		if _, err := chat.WithOwner(owner).Put(ctx, []byte("output of "+owner), attachstore.Meta{}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	err = chat.Commit(ctx, attachstore.ContentID([]byte("never put")))
+	fmt.Println(errors.Is(err, attachstore.ErrNotFound))
+	if err := chat.Commit(ctx); err != nil {
+		log.Fatal(err)
+	}
+	pending, err := chat.Pending(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("pending:", len(pending))
+	// Output:
+	// true
+	// pending: 0
+}
+
+// Refs lists refs, one per manifest row, not one per blob: a session may
+// hold a committed ref and another owner's intent to the same bytes.
+func ExampleSession_Refs() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	chat := s.Session("chat-42")
+	logo := []byte("<svg>logo</svg>")
+	if _, err := chat.WithOwner("turn-1").Put(ctx, logo, attachstore.Meta{Label: "logo.svg"}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := chat.CommitOwned(ctx, "turn-1"); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := chat.WithOwner("turn-2").Put(ctx, logo, attachstore.Meta{Label: "again.svg"}); err != nil {
+		log.Fatal(err)
+	}
+	refs, err := chat.Refs(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range refs {
+		fmt.Println(e.Owner, e.Label, e.Committed())
+	}
+	// The question a client asks has its own answer.
+	kept, err := chat.Committed(ctx, attachstore.ContentID(logo))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("committed:", kept)
+	// Output:
+	// turn-1 logo.svg true
+	// turn-2 again.svg false
+	// committed: true
+}
+
+// Content that needs no staging, such as a file the user dropped into the
+// chat, is put committed in one call.
+func ExampleSession_PutCommitted() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	chat := s.Session("chat-42")
+	ref, err := chat.PutCommitted(ctx, []byte("%PDF-1.7 ..."), attachstore.Meta{MediaType: "application/pdf", Label: "brief.pdf"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	pending, err := chat.Pending(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	kept, err := chat.Committed(ctx, ref.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(pending), kept)
+	// Output:
+	// 0 true
+}
+
+// Deleting a chat outside a transaction of the host's; see
+// ExampleTx_DropSession for one inside.
+func ExampleStore_DropSession() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	ref, err := s.Session("chat-9").PutCommitted(ctx, []byte("a photo"), attachstore.Meta{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := s.DropSession(ctx, "chat-9"); err != nil {
+		log.Fatal(err)
+	}
+	held, err := s.HoldsRef(ctx, "chat-9", ref.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The bytes stay until Reclaim finds them held by no ref.
+	rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{Grace: 0})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(held, rep.ReclaimedBlobs)
+	// Output:
+	// false 1
+}
+
+// What crashed turns left behind, before Reclaim forgets it.
+func ExampleStore_ListUncommitted() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Session("chat-1").WithOwner("turn-3").Put(ctx, []byte("half a report"), attachstore.Meta{Label: "report.md"}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := s.Session("chat-2").PutCommitted(ctx, []byte("kept"), attachstore.Meta{}); err != nil {
+		log.Fatal(err)
+	}
+	es, err := s.ListUncommitted(ctx, time.Now().Add(time.Minute))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range es {
+		fmt.Println(e.SessionID, e.Owner, e.Label)
+	}
+	// Output:
+	// chat-1 turn-3 report.md
+}
+
+func ExampleStore_Stat() {
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	ref, err := s.Put(ctx, []byte("a large file, say"), attachstore.Meta{MediaType: "text/plain"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Stat reads the size and metadata without the bytes.
+	st, err := s.Stat(ctx, ref.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(st.Size, st.MediaType)
+	// Output:
+	// 17 text/plain
 }

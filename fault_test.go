@@ -395,7 +395,7 @@ func TestFaultFullPageLimit(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
 	s, err := attachstore.Open(ctx, filepath.Join(t.TempDir(), "capped.db"), attachstore.WithClock(clock.Now),
-		attachstore.WithSynchronous("OFF"))
+		attachstore.WithSync(attachstore.SyncOff))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -737,7 +737,7 @@ func TestFaultCancelEveryStepOfUpdate(t *testing.T) {
 	for _, v := range []variant{{"StopAtFirstError", false, false}, {"IgnoreErrors", true, false}, {"CallsOnBackgroundContext", true, true}} {
 		t.Run(v.name, func(t *testing.T) {
 			s, err := attachstore.Open(context.Background(), filepath.Join(t.TempDir(), "cancel.db"),
-				attachstore.WithChunkSize(c), attachstore.WithSynchronous("OFF"))
+				attachstore.WithChunkSize(c), attachstore.WithSync(attachstore.SyncOff))
 			if err != nil {
 				t.Fatal(err)
 			}

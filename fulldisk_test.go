@@ -522,13 +522,13 @@ func TestFullDiskErrorClassified(t *testing.T) {
 			if got := db.KindOf(tt.err) == db.Full; got != tt.want {
 				t.Errorf("KindOf(%v) is Full: %v, want %v", tt.err, got, tt.want)
 			}
-			err := mapErr(tt.err, "put")
+			err := wrap(nil, "put", tt.err)
 			if got := errors.Is(err, ErrFull); got != tt.want {
-				t.Errorf("mapErr(%v) is ErrFull: %v, want %v", tt.err, got, tt.want)
+				t.Errorf("wrap(%v) is ErrFull: %v, want %v", tt.err, got, tt.want)
 			}
 			var pe *pgconn.PgError
 			if errors.As(tt.err, &pe) && !errors.As(err, &pe) {
-				t.Errorf("mapErr(%v) hides the *pgconn.PgError", tt.err)
+				t.Errorf("wrap(%v) hides the *pgconn.PgError", tt.err)
 			}
 		})
 	}

@@ -28,7 +28,7 @@ func TestLargeBlobStreamsInBoundedHeap(t *testing.T) {
 	}
 	t.Run("SQLite", func(t *testing.T) {
 		// synchronous OFF: this test is about memory, not durability.
-		testLargeBlob(t, openForTest(t, filepath.Join(t.TempDir(), "large.db"), attachstore.WithSynchronous("OFF")))
+		testLargeBlob(t, openForTest(t, filepath.Join(t.TempDir(), "large.db"), attachstore.WithSync(attachstore.SyncOff)))
 	})
 	t.Run("Postgres", func(t *testing.T) {
 		testLargeBlob(t, openForTest(t, newPostgresSchema(t)))

@@ -255,7 +255,7 @@ func TestReclaimInvalidPolicy(t *testing.T) {
 
 func TestReclaimGivesDiskBack(t *testing.T) {
 	ctx := context.Background()
-	s := attachstoretest.NewFile(t, attachstore.WithSynchronous("NORMAL"))
+	s := attachstoretest.NewFile(t, attachstore.WithSync(attachstore.SyncNormal))
 	ss := s.Session("big")
 	const total, each = 100 << 20, 1 << 20
 	buf := make([]byte, each)
@@ -294,8 +294,9 @@ func TestReclaimGivesDiskBack(t *testing.T) {
 	}
 }
 
-// TestReclaimVacuumPolicy checks when Reclaim gives free pages back: by
-// default once they are a quarter of the file, always or never on request.
+// TestReclaimVacuumPolicy checks when Reclaim gives free pages back: once
+// they reach VacuumAt of the file, always with 0 (the zero policy), never
+// with 1.
 // Pages not given back are reported as FreeBytes and reused by later puts.
 func TestReclaimVacuumPolicy(t *testing.T) {
 	const blobs, size = 40, 64 << 10
@@ -305,9 +306,9 @@ func TestReclaimVacuumPolicy(t *testing.T) {
 		vacuumAt float64
 		givesBak bool
 	}{
-		{"DefaultSmallShare", 4, 0, false},
-		{"DefaultLargeShare", 20, 0, true},
-		{"AlwaysSmallShare", 4, 1e-9, true},
+		{"QuarterSmallShare", 4, 0.25, false},
+		{"QuarterLargeShare", 20, 0.25, true},
+		{"ZeroSmallShare", 4, 0, true},
 		{"NeverLargeShare", 20, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -627,7 +628,7 @@ func TestReclaimRacingWriters(t *testing.T) {
 		rounds, orphans = 3, 2000
 	}
 	ctx := context.Background()
-	s := attachstoretest.NewFile(t, attachstore.WithSynchronous("NORMAL"))
+	s := attachstoretest.NewFile(t, attachstore.WithSync(attachstore.SyncNormal))
 	payload := func(round, i int) []byte { return []byte(fmt.Sprintf("round %d orphan %d", round, i)) }
 	for round := range rounds {
 		if err := s.Update(ctx, func(tx *attachstore.Tx) error {

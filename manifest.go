@@ -57,8 +57,8 @@ func (ss *Session) WithOwner(owner string) *Session {
 	return &c
 }
 
-// Entry is one manifest row: a session's committed ref to content, or an
-// owner's uncommitted intent.
+// Entry is one ref, a manifest row: a session's committed ref to a blob, or
+// an owner's intent to it.
 type Entry struct {
 	SessionID string `json:"session_id"`
 	Ref
@@ -67,7 +67,8 @@ type Entry struct {
 	CommittedAt time.Time `json:"committed_at,omitzero"` // zero while uncommitted
 }
 
-// Committed reports whether the entry has been stamped committed.
+// Committed reports whether the ref has been stamped committed: whether it
+// is no longer an intent.
 func (e Entry) Committed() bool { return !e.CommittedAt.IsZero() }
 
 // SessionInfo is one session's use of the store.
@@ -93,8 +94,8 @@ func validSessionText(what, s string, allowEmpty bool) error {
 
 // write runs fn in the session's transaction, or in a new write
 // transaction, after checking the session id and owner. Writes into one
-// session are serialized (db.LockSession).
-func (ss *Session) write(ctx context.Context, what string, fn func(tx *Tx) error) error {
+// session are serialized (Tx.lockSession).
+func (ss *Session) write(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := validSessionText("session id", ss.id, false); err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func (ss *Session) write(ctx context.Context, what string, fn func(tx *Tx) error
 		}
 		return ss.tx.undoable(ctx, func() error { return locked(ss.tx) })
 	}
-	return ss.s.update(ctx, what, locked)
+	return ss.s.run(ctx, true, locked)
 }
 
 // read runs fn in the session's transaction, or on the read pool.
@@ -127,11 +128,7 @@ func (ss *Session) read(fn func(tx *Tx) error) error {
 		}
 		return fn(ss.tx)
 	}
-	t, err := ss.s.reader()
-	if err != nil {
-		return err
-	}
-	return fn(t)
+	return fn(ss.s.reader())
 }
 
 // errf names the session, and the id when there is one, in an error. It
@@ -143,7 +140,7 @@ func (ss *Session) errf(op string, id *ID, err error) error {
 	if id != nil {
 		op += " " + id.String()
 	}
-	return errorf(fmt.Sprintf("session %q: %s", truncate(ss.id, 80), op), err)
+	return wrap(ss.s, fmt.Sprintf("session %q: %s", truncate(ss.id, 80), op), err)
 }
 
 // Put stores data and records this owner's uncommitted intent to reference
@@ -154,7 +151,7 @@ func (ss *Session) errf(op string, id *ID, err error) error {
 // ErrSessionDropped.
 func (ss *Session) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	var ref Ref
-	err := ss.write(ctx, "session put", func(tx *Tx) error {
+	err := ss.write(ctx, func(tx *Tx) error {
 		m, err := meta.normalize()
 		if err != nil {
 			return err
@@ -177,7 +174,7 @@ func (ss *Session) Put(ctx context.Context, data []byte, meta Meta) (Ref, error)
 // since nothing of it is pending. A dropped session is ErrSessionDropped.
 func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	var ref Ref
-	err := ss.write(ctx, "session put", func(tx *Tx) error {
+	err := ss.write(ctx, func(tx *Tx) error {
 		m, err := meta.normalize()
 		if err != nil {
 			return err
@@ -190,13 +187,13 @@ func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Re
 			return err
 		}
 		id, now := ref.ID, ss.s.now()
-		res, err := tx.exec(ctx, qAddCommitted, ss.id, ss.owner, now, now,
-			m.MediaType, m.Label, extraArg(m.Extra), id[:], ss.id)
+		res, err := tx.exec(ctx, qAddCommitted, ss.id, ss.owner, now,
+			m.MediaType, m.Label, extraArg(m.Extra), id[:])
 		if err != nil {
-			return mapErr(err, "add ref "+id.String())
+			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return mapErr(err, "add ref "+id.String())
+			return err
 		} else if n == 0 {
 			// Held committed already, or the session was dropped.
 			if err := ss.notDropped(ctx, tx); err != nil {
@@ -208,7 +205,7 @@ func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Re
 			_, err = tx.exec(ctx, qDropIntentsTo, ss.id, id[:])
 		}
 		ref.Meta = m
-		return mapErr(err, "commit "+id.String())
+		return err
 	})
 	return ref, ss.errf("put", nil, err)
 }
@@ -232,7 +229,7 @@ func (ss *Session) putCommittedPG(ctx context.Context, tx *Tx, data []byte, m Me
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
 	case err != nil:
-		return false, mapErr(err, "put "+id.String())
+		return false, err
 	case refs == 0:
 		return false, ErrSessionDropped
 	}
@@ -244,7 +241,7 @@ func (ss *Session) putCommittedPG(ctx context.Context, tx *Tx, data []byte, m Me
 // session it fails before reading r.
 func (ss *Session) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
 	var ref Ref
-	err := ss.write(ctx, "session put", once("session put", func(tx *Tx) error {
+	err := ss.write(ctx, once(func(tx *Tx) error {
 		m, err := meta.normalize()
 		if err != nil {
 			return err
@@ -263,13 +260,13 @@ func (ss *Session) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, 
 
 func (ss *Session) addIntent(ctx context.Context, tx *Tx, id ID, m Meta) error {
 	res, err := tx.exec(ctx, qAddIntent, ss.id, ss.owner, ss.s.now(),
-		m.MediaType, m.Label, extraArg(m.Extra), id[:], ss.id)
+		m.MediaType, m.Label, extraArg(m.Extra), id[:])
 	if err != nil {
-		return mapErr(err, "add ref "+id.String())
+		return err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return mapErr(err, "add ref "+id.String())
+		return err
 	}
 	if n == 0 {
 		return ErrSessionDropped
@@ -281,7 +278,7 @@ func (ss *Session) addIntent(ctx context.Context, tx *Tx, id ID, m Meta) error {
 func (ss *Session) notDropped(ctx context.Context, tx *Tx) error {
 	var n int64
 	if err := tx.queryRow(ctx, qIsDropped, ss.id).Scan(&n); err != nil {
-		return mapErr(err, "session")
+		return err
 	}
 	if n > 0 {
 		return ErrSessionDropped
@@ -295,7 +292,7 @@ func (ss *Session) notDropped(ctx context.Context, tx *Tx) error {
 func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 	var a Attachment
 	err := ss.read(func(tx *Tx) (err error) {
-		a, err = tx.readAll(ctx, id, tx.pick(qSessionGet, qSessionGetPG), ss.id, id[:], ss.id, id[:])
+		a, err = tx.readAll(ctx, id, qSessionGet, ss.id, id[:])
 		return err
 	})
 	return a, ss.errf("get", &id, err)
@@ -305,7 +302,7 @@ func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
 func (ss *Session) NewReader(ctx context.Context, id ID) (*Reader, error) {
 	var r *Reader
 	err := ss.read(func(tx *Tx) error {
-		b, err := tx.stat(ctx, id, qSessionStat, ss.id, id[:], ss.id, id[:])
+		b, err := tx.stat(ctx, id, qSessionStat, ss.id, id[:])
 		r = &Reader{tx: tx, ctx: ctx, b: b}
 		return err
 	})
@@ -315,14 +312,14 @@ func (ss *Session) NewReader(ctx context.Context, id ID) (*Reader, error) {
 	return r, nil
 }
 
-// Delete drops this session's ref to the content, committed or not, and
-// every owner's intent to it; the bytes stay for other sessions, and
-// Reclaim collects them once no ref is left. Deleting a ref the session
-// does not hold is not an error.
+// Delete drops every ref this session holds to the content: its committed
+// ref and every owner's intent. The bytes stay for other sessions, and
+// Reclaim collects them once no ref is left. Deleting content the session
+// holds no ref to is not an error.
 func (ss *Session) Delete(ctx context.Context, id ID) error {
-	return ss.errf("delete", &id, ss.write(ctx, "session delete", func(tx *Tx) error {
+	return ss.errf("delete", &id, ss.write(ctx, func(tx *Tx) error {
 		_, err := tx.exec(ctx, qDeleteRef, ss.id, id[:])
-		return mapErr(err, "delete ref")
+		return err
 	}))
 }
 
@@ -345,7 +342,7 @@ func (ss *Session) Pending(ctx context.Context) ([]ID, error) {
 // no ref to (never put, deleted, or forgotten by Reclaim) is ErrNotFound,
 // and then nothing is stamped. An earlier stamp is never changed.
 func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
-	return ss.errf("commit", nil, ss.write(ctx, "commit", func(tx *Tx) error {
+	return ss.errf("commit", nil, ss.write(ctx, func(tx *Tx) error {
 		if len(ids) == 0 {
 			var err error
 			if ids, err = tx.ids(ctx, qPending, ss.id); err != nil || len(ids) == 0 {
@@ -354,12 +351,12 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 		}
 		now := ss.s.now()
 		for _, id := range ids {
-			res, err := tx.exec(ctx, qStampNewest, now, ss.id, id[:], ss.id, id[:], ss.id, id[:])
+			res, err := tx.exec(ctx, qStampNewest, ss.id, id[:], now)
 			if err != nil {
-				return mapErr(err, "commit "+id.String())
+				return err
 			}
 			if _, err := tx.exec(ctx, qDropIntentsTo, ss.id, id[:]); err != nil {
-				return mapErr(err, "commit "+id.String())
+				return err
 			}
 			// Nothing stamped: the session held the ref committed, holds
 			// none, or was dropped. Checked after the stamp, which a
@@ -371,7 +368,7 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 					err = tx.queryRow(ctx, qHasCommitted, ss.id, id[:]).Scan(&n)
 				}
 				if err != nil {
-					return mapErr(err, "commit "+id.String())
+					return err
 				}
 				if n == 0 {
 					return cmp.Or(ss.notDropped(ctx, tx), fmt.Errorf("%w: no ref to %s to commit", ErrNotFound, id))
@@ -390,12 +387,12 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 // Hold) are not among the ids.
 func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) {
 	var ids []ID
-	err := ss.WithOwner(owner).write(ctx, "commit", func(tx *Tx) (err error) {
-		merged, err := tx.intents(ctx, qMergeOwned, ss.id, owner, ss.id)
+	err := ss.WithOwner(owner).write(ctx, func(tx *Tx) (err error) {
+		merged, err := tx.intents(ctx, qMergeOwned, ss.id, owner)
 		if err != nil {
 			return err
 		}
-		stamped, err := tx.intents(ctx, qStampOwned, ss.s.now(), ss.id, owner)
+		stamped, err := tx.intents(ctx, qStampOwned, ss.id, owner, ss.s.now())
 		if err != nil {
 			return err
 		}
@@ -406,7 +403,7 @@ func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) 
 			}
 		}
 		_, err = tx.exec(ctx, qEndHold, ss.id, owner)
-		return mapErr(err, "commit")
+		return err
 	})
 	if err != nil {
 		return nil, ss.errf(fmt.Sprintf("commit owned by %q", truncate(owner, 80)), nil, err)
@@ -420,14 +417,14 @@ func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) 
 // orphans for Reclaim.
 func (ss *Session) Discard(ctx context.Context, owner string) ([]ID, error) {
 	var ids []ID
-	err := ss.WithOwner(owner).write(ctx, "discard", func(tx *Tx) (err error) {
+	err := ss.WithOwner(owner).write(ctx, func(tx *Tx) (err error) {
 		gone, err := tx.intents(ctx, qDiscard, ss.id, owner)
 		if err != nil {
 			return err
 		}
 		ids = inIntentOrder(gone)
 		_, err = tx.exec(ctx, qEndHold, ss.id, owner)
-		return mapErr(err, "discard")
+		return err
 	})
 	if err != nil {
 		return nil, ss.errf(fmt.Sprintf("discard intents of %q", truncate(owner, 80)), nil, err)
@@ -442,12 +439,12 @@ func (ss *Session) Discard(ctx context.Context, owner string) ([]ID, error) {
 // Discard end it; Reclaim forgets it once it has lapsed. A dropped session
 // is ErrSessionDropped.
 func (ss *Session) Hold(ctx context.Context, owner string, until time.Time) error {
-	return ss.errf(fmt.Sprintf("hold intents of %q", truncate(owner, 80)), nil, ss.WithOwner(owner).write(ctx, "hold", func(tx *Tx) error {
+	return ss.errf(fmt.Sprintf("hold intents of %q", truncate(owner, 80)), nil, ss.WithOwner(owner).write(ctx, func(tx *Tx) error {
 		if err := ss.notDropped(ctx, tx); err != nil {
 			return err
 		}
 		_, err := tx.exec(ctx, qHold, ss.id, owner, until.UnixNano())
-		return mapErr(err, "hold")
+		return err
 	}))
 }
 
@@ -459,7 +456,7 @@ func (ss *Session) Holds(ctx context.Context) ([]Hold, error) {
 	err := ss.read(func(tx *Tx) error {
 		rows, err := tx.query(ctx, qSessionHolds, ss.id)
 		if err != nil {
-			return mapErr(err, "holds")
+			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
@@ -468,12 +465,12 @@ func (ss *Session) Holds(ctx context.Context) ([]Hold, error) {
 				until int64
 			)
 			if err := rows.Scan(&h.Owner, &until); err != nil {
-				return mapErr(err, "holds")
+				return err
 			}
 			h.Until = time.Unix(0, until)
 			hs = append(hs, h)
 		}
-		return mapErr(rows.Err(), "holds")
+		return rows.Err()
 	})
 	return hs, ss.errf("holds", nil, err)
 }
@@ -489,7 +486,7 @@ type Hold struct {
 func (ss *Session) Refs(ctx context.Context) ([]Entry, error) {
 	var es []Entry
 	err := ss.read(func(tx *Tx) (err error) {
-		es, err = tx.entries(ctx, qSessionEntries, ss.id, ss.id)
+		es, err = tx.entries(ctx, qSessionEntries, ss.id)
 		return err
 	})
 	return es, ss.errf("refs", nil, err)
@@ -502,33 +499,33 @@ func (ss *Session) Refs(ctx context.Context) ([]Entry, error) {
 // deleted chat back. The bytes stay until Reclaim finds them unreferenced.
 func (s *Store) DropSession(ctx context.Context, id string) error {
 	ss := s.Session(id)
-	return ss.errf("drop", nil, ss.write(ctx, "drop session", func(tx *Tx) error { return ss.drop(ctx, tx) }))
+	return ss.errf("drop", nil, ss.write(ctx, func(tx *Tx) error { return ss.drop(ctx, tx) }))
 }
 
 // DropSession drops a session inside this transaction, so that a host
 // deletes a chat and its own rows together; see Store.DropSession.
 func (tx *Tx) DropSession(ctx context.Context, id string) error {
 	ss := tx.Session(id)
-	return ss.errf("drop", nil, ss.write(ctx, "drop session", func(tx *Tx) error { return ss.drop(ctx, tx) }))
+	return ss.errf("drop", nil, ss.write(ctx, func(tx *Tx) error { return ss.drop(ctx, tx) }))
 }
 
 func (ss *Session) drop(ctx context.Context, tx *Tx) error {
 	for _, q := range []struct {
-		sql  string
+		sql  *stmt
 		args []any
 	}{
-		{qDropRefs, []any{ss.id, ss.id}},
+		{qDropRefs, []any{ss.id}},
 		{qDropHolds, []any{ss.id}},
 		{qTombstone, []any{ss.id, ss.s.now()}},
 	} {
 		if _, err := tx.exec(ctx, q.sql, q.args...); err != nil {
-			return mapErr(err, "drop session")
+			return err
 		}
 	}
 	return nil
 }
 
-// Sessions yields every session that holds a ref or an intent, in id
+// Sessions yields every session that holds a ref, committed or not, in id
 // order, with its use of the store. It reads in pages and holds nothing
 // open between them; an error ends the iteration.
 func (s *Store) Sessions(ctx context.Context) iter.Seq2[SessionInfo, error] {
@@ -537,7 +534,7 @@ func (s *Store) Sessions(ctx context.Context) iter.Seq2[SessionInfo, error] {
 		for {
 			page, err := s.sessionsPage(ctx, after)
 			if err != nil {
-				yield(SessionInfo{}, err)
+				yield(SessionInfo{}, wrap(s, "sessions", err))
 				return
 			}
 			for _, si := range page {
@@ -556,8 +553,8 @@ func (s *Store) Sessions(ctx context.Context) iter.Seq2[SessionInfo, error] {
 func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, error) {
 	// One snapshot for the page and each session's use of the store.
 	var page []SessionInfo
-	err := s.View(ctx, func(t *Tx) error {
-		rows, err := t.query(ctx, qSessionPage, after, after, listPage)
+	err := s.run(ctx, false, func(t *Tx) error {
+		rows, err := t.query(ctx, qSessionPage, after, listPage)
 		if err != nil {
 			return err
 		}
@@ -575,35 +572,28 @@ func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, 
 		for i := range page {
 			si := &page[i]
 			var last int64
-			if err := t.queryRow(ctx, qSessionUsage, si.ID, si.ID, si.ID, si.ID).Scan(&si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
+			if err := t.queryRow(ctx, qSessionUsage, si.ID).Scan(&si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
 				return err
 			}
 			si.LastIntentAt = time.Unix(0, last)
 		}
 		return nil
 	})
-	return page, mapErr(err, "sessions")
+	return page, err
 }
 
-// RefsTo returns every manifest row that refers to the blob with that id,
-// across sessions: who holds it, committed or not.
+// RefsTo returns every ref to the blob with that id, across sessions: who
+// holds it, committed or not.
 func (s *Store) RefsTo(ctx context.Context, id ID) ([]Entry, error) {
-	t, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	es, err := t.entries(ctx, qBlobEntries, id[:])
-	return es, wrapID(err, "refs to", id)
+	es, err := s.reader().entries(ctx, qBlobEntries, id[:])
+	return es, wrapID(s, "refs to", id, err)
 }
 
 // ListUncommitted returns every uncommitted intent, across sessions, whose
 // intent is older than olderThan, oldest first.
 func (s *Store) ListUncommitted(ctx context.Context, olderThan time.Time) ([]Entry, error) {
-	t, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	return t.entries(ctx, qUncommitted, olderThan.UnixNano())
+	es, err := s.reader().entries(ctx, qUncommitted, olderThan.UnixNano())
+	return es, wrap(s, "list uncommitted", err)
 }
 
 // HoldsRef reports whether the session holds a ref (committed or not) to id.
@@ -611,7 +601,7 @@ func (s *Store) HoldsRef(ctx context.Context, sessionID string, id ID) (bool, er
 	var n int64
 	ss := s.Session(sessionID)
 	err := ss.read(func(tx *Tx) error {
-		return mapErr(tx.queryRow(ctx, qHasRef, sessionID, id[:]).Scan(&n), "holds ref")
+		return tx.queryRow(ctx, qHasRef, sessionID, id[:]).Scan(&n)
 	})
 	return n > 0, ss.errf("holds ref", &id, err)
 }
@@ -625,7 +615,7 @@ func (s *Store) HoldsRef(ctx context.Context, sessionID string, id ID) (bool, er
 func (ss *Session) Committed(ctx context.Context, id ID) (bool, error) {
 	var n int64
 	err := ss.read(func(tx *Tx) error {
-		return mapErr(tx.queryRow(ctx, qHasCommitted, ss.id, id[:]).Scan(&n), "committed")
+		return tx.queryRow(ctx, qHasCommitted, ss.id, id[:]).Scan(&n)
 	})
 	return n > 0, ss.errf("committed", &id, err)
 }
@@ -638,10 +628,10 @@ type intent struct {
 }
 
 // intents runs a statement that returns (blob_id, intent_at) rows.
-func (tx *Tx) intents(ctx context.Context, query string, args ...any) ([]intent, error) {
+func (tx *Tx) intents(ctx context.Context, query *stmt, args ...any) ([]intent, error) {
 	rows, err := tx.query(ctx, query, args...)
 	if err != nil {
-		return nil, mapErr(err, "intents")
+		return nil, err
 	}
 	defer rows.Close()
 	var out []intent
@@ -651,14 +641,14 @@ func (tx *Tx) intents(ctx context.Context, query string, args ...any) ([]intent,
 			i intent
 		)
 		if err := rows.Scan(&b, &i.at); err != nil {
-			return nil, mapErr(err, "intents")
+			return nil, err
 		}
 		if i.id, err = idFromBytes(b); err != nil {
 			return nil, err
 		}
 		out = append(out, i)
 	}
-	return out, mapErr(rows.Err(), "intents")
+	return out, rows.Err()
 }
 
 // inIntentOrder returns the ids oldest intent first, then by id.
@@ -677,17 +667,17 @@ func inIntentOrder(in []intent) []ID {
 }
 
 // ids runs a query that yields blob ids.
-func (tx *Tx) ids(ctx context.Context, query string, args ...any) ([]ID, error) {
+func (tx *Tx) ids(ctx context.Context, query *stmt, args ...any) ([]ID, error) {
 	rows, err := tx.query(ctx, query, args...)
 	if err != nil {
-		return nil, mapErr(err, "list ids")
+		return nil, err
 	}
 	defer rows.Close()
 	var ids []ID
 	for rows.Next() {
 		var b []byte
 		if err := rows.Scan(&b); err != nil {
-			return nil, mapErr(err, "list ids")
+			return nil, err
 		}
 		id, err := idFromBytes(b)
 		if err != nil {
@@ -695,13 +685,13 @@ func (tx *Tx) ids(ctx context.Context, query string, args ...any) ([]ID, error) 
 		}
 		ids = append(ids, id)
 	}
-	return ids, mapErr(rows.Err(), "list ids")
+	return ids, rows.Err()
 }
 
-func (tx *Tx) entries(ctx context.Context, query string, args ...any) ([]Entry, error) {
+func (tx *Tx) entries(ctx context.Context, query *stmt, args ...any) ([]Entry, error) {
 	rows, err := tx.query(ctx, query, args...)
 	if err != nil {
-		return nil, mapErr(err, "list refs")
+		return nil, err
 	}
 	defer rows.Close()
 	var es []Entry
@@ -714,7 +704,7 @@ func (tx *Tx) entries(ctx context.Context, query string, args ...any) ([]Entry, 
 		)
 		if err := rows.Scan(&e.SessionID, &id, &e.Size, &e.MediaType, &e.Label, &extra, &created,
 			&e.Owner, &intent, &committed); err != nil {
-			return nil, mapErr(err, "list refs")
+			return nil, err
 		}
 		if e.ID, err = idFromBytes(id); err != nil {
 			return nil, err
@@ -725,5 +715,5 @@ func (tx *Tx) entries(ctx context.Context, query string, args ...any) ([]Entry, 
 		e.CommittedAt = unixTime(committed)
 		es = append(es, e)
 	}
-	return es, mapErr(rows.Err(), "list refs")
+	return es, rows.Err()
 }

@@ -17,8 +17,8 @@ const (
 	DefaultMediaType = "application/octet-stream"
 )
 
-// Meta travels with a reference: a blob keeps the metadata of its first put;
-// each session's ref keeps the metadata that session put.
+// Meta travels with content: a blob keeps the metadata of its first put;
+// each ref keeps the metadata of the session's put that recorded it.
 type Meta struct {
 	// MediaType is a bare "type/subtype" (no parameters), stored lowercased.
 	// Empty means DefaultMediaType.
@@ -96,7 +96,9 @@ func restrictedName(s string) bool {
 	return true
 }
 
-// Ref describes stored content as a reader sees it.
+// Ref describes a blob as a put, Stat, List or Reader returns it. It is not
+// a ref in the manifest's sense (a session's reference to a blob, listed
+// as an Entry, which embeds its blob's Ref); see the package doc.
 type Ref struct {
 	ID   ID    `json:"id"`
 	Size int64 `json:"size"`

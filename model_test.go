@@ -466,7 +466,7 @@ func newModelMachine(tb *testing.T, rt *rapid.T) *modelMachine {
 			attachstore.WithTuning(attachstore.Tuning{PageSize: 4096}),
 			// Close and reopen is the only "crash" here, so durability
 			// against power loss buys nothing but fsyncs.
-			attachstore.WithSynchronous("OFF"),
+			attachstore.WithSync(attachstore.SyncOff),
 		},
 		ms:   newModelState(),
 		seen: map[attachstore.ID]bool{modelNever: true},

@@ -101,7 +101,7 @@ func TestOptionsRejectBadValues(t *testing.T) {
 		{"chunk size too small", attachstore.WithChunkSize(attachstore.MinChunkSize - 1)},
 		{"chunk size too large", attachstore.WithChunkSize(attachstore.MaxChunkSize + 1)},
 		{"negative max blob size", attachstore.WithMaxBlobSize(-1)},
-		{"unknown synchronous mode", attachstore.WithSynchronous("sometimes")},
+		{"unknown sync mode", attachstore.WithSync(attachstore.SyncOff + 1)},
 		{"zero busy timeout", attachstore.WithBusyTimeout(0)},
 		{"nil clock", attachstore.WithClock(nil)},
 	} {

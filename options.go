@@ -13,10 +13,11 @@ type Option func(*options)
 type options struct {
 	maxBlobSize int64
 	chunkSize   int
-	synchronous string
+	sync        Sync
 	busyTimeout time.Duration
 	tuning      Tuning
 	readOnly    bool
+	existing    bool
 	now         func() time.Time
 	diskReserve int64
 	// diskDir is the directory whose filesystem puts measure; set by
@@ -37,7 +38,6 @@ func defaultOptions() options {
 	return options{
 		maxBlobSize: math.MaxInt64,
 		chunkSize:   DefaultChunkSize,
-		synchronous: "FULL",
 		busyTimeout: 5 * time.Second,
 		now:         time.Now,
 		diskReserve: DefaultDiskReserve,
@@ -53,10 +53,8 @@ func (o *options) check() error {
 	if o.chunkSize < MinChunkSize || o.chunkSize > MaxChunkSize {
 		bad = append(bad, fmt.Sprintf("chunk size %d: want %d to %d", o.chunkSize, MinChunkSize, MaxChunkSize))
 	}
-	switch o.synchronous {
-	case "OFF", "NORMAL", "FULL", "EXTRA":
-	default:
-		bad = append(bad, fmt.Sprintf("synchronous mode %q: want OFF, NORMAL, FULL or EXTRA", o.synchronous))
+	if o.sync < SyncFull || o.sync > SyncOff {
+		bad = append(bad, fmt.Sprintf("sync mode %d: want SyncFull, SyncNormal or SyncOff", o.sync))
 	}
 	if o.busyTimeout <= 0 {
 		bad = append(bad, fmt.Sprintf("busy timeout %v must be positive", o.busyTimeout))
@@ -91,11 +89,30 @@ func WithChunkSize(n int) Option {
 	return func(o *options) { o.chunkSize = n }
 }
 
-// WithSynchronous sets SQLite's synchronous mode: "FULL" (the default: a
-// committed transaction survives power loss), "EXTRA", "NORMAL" (survives a
-// process crash; a power loss may roll back the last commits) or "OFF".
-func WithSynchronous(mode string) Option {
-	return func(o *options) { o.synchronous = strings.ToUpper(mode) }
+// Sync says how far a SQLite store makes each commit durable (SQLite's
+// synchronous mode).
+type Sync int
+
+const (
+	// SyncFull, the default: a commit, once it returns, survives a crash
+	// of the process, the system, or the power.
+	SyncFull Sync = iota
+	// SyncNormal: a commit survives a crash of the process; a crash of the
+	// system or the power may roll back the last commits, never corrupt
+	// the file. Commits wait for no disk flush.
+	SyncNormal
+	// SyncOff: SQLite never flushes the disk; a crash of the system or
+	// the power may corrupt the file. For tests and scratch stores.
+	SyncOff
+)
+
+func (s Sync) pragma() string { return [...]string{"FULL", "NORMAL", "OFF"}[s] }
+
+// WithSync sets how far a SQLite store makes each commit durable (default
+// SyncFull). A PostgreSQL server's durability is its own (its
+// synchronous_commit setting).
+func WithSync(s Sync) Option {
+	return func(o *options) { o.sync = s }
 }
 
 // WithBusyTimeout bounds each wait of SQLite's busy handler for a lock held
@@ -150,6 +167,16 @@ func WithTuning(t Tuning) Option {
 // same guarantee as a file's.
 func WithReadOnly() Option {
 	return func(o *options) { o.readOnly = true }
+}
+
+// WithExisting makes Open open only an existing store, for writing unless
+// WithReadOnly: a missing file is an error that matches fs.ErrNotExist,
+// and a database attachstore never wrote (another program's, or an empty
+// file; on PostgreSQL, a schema without attachstore's tables) is
+// ErrNotAStore; neither is created, adopted or changed. A tool that must
+// not create a store by mistake, as a typo in a path would, opens with it.
+func WithExisting() Option {
+	return func(o *options) { o.existing = true }
 }
 
 // WithDiskReserve sets the free disk space, in bytes, that puts of new

@@ -1,26 +1,40 @@
 package attachstore
 
 import (
-	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"testing"
 )
 
-// TestQueryParametersKeepPlans holds queries.go to its rule: a parameter
-// that WHERE, ON or LIMIT compares is written +?, so that SQLite does not
-// prepare the statement again for each value bound to it.
+// TestQueryParametersKeepPlans holds every statement to the rules of
+// queries.go: a parameter that WHERE, ON or LIMIT compares is written +?N,
+// so that SQLite does not prepare the statement again for each value bound
+// to it; and parameters are numbered 1 to N with none left out, as
+// PostgreSQL needs to know each one's type.
 func TestQueryParametersKeepPlans(t *testing.T) {
-	src, err := os.ReadFile("queries.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// An assigned value is not compared: SET col = ? stays as it is.
-	src = regexp.MustCompile(`SET \w+ = \?`).ReplaceAll(src, nil)
+	assigned := regexp.MustCompile(`SET \w+ = \?\d+`)
 	bare := regexp.MustCompile(`(=|<>|<=|>=|<|>|\bIN \(|\bLIMIT)\s*\?`)
-	for _, m := range bare.FindAll(src, -1) {
-		t.Errorf("queries.go: %q: a compared parameter must be written +?", m)
-	}
-	if n := len(regexp.MustCompile(`\+\?`).FindAll(src, -1)); n < 20 {
-		t.Errorf("queries.go has %d +? parameters; the rule is not being followed", n)
+	param := regexp.MustCompile(`[?$](\d*)`)
+	for _, s := range stmts {
+		for _, m := range bare.FindAllString(assigned.ReplaceAllString(s.sqlite, ""), -1) {
+			t.Errorf("%q: a compared parameter must be written +?N, in\n%s", m, s.sqlite)
+		}
+		for _, text := range []string{s.sqlite, s.pg} {
+			var nums []int
+			for _, m := range param.FindAllStringSubmatch(text, -1) {
+				n, err := strconv.Atoi(m[1])
+				if err != nil {
+					t.Errorf("an unnumbered parameter in\n%s", text)
+					continue
+				}
+				nums = append(nums, n)
+			}
+			slices.Sort(nums)
+			nums = slices.Compact(nums)
+			if len(nums) > 0 && nums[len(nums)-1] != len(nums) {
+				t.Errorf("parameters %v: want 1 to %d, none left out, in\n%s", nums, len(nums), text)
+			}
+		}
 	}
 }

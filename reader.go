@@ -30,7 +30,7 @@ func (r *Reader) Ref() Ref { return r.b.ref }
 // Reader was opened.
 func (r *Reader) Read(p []byte) (int, error) {
 	if r.closed {
-		return 0, fmt.Errorf("attachstore: read %s: reader is closed", r.b.ref.ID)
+		return 0, wrapID(r.tx.s, "read", r.b.ref.ID, errors.New("reader is closed"))
 	}
 	if r.off >= r.b.ref.Size {
 		return 0, io.EOF
@@ -41,7 +41,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	seq := r.off / r.b.chunkSize
 	if !r.hasBuf || r.bufSeq != seq {
 		if err := r.load(seq); err != nil {
-			return 0, wrapID(err, "read", r.b.ref.ID)
+			return 0, wrapID(r.tx.s, "read", r.b.ref.ID, err)
 		}
 	}
 	n := copy(p, r.buf[r.off-seq*r.b.chunkSize:])
@@ -54,26 +54,19 @@ func (r *Reader) load(seq int64) error {
 	if err := r.tx.check(false); err != nil {
 		return err
 	}
-	if r.tx.sqlTx == nil {
-		// Reading through the Store: it must be open, and not inside its
-		// own transaction (an in-memory store has one connection).
-		if err := r.tx.s.enter(); err != nil {
-			return err
-		}
-	}
 	id := r.b.ref.ID
 	var (
 		found         bool
 		chunkPK, cseq int64
 		chunk         []byte
 	)
-	err := r.tx.each(r.ctx, r.tx.pick(qReadChunk, qReadChunkPG), []any{seq, id[:], r.b.pk}, func(v []driver.Value) (_ bool, err error) {
+	err := r.tx.each(r.ctx, qReadChunk, []any{seq, id[:], r.b.pk}, func(v []driver.Value) (_ bool, err error) {
 		found = true
 		chunkPK, cseq, chunk, err = chunkOf(v)
 		return true, err
 	})
 	if err != nil {
-		return mapErr(err, "read")
+		return err
 	}
 	if !found {
 		return r.missing(seq)
@@ -96,7 +89,7 @@ func (r *Reader) missing(seq int64) error {
 	var n int64
 	id := r.b.ref.ID
 	if err := r.tx.queryRow(r.ctx, qBlobAtPK, id[:], r.b.pk).Scan(&n); err != nil {
-		return mapErr(err, "read")
+		return err
 	}
 	if n > 0 {
 		return fmt.Errorf("%w: chunk %d of %d bytes is missing", ErrCorrupt, seq, r.b.ref.Size)
@@ -116,10 +109,10 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekEnd:
 		abs = r.b.ref.Size + offset
 	default:
-		return 0, errors.New("attachstore: seek: invalid whence")
+		return 0, wrapID(r.tx.s, "seek", r.b.ref.ID, fmt.Errorf("%w: whence %d", ErrInvalid, whence))
 	}
 	if abs < 0 {
-		return 0, errors.New("attachstore: seek: negative position")
+		return 0, wrapID(r.tx.s, "seek", r.b.ref.ID, fmt.Errorf("%w: negative position %d", ErrInvalid, abs))
 	}
 	r.off = abs
 	return abs, nil

@@ -15,10 +15,6 @@ import (
 // ReclaimPolicy.BatchSize is zero.
 const DefaultReclaimBatch = 32
 
-// DefaultVacuumAt is the share of the file that free pages must reach
-// before Reclaim gives them back, when ReclaimPolicy.VacuumAt is zero.
-const DefaultVacuumAt = 0.25
-
 // ReclaimPolicy says what Reclaim may collect.
 type ReclaimPolicy struct {
 	// Grace protects recent work: nothing touched or intended within Grace
@@ -36,12 +32,14 @@ type ReclaimPolicy struct {
 	// AllowEmptyRoots lets Reclaim delete blobs from a store whose
 	// manifest is empty as it starts; see ErrNoRoots.
 	AllowEmptyRoots bool
-	// VacuumAt is the share of the file that free pages must reach before
-	// Reclaim gives them back to the filesystem (default DefaultVacuumAt;
-	// at most 1). Until then new content reuses them. Giving pages back
-	// moves live pages from the end of the file into the holes, so for
-	// space that new content would soon take again it is wasted work. A
-	// tiny share gives back whatever is free; 1 never gives anything back.
+	// VacuumAt is the share of the file, from 0 to 1, that free pages
+	// must reach before Reclaim gives them back to the filesystem; below
+	// it they stay for new content to reuse. 0 gives back whatever is
+	// free, 1 never gives anything back. Giving pages back moves live
+	// pages from the end of the file into the holes, which is wasted work
+	// for space that new content soon takes again: a host that reclaims
+	// often while content keeps arriving may choose, say, 0.25 (what the
+	// CLI's --vacuum auto passes).
 	VacuumAt float64
 }
 
@@ -77,7 +75,7 @@ type ReclaimReport struct {
 // uncommitted intents older than Grace whose owner holds no Hold, ends
 // lapsed holds, clears tombstones older than Grace, deletes every blob that
 // no ref points to and that was untouched for Grace, and then gives free
-// pages back to the filesystem once they pass p.VacuumAt of the file.
+// pages back to the filesystem once they reach p.VacuumAt of the file.
 //
 // Each batch is one transaction of its own, so a Put racing Reclaim never
 // loses data: a blob is deleted only in a transaction that sees it
@@ -86,11 +84,12 @@ type ReclaimReport struct {
 // was done so far is consistent and reported along with the error.
 //
 // Reclaim refuses with ErrNoRoots, deleting nothing, when it would delete
-// blobs while the manifest is empty as it starts (no ref, intent or
-// tombstone; a hold alone does not count), unless p.AllowEmptyRoots. A DryRun reports what it would
-// collect with AllowEmptyRoots, and ErrNoRoots too.
-func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, error) {
-	var rep ReclaimReport
+// blobs while the manifest is empty as it starts (no ref, committed or
+// not, and no tombstone; a hold alone does not count), unless
+// p.AllowEmptyRoots. A DryRun reports what it would collect with
+// AllowEmptyRoots, and ErrNoRoots too.
+func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (rep ReclaimReport, err error) {
+	defer func() { err = wrap(s, "reclaim", err) }()
 	switch {
 	case p.Grace < 0:
 		return rep, fmt.Errorf("%w: negative grace %v", ErrInvalidPolicy, p.Grace)
@@ -102,19 +101,15 @@ func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (ReclaimReport, er
 	if p.BatchSize == 0 {
 		p.BatchSize = DefaultReclaimBatch
 	}
-	if p.VacuumAt == 0 {
-		p.VacuumAt = DefaultVacuumAt
-	}
 	if err := s.enter(); err != nil {
 		return rep, err
 	}
 	if s.ReadOnly() && !p.DryRun {
-		return rep, fmt.Errorf("%w: reclaim", ErrReadOnly)
+		return rep, ErrReadOnly
 	}
 	r := reclaim{s: s, p: p, rep: &rep, now: s.now()}
 	r.cutoff = r.now - int64(p.Grace)
-	err := r.run(ctx)
-	return rep, err
+	return rep, r.run(ctx)
 }
 
 // reclaim is one run of Reclaim.
@@ -135,16 +130,10 @@ func (r *reclaim) progress(phase string) {
 }
 
 func (r *reclaim) run(ctx context.Context) error {
-	if !r.s.db.Postgres() {
-		r.diskBefore = r.s.db.FileBytes(ctx)
-	}
+	r.diskBefore = r.s.db.DiskBytes()
 	var roots int64
-	t, err := r.s.reader()
-	if err != nil {
+	if err := r.s.reader().queryRow(ctx, qHasRoots).Scan(&roots); err != nil {
 		return err
-	}
-	if err := t.queryRow(ctx, qHasRoots).Scan(&roots); err != nil {
-		return mapErr(err, "reclaim")
 	}
 	if roots == 0 && !r.p.AllowEmptyRoots {
 		orphans, _, err := r.orphans(ctx, 0, 1)
@@ -162,7 +151,7 @@ func (r *reclaim) run(ctx context.Context) error {
 	}
 	for _, step := range []func(context.Context) error{r.intents, r.blobs, r.giveBack} {
 		if err := ctx.Err(); err != nil {
-			return errorf("reclaim", err)
+			return err
 		}
 		if err := step(ctx); err != nil {
 			return err
@@ -175,30 +164,27 @@ func (r *reclaim) run(ctx context.Context) error {
 // tombstones.
 func (r *reclaim) intents(ctx context.Context) error {
 	if r.p.DryRun {
-		t, err := r.s.reader()
-		if err != nil {
+		t := r.s.reader()
+		if err := t.queryRow(ctx, qCountExpiring, r.cutoff, r.now).Scan(&r.rep.ExpiredIntents); err != nil {
 			return err
 		}
-		if err := t.queryRow(ctx, qCountExpiring, r.cutoff, r.now).Scan(&r.rep.ExpiredIntents); err != nil {
-			return mapErr(err, "reclaim: count intents")
-		}
 		if err := t.queryRow(ctx, qCountOldTombstones, r.cutoff).Scan(&r.rep.ClearedTombstones); err != nil {
-			return mapErr(err, "reclaim: count tombstones")
+			return err
 		}
 		r.progress("intents")
 		return nil
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return errorf("reclaim", err)
+			return err
 		}
 		var n int64
-		err := r.s.update(ctx, "reclaim intents", func(tx *Tx) error {
+		err := r.s.run(ctx, true, func(tx *Tx) error {
 			res, err := tx.exec(ctx, qExpireIntents, r.cutoff, r.now, r.p.BatchSize)
 			if err == nil {
 				n, err = res.RowsAffected()
 			}
-			return mapErr(err, "reclaim intents")
+			return err
 		})
 		if err != nil {
 			return err
@@ -209,13 +195,13 @@ func (r *reclaim) intents(ctx context.Context) error {
 			break
 		}
 	}
-	return r.s.update(ctx, "reclaim tombstones", func(tx *Tx) error {
+	return r.s.run(ctx, true, func(tx *Tx) error {
 		if _, err := tx.exec(ctx, qEndLapsedHolds, r.now); err != nil {
-			return mapErr(err, "reclaim holds")
+			return err
 		}
 		res, err := tx.exec(ctx, qClearTombstones, r.cutoff)
 		if err != nil {
-			return mapErr(err, "reclaim tombstones")
+			return err
 		}
 		n, err := res.RowsAffected()
 		r.rep.ClearedTombstones = int(n)
@@ -231,28 +217,24 @@ type orphan struct {
 
 // orphans reads up to limit orphan candidates after pk after, in pk order.
 func (r *reclaim) orphans(ctx context.Context, after int64, limit int) ([]orphan, int64, error) {
-	t, err := r.s.reader()
-	if err != nil {
-		return nil, 0, err
-	}
 	query, args := qOrphans, []any{after, r.cutoff, limit}
 	if r.p.DryRun {
-		query, args = qOrphansDry, []any{after, r.cutoff, r.cutoff, r.now, limit}
+		query, args = qOrphansDry, []any{after, r.cutoff, r.now, limit}
 	}
-	rows, err := t.query(ctx, query, args...)
+	rows, err := r.s.reader().query(ctx, query, args...)
 	if err != nil {
-		return nil, 0, mapErr(err, "reclaim: find orphans")
+		return nil, 0, err
 	}
 	defer rows.Close()
 	var found []orphan
 	for rows.Next() {
 		var o orphan
 		if err := rows.Scan(&o.pk, &o.id, &o.size); err != nil {
-			return nil, 0, mapErr(err, "reclaim: find orphans")
+			return nil, 0, err
 		}
 		found, after = append(found, o), o.pk
 	}
-	return found, after, mapErr(rows.Err(), "reclaim: find orphans")
+	return found, after, rows.Err()
 }
 
 // blobs finds orphans on the read pool, a batch at a time, and deletes
@@ -260,7 +242,7 @@ func (r *reclaim) orphans(ctx context.Context, after int64, limit int) ([]orphan
 func (r *reclaim) blobs(ctx context.Context) error {
 	for after := int64(0); ; {
 		if err := ctx.Err(); err != nil {
-			return errorf("reclaim", err)
+			return err
 		}
 		batch, last, err := r.orphans(ctx, after, r.p.BatchSize)
 		if err != nil {
@@ -299,7 +281,7 @@ func (r *reclaim) delete(ctx context.Context, batch []orphan) (err error) {
 func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 	var blobs int
 	var bytes int64
-	err := r.s.update(ctx, "reclaim blobs", func(tx *Tx) error {
+	err := r.s.run(ctx, true, func(tx *Tx) error {
 		blobs, bytes = 0, 0
 		for _, o := range batch {
 			// The size comes back only when the row is deleted, so a
@@ -308,12 +290,12 @@ func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 			switch err := tx.queryRow(ctx, qDeleteOrphan, o.id, r.cutoff).Scan(&pk, &size, &chunkSize); {
 			case err == nil:
 				if err := tx.deleteChunks(ctx, pk, size, chunkSize); err != nil {
-					return mapErr(err, "reclaim blobs")
+					return err
 				}
 				blobs++
 				bytes += size
 			case !errors.Is(err, sql.ErrNoRows):
-				return mapErr(err, "reclaim blobs")
+				return err
 			}
 		}
 		return nil
@@ -325,26 +307,24 @@ func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 	return err
 }
 
-// giveBack returns free pages to the filesystem once they pass VacuumAt
+// giveBack returns free pages to the filesystem once they reach VacuumAt
 // of the file.
 func (r *reclaim) giveBack(ctx context.Context) error {
 	if r.p.DryRun {
 		return nil
 	}
 	if err := r.s.db.GiveBack(ctx, r.p.VacuumAt); err != nil {
-		return mapErr(err, "reclaim: vacuum")
+		return err
 	}
 	sp, err := r.s.db.Space(ctx)
 	if err != nil {
-		return mapErr(err, "reclaim: vacuum")
+		return err
 	}
 	// Measured against the size before the deletes, not before the
 	// vacuum: counting the WAL those deletes wrote, which the vacuum's
 	// checkpoint then truncated, reported more returned than the file had
 	// held (issue 29).
-	if !r.s.db.Postgres() {
-		r.rep.ReturnedBytes = max(0, r.diskBefore-r.s.db.FileBytes(ctx))
-	}
+	r.rep.ReturnedBytes = max(0, r.diskBefore-r.s.db.DiskBytes())
 	r.rep.FreeBytes = sp.FreePages * r.s.db.PageSize()
 	r.rep.NeedsCompact = !sp.Incremental && sp.FreePages > 0
 	r.progress("vacuum")
@@ -385,12 +365,13 @@ func AllowRowidChanges() CompactOption {
 // given. A file of attachstore's tables alone, or whose other tables all
 // have an INTEGER PRIMARY KEY or are WITHOUT ROWID, is compacted without
 // it.
-func (s *Store) Compact(ctx context.Context, opts ...CompactOption) error {
+func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (err error) {
+	defer func() { err = wrap(s, "compact", err) }()
 	if err := s.enter(); err != nil {
 		return err
 	}
 	if s.ReadOnly() {
-		return fmt.Errorf("%w: compact", ErrReadOnly)
+		return ErrReadOnly
 	}
 	var o compactOptions
 	for _, opt := range opts {
@@ -399,22 +380,22 @@ func (s *Store) Compact(ctx context.Context, opts ...CompactOption) error {
 	if !o.allowRowidChanges {
 		tables, err := s.db.RowidTables(ctx)
 		if err != nil {
-			return mapErr(err, "compact")
+			return err
 		}
 		if len(tables) > 0 {
 			for i, t := range tables {
 				tables[i] = fmt.Sprintf("table %q", t)
 			}
-			return errorf("compact", fmt.Errorf("%w: %s (neither an INTEGER PRIMARY KEY nor WITHOUT ROWID); nothing was changed",
-				ErrRowidsMayChange, strings.Join(tables, ", ")))
+			return fmt.Errorf("%w: %s (neither an INTEGER PRIMARY KEY nor WITHOUT ROWID); nothing was changed",
+				ErrRowidsMayChange, strings.Join(tables, ", "))
 		}
 	}
 	if err := s.compactRoom(ctx, nil); err != nil {
-		return errorf("compact", err)
+		return err
 	}
-	err := s.db.Compact(ctx)
+	err = s.db.Compact(ctx)
 	if db.KindOf(err) == db.Full {
-		return errorf("compact", s.compactRoom(ctx, err))
+		return s.compactRoom(ctx, err)
 	}
-	return mapErr(err, "compact")
+	return err
 }

@@ -33,8 +33,8 @@ func TestReclaimReturnedBytesIsTheShrink(t *testing.T) {
 		vacuumAt float64
 		gives    bool // whether the files must shrink at all
 	}{
-		{"Emptied", blobs, 1e-9, true},
-		{"HalfEmptied", blobs / 2, 1e-9, true},
+		{"Emptied", blobs, 0, true},
+		{"HalfEmptied", blobs / 2, 0, true},
 		{"EmptiedNeverVacuum", blobs, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

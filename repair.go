@@ -33,7 +33,7 @@ func (s *Store) Repair(ctx context.Context, r io.Reader) (ID, error) {
 		id     ID
 		intact bool
 	)
-	err := s.update(ctx, "repair", once("repair", func(tx *Tx) (err error) {
+	err := s.run(ctx, true, once(func(tx *Tx) (err error) {
 		id, intact, err = tx.repair(ctx, r)
 		if err == nil && intact {
 			// Roll back the chunks written while the id was unknown.
@@ -44,11 +44,11 @@ func (s *Store) Repair(ctx context.Context, r io.Reader) (ID, error) {
 	if errors.Is(err, errIntact) {
 		err = nil
 	}
-	return id, err
+	return id, wrap(s, "repair", err)
 }
 
 // errIntact rolls back a Repair that found its blob intact.
-var errIntact = errors.New("attachstore: repair: blob is intact")
+var errIntact = errors.New("blob is intact")
 
 // repair writes r's bytes as chunks under a pk of their own while it
 // hashes them, because which blob they repair is known only from their
@@ -82,11 +82,11 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 	)
 	for seq := int64(0); ; seq++ {
 		if err := ctx.Err(); err != nil {
-			return ID{}, false, errorf("repair", err)
+			return ID{}, false, err
 		}
 		n, eof, err := readChunk(r, buf)
 		if err != nil {
-			return ID{}, false, errorf("repair: reading input", err)
+			return ID{}, false, fmt.Errorf("reading input: %w", err)
 		}
 		size += int64(n)
 		if err := s.checkSize(size); err != nil {
@@ -107,10 +107,10 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 	old := blobRow{ref: Ref{ID: id}}
 	err = tx.queryRow(ctx, qRepairLockBlob, id[:]).Scan(&old.pk, &old.ref.Size, &old.chunkSize)
 	if errors.Is(err, sql.ErrNoRows) {
-		return id, false, fmt.Errorf("%w: repair %s: no stored blob has the id of these bytes; nothing was stored", ErrNotFound, id)
+		return id, false, fmt.Errorf("%w: no stored blob has the id of these bytes (%s); nothing was stored", ErrNotFound, id)
 	}
 	if err != nil {
-		return id, false, mapErr(err, "repair "+id.String())
+		return id, false, err
 	}
 	ok, err := tx.verifyBlob(ctx, old)
 	if ok && !tx.s.db.Postgres() {
@@ -126,11 +126,11 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 	}
 	newPK, err := tx.moveChunks(ctx, old.pk, pk, chunks)
 	if err != nil {
-		return id, false, mapErr(err, "repair "+id.String())
+		return id, false, err
 	}
-	for _, q := range []string{qRepairBlob, qRepairRefs} {
+	for _, q := range []*stmt{qRepairBlob, qRepairRefs} {
 		if _, err := tx.exec(ctx, q, newPK, size, s.opts.chunkSize, id[:]); err != nil {
-			return id, false, mapErr(err, "repair "+id.String())
+			return id, false, err
 		}
 	}
 	return id, false, nil
@@ -149,7 +149,7 @@ func (tx *Tx) moveChunks(ctx context.Context, old, from, n int64) (int64, error)
 	// The old chunks lie after the blob's pk, in its range or (damage)
 	// appended later, but before the new ones. The new ones fit where no
 	// other blob's keys begin.
-	if _, err := tx.exec(ctx, qDeleteChunks, old, from, old); err != nil {
+	if _, err := tx.exec(ctx, qDeleteChunks, old, from); err != nil {
 		return 0, err
 	}
 	var next sql.NullInt64

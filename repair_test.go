@@ -115,7 +115,7 @@ func TestRepairLargeBlobInBoundedHeap(t *testing.T) {
 	)
 	ctx := t.Context()
 	// synchronous OFF: this test is about memory, not durability.
-	s := openForTest(t, filepath.Join(t.TempDir(), "large.db"), attachstore.WithSynchronous("OFF"))
+	s := openForTest(t, filepath.Join(t.TempDir(), "large.db"), attachstore.WithSync(attachstore.SyncOff))
 	ref, err := s.PutReader(ctx, newLargeGen(7, size), attachstore.Meta{Label: "large.bin"})
 	if err != nil {
 		t.Fatal(err)

@@ -182,7 +182,7 @@ func (r *room) measureExact(ctx context.Context) error {
 	}
 	var pageCount, pageSize int64
 	if err := r.tx.queryRow(ctx, qSpace).Scan(&pageCount, &r.freePages, &pageSize); err != nil {
-		return mapErr(err, "put: measure free space")
+		return err
 	}
 	var fileSize int64
 	if fi, err := os.Stat(s.db.Path); err == nil {
@@ -197,10 +197,6 @@ func (r *room) measureExact(ctx context.Context) error {
 	}
 	return nil
 }
-
-// qSpace reads, in the transaction, the file's size in pages, how many of
-// them are free, and the page size.
-const qSpace = `SELECT page_count, freelist_count, page_size FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()`
 
 // diskTight reports whether the store's disk has less free space than the
 // WAL may grow between two checkpoints, twice over, besides the reserve.
@@ -238,7 +234,7 @@ func (s *Store) compactRoom(ctx context.Context, errFull error) error {
 	if s.opts.diskDir == "" && errFull == nil {
 		return nil
 	}
-	size := s.db.FileBytes(ctx)
+	size := s.db.DiskBytes()
 	var free uint64
 	measured := false
 	if s.opts.diskDir != "" {

@@ -20,13 +20,16 @@ type Stats struct {
 // Stats returns counts of blobs, refs and sessions as of one snapshot.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
-	err := s.View(ctx, func(tx *Tx) error {
+	err := s.run(ctx, false, func(tx *Tx) error {
 		if err := tx.queryRow(ctx, qBlobTotals).Scan(&st.Blobs, &st.BlobBytes); err != nil {
-			return mapErr(err, "stats")
+			return err
 		}
-		return mapErr(tx.queryRow(ctx, qRefTotals).Scan(&st.Refs, &st.Sessions, &st.UncommittedRefs), "stats")
+		return tx.queryRow(ctx, qRefTotals).Scan(&st.Refs, &st.Sessions, &st.UncommittedRefs)
 	})
-	st.FileBytes = s.db.FileBytes(ctx)
+	st.FileBytes = s.db.DiskBytes()
+	if s.db.Postgres() {
+		_ = s.reader().queryRow(ctx, qTableBytes).Scan(&st.FileBytes)
+	}
 	st.CheckpointFailures = s.db.CheckpointFailures()
-	return st, err
+	return st, wrap(s, "stats", err)
 }

@@ -13,6 +13,34 @@
 // what it holds a ref to. Update and View run several operations — and the
 // host's own SQL, through Tx.SQL — in one transaction.
 //
+// # Blobs, refs, intents, owners and holds
+//
+// A blob is stored content, named by its ID. The Ref type describes a
+// blob — id, size, metadata, creation time — as a put, Stat, List or a
+// Reader returns it. A ref, in these docs, is one row of the manifest: a
+// session's reference to a blob, listed as an Entry (Session.Refs,
+// Store.RefsTo and Stats.Refs list or count such rows). A ref is an
+// intent until a commit stamps it committed: Session.Put records an
+// intent, Commit and CommitOwned stamp it, PutCommitted writes it
+// committed. A session holds at most one committed ref to a blob and, for
+// each owner, at most one intent. Pending ids are those with an intent.
+// Reclaim forgets intents older than its Grace whose owner holds no hold,
+// and deletes blobs no ref points to.
+//
+// An owner (a turn, a background job) is who staged an intent, so that
+// its intents commit, expire or are discarded apart from other owners'.
+// Puts take it from the Session (WithOwner): the code doing a turn's work
+// passes a Session bound to its turn to tools that need not know owners
+// exist. CommitOwned, Discard and Hold take it as an argument: they act
+// on one owner's intents from wherever the turn ends — the host's turn
+// loop, a request handler, a sweeper in another process after a crash —
+// which knows the owner's id but has no Session bound to it. A hold
+// (Session.Hold) keeps one owner's intents from Reclaim until a time; a
+// session that holds a ref (HoldsRef) merely has it. DropSession is on
+// Store and Tx, beside Store.Session and Store.Sessions, not on Session:
+// it ends the session itself, leaving a tombstone, rather than acting
+// through it.
+//
 // # Living in a host's file
 //
 // A store may share its SQLite file with the host application's own tables
@@ -38,7 +66,6 @@ package attachstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -123,28 +150,33 @@ type Store struct {
 // ErrDirtySchema for one whose migration did not finish, ErrCorrupt for a
 // file that is not an SQLite database, ErrReadOnly for a file this process
 // cannot write (use WithReadOnly), and ErrInvalidOption for a bad option
-// or for WithReadOnly with ":memory:".
+// or for WithReadOnly or WithExisting with ":memory:".
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
 		opt(&o)
 	}
+	name := path
+	if db.IsURL(path) {
+		name = db.Redact(path) // never the password
+	}
 	if err := o.check(); err != nil {
-		return nil, err
+		return nil, wrap(nil, "open "+name, err)
 	}
 	if path == "" {
-		return nil, fmt.Errorf("attachstore: open: empty path (use %q for an in-memory store)", MemoryPath)
+		return nil, wrap(nil, "open", fmt.Errorf("%w: empty path (use %q for an in-memory store)", ErrInvalid, MemoryPath))
 	}
-	if path == MemoryPath && o.readOnly {
-		return nil, fmt.Errorf("%w: WithReadOnly with %s: a private in-memory store starts empty, and nothing but its own writes could fill it",
-			ErrInvalidOption, MemoryPath)
+	if path == MemoryPath && (o.readOnly || o.existing) {
+		return nil, wrap(nil, "open "+name, fmt.Errorf("%w: WithReadOnly or WithExisting: a private in-memory store starts empty, and nothing but its own writes could fill it",
+			ErrInvalidOption))
 	}
 	cfg := db.Config{
-		Synchronous:  o.synchronous,
+		Synchronous:  o.sync.pragma(),
 		BusyTimeout:  o.busyTimeout,
 		PageSize:     o.tuning.PageSize,
 		CacheSizeKiB: o.tuning.CacheSizeKiB,
 		ReadOnly:     o.readOnly,
+		Existing:     o.existing,
 	}
 	if path != MemoryPath {
 		cfg.Path = path
@@ -154,16 +186,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		err = fmt.Errorf("%s: %w", pe.Op, pe.Err) // the path is named below
 	}
 	if err != nil {
-		name := path
-		if db.IsURL(path) {
-			name = db.Redact(path) // never the password
-		}
-		for _, known := range []error{ErrSchemaTooNew, ErrDirtySchema, ErrReadOnly, ErrNotAStore} {
-			if errors.Is(err, known) {
-				return nil, errorf("open "+name, err)
-			}
-		}
-		return nil, mapErr(err, "open "+name)
+		return nil, wrap(nil, "open "+name, err)
 	}
 	if !d.Memory && !db.IsURL(path) && !o.readOnly && o.diskReserve > 0 {
 		o.diskDir = filepath.Dir(d.Path)
@@ -185,7 +208,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return mapErr(s.db.Close(), "close")
+	return wrap(nil, "close", s.db.Close())
 }
 
 // Persistence reports whether the store is Ephemeral or Durable.
@@ -228,11 +251,11 @@ func (s *Store) now() int64 { return s.opts.now().UnixNano() }
 // it is untouched for Grace.
 func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	var ref Ref
-	err := s.update(ctx, "put", func(tx *Tx) (err error) {
+	err := s.run(ctx, true, func(tx *Tx) (err error) {
 		ref, err = tx.Put(ctx, data, meta)
 		return err
 	})
-	return ref, err
+	return ref, wrap(s, "put", err)
 }
 
 // PutReader stores everything r yields, like Put, hashing while it writes
@@ -247,23 +270,23 @@ func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 // r cannot be read again.
 func (s *Store) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
 	var ref Ref
-	err := s.update(ctx, "put", once("put", func(tx *Tx) (err error) {
+	err := s.run(ctx, true, once(func(tx *Tx) (err error) {
 		ref, err = tx.PutReader(ctx, r, meta)
 		return err
 	}))
-	return ref, err
+	return ref, wrap(s, "put", err)
 }
 
 // once wraps the function of a transaction that consumes a reader: run
 // starts a transaction again when it lost a race (PostgreSQL), but the
 // reader was read by the attempt that lost, and a second read would store
 // the empty rest of it under the empty blob's id.
-func once(what string, fn func(tx *Tx) error) func(tx *Tx) error {
+func once(fn func(tx *Tx) error) func(tx *Tx) error {
 	ran := false
 	return func(tx *Tx) error {
 		if ran {
-			return fmt.Errorf("%w: %s: the transaction lost a race with another after reading the input, "+
-				"which cannot be read again; nothing was written (try again)", ErrConflict, what)
+			return fmt.Errorf("%w: the transaction lost a race with another after reading the input, "+
+				"which cannot be read again; nothing was written (try again)", ErrConflict)
 		}
 		ran = true
 		return fn(tx)
@@ -272,40 +295,28 @@ func once(what string, fn func(tx *Tx) error) func(tx *Tx) error {
 
 // Get returns the content with that id and its bytes, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id ID) (Attachment, error) {
-	t, err := s.reader()
-	if err != nil {
-		return Attachment{}, err
-	}
-	return t.Get(ctx, id)
+	return s.reader().Get(ctx, id)
 }
 
 // NewReader opens the content with that id for streaming, or returns
 // ErrNotFound. The Reader holds no lock or transaction between reads; if
 // the content is deleted while it is read, Read returns ErrNotFound.
 func (s *Store) NewReader(ctx context.Context, id ID) (*Reader, error) {
-	t, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	return t.NewReader(ctx, id)
+	return s.reader().NewReader(ctx, id)
 }
 
 // Stat returns the Ref of the content with that id, or ErrNotFound.
 func (s *Store) Stat(ctx context.Context, id ID) (Ref, error) {
-	t, err := s.reader()
-	if err != nil {
-		return Ref{}, err
-	}
-	return t.Stat(ctx, id)
+	return s.reader().Stat(ctx, id)
 }
 
 // Delete removes the content with that id. It returns ErrReferenced while
 // any session holds a ref to it (the database's foreign key refuses it),
 // and nil when there is no such content.
 func (s *Store) Delete(ctx context.Context, id ID) error {
-	return s.update(ctx, "delete "+id.String(), func(tx *Tx) error {
+	return wrapID(s, "delete", id, s.run(ctx, true, func(tx *Tx) error {
 		return tx.Delete(ctx, id)
-	})
+	}))
 }
 
 // listPage is how many rows List and its kin read per query; nothing is
@@ -319,14 +330,9 @@ func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
 	return func(yield func(Ref, error) bool) {
 		var after int64
 		for {
-			t, err := s.reader()
+			page, last, err := s.reader().listPage(ctx, after)
 			if err != nil {
-				yield(Ref{}, err)
-				return
-			}
-			page, last, err := t.listPage(ctx, after)
-			if err != nil {
-				yield(Ref{}, err)
+				yield(Ref{}, wrap(s, "list", err))
 				return
 			}
 			for _, r := range page {

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/attachstore/attachstore/db"
@@ -39,18 +40,24 @@ type Tx struct {
 	// commit after it.
 	aborted error
 	// locked holds the sessions this transaction has locked (see
-	// db.LockSession).
+	// lockSession).
 	locked map[string]bool
 }
 
 // lockSession serializes this transaction's writes into a session with
-// other transactions' (db.LockSession), once per transaction.
+// other transactions' across the processes that share a PostgreSQL
+// database, until the transaction ends: a drop and a put into the same
+// session, or two owners' commits of the same blob, would otherwise each
+// miss the other's uncommitted rows. Writes into different sessions go on
+// in parallel. On SQLite the one writer does this already.
 func (tx *Tx) lockSession(ctx context.Context, id string) error {
-	if tx.locked[id] {
+	if tx.locked[id] || !tx.s.db.Postgres() {
 		return nil
 	}
-	if err := tx.s.db.LockSession(ctx, tx.q, id); err != nil {
-		return mapErr(err, "lock session")
+	h := fnv.New64a()
+	h.Write([]byte("attachstore session\x00" + id))
+	if _, err := tx.exec(ctx, qLockSession, int64(h.Sum64())); err != nil {
+		return err
 	}
 	if tx.locked == nil {
 		tx.locked = map[string]bool{}
@@ -66,27 +73,27 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.q.ExecContext(ctx, tx.s.db.SQL(query), args...)
+func (tx *Tx) exec(ctx context.Context, q *stmt, args ...any) (sql.Result, error) {
+	return tx.q.ExecContext(ctx, tx.s.text(q), args...)
 }
 
-func (tx *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.q.QueryContext(ctx, tx.s.db.SQL(query), args...)
+func (tx *Tx) query(ctx context.Context, q *stmt, args ...any) (*sql.Rows, error) {
+	return tx.q.QueryContext(ctx, tx.s.text(q), args...)
 }
 
-func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.q.QueryRowContext(ctx, tx.s.db.SQL(query), args...)
+func (tx *Tx) queryRow(ctx context.Context, q *stmt, args ...any) *sql.Row {
+	return tx.q.QueryRowContext(ctx, tx.s.text(q), args...)
 }
 
 // each runs a read and calls row with each row's values as the driver gives
 // them (int64, string, nil, or []byte the caller may keep) until row says
 // stop: the Store's own reads on SQLite through the driver's raw path
 // (db.Read), the rest through database/sql.
-func (tx *Tx) each(ctx context.Context, query string, args []any, row func([]driver.Value) (stop bool, err error)) error {
+func (tx *Tx) each(ctx context.Context, q *stmt, args []any, row func([]driver.Value) (stop bool, err error)) error {
 	if tx.raw() {
-		return tx.s.db.Read(ctx, query, args, row)
+		return tx.s.db.Read(ctx, q.sqlite, args, row)
 	}
-	rows, err := tx.query(ctx, query, args...)
+	rows, err := tx.query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -125,6 +132,9 @@ func (tx *Tx) raw() bool { return tx.sqlTx == nil && !tx.s.db.Postgres() }
 // and pass the query through tx.SQL().Rebind to serve both.
 // attachstore's own tables (attachstore_…) may be read, never written: a
 // ref carries copies of its blob's columns that only attachstore keeps.
+// It is a *sqlx.Tx, not a *sql.Tx, because sqlx is one of attachstore's
+// chosen dependencies and its Rebind, Get and Select serve both engines;
+// the *sql.Tx it embeds is there for code that wants database/sql alone.
 func (tx *Tx) SQL() *sqlx.Tx { return tx.sqlTx }
 
 // Session returns the session id seen inside this transaction.
@@ -132,10 +142,10 @@ func (tx *Tx) Session(id string) *Session { return &Session{s: tx.s, tx: tx, id:
 
 func (tx *Tx) check(write bool) error {
 	if tx.done {
-		return errorf("transaction used after its function returned", sql.ErrTxDone)
+		return fmt.Errorf("transaction used after its function returned: %w", sql.ErrTxDone)
 	}
 	if tx.aborted != nil {
-		return errorf("transaction was rolled back by an earlier error", tx.aborted)
+		return fmt.Errorf("transaction was rolled back by an earlier error: %w", tx.aborted)
 	}
 	if write && !tx.writable {
 		return fmt.Errorf("%w: write inside View", ErrReadOnly)
@@ -166,10 +176,7 @@ func (tx *Tx) check(write bool) error {
 // again, a few times at most (then ErrConflict): keep effects outside the
 // database until Update returns. On SQLite fn runs once.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.update(ctx, "update", func(tx *Tx) error {
-		tx.host = true
-		return fn(tx)
-	})
+	return s.host(ctx, "update", true, fn)
 }
 
 // View runs fn in one read snapshot: everything fn reads through tx sees
@@ -181,18 +188,22 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // method called while fn runs blocks until its own ctx ends and returns
 // ctx's error. Read through tx.
 func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.run(ctx, "view", false, fn)
+	return s.host(ctx, "view", false, fn)
 }
 
-// update runs fn in one write transaction.
-func (s *Store) update(ctx context.Context, what string, fn func(tx *Tx) error) error {
-	if err := s.enter(); err != nil {
+// host runs the host's fn for Update or View, and returns fn's error as
+// fn returned it, or the transaction's, named op.
+func (s *Store) host(ctx context.Context, op string, write bool, fn func(tx *Tx) error) error {
+	var fnErr error
+	err := s.run(ctx, write, func(tx *Tx) error {
+		tx.host = write
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if fnErr != nil && errors.Is(err, fnErr) {
 		return err
 	}
-	if s.db.ReadOnly() {
-		return fmt.Errorf("%w: %s", ErrReadOnly, what)
-	}
-	return s.run(ctx, what, true, fn)
+	return wrap(s, op, err)
 }
 
 // maxRetries bounds how often run starts a transaction again after it lost
@@ -202,15 +213,18 @@ const maxRetries = 10
 // run runs fn in one transaction, a write transaction or a read snapshot,
 // and runs it again, up to maxRetries times, when the database says it lost
 // a race with another transaction: nothing of a lost attempt was kept.
-func (s *Store) run(ctx context.Context, what string, write bool, fn func(tx *Tx) error) error {
+func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) error {
 	if err := s.enter(); err != nil {
 		return err
+	}
+	if write && s.db.ReadOnly() {
+		return ErrReadOnly
 	}
 	if write {
 		s.keepWALShort(ctx)
 	}
 	for attempt := 1; ; attempt++ {
-		err := s.runOnce(ctx, what, write, fn)
+		err := s.runOnce(ctx, write, fn)
 		if db.KindOf(err) != db.Retry || attempt == maxRetries {
 			return err
 		}
@@ -222,13 +236,13 @@ func (s *Store) run(ctx context.Context, what string, write bool, fn func(tx *Tx
 	}
 }
 
-func (s *Store) runOnce(ctx context.Context, what string, write bool, fn func(tx *Tx) error) error {
+func (s *Store) runOnce(ctx context.Context, write bool, fn func(tx *Tx) error) error {
 	stx, end, err := s.db.Begin(ctx, write)
 	if err != nil {
-		return mapErr(err, what+": begin")
+		return err
 	}
 	defer end()
-	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: write}, what, fn)
+	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: write}, fn)
 	if err == nil && write {
 		s.db.Committed()
 	}
@@ -237,7 +251,7 @@ func (s *Store) runOnce(ctx context.Context, what string, write bool, fn func(tx
 
 // finish runs fn and commits when it returns nil and ctx has not ended;
 // otherwise, or on panic, it rolls back.
-func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *Tx) error) (err error) {
+func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, fn func(tx *Tx) error) (err error) {
 	defer func() {
 		tx.done = true
 		if p := recover(); p != nil {
@@ -245,17 +259,17 @@ func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, what string, fn func(tx *
 			panic(p)
 		}
 		if err == nil && tx.aborted != nil {
-			err = errorf(what+": rolled back by an earlier error", tx.aborted)
+			err = fmt.Errorf("rolled back by an earlier error: %w", tx.aborted)
 		}
 		if ctx.Err() != nil && (err == nil || errors.Is(err, driver.ErrBadConn)) {
 			// The transaction does not end with ctx (see db.Begin): a
 			// cancelled caller gets no commit. A driver that drops its
 			// connection to stop a statement (pgx) says only "bad
 			// connection": the context says why.
-			err = errorf(what, ctx.Err())
+			err = ctx.Err()
 		}
 		if err == nil && tx.writable {
-			err = mapErr(stx.Commit(), what+": commit")
+			err = stx.Commit()
 		} else {
 			// A read snapshot has nothing to commit; on PostgreSQL, a
 			// statement of the host's that failed in it would make the
@@ -275,7 +289,7 @@ func (tx *Tx) undoable(ctx context.Context, fn func() error) error {
 		return fn()
 	}
 	if _, err := tx.exec(ctx, qSavepoint); err != nil {
-		return mapErr(err, "savepoint")
+		return err
 	}
 	err := fn()
 	// A cancelled ctx must not stop the undo.
@@ -287,14 +301,14 @@ func (tx *Tx) undoable(ctx context.Context, fn func() error) error {
 			// the host's further statements do not each commit on their
 			// own; finish rolls this back and the Update fails.
 			tx.aborted = err
-			_, _ = tx.exec(bg, "BEGIN")
+			_, _ = tx.exec(bg, qBegin)
 			return err
 		}
 		// Locks taken inside the savepoint went with it.
 		tx.locked = nil
 	}
 	if _, rerr := tx.exec(bg, qReleaseSavepoint); rerr != nil && err == nil {
-		err = mapErr(rerr, "release savepoint")
+		err = rerr
 	}
 	return err
 }
@@ -307,10 +321,6 @@ func (s *Store) enter() error {
 }
 
 // reader returns a Tx for single-statement reads on the read pool: one
-// statement is one snapshot, so it needs no BEGIN.
-func (s *Store) reader() (*Tx, error) {
-	if err := s.enter(); err != nil {
-		return nil, err
-	}
-	return &Tx{s: s, q: s.db.Reader}, nil
-}
+// statement is one snapshot, so it needs no BEGIN. Once the store is
+// closed, its reads fail, and wrap says ErrClosed.
+func (s *Store) reader() *Tx { return &Tx{s: s, q: s.db.Reader} }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -28,29 +29,36 @@ type VerifyProgress struct {
 	TotalBytes   int64
 }
 
-// VerifyPolicy configures VerifyWith.
-type VerifyPolicy struct {
-	// Progress, if set, is called as blobs are checked.
-	Progress func(VerifyProgress)
+// VerifyOption configures Verify.
+type VerifyOption func(*verifyOptions)
+
+type verifyOptions struct {
+	progress func(VerifyProgress)
+}
+
+// WithVerifyProgress has Verify call fn after each blob it checks, with
+// the running totals, so that a long Verify can be followed.
+func WithVerifyProgress(fn func(VerifyProgress)) VerifyOption {
+	return func(o *verifyOptions) { o.progress = fn }
 }
 
 // Verify checks the whole store: the database's integrity and foreign key
 // checks (which also find chunk rows of no blob and refs to no blob), and
-// a re-hash of every blob streamed chunk by chunk. It returns an error
-// only when it could not check; what it found is in the report. Repair,
-// given a corrupt blob's original bytes, gives it them back.
-func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
-	return s.VerifyWith(ctx, VerifyPolicy{})
-}
-
-// VerifyWith is Verify with a progress callback. It reads one snapshot (a
-// View), so content deleted while it runs is not mistaken for corruption.
-func (s *Store) VerifyWith(ctx context.Context, p VerifyPolicy) (VerifyReport, error) {
+// a re-hash of every blob streamed chunk by chunk. It reads one snapshot
+// (a View), so content deleted while it runs is not mistaken for
+// corruption. It returns an error only when it could not check; what it
+// found is in the report. Repair, given a corrupt blob's original bytes,
+// gives it them back.
+func (s *Store) Verify(ctx context.Context, opts ...VerifyOption) (VerifyReport, error) {
+	var o verifyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var rep VerifyReport
-	err := s.View(ctx, func(t *Tx) error {
+	err := s.run(ctx, false, func(t *Tx) error {
 		probs, err := s.db.Check(ctx, t.sqlTx)
 		if err != nil {
-			return mapErr(err, "verify")
+			return err
 		}
 		rep.Problems = probs
 		if err := t.verifyPlaces(ctx, &rep); err != nil {
@@ -58,7 +66,7 @@ func (s *Store) VerifyWith(ctx context.Context, p VerifyPolicy) (VerifyReport, e
 		}
 		var prog VerifyProgress
 		if err := t.queryRow(ctx, qBlobTotals).Scan(&prog.TotalBlobs, &prog.TotalBytes); err != nil {
-			return mapErr(err, "verify")
+			return err
 		}
 		for after := int64(0); ; {
 			page, last, err := t.verifyPage(ctx, after)
@@ -75,9 +83,9 @@ func (s *Store) VerifyWith(ctx context.Context, p VerifyPolicy) (VerifyReport, e
 				}
 				rep.CheckedBlobs++
 				rep.CheckedBytes += b.ref.Size
-				if p.Progress != nil {
+				if o.progress != nil {
 					prog.CheckedBlobs, prog.CheckedBytes = rep.CheckedBlobs, rep.CheckedBytes
-					p.Progress(prog)
+					o.progress(prog)
 				}
 			}
 			if len(page) < listPage {
@@ -86,7 +94,7 @@ func (s *Store) VerifyWith(ctx context.Context, p VerifyPolicy) (VerifyReport, e
 			after = last
 		}
 	})
-	return rep, err
+	return rep, wrap(s, "verify", err)
 }
 
 // verifyPlaces finds what no foreign key guards on SQLite: chunks that are
@@ -98,7 +106,7 @@ func (t *Tx) verifyPlaces(ctx context.Context, rep *VerifyReport) error {
 	}
 	rows, err := t.query(ctx, qStrayChunks)
 	if err != nil {
-		return mapErr(err, "verify")
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -107,7 +115,7 @@ func (t *Tx) verifyPlaces(ctx context.Context, rep *VerifyReport) error {
 			id         []byte
 		)
 		if err := rows.Scan(&k, &pk, &seq, &id); err != nil {
-			return mapErr(err, "verify")
+			return err
 		}
 		if bid, err := idFromBytes(id); err != nil {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("attachstore_chunks: chunk %d (blob pk %d, seq %d) belongs to no blob", k, pk, seq))
@@ -115,13 +123,13 @@ func (t *Tx) verifyPlaces(ctx context.Context, rep *VerifyReport) error {
 			rep.Corrupt = append(rep.Corrupt, bid)
 		}
 	}
-	return mapErr(rows.Err(), "verify")
+	return rows.Err()
 }
 
 func (t *Tx) verifyPage(ctx context.Context, after int64) ([]blobRow, int64, error) {
 	rows, err := t.query(ctx, qVerifyBlobs, after, listPage)
 	if err != nil {
-		return nil, 0, mapErr(err, "verify")
+		return nil, 0, err
 	}
 	defer rows.Close()
 	var (
@@ -134,13 +142,13 @@ func (t *Tx) verifyPage(ctx context.Context, after int64) ([]blobRow, int64, err
 			id []byte
 		)
 		if err := rows.Scan(&b.pk, &id, &b.ref.Size, &b.chunkSize); err != nil {
-			return nil, 0, mapErr(err, "verify")
+			return nil, 0, err
 		}
 		copy(b.ref.ID[:], id)
 		last = b.pk
 		page = append(page, b)
 	}
-	return page, last, mapErr(rows.Err(), "verify")
+	return page, last, rows.Err()
 }
 
 // verifyBlob re-hashes one blob's chunks; a gap, an extra chunk, a chunk of
@@ -156,7 +164,7 @@ func (t *Tx) verifyBlob(ctx context.Context, b blobRow) (bool, error) {
 	}
 	rows, err := t.query(ctx, query, args...)
 	if err != nil {
-		return false, mapErr(err, "verify "+b.ref.ID.String())
+		return false, err
 	}
 	defer rows.Close()
 	h := sha256.New()
@@ -168,7 +176,7 @@ func (t *Tx) verifyBlob(ctx context.Context, b blobRow) (bool, error) {
 	)
 	for rows.Next() {
 		if err := rows.Scan(&chunkPK, &seq, &data); err != nil {
-			return false, mapErr(err, "verify "+b.ref.ID.String())
+			return false, err
 		}
 		if chunkPK != b.pk {
 			// The next blob's first chunk, one past this one's (SQLite),
@@ -183,7 +191,7 @@ func (t *Tx) verifyBlob(ctx context.Context, b blobRow) (bool, error) {
 		off += int64(len(data))
 	}
 	if err := rows.Err(); err != nil {
-		return false, mapErr(err, "verify "+b.ref.ID.String())
+		return false, err
 	}
 	var sum ID
 	h.Sum(sum[:0])
@@ -197,36 +205,37 @@ func (t *Tx) verifyBlob(ctx context.Context, b blobRow) (bool, error) {
 // path for inspection. A restored backup is an ordinary store file: open
 // it, or copy it into place while no process has the store open. A
 // PostgreSQL store is backed up with the server's own tools.
-func (s *Store) Backup(ctx context.Context, path string) error {
+func (s *Store) Backup(ctx context.Context, path string) (err error) {
+	defer func() { err = wrap(s, "backup to "+path, err) }()
 	if err := s.enter(); err != nil {
 		return err
 	}
 	if s.db.Memory {
-		return fmt.Errorf("attachstore: backup: an Ephemeral store has no file to copy")
+		return errors.New("an Ephemeral store has no file to copy")
 	}
 	// Created empty first, so that it is private and not already there;
 	// SQLite writes into an empty file.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return errorf("backup", err)
+		return errors.Unwrap(err) // the path is named already
 	}
 	f.Close()
 	if err := s.db.Backup(ctx, path); err != nil {
 		os.Remove(path)
-		return mapErr(err, "backup to "+path)
+		return err
 	}
 	b, err := Open(ctx, path, WithReadOnly())
 	if err != nil {
-		return errorf("backup to "+path+": the copy does not open", err)
+		return &opError{"backup to " + path + ": the copy does not open", err}
 	}
 	defer b.Close()
 	rep, err := b.Verify(ctx)
 	if err != nil {
-		return errorf("backup to "+path+": verifying the copy", err)
+		return &opError{"backup to " + path + ": verifying the copy", err}
 	}
 	if !rep.OK() {
-		return fmt.Errorf("%w: backup to %s: the copy has %d corrupt blobs and %d problems (the store itself may be damaged: run Verify)",
-			ErrCorrupt, path, len(rep.Corrupt), len(rep.Problems))
+		return fmt.Errorf("%w: the copy has %d corrupt blobs and %d problems (the store itself may be damaged: run Verify)",
+			ErrCorrupt, len(rep.Corrupt), len(rep.Problems))
 	}
 	return nil
 }

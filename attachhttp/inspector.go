@@ -402,7 +402,7 @@ func (in *inspector) verify(w http.ResponseWriter, r *http.Request) {
 	rc.Flush()
 	step := int64(1)
 	var next int64
-	rep, err := in.h.s.VerifyWith(r.Context(), attachstore.VerifyPolicy{Progress: func(vp attachstore.VerifyProgress) {
+	rep, err := in.h.s.Verify(r.Context(), attachstore.WithVerifyProgress(func(vp attachstore.VerifyProgress) {
 		if int64(vp.CheckedBlobs) < next && int64(vp.CheckedBlobs) != vp.TotalBlobs {
 			return
 		}
@@ -413,7 +413,7 @@ func (in *inspector) verify(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "<li>%d of %d blobs, %s of %s</li>\n", vp.CheckedBlobs, vp.TotalBlobs,
 			humanBytes(vp.CheckedBytes), humanBytes(vp.TotalBytes))
 		rc.Flush()
-	}})
+	}))
 	errText := ""
 	if err != nil {
 		errText = cleanMsg(err.Error())

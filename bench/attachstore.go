@@ -31,7 +31,7 @@ type attachStore struct {
 const libraryPageSize = 16384
 
 // vacuumAt is ReclaimPolicy.VacuumAt for the -reclaim-vacuum names.
-var vacuumAt = map[string]float64{"auto": 0, "always": 1e-9, "never": 1}
+var vacuumAt = map[string]float64{"auto": 0.25, "always": 0, "never": 1}
 
 var attachstoreOpener = opener{name: subject, open: openAttachstore}
 
@@ -49,7 +49,7 @@ func floorPageSize(c *config) int {
 func openAttachstore(ctx context.Context, dir string, cfg *config) (System, error) {
 	// Durable settings, as for every system: synchronous FULL.
 	opts := []attachstore.Option{
-		attachstore.WithSynchronous("FULL"),
+		attachstore.WithSync(attachstore.SyncFull),
 		attachstore.WithMaxBlobSize(1 << 40),
 	}
 	if cfg.pageSize > 0 || cfg.cacheKiB > 0 {
@@ -133,7 +133,7 @@ const (
 // commits loaderSessionsPerTx sessions per Update, and closes it. The
 // measured handle stays open and keeps the library's defaults.
 func (a *attachStore) LoadSessions(ctx context.Context, sessions []string, blobs [][][]byte) (ids [][]ID, err error) {
-	opts := append(slices.Clone(a.opts), attachstore.WithSynchronous("OFF"), attachstore.WithTuning(attachstore.Tuning{PageSize: a.pageSize, CacheSizeKiB: loaderCacheKiB}))
+	opts := append(slices.Clone(a.opts), attachstore.WithSync(attachstore.SyncOff), attachstore.WithTuning(attachstore.Tuning{PageSize: a.pageSize, CacheSizeKiB: loaderCacheKiB}))
 	l, err := attachstore.Open(ctx, a.path, opts...)
 	if err != nil {
 		return nil, err

@@ -121,7 +121,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.cacheKiB, "cache-size", 0, "attachstore page cache per connection in KiB (0: library default)")
 	w1Ops := fs.Int("w1-ops", 0, "W1 operations per run (0: the mode's size); thousands show a sustained stream, through checkpoints")
 	fs.IntVar(&c.batch, "reclaim-batch", 0, "attachstore Reclaim BatchSize (0: library default)")
-	fs.StringVar(&c.vacuum, "reclaim-vacuum", "auto", "attachstore Reclaim's VacuumAt: auto (the library default), always or never")
+	fs.StringVar(&c.vacuum, "reclaim-vacuum", "auto", "attachstore Reclaim's VacuumAt: auto (a quarter of the file, as the CLI's default), always or never")
 	fs.Float64Var(&c.sourceMBps, "w5-source-mbps", 0, "W5's PutReader reads from a source that makes its bytes only when asked, at this many MB/s, 64 KiB a read (0: at memcpy speed)")
 	fs.StringVar(&c.postgres, "postgres", "", "PostgreSQL server URL for the postgres system and PostgreSQL's floor (default $"+postgresEnv+"; none: they are skipped)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (not of W5's child processes) to this file")

@@ -13,7 +13,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +35,9 @@ type Config struct {
 	CacheSizeKiB int
 	// ReadOnly opens an existing store for reading only.
 	ReadOnly bool
+	// Existing opens only an existing store: a missing file is
+	// fs.ErrNotExist and a database attachstore never wrote ErrNotAStore.
+	Existing bool
 }
 
 // DB is an open attachstore database.
@@ -135,47 +137,8 @@ func (d *DB) ReadOnly() bool { return d.writer == nil }
 // PageSize is the SQLite file's page size in bytes (0 for PostgreSQL).
 func (d *DB) PageSize() int64 { return d.pageSize }
 
-// SQL returns query as the engine takes it: unchanged for SQLite; for
-// PostgreSQL without the unary plus that keeps SQLite from planning a
-// statement anew for each parameter value (see the root's queries.go), and
-// with $1 placeholders.
-func (d *DB) SQL(query string) string {
-	if !d.pg {
-		return query
-	}
-	return sqlx.Rebind(sqlx.DOLLAR, strings.ReplaceAll(query, "+?", "?"))
-}
-
 // Postgres reports whether the database is PostgreSQL.
 func (d *DB) Postgres() bool { return d.pg }
-
-// InsertNewBlob returns the statement that inserts a blob row, taking the
-// next pk, unless a blob has its id, and returns the pk (no row when the
-// id was there). Its arguments are id, size, chunk_size, media_type,
-// label, extra, created_at, touched_at. On SQLite the pk is the key the
-// blob's first chunk takes: one past every chunk key and blob pk, which
-// the write lock keeps for the caller.
-func (d *DB) InsertNewBlob() string {
-	if d.pg {
-		return `INSERT INTO attachstore_blobs (id, size, chunk_size, media_type, label, extra, created_at, touched_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING pk`
-	}
-	// The WHERE keeps SQLite from reading ON CONFLICT as a join's ON.
-	return `INSERT INTO attachstore_blobs (id, pk, size, chunk_size, media_type, label, extra, created_at, touched_at)
-		SELECT ?, max(coalesce((SELECT max(k) FROM attachstore_chunks), 0), coalesce((SELECT max(pk) FROM attachstore_blobs), 0)) + 1,
-			?, ?, ?, ?, ?, ?, ? WHERE true
-		ON CONFLICT (id) DO NOTHING RETURNING pk`
-}
-
-// NextBlobPK returns the query that yields the pk for a new blob whose
-// chunks are written before its row (see InsertNewBlob). On PostgreSQL it
-// comes from the column's sequence.
-func (d *DB) NextBlobPK() string {
-	if d.pg {
-		return `SELECT nextval(pg_get_serial_sequence('attachstore_blobs', 'pk'))`
-	}
-	return `SELECT max(coalesce((SELECT max(k) FROM attachstore_chunks), 0), coalesce((SELECT max(pk) FROM attachstore_blobs), 0)) + 1`
-}
 
 // Begin begins a write transaction (BEGIN IMMEDIATE on the writer) or a
 // read snapshot; end must be called after it commits or rolls back. ctx

@@ -60,7 +60,9 @@ func KindOf(err error) Kind {
 		// A short read: the file ends before the pages its header counts.
 		se.ExtendedCode == sqlite3.ErrIoErrShortRead,
 		// A header this SQLite does not know, or a schema that no longer
-		// matches what the migrations created, is a plain SQLITE_ERROR.
+		// matches what the migrations created, is a plain SQLITE_ERROR
+		// with no extended code to tell it from another: its message is
+		// the only thing to go by, and this the only place that does.
 		se.Code == sqlite3.ErrError && schemaMismatch(msg):
 		return Corrupt
 	case se.Code == sqlite3.ErrReadonly:

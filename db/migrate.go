@@ -269,6 +269,10 @@ func isDriverError(err error) bool {
 	return errors.As(err, &se) || errors.As(err, &pe)
 }
 
+// errNeverWritten is a database that holds no store.
+var errNeverWritten = fmt.Errorf("%w: attachstore never wrote to it (it has no %s table); nothing was changed",
+	ErrNotAStore, migrationsTable)
+
 // checkStore says whether db holds a store this build can use as it is.
 func checkStore(ctx context.Context, db *sql.DB, pg bool) error {
 	v, dirty, err := readVersion(ctx, db, pg)
@@ -279,8 +283,7 @@ func checkStore(ctx context.Context, db *sql.DB, pg bool) error {
 	}
 	switch {
 	case v < 0:
-		return fmt.Errorf("%w: attachstore never wrote to it (it has no %s table); nothing was changed",
-			ErrNotAStore, migrationsTable)
+		return errNeverWritten
 	case v > schema.Version:
 		return fmt.Errorf("%w: file is at version %d, this build knows up to %d; upgrade attachstore",
 			ErrSchemaTooNew, v, schema.Version)

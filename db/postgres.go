@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/url"
 	"strings"
 
@@ -116,6 +115,8 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 		return nil, err
 	}
 	switch {
+	case stores == 0 && cfg.Existing:
+		return nil, errNeverWritten
 	case tables == 0:
 		d.Created = true
 	case stores == 0:
@@ -152,20 +153,4 @@ func migratePostgres(rawURL string) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
-}
-
-// LockSession serializes the writes into one session across the processes
-// that share a PostgreSQL database, until the transaction ends: a drop and
-// a put into the same session, or two owners' commits of the same blob,
-// would otherwise each miss the other's uncommitted rows. Writes into
-// different sessions go on in parallel. On SQLite the one writer does this
-// already.
-func (d *DB) LockSession(ctx context.Context, q sqlx.ExecerContext, session string) error {
-	if !d.pg {
-		return nil
-	}
-	h := fnv.New64a()
-	h.Write([]byte("attachstore session\x00" + session))
-	_, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64()))
-	return err
 }

@@ -137,8 +137,11 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	// SQLite creates files with mode 0644 (less umask); attachments are
 	// private, so the file is created first. Its -wal and -shm files take
 	// its mode.
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
+	if cfg.Existing {
+		if _, err := os.Stat(abs); err != nil {
+			return nil, err
+		}
+	} else if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
 		f.Close()
 	} else if !errors.Is(err, os.ErrExist) {
 		return nil, err
@@ -231,7 +234,7 @@ func look(ctx context.Context, cfg Config, abs string, readOnly bool) error {
 		if err != nil {
 			return err
 		}
-		if before.fi.Size() == 0 && !readOnly {
+		if before.fi.Size() == 0 && !readOnly && !cfg.Existing {
 			return nil // a new file holds nothing to clash with
 		}
 		immutable := before.idle() && walMode(abs)
@@ -275,13 +278,13 @@ func lookOnce(ctx context.Context, cfg Config, abs string, readOnly, immutable b
 	if readOnly {
 		return checkStore(ctx, h, false)
 	}
-	if _, _, err := readVersion(ctx, h, false); err != nil {
-		if errors.Is(err, ErrNotAStore) {
-			return fmt.Errorf("%w; nothing was changed", err)
-		}
-		return err
+	v, _, err := readVersion(ctx, h, false)
+	if errors.Is(err, ErrNotAStore) {
+		return fmt.Errorf("%w; nothing was changed", err)
+	} else if err == nil && v < 0 && cfg.Existing {
+		return errNeverWritten
 	}
-	return nil
+	return err
 }
 
 // state is what look compares to learn whether a file changed while it
@@ -687,21 +690,14 @@ const qCheck = `SELECT 'integrity_check: ' || integrity_check FROM pragma_integr
 	SELECT 'foreign_key_check: ' || "table" || ' row ' || coalesce(rowid, 'NULL') || ' refers to no row of ' || parent
 	FROM pragma_foreign_key_check`
 
-// FileBytes is the size on disk of the database file and its WAL together
-// (a -wal file that is not there counts 0; 0 for an in-memory database),
-// or of attachstore's tables on PostgreSQL (where it counts nothing if the
-// query fails: the figure is informational).
-func (d *DB) FileBytes(ctx context.Context) int64 {
-	var n int64
-	if d.pg {
-		_ = d.Reader.QueryRowContext(ctx, `SELECT pg_total_relation_size('attachstore_blobs') + pg_total_relation_size('attachstore_chunks')
-			+ pg_total_relation_size('attachstore_refs') + pg_total_relation_size('attachstore_holds')
-			+ pg_total_relation_size('attachstore_dropped_sessions')`).Scan(&n)
-		return n
-	}
-	if d.Memory {
+// DiskBytes is the size on disk of an SQLite database file and its WAL
+// together, which is what giving pages back can shrink; 0 for an in-memory
+// or PostgreSQL database. A -wal file that is not there counts 0.
+func (d *DB) DiskBytes() int64 {
+	if d.Memory || d.pg {
 		return 0
 	}
+	var n int64
 	for _, p := range []string{d.Path, d.Path + "-wal"} {
 		if fi, err := os.Stat(p); err == nil {
 			n += fi.Size()

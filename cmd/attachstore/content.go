@@ -97,7 +97,7 @@ func setupPut(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			name := args[i]
 			ref, asked, err := c.putFile(ctx, put, name, mediaType, *label, labelSet)
 			if err != nil {
-				return c.fail("put", fileSubj(name), err)
+				return c.fail("put", fileSubj(name), inSession(sess, err))
 			}
 			if sess == "" && (ref.Label != asked.Label || ref.MediaType != asked.MediaType) {
 				c.warnExisted(name, ref, asked)
@@ -358,7 +358,7 @@ func setupGet(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 			r, err = s.NewReader(ctx, id)
 		}
 		if err != nil {
-			return c.fail("get", idSubj(id.String()), err)
+			return c.fail("get", idSubj(id.String()), inSession(sess, err))
 		}
 		defer r.Close()
 		b := c.newByteBar(r.Ref().Size, "get "+truncate(id.String(), 12))
@@ -550,7 +550,7 @@ func setupRm(c *cli, fs *flag.FlagSet) func(context.Context, []string) error {
 				return c.referenced(ctx, s, id, err)
 			}
 			if err != nil {
-				return c.fail("rm", idSubj(id.String()), err)
+				return c.fail("rm", idSubj(id.String()), inSession(sess, err))
 			}
 			if c.json {
 				return c.emitJSON(struct {

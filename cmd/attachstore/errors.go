@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
 	"strings"
 
 	"github.com/attachstore/attachstore"
@@ -79,32 +78,24 @@ func (c *cli) fail(op string, subj subject, err error) error {
 		code = 2
 	}
 	head := op
-	name := subj.String()
-	if name != "" {
+	if name := subj.String(); name != "" {
 		head += " " + name
 	}
-	cause := cleanMsg(err.Error())
-	// The library often names the operation and id itself; say them once.
-	var kept []string
-	for _, part := range strings.Split(cause, ": ") {
-		if part == op || part == name || part == subj.name || slices.Contains(kept, part) ||
-			(name != "" && strings.HasSuffix(part, " "+name) && !strings.Contains(part, `"`)) {
-			continue
+	msg := cause(err)
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == subj.name {
+		msg = pe.Err.Error() // head names the file
+	}
+	if errors.Is(err, attachstore.ErrSessionDropped) {
+		// What matters is the session (which head, or within, names) and
+		// what to do about it.
+		msg = droppedMsg
+		var w *wrapError
+		if errors.As(err, &w) {
+			msg = w.what + ": " + droppedMsg
 		}
-		kept = append(kept, part)
 	}
-	switch {
-	case errors.Is(err, attachstore.ErrSessionDropped) && subj.field == "session":
-		// The library's message names its own step ("commit owned by
-		// OWNER"); what matters is the session, which head names.
-		head += ": " + droppedMsg
-	case errors.Is(err, attachstore.ErrSessionDropped):
-		head += ": " + strings.Join(slices.DeleteFunc(kept, func(p string) bool { return p == "session was dropped" }), ": ")
-		head = strings.TrimSuffix(head, ": ") + ": " + droppedMsg
-	case len(kept) > 0:
-		head += ": " + strings.Join(kept, ": ")
-	}
-	out := &exitError{code: code, kind: kindOf(err), msg: head, subj: subj, cause: err}
+	out := &exitError{code: code, kind: kindOf(err), msg: head + ": " + msg, subj: subj, cause: err}
 	var amb *ambiguousError
 	if errors.As(err, &amb) {
 		out.details = map[string]any{"candidates": amb.ids}
@@ -251,18 +242,40 @@ func cleanMsg(s string) string {
 	return strings.TrimPrefix(s, "attachstore: ")
 }
 
-// within puts what an error concerns (a session, say) before its
-// message, keeping the error reachable and the prefix out of the middle.
+// cause is what err says after the operation it names: a library error
+// names its operation and the id or session it worked on ("get ID: not
+// found"), which the CLI's message (fail's head, within) names its own
+// way.
+func cause(err error) string {
+	msg := cleanMsg(err.Error())
+	if u := errors.Unwrap(err); u != nil && msg != err.Error() {
+		if c := cleanMsg(u.Error()); strings.HasSuffix(msg, ": "+c) {
+			return c
+		}
+	}
+	return msg
+}
+
+// within puts what an error concerns (a session, say) before its cause,
+// keeping the error reachable.
 func within(what string, err error) error {
-	return &wrapError{msg: what + ": " + cleanMsg(err.Error()), err: err}
+	return &wrapError{what: what, err: err}
+}
+
+// inSession is within the session sess, if one is given.
+func inSession(sess string, err error) error {
+	if sess == "" {
+		return err
+	}
+	return within(sessionSubj(sess).String(), err)
 }
 
 type wrapError struct {
-	msg string
-	err error
+	what string
+	err  error
 }
 
-func (e *wrapError) Error() string { return e.msg }
+func (e *wrapError) Error() string { return e.what + ": " + cause(e.err) }
 func (e *wrapError) Unwrap() error { return e.err }
 
 // corruptError is bytes that do not hash to the id they were read or

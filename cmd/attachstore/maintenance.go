@@ -63,8 +63,10 @@ func setupReclaim(c *cli, fs *flag.FlagSet) func(context.Context, []string) erro
 			return badUsage("--batch %d: want at least 1", *batch)
 		}
 		// The share of the file free pages must reach before Reclaim gives
-		// them back (ReclaimPolicy.VacuumAt).
-		vac, ok := map[string]float64{"auto": 0, "always": 1e-9, "never": 1}[*vacuum]
+		// them back (ReclaimPolicy.VacuumAt). auto waits for a quarter:
+		// until then new content reuses the pages, and moving live pages
+		// into the holes would be wasted work.
+		vac, ok := map[string]float64{"auto": 0.25, "always": 0, "never": 1}[*vacuum]
 		if !ok {
 			return badUsage("--vacuum %q: want auto, always or never", *vacuum)
 		}
@@ -197,9 +199,9 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 		// The totals come with the first progress report: the bar is made
 		// then, over bytes (or blobs, when every blob is empty).
 		var b *bar
-		var policy attachstore.VerifyPolicy
+		var opts []attachstore.VerifyOption
 		if c.progress {
-			policy.Progress = func(p attachstore.VerifyProgress) {
+			opts = append(opts, attachstore.WithVerifyProgress(func(p attachstore.VerifyProgress) {
 				if b == nil {
 					if p.TotalBytes > 0 {
 						b = c.newBar(p.TotalBytes, true, "verify")
@@ -213,9 +215,9 @@ func setupVerify(c *cli, fs *flag.FlagSet) func(context.Context, []string) error
 				} else {
 					b.set(int64(p.CheckedBlobs))
 				}
-			}
+			}))
 		}
-		rep, err := s.VerifyWith(ctx, policy)
+		rep, err := s.Verify(ctx, opts...)
 		b.done()
 		if err != nil {
 			return c.fail("verify", subject{}, err)

@@ -45,22 +45,13 @@ func (c *cli) open(ctx context.Context) (*attachstore.Store, error) {
 		c.store = s
 		return s, nil
 	}
+	var opts []attachstore.Option
 	if c.access == writes && c.db != attachstore.MemoryPath {
 		// A command that changes a store must not turn a missing file, or
-		// another program's database, into one: a read-only look first
-		// changes nothing. Any other failure is left to the writable open,
-		// which says why it cannot write. Origin after the writable open
-		// would come too late: by then Open has created or adopted the
-		// file. This second open goes once the library can open only an
-		// existing store for writing.
-		probe, err := attachstore.Open(ctx, c.db, attachstore.WithReadOnly())
-		if err == nil {
-			probe.Close()
-		} else if errors.Is(err, fs.ErrNotExist) || errors.Is(err, attachstore.ErrNotAStore) {
-			return nil, c.openFailed(err)
-		}
+		// another program's database, into one.
+		opts = append(opts, attachstore.WithExisting())
 	}
-	s, err := attachstore.Open(ctx, c.db)
+	s, err := attachstore.Open(ctx, c.db, opts...)
 	if err != nil {
 		return nil, c.openFailed(err)
 	}

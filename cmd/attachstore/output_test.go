@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/attachstore/attachstore"
 )
@@ -72,9 +74,29 @@ func TestFileLabel(t *testing.T) {
 	}
 }
 
+// TestFailMessageNamesSubjectOnce: the CLI's message names the command
+// and its subject once, then the library's cause, whatever the library's
+// own error (a real one, here) names.
 func TestFailMessageNamesSubjectOnce(t *testing.T) {
 	c := &cli{}
-	id := attachstore.ContentID([]byte("x")).String()
+	ctx := context.Background()
+	s, err := attachstore.Open(ctx, attachstore.MemoryPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sid := attachstore.ContentID([]byte("x"))
+	id := sid.String()
+	if err := s.DropSession(ctx, "dropped"); err != nil {
+		t.Fatal(err)
+	}
+	_, errGet := s.NewReader(ctx, sid)
+	_, errSessionGet := s.Session("s").NewReader(ctx, sid)
+	_, errRefs := s.Session(strings.Repeat("x", attachstore.MaxSessionIDBytes+1)).Refs(ctx)
+	errCommit := s.Session("s").Commit(ctx, sid)
+	_, errPut := s.Session("dropped").Put(ctx, []byte("x"), attachstore.Meta{})
+	errHold := s.Session("dropped").Hold(ctx, "o", time.Now())
+	long := sessionSubj(strings.Repeat("x", attachstore.MaxSessionIDBytes+1))
 	tests := []struct {
 		op      string
 		subject subject
@@ -83,13 +105,13 @@ func TestFailMessageNamesSubjectOnce(t *testing.T) {
 		code    int
 		kind    string
 	}{
-		{"get", idSubj(id), lib("attachstore: open "+id+": not found", attachstore.ErrNotFound), "get " + id + ": not found", 1, "not_found"},
-		{"get", idSubj(id), lib(`attachstore: session "s": open `+id+": not found", attachstore.ErrNotFound), "get " + id + `: session "s": not found`, 1, "not_found"},
+		{"get", idSubj(id), errGet, "get " + id + ": not found", 1, "not_found"},
+		{"get", idSubj(id), inSession("s", errSessionGet), "get " + id + `: session "s": not found`, 1, "not_found"},
 		{"put", fileSubj("a.txt"), &fs.PathError{Op: "open", Path: "a.txt", Err: syscall.ENOENT}, "put a.txt: no such file or directory", 1, "no_such_file"},
-		{"refs", sessionSubj("x"), lib(`attachstore: session "x": refs: invalid session id: too long`, attachstore.ErrInvalidSession), `refs session "x": invalid session id: too long`, 2, "invalid_session"},
-		{"commit", idSubj(id), within(`session "s"`, lib(`attachstore: session "s": not found`, attachstore.ErrNotFound)), "commit " + id + `: session "s": not found`, 1, "not_found"},
-		{"put", fileSubj("a.txt"), lib(`attachstore: put: session "s": session was dropped`, attachstore.ErrSessionDropped), `put a.txt: session "s": ` + droppedMsg, 1, "session_dropped"},
-		{"hold", sessionSubj("s"), lib(`attachstore: session "s": hold intents of o: session was dropped`, attachstore.ErrSessionDropped), `hold session "s": ` + droppedMsg, 1, "session_dropped"},
+		{"refs", long, errRefs, "refs " + long.String() + ": invalid session id: session id is 257 bytes, at most 256", 2, "invalid_session"},
+		{"commit", idSubj(id), within(`session "s"`, errCommit), "commit " + id + `: session "s": not found: no ref to ` + id + " to commit", 1, "not_found"},
+		{"put", fileSubj("a.txt"), inSession("dropped", errPut), `put a.txt: session "dropped": ` + droppedMsg, 1, "session_dropped"},
+		{"hold", sessionSubj("dropped"), errHold, `hold session "dropped": ` + droppedMsg, 1, "session_dropped"},
 	}
 	for _, tt := range tests {
 		err := c.fail(tt.op, tt.subject, tt.err)
@@ -102,8 +124,3 @@ func TestFailMessageNamesSubjectOnce(t *testing.T) {
 		}
 	}
 }
-
-// lib is an error shaped as the library returns them: one "attachstore: "
-// prefix, the operation and subject, and a sentinel reachable with
-// errors.Is.
-func lib(msg string, sentinel error) error { return &wrapError{msg: msg, err: sentinel} }
