@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/attachstore/attachstore"
-	"github.com/attachstore/attachstore/storetest"
+	"github.com/attachstore/attachstore/internal/storetest"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 	_ "github.com/mattn/go-sqlite3"

@@ -325,7 +325,7 @@ func (r *reclaim) giveBack(ctx context.Context) error {
 	// checkpoint then truncated, reported more returned than the file had
 	// held (issue 29).
 	r.rep.ReturnedBytes = max(0, r.diskBefore-r.s.db.DiskBytes())
-	r.rep.FreeBytes = sp.FreePages * sp.PageSize
+	r.rep.FreeBytes = sp.FreePages * r.s.db.PageSize()
 	r.rep.NeedsCompact = !sp.Incremental && sp.FreePages > 0
 	r.progress("vacuum")
 	return nil

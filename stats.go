@@ -10,6 +10,11 @@ type Stats struct {
 	UncommittedRefs int64 `json:"uncommitted_refs"`
 	BlobBytes       int64 `json:"blob_bytes"` // sum of blob sizes
 	FileBytes       int64 `json:"file_bytes"` // database file and WAL size on disk (0 when Ephemeral)
+	// CheckpointFailures counts the background checkpoints (copies of the
+	// write-ahead log back into the file) that failed since Open, as on a
+	// full disk: each is tried again after the next commit, and the WAL
+	// grows meanwhile. 0 but for a writable SQLite file.
+	CheckpointFailures int64 `json:"checkpoint_failures"`
 }
 
 // Stats returns counts of blobs, refs and sessions as of one snapshot.
@@ -25,5 +30,6 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	if s.db.Postgres() {
 		_ = s.reader().queryRow(ctx, qTableBytes).Scan(&st.FileBytes)
 	}
+	st.CheckpointFailures = s.db.CheckpointFailures()
 	return st, wrap(s, "stats", err)
 }

@@ -225,10 +225,18 @@ func (s *Store) Path() string { return s.db.Path }
 
 // Origin says whether Open found a store, created one, or adopted another
 // program's database.
-func (s *Store) Origin() Origin { return Origin(s.db.Origin) }
+func (s *Store) Origin() Origin {
+	switch {
+	case s.db.Created:
+		return CreatedStore
+	case s.db.Adopted:
+		return AdoptedFile
+	}
+	return OpenedStore
+}
 
 // ReadOnly reports whether the store was opened WithReadOnly.
-func (s *Store) ReadOnly() bool { return s.db.Writer == nil }
+func (s *Store) ReadOnly() bool { return s.db.ReadOnly() }
 
 // MaxBlobSize is the largest content the store accepts (WithMaxBlobSize;
 // math.MaxInt64 when unlimited): a server sizes its upload limit by it.

@@ -217,7 +217,7 @@ func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) erro
 	if err := s.enter(); err != nil {
 		return err
 	}
-	if write && s.db.Writer == nil {
+	if write && s.db.ReadOnly() {
 		return ErrReadOnly
 	}
 	if write {

@@ -3,6 +3,10 @@
 // the migrations, how driver errors are classified, and the maintenance
 // that only one engine has (checkpoints, vacuum, backup). The root package
 // writes its logic once against what this package exports.
+//
+// It is attachstore's internals, exported only because the root package and
+// the command are its callers: it carries no compatibility promise, and
+// any release may change or remove any of it. Use package attachstore.
 package db
 
 import (
@@ -36,37 +40,26 @@ type Config struct {
 	Existing bool
 }
 
-// Origin says what Open found at the path.
-type Origin int
-
-const (
-	// Existing: an attachstore store, opened as it was.
-	Existing Origin = iota
-	// Created: a new store (a new file, or an in-memory database).
-	Created
-	// Adopted: a database of another program, which now also holds
-	// attachstore's tables beside its own.
-	Adopted
-)
-
 // DB is an open attachstore database.
 type DB struct {
-	// Writer is the handle writes go through. For SQLite it is one
-	// connection whose transactions begin IMMEDIATE, so a write never
-	// upgrades from a read lock (which bypasses the busy handler). Nil for
-	// a read-only store.
-	Writer *sqlx.DB
 	// Reader is the handle reads go through: a pool of read-only
-	// connections, or Writer for an in-memory database.
+	// connections, or the writer for an in-memory database.
 	Reader *sqlx.DB
 	// Memory reports an in-memory database.
 	Memory bool
 	// Path is the absolute file path ("" when Memory), or the PostgreSQL
 	// URL without its password.
 	Path string
-	// Origin says what Open found.
-	Origin Origin
+	// Created says Open made a new store (a new file, or an in-memory
+	// database); Adopted, that it added attachstore's tables to a database
+	// of another program. Neither: it opened a store as it was.
+	Created, Adopted bool
 
+	// writer is the handle writes go through. For SQLite it is one
+	// connection whose transactions begin IMMEDIATE, so a write never
+	// upgrades from a read lock (which bypasses the busy handler). Nil for
+	// a read-only store.
+	writer *sqlx.DB
 	// pg says the database is PostgreSQL; the rest of DB is SQLite's.
 	pg bool
 	// pageSize is the file's page size.
@@ -125,24 +118,24 @@ func (d *DB) Close() error {
 		errs = append(errs, err)
 	}
 	for _, h := range []*sqlx.DB{d.maint, d.Reader} {
-		if h != nil && h != d.Writer {
+		if h != nil && h != d.writer {
 			errs = append(errs, h.Close())
 		}
 	}
 	if d.keep != nil {
 		errs = append(errs, d.keep.Close())
 	}
-	if d.Writer != nil {
-		errs = append(errs, d.Writer.Close())
+	if d.writer != nil {
+		errs = append(errs, d.writer.Close())
 	}
 	return errors.Join(errs...)
 }
 
+// ReadOnly reports a database opened read-only: it has no writer.
+func (d *DB) ReadOnly() bool { return d.writer == nil }
+
 // PageSize is the SQLite file's page size in bytes (0 for PostgreSQL).
 func (d *DB) PageSize() int64 { return d.pageSize }
-
-// Committed tells the database that a write transaction committed.
-func (d *DB) Committed() { d.ckpt.kick() }
 
 // Postgres reports whether the database is PostgreSQL.
 func (d *DB) Postgres() bool { return d.pg }
@@ -158,7 +151,7 @@ func (d *DB) Postgres() bool { return d.pg }
 func (d *DB) Begin(ctx context.Context, write bool) (stx *sqlx.Tx, end func(), err error) {
 	h := d.Reader
 	if write {
-		h = d.Writer
+		h = d.writer
 	}
 	conn, err := h.Connx(ctx)
 	if err != nil {

@@ -79,9 +79,10 @@ const (
 		SELECT 'type', t.typname::text, t.typname::text FROM pg_type t
 		WHERE t.typnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
 			AND t.typrelid = 0 AND t.typname LIKE 'attachstore\_%'`
-	qSQLiteColumns   = `SELECT lower(name) FROM pragma_table_info(?) ORDER BY cid`
-	qPostgresColumns = `SELECT column_name::text FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`
+	// A table's columns, in order, as "a, b".
+	qSQLiteColumns   = `SELECT coalesce(group_concat(name, ', '), '') FROM (SELECT lower(name) AS name FROM pragma_table_info(?) ORDER BY cid)`
+	qPostgresColumns = `SELECT coalesce(string_agg(column_name::text, ', ' ORDER BY ordinal_position), '')
+		FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`
 )
 
 // readVersion returns the recorded schema version (-1 when none) and the
@@ -138,13 +139,17 @@ func inspect(ctx context.Context, db querier, pg bool) (int, bool, error) {
 	case mig.kind != "table":
 		return -1, false, clash(map[string]object{migrationsTable: mig}, nil, nil, "")
 	}
-	cols, err := columns(ctx, db, pg, migrationsTable)
-	if err != nil {
+	qCols := qSQLiteColumns
+	if pg {
+		qCols = qPostgresColumns
+	}
+	var cols string
+	if err := db.QueryRowContext(ctx, qCols, migrationsTable).Scan(&cols); err != nil {
 		return -1, false, err
 	}
-	if !slices.Equal(cols, []string{"version", "dirty"}) {
+	if cols != "version, dirty" {
 		return -1, false, clash(map[string]object{migrationsTable: mig}, nil, nil,
-			fmt.Sprintf("its columns are (%s), golang-migrate's are (version, dirty)", strings.Join(cols, ", ")))
+			fmt.Sprintf("its columns are (%s), golang-migrate's are (version, dirty)", cols))
 	}
 	var (
 		v     sql.NullInt64
@@ -213,28 +218,6 @@ func schemaObjects(ctx context.Context, db querier, pg bool) (map[string]object,
 		found[name] = o
 	}
 	return found, rows.Err()
-}
-
-// columns returns the names of table's columns, in order.
-func columns(ctx context.Context, db querier, pg bool, table string) ([]string, error) {
-	q := qSQLiteColumns
-	if pg {
-		q = qPostgresColumns
-	}
-	rows, err := db.QueryContext(ctx, q, table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var cols []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		cols = append(cols, c)
-	}
-	return cols, rows.Err()
 }
 
 // clash is the ErrNotAStore that names the objects that are not
@@ -314,20 +297,23 @@ func checkStore(ctx context.Context, db *sql.DB, pg bool) error {
 	return nil
 }
 
-// migrate brings db to schema.Version. It refuses a newer or dirty schema
-// before golang-migrate touches anything. golang-migrate's Close would
-// close the *sql.DB it is given (the caller's writer), so the Migrate is
-// dropped without Close: it holds no other resource.
-func migrate(ctx context.Context, db *sql.DB) error {
+// migrate brings db to schema.Version with up (runMigrations, or
+// migratePostgres's). It refuses a clash, or a newer or dirty schema,
+// before golang-migrate touches anything. On SQLite it waits out, and
+// retries after, another process migrating the same file; on PostgreSQL
+// golang-migrate's advisory lock does that.
+func migrate(ctx context.Context, db *sql.DB, pg bool, up func() error) error {
 	for attempt := 0; ; attempt++ {
-		v, dirty, err := readVersion(ctx, db, false)
+		v, dirty, err := readVersion(ctx, db, pg)
 		switch {
+		case errors.Is(err, ErrNotAStore) && attempt == 0:
+			return fmt.Errorf("%w; nothing was changed", err)
 		case err != nil:
 			return err
 		case v == schema.Version && !dirty:
 			return nil
-		case v > schema.Version || dirty && attempt >= 20:
-			return checkStore(ctx, db, false)
+		case v > schema.Version || dirty && (pg || attempt >= 20):
+			return checkStore(ctx, db, pg)
 		case dirty:
 			// Another process may be half-way through migrating this file:
 			// the dirty flag is not atomic with the migration.
@@ -338,12 +324,15 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			}
 			continue
 		}
-		if err := runMigrations(ctx, db); err == nil || attempt >= 20 {
+		if err := up(); err == nil || pg || attempt >= 20 {
 			return err
 		}
 	}
 }
 
+// runMigrations runs SQLite's migrations on db. golang-migrate's Close
+// would close the *sql.DB it is given (the caller's writer), so the
+// Migrate is dropped without Close: it holds no other resource.
 func runMigrations(ctx context.Context, db *sql.DB) error {
 	src, err := iofs.New(schema.FS, "sqlite")
 	if err != nil {

@@ -108,7 +108,7 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if cfg.ReadOnly {
 		return d, checkStore(ctx, h.DB, true)
 	}
-	d.Writer = h
+	d.writer = h
 	var tables, stores int
 	if err := h.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE table_name IN ('attachstore_schema_migrations', 'attachstore_blobs'))
 		FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables, &stores); err != nil {
@@ -118,26 +118,17 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	case stores == 0 && cfg.Existing:
 		return nil, errNeverWritten
 	case tables == 0:
-		d.Origin = Created
+		d.Created = true
 	case stores == 0:
-		d.Origin = Adopted
+		d.Adopted = true
 	}
-	return d, migratePostgres(ctx, cfg.Path, h.DB)
+	return d, migrate(ctx, h.DB, true, func() error { return migratePostgres(cfg.Path) })
 }
 
-// migratePostgres brings the database to schema.Version on a handle of its
-// own, which golang-migrate keeps a connection of and closes; its advisory
-// lock lets several nodes start at once.
-func migratePostgres(ctx context.Context, rawURL string, h *sql.DB) error {
-	if v, dirty, err := readVersion(ctx, h, true); errors.Is(err, ErrNotAStore) {
-		return fmt.Errorf("%w; nothing was changed", err)
-	} else if err != nil {
-		return err
-	} else if v == schema.Version && !dirty {
-		return nil
-	} else if v > schema.Version || dirty {
-		return checkStore(ctx, h, true)
-	}
+// migratePostgres runs PostgreSQL's migrations on a handle of its own,
+// which golang-migrate keeps a connection of and closes; its advisory lock
+// lets several nodes start at once.
+func migratePostgres(rawURL string) error {
 	mh, err := sql.Open("pgx", rawURL)
 	if err != nil {
 		return err

@@ -30,6 +30,11 @@ const defaultPageSize = 16384
 // already has instead of growing it.
 const walKeepBytes = 64 << 20
 
+// WALGrowth is how far the WAL may grow between two checkpoints while
+// writes go on (see checkpointer): the root package checkpoints before
+// each write (Checkpoint) where the disk has less than twice this free.
+const WALGrowth = walKeepBytes
+
 func params(cfg Config) url.Values {
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
@@ -97,7 +102,7 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 	w.SetMaxIdleConns(2)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	d := &DB{Writer: w, Reader: w, Memory: true, Origin: Created}
+	d := &DB{writer: w, Reader: w, Memory: true, Created: true}
 	keep, err := w.Conn(ctx)
 	if err != nil {
 		w.Close()
@@ -108,7 +113,7 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 		d.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, w.DB); err != nil {
+	if err := migrate(ctx, w.DB, false, func() error { return runMigrations(ctx, w.DB) }); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -150,17 +155,17 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err := look(ctx, cfg, abs, false); err != nil {
 		return nil, err
 	}
-	if d.Origin, err = bootstrap(ctx, cfg, abs); err != nil {
+	if err := d.bootstrap(ctx, cfg); err != nil {
 		return nil, err
 	}
 	wq := params(cfg)
 	wq.Set("mode", "rw")
-	d.Writer = openHandle(fileDSN(abs, wq))
-	d.Writer.SetMaxOpenConns(1)
-	d.Writer.SetMaxIdleConns(1)
-	d.Writer.SetConnMaxLifetime(0)
-	d.Writer.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, d.Writer.DB); err != nil {
+	d.writer = openHandle(fileDSN(abs, wq))
+	d.writer.SetMaxOpenConns(1)
+	d.writer.SetMaxIdleConns(1)
+	d.writer.SetConnMaxLifetime(0)
+	d.writer.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, d.writer.DB, false, func() error { return runMigrations(ctx, d.writer.DB) }); err != nil {
 		return nil, err
 	}
 	if err := d.openReaders(ctx, cfg, false); err != nil {
@@ -171,7 +176,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	d.maint = openHandle(fileDSN(abs, wq))
 	d.maint.SetMaxOpenConns(1)
 	d.maint.SetConnMaxIdleTime(time.Minute)
-	d.ckpt = startCheckpointer(d.maint, d.Writer, d.pageSize)
+	d.ckpt = startCheckpointer(d.maint, d.writer, d.pageSize)
 	return d, nil
 }
 
@@ -372,46 +377,43 @@ func setUp(ctx context.Context, conn *sql.Conn, cfg Config) error {
 }
 
 // bootstrap sets up a new file (setUp) and puts it in WAL mode, which
-// persists, and says what it found. It runs on a connection with no DSN
-// pragmas: mattn/go-sqlite3 applies those in an order that freezes the
+// persists, and sets Created or Adopted. It runs on a connection with no
+// DSN pragmas: mattn/go-sqlite3 applies those in an order that freezes the
 // page size before it could be set.
-func bootstrap(ctx context.Context, cfg Config, abs string) (Origin, error) {
+func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
 	q := url.Values{}
 	q.Set("mode", "rw")
 	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
-	c, err := sql.Open("sqlite3", fileDSN(abs, q))
+	c, err := sql.Open("sqlite3", fileDSN(d.Path, q))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer c.Close()
 	conn, err := c.Conn(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer conn.Close()
 	var pages, stores int64
 	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
-		return 0, err
+		return err
 	}
-	origin := Existing
-	if pages == 0 {
-		origin = Created
+	if d.Created = pages == 0; d.Created {
 		if err := setUp(ctx, conn, cfg); err != nil {
-			return 0, err
+			return err
 		}
 	} else if err := conn.QueryRowContext(ctx, qStoreTables).Scan(&stores); err != nil {
-		return 0, err
-	} else if stores == 0 {
-		origin = Adopted
+		return err
 	}
+	d.Adopted = !d.Created && stores == 0
 	var mode string
 	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
-		return 0, err
+		return err
 	}
 	if mode != "wal" {
-		return 0, fmt.Errorf("could not enter WAL mode (journal_mode is %q)", mode)
+		return fmt.Errorf("could not enter WAL mode (journal_mode is %q)", mode)
 	}
-	return origin, nil
+	return nil
 }
 
 // qStoreTables counts the tables that mark a file attachstore has written.
@@ -419,7 +421,7 @@ const qStoreTables = `SELECT count(*) FROM sqlite_master WHERE type = 'table' AN
 
 // Space is how a database file uses its pages.
 type Space struct {
-	PageSize, Pages, FreePages int64
+	Pages, FreePages int64
 	// Incremental says free pages can be given back a few at a time
 	// (auto_vacuum INCREMENTAL). A file that another program created
 	// without it keeps its free pages until Compact.
@@ -429,27 +431,19 @@ type Space struct {
 // Space reports the file's pages as of now (zero for an in-memory
 // database).
 func (d *DB) Space(ctx context.Context) (Space, error) {
-	sp := Space{PageSize: d.pageSize}
+	var sp Space
 	if d.Memory || d.pg {
 		return sp, nil // PostgreSQL's autovacuum looks after its space
 	}
 	// On the writer where there is one: a reader connection keeps the
 	// auto_vacuum mode it read when it opened, which Compact changes.
 	h := d.Reader
-	if d.Writer != nil {
-		h = d.Writer
+	if d.writer != nil {
+		h = d.writer
 	}
-	var mode int
-	for _, p := range []struct {
-		q   string
-		dst any
-	}{{"PRAGMA page_count", &sp.Pages}, {"PRAGMA freelist_count", &sp.FreePages}, {"PRAGMA auto_vacuum", &mode}} {
-		if err := h.QueryRowContext(ctx, p.q).Scan(p.dst); err != nil {
-			return Space{}, err
-		}
-	}
-	sp.Incremental = mode == 2
-	return sp, nil
+	err := h.QueryRowContext(ctx, `SELECT page_count, freelist_count, auto_vacuum = 2
+		FROM pragma_page_count(), pragma_freelist_count(), pragma_auto_vacuum()`).Scan(&sp.Pages, &sp.FreePages, &sp.Incremental)
+	return sp, err
 }
 
 // vacuumStepBytes is how much one incremental_vacuum statement gives back,
@@ -464,7 +458,7 @@ const vacuumStepBytes = 4 << 20
 // Compact). When an earlier GiveBack failed (a full disk), this one
 // finishes its work whatever the share.
 func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
-	if d.Memory || d.pg || d.Writer == nil {
+	if d.Memory || d.pg || d.writer == nil {
 		return nil
 	}
 	sp, err := d.Space(ctx)
@@ -491,7 +485,7 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 		err := whileBusy(ctx, func() error {
 			// incremental_vacuum frees a page per step of its statement: it
 			// must be read to the end, not run with Exec.
-			rows, err := d.Writer.QueryContext(ctx, "PRAGMA incremental_vacuum("+strconv.FormatInt(step, 10)+")")
+			rows, err := d.writer.QueryContext(ctx, "PRAGMA incremental_vacuum("+strconv.FormatInt(step, 10)+")")
 			if err != nil {
 				return err
 			}
@@ -506,12 +500,11 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 		// Each step's moved pages are copied into the file, and the file
 		// cut, before the next step: the WAL stays one step long however
 		// much moves, so that space comes back on a disk with little left.
-		var busy, log, done int64
-		if err := d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+		if _, err := d.checkpoint(ctx, "PASSIVE"); err != nil {
 			return err
 		}
 		var left int64
-		if err := d.Writer.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&left); err != nil {
+		if err := d.writer.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&left); err != nil {
 			return err
 		}
 		if left >= free {
@@ -522,6 +515,51 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 	return d.truncateWAL(ctx)
 }
 
+// checkpoint copies the WAL back into the file on the writer's
+// connection, between two of this process's transactions (mode PASSIVE or
+// TRUNCATE), and reports whether a reader or writer kept it from copying
+// every frame.
+func (d *DB) checkpoint(ctx context.Context, mode string) (busy bool, err error) {
+	var b, log, done int64
+	err = d.writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &log, &done)
+	return b != 0, err
+}
+
+// Checkpoint copies the whole WAL back into the file, so that the next
+// write starts the WAL from its beginning instead of growing it: what every
+// write does first on a nearly full disk, where the WAL cannot grow as far
+// as it otherwise may (WALGrowth). The pages it copies were counted when
+// they were put, so the file has room for them. A reader still on old
+// frames, or another process's write, leaves the rest to the next call.
+func (d *DB) Checkpoint(ctx context.Context) error {
+	if d.Memory || d.pg || d.writer == nil {
+		return nil
+	}
+	_, err := d.checkpoint(ctx, "PASSIVE")
+	return err
+}
+
+// finalCheckpoint copies the WAL back into the file before Close, on the
+// writer's connection. PASSIVE, so that a reader of another process does
+// not hold Close up: what it keeps from being copied stays in the WAL, and
+// that process's close copies it. A transaction still running on the
+// writer is waited for up to the busy timeout, then left to SQLite's
+// close. An error (a full disk: the file grows by the pages the WAL adds)
+// says that the WAL stays beside the file, and that the next open
+// recovers it.
+func (d *DB) finalCheckpoint() error {
+	if d.Memory || d.pg || d.writer == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.busyTimeout)
+	defer cancel()
+	if _, err := d.checkpoint(ctx, "PASSIVE"); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("the write-ahead log could not be copied back into the file, so %s stays beside it "+
+			"and the next Open recovers it (nothing committed is lost): %w", filepath.Base(d.Path)+"-wal", err)
+	}
+	return nil
+}
+
 // truncateWAL copies the WAL back into the file and empties it, on the
 // writer's connection: from another, TRUNCATE would queue for the write
 // lock behind a busy writer. A reader still on old frames keeps it from
@@ -530,11 +568,11 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 func (d *DB) truncateWAL(ctx context.Context) error {
 	deadline := time.Now().Add(d.busyTimeout)
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		var busy, log, done int
-		if err := d.Writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done); err != nil {
+		busy, err := d.checkpoint(ctx, "TRUNCATE")
+		if err != nil {
 			return err
 		}
-		if busy == 0 {
+		if !busy {
 			d.giveBackFailed.Store(false)
 			return nil
 		}
@@ -558,12 +596,12 @@ func (d *DB) Compact(ctx context.Context) error {
 	if d.Memory || d.pg {
 		return nil
 	}
-	if d.Writer == nil {
+	if d.writer == nil {
 		return ErrReadOnly
 	}
 	for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"} {
 		if err := whileBusy(ctx, func() error {
-			_, err := d.Writer.ExecContext(ctx, q)
+			_, err := d.writer.ExecContext(ctx, q)
 			return err
 		}); err != nil {
 			return err
@@ -580,12 +618,12 @@ func (d *DB) Compact(ctx context.Context) error {
 // Virtual tables are counted through their shadow tables. None on
 // PostgreSQL or in memory, where Compact does not vacuum.
 func (d *DB) RowidTables(ctx context.Context) ([]string, error) {
-	if d.Memory || d.pg || d.Writer == nil {
+	if d.Memory || d.pg || d.writer == nil {
 		return nil, nil
 	}
 	// An INTEGER PRIMARY KEY declared DESC is not the rowid: SQLite gives
 	// it an index of its own (origin 'pk'), as for any other key.
-	rows, err := d.Writer.QueryContext(ctx, `SELECT t.name FROM pragma_table_list AS t
+	rows, err := d.writer.QueryContext(ctx, `SELECT t.name FROM pragma_table_list AS t
 		WHERE t.schema = 'main' AND t.type IN ('table', 'shadow') AND NOT t.wr
 			AND t.name NOT LIKE 'sqlite\_%' ESCAPE '\'
 			AND NOT ((SELECT count(*) FROM pragma_table_info(t.name) WHERE pk > 0) = 1
@@ -641,36 +679,16 @@ func (d *DB) Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error)
 		return nil, nil
 	}
 	var out []string
-	for _, pragma := range []string{"PRAGMA integrity_check", "PRAGMA foreign_key_check"} {
-		rows, err := q.QueryxContext(ctx, pragma)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			vals, err := rows.SliceScan()
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if len(vals) == 1 && fmt.Sprintf("%s", vals[0]) == "ok" {
-				continue
-			}
-			line := pragma + ":"
-			for _, v := range vals {
-				if b, ok := v.([]byte); ok {
-					v = string(b)
-				}
-				line += fmt.Sprintf(" %v", v)
-			}
-			out = append(out, line)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	err := sqlx.SelectContext(ctx, q, &out, qCheck)
+	return out, err
 }
+
+// qCheck is what integrity_check finds (one row "ok" when nothing), then
+// each row foreign_key_check names.
+const qCheck = `SELECT 'integrity_check: ' || integrity_check FROM pragma_integrity_check WHERE integrity_check <> 'ok'
+	UNION ALL
+	SELECT 'foreign_key_check: ' || "table" || ' row ' || coalesce(rowid, 'NULL') || ' refers to no row of ' || parent
+	FROM pragma_foreign_key_check`
 
 // DiskBytes is the size on disk of an SQLite database file and its WAL
 // together, which is what giving pages back can shrink; 0 for an in-memory

@@ -61,7 +61,7 @@ func TestJSONVocabulary(t *testing.T) {
 		{"rm", []string{"rm", free, unknownID}, keys([]string{"id", "session", "removed"})},
 		{"rm --session", []string{"rm", "--session", "s", plain, unknownID}, keys([]string{"id", "session", "removed"})},
 		{"drop-session", []string{"drop-session", "imp", "never"}, keys([]string{"session", "dropped", "existed"})},
-		{"stats", []string{"stats"}, keys([]string{"blobs", "refs", "sessions", "uncommitted_refs", "blob_bytes", "file_bytes"})},
+		{"stats", []string{"stats"}, keys([]string{"blobs", "refs", "sessions", "uncommitted_refs", "blob_bytes", "file_bytes", "checkpoint_failures"})},
 		{"verify", []string{"verify"}, keys([]string{"ok", "checked_blobs", "checked_bytes", "corrupt", "problems"})},
 		{"reclaim --dry-run", []string{"reclaim", "--dry-run"}, keys(reclaimKeys)},
 		{"reclaim", []string{"reclaim"}, keys(reclaimKeys)},

@@ -352,7 +352,7 @@ var statsCmd = &command{
 	access:  reads,
 	long: `
 --json prints one report: blobs, refs, sessions, uncommitted_refs,
-blob_bytes, file_bytes.`,
+blob_bytes, file_bytes, checkpoint_failures.`,
 	setup: setupStats,
 }
 

@@ -1,7 +1,8 @@
 // Package storetest is attachstore's conformance suite: the behaviour every
 // backend of the Store must show, written once against the public API so
 // that every engine (SQLite files, in-memory SQLite, PostgreSQL) runs every
-// test, in the way of gocloud's drivertest.
+// test, in the way of gocloud's drivertest. It is internal: the backends
+// are wired into Open, so only this module's own tests can run it.
 //
 // A backend's tests call Run with a Harness that says how to open its
 // stores:
