@@ -5,10 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-
-	"github.com/attachstore/attachstore/db"
 )
 
 // DefaultReclaimBatch is the BatchSize Reclaim uses when
@@ -329,73 +326,4 @@ func (r *reclaim) giveBack(ctx context.Context) error {
 	r.rep.NeedsCompact = !sp.Incremental && sp.FreePages > 0
 	r.progress("vacuum")
 	return nil
-}
-
-// CompactOption changes what Compact may do.
-type CompactOption func(*compactOptions)
-
-type compactOptions struct {
-	allowRowidChanges bool
-}
-
-// AllowRowidChanges lets Compact rewrite a file in which tables that are
-// not attachstore's have implicit rowids, which the rewrite may renumber
-// (see ErrRowidsMayChange). Give it when the program those tables belong
-// to stores none of their rowids: not in another table, not as a
-// full-text index's rowid, not outside the file.
-func AllowRowidChanges() CompactOption {
-	return func(o *compactOptions) { o.allowRowidChanges = true }
-}
-
-// Compact rewrites the whole database file so that it holds no free page,
-// and turns on incremental vacuum for a file another program created
-// without it (see ReclaimReport.NeedsCompact), so that Reclaim can give
-// pages back from then on. It holds the write lock while it runs, which
-// takes time in proportion to the store, and needs free disk space about
-// the size of the file, besides the disk reserve (WithDiskReserve): where
-// the disk has less, it returns ErrFull, saying so, and changes nothing.
-// It does nothing to an Ephemeral store or on PostgreSQL.
-//
-// The rewrite (SQLite's VACUUM) keeps every row, and the rowid of every
-// table that has an INTEGER PRIMARY KEY or is WITHOUT ROWID, but may
-// renumber the implicit rowids of other tables. attachstore's own tables
-// never depend on theirs; a host's might. So in a file where a table that
-// is not attachstore's has implicit rowids, Compact refuses with
-// ErrRowidsMayChange and changes nothing, unless AllowRowidChanges is
-// given. A file of attachstore's tables alone, or whose other tables all
-// have an INTEGER PRIMARY KEY or are WITHOUT ROWID, is compacted without
-// it.
-func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (err error) {
-	defer func() { err = wrap(s, "compact", err) }()
-	if err := s.enter(); err != nil {
-		return err
-	}
-	if s.ReadOnly() {
-		return ErrReadOnly
-	}
-	var o compactOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if !o.allowRowidChanges {
-		tables, err := s.db.RowidTables(ctx)
-		if err != nil {
-			return err
-		}
-		if len(tables) > 0 {
-			for i, t := range tables {
-				tables[i] = fmt.Sprintf("table %q", t)
-			}
-			return fmt.Errorf("%w: %s (neither an INTEGER PRIMARY KEY nor WITHOUT ROWID); nothing was changed",
-				ErrRowidsMayChange, strings.Join(tables, ", "))
-		}
-	}
-	if err := s.compactRoom(ctx, nil); err != nil {
-		return err
-	}
-	err = s.db.Compact(ctx)
-	if db.KindOf(err) == db.Full {
-		return s.compactRoom(ctx, err)
-	}
-	return err
 }

@@ -66,15 +66,16 @@ package attachstore
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"iter"
 	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"github.com/attachstore/attachstore/db"
+	"github.com/jmoiron/sqlx"
 )
 
 // Persistence says whether a Store outlives its process.
@@ -244,114 +245,141 @@ func (s *Store) MaxBlobSize() int64 { return s.opts.maxBlobSize }
 
 func (s *Store) now() int64 { return s.opts.now().UnixNano() }
 
-// Put stores data and returns its Ref. It is idempotent: the same bytes are
-// stored once, keep the metadata of their first put, and a repeated put only
-// refreshes the blob's touched time (which keeps it from Reclaim for Grace).
-// Content put without a session is held by nothing: Reclaim deletes it once
-// it is untouched for Grace.
-func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
-	var ref Ref
-	err := s.run(ctx, true, func(tx *Tx) (err error) {
-		ref, err = tx.Put(ctx, data, meta)
-		return err
+// Update runs fn in one write transaction: the blobs, refs, commit stamps
+// and host rows (Tx.SQL) that fn writes commit together when fn returns nil.
+// If fn returns an error or panics, everything is rolled back (and the panic
+// goes on). Update waits for other writers — in this process or another —
+// until ctx ends.
+//
+// fn does its work through tx. A Store method called while fn runs — from
+// fn or from a goroutine fn started — runs outside the transaction: on
+// SQLite, a write (Put, Delete, a Session's writes, Update, Reclaim …)
+// waits for the one writer, which fn's transaction holds, so it blocks
+// until its own ctx ends and returns ctx's error; so does any call on an
+// Ephemeral store, whose work shares one connection. Give such a call a
+// ctx with a deadline if it may happen; Update itself still commits or
+// rolls back as fn says. On PostgreSQL a Store write runs beside fn's
+// transaction and waits for it only where both write the same rows (the
+// same blob or session). Reads through the Store from fn, on a file or
+// PostgreSQL, see what is committed, not what fn has written.
+//
+// On PostgreSQL, where writers run in parallel, a transaction that loses a
+// race (a deadlock, a serialization failure) is rolled back and fn runs
+// again, a few times at most (then ErrConflict): keep effects outside the
+// database until Update returns. On SQLite fn runs once.
+func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	return s.host(ctx, "update", true, fn)
+}
+
+// View runs fn in one read snapshot: everything fn reads through tx sees
+// the store as of one moment, while writers go on.
+//
+// On a file or PostgreSQL, the Store's methods work from inside fn, each
+// in its own transaction outside the snapshot. An Ephemeral store does all
+// its work on one connection, which fn's snapshot holds: there, a Store
+// method called while fn runs blocks until its own ctx ends and returns
+// ctx's error. Read through tx.
+func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
+	return s.host(ctx, "view", false, fn)
+}
+
+// host runs the host's fn for Update or View, and returns fn's error as
+// fn returned it, or the transaction's, named op.
+func (s *Store) host(ctx context.Context, op string, write bool, fn func(tx *Tx) error) error {
+	var fnErr error
+	err := s.run(ctx, write, func(tx *Tx) error {
+		tx.host = write
+		fnErr = fn(tx)
+		return fnErr
 	})
-	return ref, wrap(s, "put", err)
-}
-
-// PutReader stores everything r yields, like Put, hashing while it writes
-// chunks so that memory stays bounded by the chunk size (two chunks: while
-// the database writes one, the next is read from r on another goroutine;
-// r's Read is never called by two goroutines at once). It holds the write
-// lock while it reads r: give it a reader that does not stall (spool a slow
-// network stream to a file first). An error from r, ErrTooLarge or a
-// cancelled context stores nothing; a panic in r's Read reaches the caller
-// and stores nothing. On PostgreSQL, a put that loses a race with another
-// transaction after it read r returns ErrConflict, having stored nothing:
-// r cannot be read again.
-func (s *Store) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
-	var ref Ref
-	err := s.run(ctx, true, once(func(tx *Tx) (err error) {
-		ref, err = tx.PutReader(ctx, r, meta)
+	if fnErr != nil && errors.Is(err, fnErr) {
 		return err
-	}))
-	return ref, wrap(s, "put", err)
-}
-
-// once wraps the function of a transaction that consumes a reader: run
-// starts a transaction again when it lost a race (PostgreSQL), but the
-// reader was read by the attempt that lost, and a second read would store
-// the empty rest of it under the empty blob's id.
-func once(fn func(tx *Tx) error) func(tx *Tx) error {
-	ran := false
-	return func(tx *Tx) error {
-		if ran {
-			return fmt.Errorf("%w: the transaction lost a race with another after reading the input, "+
-				"which cannot be read again; nothing was written (try again)", ErrConflict)
-		}
-		ran = true
-		return fn(tx)
 	}
+	return wrap(s, op, err)
 }
 
-// Get returns the content with that id and its bytes, or ErrNotFound.
-func (s *Store) Get(ctx context.Context, id ID) (Attachment, error) {
-	return s.reader().Get(ctx, id)
-}
+// maxRetries bounds how often run starts a transaction again after it lost
+// a race with another (PostgreSQL's deadlocks and serialization failures).
+const maxRetries = 10
 
-// NewReader opens the content with that id for streaming, or returns
-// ErrNotFound. The Reader holds no lock or transaction between reads; if
-// the content is deleted while it is read, Read returns ErrNotFound.
-func (s *Store) NewReader(ctx context.Context, id ID) (*Reader, error) {
-	return s.reader().NewReader(ctx, id)
-}
-
-// Stat returns the Ref of the content with that id, or ErrNotFound.
-func (s *Store) Stat(ctx context.Context, id ID) (Ref, error) {
-	return s.reader().Stat(ctx, id)
-}
-
-// Delete removes the content with that id. It returns ErrReferenced while
-// any session holds a ref to it (the database's foreign key refuses it),
-// and nil when there is no such content.
-func (s *Store) Delete(ctx context.Context, id ID) error {
-	return wrapID(s, "delete", id, s.run(ctx, true, func(tx *Tx) error {
-		return tx.Delete(ctx, id)
-	}))
-}
-
-// listPage is how many rows List and its kin read per query; nothing is
-// held open between pages, so the loop body may call the Store.
-const listPage = 512
-
-// List yields the Ref of every stored blob, oldest first. It reads in pages
-// and holds nothing open between them, so content put or deleted during the
-// iteration may or may not be seen. An error ends the iteration.
-func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
-	return func(yield func(Ref, error) bool) {
-		var after int64
-		for {
-			page, last, err := s.reader().listPage(ctx, after)
-			if err != nil {
-				yield(Ref{}, wrap(s, "list", err))
-				return
-			}
-			for _, r := range page {
-				if !yield(r, nil) {
-					return
-				}
-			}
-			if len(page) < listPage {
-				return
-			}
-			after = last
+// run runs fn in one transaction, a write transaction or a read snapshot,
+// and runs it again, up to maxRetries times, when the database says it lost
+// a race with another transaction: nothing of a lost attempt was kept.
+func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	if write && s.db.ReadOnly() {
+		return ErrReadOnly
+	}
+	if write {
+		s.keepWALShort(ctx)
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.runOnce(ctx, write, fn)
+		if db.KindOf(err) != db.Retry || attempt == maxRetries {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
 		}
 	}
 }
 
-// unixTime turns a stored time into a time.Time; 0 is the zero Time.
-func unixTime(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
+func (s *Store) runOnce(ctx context.Context, write bool, fn func(tx *Tx) error) error {
+	stx, end, err := s.db.Begin(ctx, write)
+	if err != nil {
+		return err
 	}
-	return time.Unix(0, ns)
+	defer end()
+	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: write}, fn)
+	if err == nil && write {
+		s.db.Committed()
+	}
+	return err
 }
+
+// finish runs fn and commits when it returns nil and ctx has not ended;
+// otherwise, or on panic, it rolls back.
+func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, fn func(tx *Tx) error) (err error) {
+	defer func() {
+		tx.done = true
+		if p := recover(); p != nil {
+			_ = stx.Rollback()
+			panic(p)
+		}
+		if err == nil && tx.aborted != nil {
+			err = fmt.Errorf("rolled back by an earlier error: %w", tx.aborted)
+		}
+		if ctx.Err() != nil && (err == nil || errors.Is(err, driver.ErrBadConn)) {
+			// The transaction does not end with ctx (see db.Begin): a
+			// cancelled caller gets no commit. A driver that drops its
+			// connection to stop a statement (pgx) says only "bad
+			// connection": the context says why.
+			err = ctx.Err()
+		}
+		if err == nil && tx.writable {
+			err = stx.Commit()
+		} else {
+			// A read snapshot has nothing to commit; on PostgreSQL, a
+			// statement of the host's that failed in it would make the
+			// commit fail.
+			_ = stx.Rollback()
+		}
+	}()
+	return fn(tx)
+}
+
+func (s *Store) enter() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// reader returns a Tx for single-statement reads on the read pool: one
+// statement is one snapshot, so it needs no BEGIN. Once the store is
+// closed, its reads fail, and wrap says ErrClosed.
+func (s *Store) reader() *Tx { return &Tx{s: s, q: s.db.Reader} }

@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"time"
-
-	"github.com/attachstore/attachstore/db"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -153,133 +150,6 @@ func (tx *Tx) check(write bool) error {
 	return nil
 }
 
-// Update runs fn in one write transaction: the blobs, refs, commit stamps
-// and host rows (Tx.SQL) that fn writes commit together when fn returns nil.
-// If fn returns an error or panics, everything is rolled back (and the panic
-// goes on). Update waits for other writers — in this process or another —
-// until ctx ends.
-//
-// fn does its work through tx. A Store method called while fn runs — from
-// fn or from a goroutine fn started — runs outside the transaction: on
-// SQLite, a write (Put, Delete, a Session's writes, Update, Reclaim …)
-// waits for the one writer, which fn's transaction holds, so it blocks
-// until its own ctx ends and returns ctx's error; so does any call on an
-// Ephemeral store, whose work shares one connection. Give such a call a
-// ctx with a deadline if it may happen; Update itself still commits or
-// rolls back as fn says. On PostgreSQL a Store write runs beside fn's
-// transaction and waits for it only where both write the same rows (the
-// same blob or session). Reads through the Store from fn, on a file or
-// PostgreSQL, see what is committed, not what fn has written.
-//
-// On PostgreSQL, where writers run in parallel, a transaction that loses a
-// race (a deadlock, a serialization failure) is rolled back and fn runs
-// again, a few times at most (then ErrConflict): keep effects outside the
-// database until Update returns. On SQLite fn runs once.
-func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.host(ctx, "update", true, fn)
-}
-
-// View runs fn in one read snapshot: everything fn reads through tx sees
-// the store as of one moment, while writers go on.
-//
-// On a file or PostgreSQL, the Store's methods work from inside fn, each
-// in its own transaction outside the snapshot. An Ephemeral store does all
-// its work on one connection, which fn's snapshot holds: there, a Store
-// method called while fn runs blocks until its own ctx ends and returns
-// ctx's error. Read through tx.
-func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.host(ctx, "view", false, fn)
-}
-
-// host runs the host's fn for Update or View, and returns fn's error as
-// fn returned it, or the transaction's, named op.
-func (s *Store) host(ctx context.Context, op string, write bool, fn func(tx *Tx) error) error {
-	var fnErr error
-	err := s.run(ctx, write, func(tx *Tx) error {
-		tx.host = write
-		fnErr = fn(tx)
-		return fnErr
-	})
-	if fnErr != nil && errors.Is(err, fnErr) {
-		return err
-	}
-	return wrap(s, op, err)
-}
-
-// maxRetries bounds how often run starts a transaction again after it lost
-// a race with another (PostgreSQL's deadlocks and serialization failures).
-const maxRetries = 10
-
-// run runs fn in one transaction, a write transaction or a read snapshot,
-// and runs it again, up to maxRetries times, when the database says it lost
-// a race with another transaction: nothing of a lost attempt was kept.
-func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) error {
-	if err := s.enter(); err != nil {
-		return err
-	}
-	if write && s.db.ReadOnly() {
-		return ErrReadOnly
-	}
-	if write {
-		s.keepWALShort(ctx)
-	}
-	for attempt := 1; ; attempt++ {
-		err := s.runOnce(ctx, write, fn)
-		if db.KindOf(err) != db.Retry || attempt == maxRetries {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
-		}
-	}
-}
-
-func (s *Store) runOnce(ctx context.Context, write bool, fn func(tx *Tx) error) error {
-	stx, end, err := s.db.Begin(ctx, write)
-	if err != nil {
-		return err
-	}
-	defer end()
-	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: write}, fn)
-	if err == nil && write {
-		s.db.Committed()
-	}
-	return err
-}
-
-// finish runs fn and commits when it returns nil and ctx has not ended;
-// otherwise, or on panic, it rolls back.
-func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, fn func(tx *Tx) error) (err error) {
-	defer func() {
-		tx.done = true
-		if p := recover(); p != nil {
-			_ = stx.Rollback()
-			panic(p)
-		}
-		if err == nil && tx.aborted != nil {
-			err = fmt.Errorf("rolled back by an earlier error: %w", tx.aborted)
-		}
-		if ctx.Err() != nil && (err == nil || errors.Is(err, driver.ErrBadConn)) {
-			// The transaction does not end with ctx (see db.Begin): a
-			// cancelled caller gets no commit. A driver that drops its
-			// connection to stop a statement (pgx) says only "bad
-			// connection": the context says why.
-			err = ctx.Err()
-		}
-		if err == nil && tx.writable {
-			err = stx.Commit()
-		} else {
-			// A read snapshot has nothing to commit; on PostgreSQL, a
-			// statement of the host's that failed in it would make the
-			// commit fail.
-			_ = stx.Rollback()
-		}
-	}()
-	return fn(tx)
-}
-
 // undoable runs fn so that, when it fails inside a host's Update, nothing
 // of it stays in the transaction: the host may handle the error and commit
 // the rest of its work. The Store's own one-call transactions are rolled
@@ -312,15 +182,3 @@ func (tx *Tx) undoable(ctx context.Context, fn func() error) error {
 	}
 	return err
 }
-
-func (s *Store) enter() error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	return nil
-}
-
-// reader returns a Tx for single-statement reads on the read pool: one
-// statement is one snapshot, so it needs no BEGIN. Once the store is
-// closed, its reads fail, and wrap says ErrClosed.
-func (s *Store) reader() *Tx { return &Tx{s: s, q: s.db.Reader} }

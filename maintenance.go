@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
+
+	"github.com/attachstore/attachstore/db"
 )
 
 // VerifyReport says what Verify found.
@@ -238,4 +241,105 @@ func (s *Store) Backup(ctx context.Context, path string) (err error) {
 			ErrCorrupt, len(rep.Corrupt), len(rep.Problems))
 	}
 	return nil
+}
+
+// Stats counts what the store holds.
+type Stats struct {
+	Blobs           int64 `json:"blobs"`
+	Refs            int64 `json:"refs"` // manifest rows: committed refs and intents
+	Sessions        int64 `json:"sessions"`
+	UncommittedRefs int64 `json:"uncommitted_refs"`
+	BlobBytes       int64 `json:"blob_bytes"` // sum of blob sizes
+	FileBytes       int64 `json:"file_bytes"` // database file and WAL size on disk (0 when Ephemeral)
+	// CheckpointFailures counts the background checkpoints (copies of the
+	// write-ahead log back into the file) that failed since Open, as on a
+	// full disk: each is tried again after the next commit, and the WAL
+	// grows meanwhile. 0 but for a writable SQLite file.
+	CheckpointFailures int64 `json:"checkpoint_failures"`
+}
+
+// Stats returns counts of blobs, refs and sessions as of one snapshot.
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	err := s.run(ctx, false, func(tx *Tx) error {
+		if err := tx.queryRow(ctx, qBlobTotals).Scan(&st.Blobs, &st.BlobBytes); err != nil {
+			return err
+		}
+		return tx.queryRow(ctx, qRefTotals).Scan(&st.Refs, &st.Sessions, &st.UncommittedRefs)
+	})
+	st.FileBytes = s.db.DiskBytes()
+	if s.db.Postgres() {
+		_ = s.reader().queryRow(ctx, qTableBytes).Scan(&st.FileBytes)
+	}
+	st.CheckpointFailures = s.db.CheckpointFailures()
+	return st, wrap(s, "stats", err)
+}
+
+// CompactOption changes what Compact may do.
+type CompactOption func(*compactOptions)
+
+type compactOptions struct {
+	allowRowidChanges bool
+}
+
+// AllowRowidChanges lets Compact rewrite a file in which tables that are
+// not attachstore's have implicit rowids, which the rewrite may renumber
+// (see ErrRowidsMayChange). Give it when the program those tables belong
+// to stores none of their rowids: not in another table, not as a
+// full-text index's rowid, not outside the file.
+func AllowRowidChanges() CompactOption {
+	return func(o *compactOptions) { o.allowRowidChanges = true }
+}
+
+// Compact rewrites the whole database file so that it holds no free page,
+// and turns on incremental vacuum for a file another program created
+// without it (see ReclaimReport.NeedsCompact), so that Reclaim can give
+// pages back from then on. It holds the write lock while it runs, which
+// takes time in proportion to the store, and needs free disk space about
+// the size of the file, besides the disk reserve (WithDiskReserve): where
+// the disk has less, it returns ErrFull, saying so, and changes nothing.
+// It does nothing to an Ephemeral store or on PostgreSQL.
+//
+// The rewrite (SQLite's VACUUM) keeps every row, and the rowid of every
+// table that has an INTEGER PRIMARY KEY or is WITHOUT ROWID, but may
+// renumber the implicit rowids of other tables. attachstore's own tables
+// never depend on theirs; a host's might. So in a file where a table that
+// is not attachstore's has implicit rowids, Compact refuses with
+// ErrRowidsMayChange and changes nothing, unless AllowRowidChanges is
+// given. A file of attachstore's tables alone, or whose other tables all
+// have an INTEGER PRIMARY KEY or are WITHOUT ROWID, is compacted without
+// it.
+func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (err error) {
+	defer func() { err = wrap(s, "compact", err) }()
+	if err := s.enter(); err != nil {
+		return err
+	}
+	if s.ReadOnly() {
+		return ErrReadOnly
+	}
+	var o compactOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !o.allowRowidChanges {
+		tables, err := s.db.RowidTables(ctx)
+		if err != nil {
+			return err
+		}
+		if len(tables) > 0 {
+			for i, t := range tables {
+				tables[i] = fmt.Sprintf("table %q", t)
+			}
+			return fmt.Errorf("%w: %s (neither an INTEGER PRIMARY KEY nor WITHOUT ROWID); nothing was changed",
+				ErrRowidsMayChange, strings.Join(tables, ", "))
+		}
+	}
+	if err := s.compactRoom(ctx, nil); err != nil {
+		return err
+	}
+	err = s.db.Compact(ctx)
+	if db.KindOf(err) == db.Full {
+		return s.compactRoom(ctx, err)
+	}
+	return err
 }

@@ -8,12 +8,125 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"sync"
 	"time"
 
 	"github.com/attachstore/attachstore/db"
 )
+
+// Put stores data and returns its Ref. It is idempotent: the same bytes are
+// stored once, keep the metadata of their first put, and a repeated put only
+// refreshes the blob's touched time (which keeps it from Reclaim for Grace).
+// Content put without a session is held by nothing: Reclaim deletes it once
+// it is untouched for Grace.
+func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
+	var ref Ref
+	err := s.run(ctx, true, func(tx *Tx) (err error) {
+		ref, err = tx.Put(ctx, data, meta)
+		return err
+	})
+	return ref, wrap(s, "put", err)
+}
+
+// PutReader stores everything r yields, like Put, hashing while it writes
+// chunks so that memory stays bounded by the chunk size (two chunks: while
+// the database writes one, the next is read from r on another goroutine;
+// r's Read is never called by two goroutines at once). It holds the write
+// lock while it reads r: give it a reader that does not stall (spool a slow
+// network stream to a file first). An error from r, ErrTooLarge or a
+// cancelled context stores nothing; a panic in r's Read reaches the caller
+// and stores nothing. On PostgreSQL, a put that loses a race with another
+// transaction after it read r returns ErrConflict, having stored nothing:
+// r cannot be read again.
+func (s *Store) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
+	var ref Ref
+	err := s.run(ctx, true, once(func(tx *Tx) (err error) {
+		ref, err = tx.PutReader(ctx, r, meta)
+		return err
+	}))
+	return ref, wrap(s, "put", err)
+}
+
+// once wraps the function of a transaction that consumes a reader: run
+// starts a transaction again when it lost a race (PostgreSQL), but the
+// reader was read by the attempt that lost, and a second read would store
+// the empty rest of it under the empty blob's id.
+func once(fn func(tx *Tx) error) func(tx *Tx) error {
+	ran := false
+	return func(tx *Tx) error {
+		if ran {
+			return fmt.Errorf("%w: the transaction lost a race with another after reading the input, "+
+				"which cannot be read again; nothing was written (try again)", ErrConflict)
+		}
+		ran = true
+		return fn(tx)
+	}
+}
+
+// Get returns the content with that id and its bytes, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id ID) (Attachment, error) {
+	return s.reader().Get(ctx, id)
+}
+
+// NewReader opens the content with that id for streaming, or returns
+// ErrNotFound. The Reader holds no lock or transaction between reads; if
+// the content is deleted while it is read, Read returns ErrNotFound.
+func (s *Store) NewReader(ctx context.Context, id ID) (*Reader, error) {
+	return s.reader().NewReader(ctx, id)
+}
+
+// Stat returns the Ref of the content with that id, or ErrNotFound.
+func (s *Store) Stat(ctx context.Context, id ID) (Ref, error) {
+	return s.reader().Stat(ctx, id)
+}
+
+// Delete removes the content with that id. It returns ErrReferenced while
+// any session holds a ref to it (the database's foreign key refuses it),
+// and nil when there is no such content.
+func (s *Store) Delete(ctx context.Context, id ID) error {
+	return wrapID(s, "delete", id, s.run(ctx, true, func(tx *Tx) error {
+		return tx.Delete(ctx, id)
+	}))
+}
+
+// listPage is how many rows List and its kin read per query; nothing is
+// held open between pages, so the loop body may call the Store.
+const listPage = 512
+
+// List yields the Ref of every stored blob, oldest first. It reads in pages
+// and holds nothing open between them, so content put or deleted during the
+// iteration may or may not be seen. An error ends the iteration.
+func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
+	return func(yield func(Ref, error) bool) {
+		var after int64
+		for {
+			page, last, err := s.reader().listPage(ctx, after)
+			if err != nil {
+				yield(Ref{}, wrap(s, "list", err))
+				return
+			}
+			for _, r := range page {
+				if !yield(r, nil) {
+					return
+				}
+			}
+			if len(page) < listPage {
+				return
+			}
+			after = last
+		}
+	}
+}
+
+// unixTime turns a stored time into a time.Time; 0 is the zero Time.
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
 
 // Put stores data in this transaction; see Store.Put.
 func (tx *Tx) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
