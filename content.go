@@ -100,22 +100,37 @@ const listPage = 512
 // iteration may or may not be seen. An error ends the iteration.
 func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
 	return func(yield func(Ref, error) bool) {
-		var after int64
-		for {
-			page, last, err := s.reader().listPage(ctx, after)
+		for b, err := range s.reader().blobs(ctx) {
 			if err != nil {
 				yield(Ref{}, wrap(s, "list", err))
 				return
 			}
-			for _, r := range page {
-				if !yield(r, nil) {
+			if !yield(b.ref, nil) {
+				return
+			}
+		}
+	}
+}
+
+// blobs yields every blob in pk order, reading listPage rows per query
+// and holding nothing open between pages.
+func (tx *Tx) blobs(ctx context.Context) iter.Seq2[blobRow, error] {
+	return func(yield func(blobRow, error) bool) {
+		for after := int64(0); ; {
+			page, err := tx.blobPage(ctx, after)
+			if err != nil {
+				yield(blobRow{}, err)
+				return
+			}
+			for _, b := range page {
+				if !yield(b, nil) {
 					return
 				}
 			}
 			if len(page) < listPage {
 				return
 			}
-			after = last
+			after = page[len(page)-1].pk
 		}
 	}
 }
@@ -456,30 +471,24 @@ func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
 	return n, false, nil
 }
 
-// readAll runs a whole-blob read, whose rows are (size, chunk_size,
-// media_type, label, extra, created_at, pk, and the chunk's blob_pk, seq,
-// data), one per chunk in order, and assembles the attachment. No row means
-// ErrNotFound; missing, extra, foreign or misshapen chunks are ErrCorrupt.
+// readAll runs a whole-blob read, whose rows are a blob's (see blobOf)
+// and a chunk's (blob_pk, seq, data), one per chunk in order, and
+// assembles the attachment. No row means ErrNotFound; missing, extra,
+// foreign or misshapen chunks are ErrCorrupt.
 func (tx *Tx) readAll(ctx context.Context, id ID, query *stmt, args ...any) (Attachment, error) {
-	a := Attachment{Ref: Ref{ID: id}}
-	var chunkSize, pk int64
-	found := false
+	var (
+		a     Attachment
+		b     blobRow
+		found bool
+	)
 	err := tx.each(ctx, query, args, func(v []driver.Value) (bool, error) {
 		if !found {
 			found = true
-			size, ok1 := v[0].(int64)
-			cs, ok2 := v[1].(int64)
-			created, ok3 := v[5].(int64)
-			bpk, ok4 := v[6].(int64)
-			if !ok1 || !ok2 || !ok3 || !ok4 || size < 0 || cs <= 0 {
-				return true, fmt.Errorf("%w: blob row has size %v, chunk size %v", ErrCorrupt, v[0], v[1])
+			var err error
+			if b, err = blobOf(id, v); err != nil {
+				return true, err
 			}
-			a.Size, chunkSize, pk, a.CreatedAt = size, cs, bpk, time.Unix(0, created)
-			a.MediaType, _ = v[2].(string)
-			a.Label, _ = v[3].(string)
-			if x, ok := v[4].(string); ok {
-				a.Extra = extraFrom(&x)
-			}
+			a.Ref = b.ref
 		}
 		if v[8] == nil || int64(len(a.Data)) >= a.Size {
 			// No chunk (an empty blob), or rows past the recorded size,
@@ -487,11 +496,11 @@ func (tx *Tx) readAll(ctx context.Context, id ID, query *stmt, args ...any) (Att
 			return true, nil
 		}
 		cpk, seq, data, err := chunkOf(v[7:])
-		if err == nil && cpk != pk {
-			err = fmt.Errorf("%w: chunk %d of blob pk %d found where blob pk %d's belongs", ErrCorrupt, seq, cpk, pk)
+		if err == nil && cpk != b.pk {
+			err = fmt.Errorf("%w: chunk %d of blob pk %d found where blob pk %d's belongs", ErrCorrupt, seq, cpk, b.pk)
 		}
 		if err == nil {
-			err = chunkFits(seq, int64(len(a.Data)), int64(len(data)), a.Size, chunkSize)
+			err = chunkFits(seq, int64(len(a.Data)), int64(len(data)), a.Size, b.chunkSize)
 		}
 		if err != nil {
 			return true, err
@@ -518,6 +527,25 @@ func (tx *Tx) readAll(ctx context.Context, id ID, query *stmt, args ...any) (Att
 		a.Data = []byte{}
 	}
 	return a, nil
+}
+
+// blobOf reads a blob's (pk, size, chunk_size, media_type, label, extra,
+// created_at) from a row's first values; a damaged row is ErrCorrupt.
+func blobOf(id ID, v []driver.Value) (blobRow, error) {
+	pk, ok1 := v[0].(int64)
+	size, ok2 := v[1].(int64)
+	cs, ok3 := v[2].(int64)
+	created, ok4 := v[6].(int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || size < 0 || cs <= 0 {
+		return blobRow{}, fmt.Errorf("%w: blob row has size %v, chunk size %v", ErrCorrupt, v[1], v[2])
+	}
+	b := blobRow{pk: pk, chunkSize: cs, ref: Ref{ID: id, Size: size, CreatedAt: time.Unix(0, created)}}
+	b.ref.MediaType, _ = v[3].(string)
+	b.ref.Label, _ = v[4].(string)
+	if x, ok := v[5].(string); ok {
+		b.ref.Extra = extraFrom(&x)
+	}
+	return b, nil
 }
 
 // chunkOf reads a chunk's blob_pk, seq and data from a row's values; one of
@@ -551,34 +579,31 @@ type blobRow struct {
 	ref       Ref
 }
 
-func (tx *Tx) listPage(ctx context.Context, after int64) ([]Ref, int64, error) {
-	rows, err := tx.query(ctx, qListBlobs, after, listPage)
+func (tx *Tx) blobPage(ctx context.Context, after int64) ([]blobRow, error) {
+	rows, err := tx.query(ctx, qBlobPage, after, listPage)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer rows.Close()
-	var (
-		page []Ref
-		last int64
-	)
+	var page []blobRow
 	for rows.Next() {
 		var (
-			r       Ref
+			b       blobRow
 			id      []byte
 			extra   *string
 			created int64
 		)
-		if err := rows.Scan(&last, &id, &r.Size, &r.MediaType, &r.Label, &extra, &created); err != nil {
-			return nil, 0, err
+		if err := rows.Scan(&b.pk, &id, &b.ref.Size, &b.chunkSize, &b.ref.MediaType, &b.ref.Label, &extra, &created); err != nil {
+			return nil, err
 		}
-		if r.ID, err = idFromBytes(id); err != nil {
-			return nil, 0, err
+		if b.ref.ID, err = idFromBytes(id); err != nil {
+			return nil, err
 		}
-		r.Extra = extraFrom(extra)
-		r.CreatedAt = time.Unix(0, created)
-		page = append(page, r)
+		b.ref.Extra = extraFrom(extra)
+		b.ref.CreatedAt = time.Unix(0, created)
+		page = append(page, b)
 	}
-	return page, last, rows.Err()
+	return page, rows.Err()
 }
 
 func idFromBytes(b []byte) (ID, error) {

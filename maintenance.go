@@ -71,31 +71,25 @@ func (s *Store) Verify(ctx context.Context, opts ...VerifyOption) (VerifyReport,
 		if err := t.queryRow(ctx, qBlobTotals).Scan(&prog.TotalBlobs, &prog.TotalBytes); err != nil {
 			return err
 		}
-		for after := int64(0); ; {
-			page, last, err := t.verifyPage(ctx, after)
+		for b, err := range t.blobs(ctx) {
 			if err != nil {
 				return err
 			}
-			for _, b := range page {
-				ok, err := t.verifyBlob(ctx, b)
-				if err != nil {
-					return err
-				}
-				if !ok && !slices.Contains(rep.Corrupt, b.ref.ID) {
-					rep.Corrupt = append(rep.Corrupt, b.ref.ID)
-				}
-				rep.CheckedBlobs++
-				rep.CheckedBytes += b.ref.Size
-				if o.progress != nil {
-					prog.CheckedBlobs, prog.CheckedBytes = rep.CheckedBlobs, rep.CheckedBytes
-					o.progress(prog)
-				}
+			ok, err := t.verifyBlob(ctx, b)
+			if err != nil {
+				return err
 			}
-			if len(page) < listPage {
-				return nil
+			if !ok && !slices.Contains(rep.Corrupt, b.ref.ID) {
+				rep.Corrupt = append(rep.Corrupt, b.ref.ID)
 			}
-			after = last
+			rep.CheckedBlobs++
+			rep.CheckedBytes += b.ref.Size
+			if o.progress != nil {
+				prog.CheckedBlobs, prog.CheckedBytes = rep.CheckedBlobs, rep.CheckedBytes
+				o.progress(prog)
+			}
 		}
+		return nil
 	})
 	return rep, wrap(s, "verify", err)
 }
@@ -127,31 +121,6 @@ func (t *Tx) verifyPlaces(ctx context.Context, rep *VerifyReport) error {
 		}
 	}
 	return rows.Err()
-}
-
-func (t *Tx) verifyPage(ctx context.Context, after int64) ([]blobRow, int64, error) {
-	rows, err := t.query(ctx, qVerifyBlobs, after, listPage)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var (
-		page []blobRow
-		last int64
-	)
-	for rows.Next() {
-		var (
-			b  blobRow
-			id []byte
-		)
-		if err := rows.Scan(&b.pk, &id, &b.ref.Size, &b.chunkSize); err != nil {
-			return nil, 0, err
-		}
-		copy(b.ref.ID[:], id)
-		last = b.pk
-		page = append(page, b)
-	}
-	return page, last, rows.Err()
 }
 
 // verifyBlob re-hashes one blob's chunks; a gap, an extra chunk, a chunk of
