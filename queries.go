@@ -285,8 +285,8 @@ var (
 
 // Verify, Stats and the disk reserve.
 var (
-	qBlobTotals  = sq(`SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM attachstore_blobs`)
-	qRefTotals   = sq(`SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at = 0) FROM attachstore_refs`)
+	qBlobTotals = sq(`SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM attachstore_blobs`)
+	qRefTotals  = sq(`SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at = 0) FROM attachstore_refs`)
 	// SQLite's chunks that are not where their blob's range puts them,
 	// with the id of the blob they name, if there is one.
 	qStrayChunks = both(`SELECT c.k, c.blob_pk, c.seq, b.id FROM attachstore_chunks c LEFT JOIN attachstore_blobs b ON b.pk = c.blob_pk
