@@ -16,15 +16,9 @@ import (
 // transaction: nothing they write is visible to others, or kept, unless the
 // function given to Update returns nil. A Tx must not be used after its
 // function returns, nor from another goroutine while the function runs.
-//
-// Inside the function, work through the Tx, not the Store: the Store's
-// methods run outside the transaction, and nothing detects a call from
-// inside it. A Store method that waits for a connection or lock the
-// transaction holds — on SQLite, any write during Update (there is one
-// writer, and the Update holds it); on an Ephemeral store, any call at
-// all (it has one connection), a Store Reader's Read included — blocks
-// until its own ctx ends (a Reader's: the one NewReader was given) and
-// returns ctx's error, whichever goroutine calls it.
+// Inside the function, work through the Tx: a Store method may block on
+// the transaction itself (see Update and View; a Store Reader's Read
+// waits on the ctx NewReader was given).
 type Tx struct {
 	s        *Store
 	q        querier
