@@ -31,15 +31,12 @@ func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 }
 
 // PutReader stores everything r yields, like Put, hashing while it writes
-// chunks so that memory stays bounded by the chunk size (two chunks: while
-// the database writes one, the next is read from r on another goroutine;
-// r's Read is never called by two goroutines at once). It holds the write
-// lock while it reads r: give it a reader that does not stall (spool a slow
-// network stream to a file first). An error from r, ErrTooLarge or a
-// cancelled context stores nothing; a panic in r's Read reaches the caller
-// and stores nothing. On PostgreSQL, a put that loses a race with another
-// transaction after it read r returns ErrConflict, having stored nothing:
-// r cannot be read again.
+// chunks so that memory stays bounded by two chunks (the next is read from
+// r on another goroutine, never two Reads at once). It holds the write
+// lock while it reads r: spool a reader that may stall to a file first. An
+// error from r, ErrTooLarge, a cancelled context or a panic in r's Read
+// stores nothing. On PostgreSQL, a put that loses a race with another
+// transaction after it read r returns ErrConflict: r cannot be read again.
 func (s *Store) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
 	var ref Ref
 	err := s.run(ctx, true, once(func(tx *Tx) (err error) {
@@ -49,10 +46,9 @@ func (s *Store) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, err
 	return ref, wrap(s, "put", err)
 }
 
-// once wraps the function of a transaction that consumes a reader: run
-// starts a transaction again when it lost a race (PostgreSQL), but the
-// reader was read by the attempt that lost, and a second read would store
-// the empty rest of it under the empty blob's id.
+// once wraps a transaction's function that consumes a reader: run retries
+// a transaction that lost a race (PostgreSQL), and a second read would
+// store the empty rest of the reader under the empty blob's id.
 func once(fn func(tx *Tx) error) func(tx *Tx) error {
 	ran := false
 	return func(tx *Tx) error {
@@ -91,8 +87,7 @@ func (s *Store) Delete(ctx context.Context, id ID) error {
 	}))
 }
 
-// listPage is how many rows List and its kin read per query; nothing is
-// held open between pages, so the loop body may call the Store.
+// listPage is how many rows List and its kin read per query.
 const listPage = 512
 
 // List yields the Ref of every stored blob, oldest first. It reads in pages
@@ -273,11 +268,10 @@ func (tx *Tx) touch(ctx context.Context, id ID, now int64) (ref Ref, ok bool, er
 	return ref, true, nil
 }
 
-// putBytes stores data unless it is there already: it inserts the blob's
-// row, then its chunks; content stored already inserts nothing and is
-// touched. Where writers run in parallel (PostgreSQL), a reclaimer may
-// delete that content between the two: then the insert is tried again.
-// stored says the content is new.
+// putBytes stores data unless it is there already, which it touches;
+// stored says the content is new. Where writers run in parallel
+// (PostgreSQL), a reclaimer may delete that content between the insert and
+// the touch: then the insert is tried again.
 func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored bool, _ error) {
 	if err := tx.s.checkSize(int64(len(data))); err != nil {
 		return Ref{}, false, err

@@ -117,15 +117,12 @@ func (tx *Tx) each(ctx context.Context, q *stmt, args []any, row func([]driver.V
 func (tx *Tx) raw() bool { return tx.sqlTx == nil && !tx.s.db.Postgres() }
 
 // SQL returns the underlying transaction so the host can read and write its
-// own tables atomically with the attachments. Do not Commit or Rollback it.
-// Each attachstore call inside Update runs in a savepoint of it. Its
-// placeholders are the engine's: ? on SQLite, $1 on PostgreSQL; write ?
-// and pass the query through tx.SQL().Rebind to serve both.
-// attachstore's own tables (attachstore_…) may be read, never written: a
-// ref carries copies of its blob's columns that only attachstore keeps.
-// It is a *sqlx.Tx, not a *sql.Tx, because sqlx is one of attachstore's
-// chosen dependencies and its Rebind, Get and Select serve both engines;
-// the *sql.Tx it embeds is there for code that wants database/sql alone.
+// own tables atomically with the attachments. Do not Commit or Rollback it;
+// each attachstore call inside Update runs in a savepoint of it. Its
+// placeholders are the engine's (? on SQLite, $1 on PostgreSQL): write
+// ? and pass the query through Rebind to serve both. attachstore's own
+// tables may be read, never written. It is a *sqlx.Tx because sqlx is one
+// of attachstore's chosen dependencies; it embeds the *sql.Tx.
 func (tx *Tx) SQL() *sqlx.Tx { return tx.sqlTx }
 
 // Session returns the session id seen inside this transaction.
