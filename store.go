@@ -271,12 +271,12 @@ func (s *Store) host(ctx context.Context, op string, write bool, fn func(tx *Tx)
 }
 
 // maxRetries bounds how often run starts a transaction again after it lost
-// a race with another (PostgreSQL's deadlocks and serialization failures).
+// a race with another (PostgreSQL's deadlocks and serialization failures):
+// nothing of a lost attempt was kept.
 const maxRetries = 10
 
 // run runs fn in one transaction, a write transaction or a read snapshot,
-// and runs it again, up to maxRetries times, when the database says it lost
-// a race with another transaction: nothing of a lost attempt was kept.
+// retrying a lost race up to maxRetries times.
 func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) error {
 	if err := s.enter(); err != nil {
 		return err
