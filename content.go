@@ -303,8 +303,7 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored 
 // insertBlob inserts the row of a blob whose chunks were streamed under pk.
 // Where writers run in parallel (PostgreSQL), another may have stored the
 // same content meanwhile: then that one stays, touched, and these chunks
-// go. A reclaimer may delete that one between the insert and the touch:
-// then the insert is tried again.
+// go; if a reclaimer deletes it before the touch, the insert is tried again.
 func (tx *Tx) insertBlob(ctx context.Context, id ID, pk, size int64, m Meta, now int64) (Ref, error) {
 	for range maxRetries {
 		res, err := tx.exec(ctx, qInsertBlob, id[:], pk, size, tx.s.opts.chunkSize,
@@ -358,12 +357,11 @@ func (tx *Tx) nextPK(ctx context.Context) (int64, error) {
 	return pk, err
 }
 
-// putStream writes r's bytes chunk by chunk while hashing them, then
-// inserts the blob's row under the id the hash gives, or, when that content
-// is stored already, drops the chunks it wrote. Content that fits in one
+// putStream writes r's bytes chunk by chunk under a pk taken in advance
+// while hashing them, then inserts the blob's row under the id the hash
+// gives (the chunks' foreign key is checked at commit), or drops the
+// chunks when that content is stored already. Content that fits in one
 // chunk takes putBytes's path: its id is known before anything is written.
-// The chunks go first under a pk taken in advance, and the blob row last,
-// once its id is known (the chunks' foreign key is checked at commit).
 func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	s := tx.s
 	buf := make([]byte, s.opts.chunkSize)
@@ -471,10 +469,9 @@ func (tx *Tx) readAll(ctx context.Context, id ID, query *stmt, args ...any) (Att
 		b     blobRow
 		found bool
 	)
-	err := tx.each(ctx, query, args, func(v []driver.Value) (bool, error) {
+	err := tx.each(ctx, query, args, func(v []driver.Value) (_ bool, err error) {
 		if !found {
 			found = true
-			var err error
 			if b, err = blobOf(id, v); err != nil {
 				return true, err
 			}

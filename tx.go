@@ -112,8 +112,7 @@ func (tx *Tx) each(ctx context.Context, q *stmt, args []any, row func([]driver.V
 	return rows.Err()
 }
 
-// raw says the transaction's reads may take the driver's raw path: the
-// Store's own single-statement reads on SQLite.
+// raw says reads may take the driver's raw path (see each).
 func (tx *Tx) raw() bool { return tx.sqlTx == nil && !tx.s.db.Postgres() }
 
 // SQL returns the underlying transaction so the host can read and write its
