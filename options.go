@@ -44,31 +44,29 @@ func defaultOptions() options {
 	}
 }
 
+// check validates the options together, once, after every Option ran,
+// and names every problem.
 func (o *options) check() error {
+	pageSize := o.tuning.PageSize
 	var bad []string
-	if o.maxBlobSize < 0 {
-		bad = append(bad, fmt.Sprintf("max blob size %d is negative", o.maxBlobSize))
-	}
-	if o.chunkSize < MinChunkSize || o.chunkSize > MaxChunkSize {
-		bad = append(bad, fmt.Sprintf("chunk size %d: want %d to %d", o.chunkSize, MinChunkSize, MaxChunkSize))
-	}
-	if o.sync < SyncFull || o.sync > SyncOff {
-		bad = append(bad, fmt.Sprintf("sync mode %d: want SyncFull, SyncNormal or SyncOff", o.sync))
-	}
-	if o.busyTimeout <= 0 {
-		bad = append(bad, fmt.Sprintf("busy timeout %v must be positive", o.busyTimeout))
-	}
-	if n := o.tuning.PageSize; n != 0 && (n < 512 || n > 65536 || n&(n-1) != 0) {
-		bad = append(bad, fmt.Sprintf("page size %d: want a power of two from 512 to 65536", n))
-	}
-	if o.tuning.CacheSizeKiB < 0 {
-		bad = append(bad, fmt.Sprintf("cache size %d KiB is negative", o.tuning.CacheSizeKiB))
-	}
-	if o.diskReserve < 0 {
-		bad = append(bad, fmt.Sprintf("disk reserve %d is negative", o.diskReserve))
-	}
-	if o.now == nil {
-		bad = append(bad, "nil clock")
+	for _, c := range []struct {
+		bad bool
+		msg string
+	}{
+		{o.maxBlobSize < 0, fmt.Sprintf("max blob size %d is negative", o.maxBlobSize)},
+		{o.chunkSize < MinChunkSize || o.chunkSize > MaxChunkSize,
+			fmt.Sprintf("chunk size %d: want %d to %d", o.chunkSize, MinChunkSize, MaxChunkSize)},
+		{o.sync < SyncFull || o.sync > SyncOff, fmt.Sprintf("sync mode %d: want SyncFull, SyncNormal or SyncOff", o.sync)},
+		{o.busyTimeout <= 0, fmt.Sprintf("busy timeout %v must be positive", o.busyTimeout)},
+		{pageSize != 0 && (pageSize < 512 || pageSize > 65536 || pageSize&(pageSize-1) != 0),
+			fmt.Sprintf("page size %d: want a power of two from 512 to 65536", pageSize)},
+		{o.tuning.CacheSizeKiB < 0, fmt.Sprintf("cache size %d KiB is negative", o.tuning.CacheSizeKiB)},
+		{o.diskReserve < 0, fmt.Sprintf("disk reserve %d is negative", o.diskReserve)},
+		{o.now == nil, "nil clock"},
+	} {
+		if c.bad {
+			bad = append(bad, c.msg)
+		}
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalidOption, strings.Join(bad, "; "))
