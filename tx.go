@@ -26,13 +26,8 @@ type Tx struct {
 	writable bool
 	host     bool // an Update's: the host's function may go on after an error
 	done     bool
-	// aborted is set when the database rolled the whole transaction back
-	// on its own (SQLite does on SQLITE_FULL, IOERR, NOMEM): nothing may
-	// commit after it.
-	aborted error
-	// locked holds the sessions this transaction has locked (see
-	// lockSession).
-	locked map[string]bool
+	aborted  error           // the database rolled it all back (see undoable): nothing may commit
+	locked   map[string]bool // sessions locked (see lockSession)
 }
 
 // lockSession serializes this transaction's writes into a session with
