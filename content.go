@@ -21,9 +21,8 @@ import (
 // refreshes the blob's touched time (which keeps it from Reclaim for Grace).
 // Content put without a session is held by nothing: Reclaim deletes it once
 // it is untouched for Grace.
-func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
-	var ref Ref
-	err := s.run(ctx, true, func(tx *Tx) (err error) {
+func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (ref Ref, err error) {
+	err = s.run(ctx, true, func(tx *Tx) (err error) {
 		ref, err = tx.Put(ctx, data, meta)
 		return err
 	})
@@ -31,28 +30,23 @@ func (s *Store) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 }
 
 // PutReader stores everything r yields, like Put, hashing while it writes
-// chunks so that memory stays bounded by the chunk size (two chunks: while
-// the database writes one, the next is read from r on another goroutine;
-// r's Read is never called by two goroutines at once). It holds the write
-// lock while it reads r: give it a reader that does not stall (spool a slow
-// network stream to a file first). An error from r, ErrTooLarge or a
-// cancelled context stores nothing; a panic in r's Read reaches the caller
-// and stores nothing. On PostgreSQL, a put that loses a race with another
-// transaction after it read r returns ErrConflict, having stored nothing:
-// r cannot be read again.
-func (s *Store) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
-	var ref Ref
-	err := s.run(ctx, true, once(func(tx *Tx) (err error) {
+// chunks so that memory stays bounded by two chunks (the next is read from
+// r on another goroutine, never two Reads at once). It holds the write
+// lock while it reads r: spool a reader that may stall to a file first. An
+// error from r, ErrTooLarge, a cancelled context or a panic in r's Read
+// stores nothing. On PostgreSQL, a put that loses a race with another
+// transaction after it read r returns ErrConflict: r cannot be read again.
+func (s *Store) PutReader(ctx context.Context, r io.Reader, meta Meta) (ref Ref, err error) {
+	err = s.run(ctx, true, once(func(tx *Tx) (err error) {
 		ref, err = tx.PutReader(ctx, r, meta)
 		return err
 	}))
 	return ref, wrap(s, "put", err)
 }
 
-// once wraps the function of a transaction that consumes a reader: run
-// starts a transaction again when it lost a race (PostgreSQL), but the
-// reader was read by the attempt that lost, and a second read would store
-// the empty rest of it under the empty blob's id.
+// once wraps a transaction's function that consumes a reader: run retries
+// a transaction that lost a race (PostgreSQL), and a second read would
+// store the empty rest of the reader under the empty blob's id.
 func once(fn func(tx *Tx) error) func(tx *Tx) error {
 	ran := false
 	return func(tx *Tx) error {
@@ -91,8 +85,7 @@ func (s *Store) Delete(ctx context.Context, id ID) error {
 	}))
 }
 
-// listPage is how many rows List and its kin read per query; nothing is
-// held open between pages, so the loop body may call the Store.
+// listPage is how many rows List and its kin read per query.
 const listPage = 512
 
 // List yields the Ref of every stored blob, oldest first. It reads in pages
@@ -100,22 +93,40 @@ const listPage = 512
 // iteration may or may not be seen. An error ends the iteration.
 func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
 	return func(yield func(Ref, error) bool) {
-		var after int64
-		for {
-			page, last, err := s.reader().listPage(ctx, after)
+		for b, err := range s.reader().blobs(ctx) {
+			if err == nil {
+				err = b.idErr
+			}
 			if err != nil {
 				yield(Ref{}, wrap(s, "list", err))
 				return
 			}
-			for _, r := range page {
-				if !yield(r, nil) {
+			if !yield(b.ref, nil) {
+				return
+			}
+		}
+	}
+}
+
+// blobs yields every blob in pk order, reading listPage rows per query
+// and holding nothing open between pages.
+func (tx *Tx) blobs(ctx context.Context) iter.Seq2[blobRow, error] {
+	return func(yield func(blobRow, error) bool) {
+		for after := int64(0); ; {
+			page, err := tx.blobPage(ctx, after)
+			if err != nil {
+				yield(blobRow{}, err)
+				return
+			}
+			for _, b := range page {
+				if !yield(b, nil) {
 					return
 				}
 			}
 			if len(page) < listPage {
 				return
 			}
-			after = last
+			after = page[len(page)-1].pk
 		}
 	}
 }
@@ -130,35 +141,30 @@ func unixTime(ns int64) time.Time {
 
 // Put stores data in this transaction; see Store.Put.
 func (tx *Tx) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
-	var ref Ref
-	err := tx.put(ctx, meta, func(m Meta) (err error) {
-		ref, _, err = tx.putBytes(ctx, data, m)
-		return err
+	return tx.put(ctx, meta, func(m Meta) (Ref, error) {
+		ref, _, err := tx.putBytes(ctx, data, m)
+		return ref, err
 	})
-	return ref, wrap(tx.s, "put", err)
 }
 
 // PutReader stores everything r yields in this transaction; see
 // Store.PutReader. When it fails, nothing of it stays in the transaction.
 func (tx *Tx) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, error) {
-	var ref Ref
-	err := tx.put(ctx, meta, func(m Meta) (err error) {
-		ref, err = tx.putStream(ctx, r, m)
-		return err
-	})
-	return ref, wrap(tx.s, "put", err)
+	return tx.put(ctx, meta, func(m Meta) (Ref, error) { return tx.putStream(ctx, r, m) })
 }
 
 // put runs a put of content with meta in this transaction, undoably.
-func (tx *Tx) put(ctx context.Context, meta Meta, fn func(m Meta) error) error {
-	if err := tx.check(true); err != nil {
-		return err
+func (tx *Tx) put(ctx context.Context, meta Meta, fn func(m Meta) (Ref, error)) (ref Ref, err error) {
+	if err = tx.check(true); err == nil {
+		var m Meta
+		if m, err = meta.normalize(); err == nil {
+			err = tx.undoable(ctx, func() (err error) {
+				ref, err = fn(m)
+				return err
+			})
+		}
 	}
-	m, err := meta.normalize()
-	if err != nil {
-		return err
-	}
-	return tx.undoable(ctx, func() error { return fn(m) })
+	return ref, wrap(tx.s, "put", err)
 }
 
 // Get returns content and its bytes as seen in this transaction.
@@ -258,11 +264,10 @@ func (tx *Tx) touch(ctx context.Context, id ID, now int64) (ref Ref, ok bool, er
 	return ref, true, nil
 }
 
-// putBytes stores data unless it is there already: it inserts the blob's
-// row, then its chunks; content stored already inserts nothing and is
-// touched. Where writers run in parallel (PostgreSQL), a reclaimer may
-// delete that content between the two: then the insert is tried again.
-// stored says the content is new.
+// putBytes stores data unless it is there already, which it touches;
+// stored says the content is new. Where writers run in parallel
+// (PostgreSQL), a reclaimer may delete that content between the insert and
+// the touch: then the insert is tried again.
 func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored bool, _ error) {
 	if err := tx.s.checkSize(int64(len(data))); err != nil {
 		return Ref{}, false, err
@@ -298,8 +303,7 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored 
 // insertBlob inserts the row of a blob whose chunks were streamed under pk.
 // Where writers run in parallel (PostgreSQL), another may have stored the
 // same content meanwhile: then that one stays, touched, and these chunks
-// go. A reclaimer may delete that one between the insert and the touch:
-// then the insert is tried again.
+// go; if a reclaimer deletes it before the touch, the insert is tried again.
 func (tx *Tx) insertBlob(ctx context.Context, id ID, pk, size int64, m Meta, now int64) (Ref, error) {
 	for range maxRetries {
 		res, err := tx.exec(ctx, qInsertBlob, id[:], pk, size, tx.s.opts.chunkSize,
@@ -353,12 +357,11 @@ func (tx *Tx) nextPK(ctx context.Context) (int64, error) {
 	return pk, err
 }
 
-// putStream writes r's bytes chunk by chunk while hashing them, then
-// inserts the blob's row under the id the hash gives, or, when that content
-// is stored already, drops the chunks it wrote. Content that fits in one
+// putStream writes r's bytes chunk by chunk under a pk taken in advance
+// while hashing them, then inserts the blob's row under the id the hash
+// gives (the chunks' foreign key is checked at commit), or drops the
+// chunks when that content is stored already. Content that fits in one
 // chunk takes putBytes's path: its id is known before anything is written.
-// The chunks go first under a pk taken in advance, and the blob row last,
-// once its id is known (the chunks' foreign key is checked at commit).
 func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	s := tx.s
 	buf := make([]byte, s.opts.chunkSize)
@@ -456,30 +459,23 @@ func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
 	return n, false, nil
 }
 
-// readAll runs a whole-blob read, whose rows are (size, chunk_size,
-// media_type, label, extra, created_at, pk, and the chunk's blob_pk, seq,
-// data), one per chunk in order, and assembles the attachment. No row means
-// ErrNotFound; missing, extra, foreign or misshapen chunks are ErrCorrupt.
+// readAll runs a whole-blob read, whose rows are a blob's (see blobOf)
+// and a chunk's (blob_pk, seq, data), one per chunk in order, and
+// assembles the attachment. No row means ErrNotFound; missing, extra,
+// foreign or misshapen chunks are ErrCorrupt.
 func (tx *Tx) readAll(ctx context.Context, id ID, query *stmt, args ...any) (Attachment, error) {
-	a := Attachment{Ref: Ref{ID: id}}
-	var chunkSize, pk int64
-	found := false
-	err := tx.each(ctx, query, args, func(v []driver.Value) (bool, error) {
+	var (
+		a     Attachment
+		b     blobRow
+		found bool
+	)
+	err := tx.each(ctx, query, args, func(v []driver.Value) (_ bool, err error) {
 		if !found {
 			found = true
-			size, ok1 := v[0].(int64)
-			cs, ok2 := v[1].(int64)
-			created, ok3 := v[5].(int64)
-			bpk, ok4 := v[6].(int64)
-			if !ok1 || !ok2 || !ok3 || !ok4 || size < 0 || cs <= 0 {
-				return true, fmt.Errorf("%w: blob row has size %v, chunk size %v", ErrCorrupt, v[0], v[1])
+			if b, err = blobOf(id, v); err != nil {
+				return true, err
 			}
-			a.Size, chunkSize, pk, a.CreatedAt = size, cs, bpk, time.Unix(0, created)
-			a.MediaType, _ = v[2].(string)
-			a.Label, _ = v[3].(string)
-			if x, ok := v[4].(string); ok {
-				a.Extra = extraFrom(&x)
-			}
+			a.Ref = b.ref
 		}
 		if v[8] == nil || int64(len(a.Data)) >= a.Size {
 			// No chunk (an empty blob), or rows past the recorded size,
@@ -487,11 +483,11 @@ func (tx *Tx) readAll(ctx context.Context, id ID, query *stmt, args ...any) (Att
 			return true, nil
 		}
 		cpk, seq, data, err := chunkOf(v[7:])
-		if err == nil && cpk != pk {
-			err = fmt.Errorf("%w: chunk %d of blob pk %d found where blob pk %d's belongs", ErrCorrupt, seq, cpk, pk)
+		if err == nil && cpk != b.pk {
+			err = fmt.Errorf("%w: chunk %d of blob pk %d found where blob pk %d's belongs", ErrCorrupt, seq, cpk, b.pk)
 		}
 		if err == nil {
-			err = chunkFits(seq, int64(len(a.Data)), int64(len(data)), a.Size, chunkSize)
+			err = chunkFits(seq, int64(len(a.Data)), int64(len(data)), a.Size, b.chunkSize)
 		}
 		if err != nil {
 			return true, err
@@ -518,6 +514,25 @@ func (tx *Tx) readAll(ctx context.Context, id ID, query *stmt, args ...any) (Att
 		a.Data = []byte{}
 	}
 	return a, nil
+}
+
+// blobOf reads a blob's (pk, size, chunk_size, media_type, label, extra,
+// created_at) from a row's first values; a damaged row is ErrCorrupt.
+func blobOf(id ID, v []driver.Value) (blobRow, error) {
+	pk, ok1 := v[0].(int64)
+	size, ok2 := v[1].(int64)
+	cs, ok3 := v[2].(int64)
+	created, ok4 := v[6].(int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || size < 0 || cs <= 0 {
+		return blobRow{}, fmt.Errorf("%w: blob row has size %v, chunk size %v", ErrCorrupt, v[1], v[2])
+	}
+	b := blobRow{pk: pk, chunkSize: cs, ref: Ref{ID: id, Size: size, CreatedAt: time.Unix(0, created)}}
+	b.ref.MediaType, _ = v[3].(string)
+	b.ref.Label, _ = v[4].(string)
+	if x, ok := v[5].(string); ok {
+		b.ref.Extra = extraFrom(&x)
+	}
+	return b, nil
 }
 
 // chunkOf reads a chunk's blob_pk, seq and data from a row's values; one of
@@ -549,36 +564,34 @@ type blobRow struct {
 	pk        int64
 	chunkSize int64
 	ref       Ref
+	idErr     error // the stored id is not 32 bytes
 }
 
-func (tx *Tx) listPage(ctx context.Context, after int64) ([]Ref, int64, error) {
-	rows, err := tx.query(ctx, qListBlobs, after, listPage)
+func (tx *Tx) blobPage(ctx context.Context, after int64) ([]blobRow, error) {
+	rows, err := tx.query(ctx, qBlobPage, after, listPage)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer rows.Close()
-	var (
-		page []Ref
-		last int64
-	)
+	var page []blobRow
 	for rows.Next() {
 		var (
-			r       Ref
+			b       blobRow
 			id      []byte
 			extra   *string
 			created int64
 		)
-		if err := rows.Scan(&last, &id, &r.Size, &r.MediaType, &r.Label, &extra, &created); err != nil {
-			return nil, 0, err
+		if err := rows.Scan(&b.pk, &id, &b.ref.Size, &b.chunkSize, &b.ref.MediaType, &b.ref.Label, &extra, &created); err != nil {
+			return nil, err
 		}
-		if r.ID, err = idFromBytes(id); err != nil {
-			return nil, 0, err
-		}
-		r.Extra = extraFrom(extra)
-		r.CreatedAt = time.Unix(0, created)
-		page = append(page, r)
+		// Verify finds a blob with a damaged id corrupt; List fails on it.
+		copy(b.ref.ID[:], id)
+		_, b.idErr = idFromBytes(id)
+		b.ref.Extra = extraFrom(extra)
+		b.ref.CreatedAt = time.Unix(0, created)
+		page = append(page, b)
 	}
-	return page, last, rows.Err()
+	return page, rows.Err()
 }
 
 func idFromBytes(b []byte) (ID, error) {

@@ -19,7 +19,10 @@ func ContentID(data []byte) ID { return sha256.Sum256(data) }
 // ErrInvalidID.
 func ParseID(s string) (ID, error) {
 	var id ID
-	h := trimIDPrefix(s)
+	h := s
+	if len(h) >= 7 && strings.EqualFold(h[:7], "sha256:") {
+		h = h[7:]
+	}
 	if len(h) != 2*len(id) {
 		return ID{}, fmt.Errorf("%w: %q: want 64 hex digits", ErrInvalidID, truncate(s, 80))
 	}
@@ -27,18 +30,6 @@ func ParseID(s string) (ID, error) {
 		return ID{}, fmt.Errorf("%w: %q: not hexadecimal", ErrInvalidID, truncate(s, 80))
 	}
 	return id, nil
-}
-
-// idPrefix is the algorithm prefix an id may carry, as OCI digests write it.
-const idPrefix = "sha256:"
-
-// trimIDPrefix returns s without a leading "sha256:" in any letter case,
-// the prefix ParseID accepts; s is returned unchanged without one.
-func trimIDPrefix(s string) string {
-	if len(s) >= len(idPrefix) && strings.EqualFold(s[:len(idPrefix)], idPrefix) {
-		return s[len(idPrefix):]
-	}
-	return s
 }
 
 // String returns the id as 64 lowercase hexadecimal digits.

@@ -46,12 +46,10 @@ func WithVerifyProgress(fn func(VerifyProgress)) VerifyOption {
 }
 
 // Verify checks the whole store: the database's integrity and foreign key
-// checks (which also find chunk rows of no blob and refs to no blob), and
-// a re-hash of every blob streamed chunk by chunk. It reads one snapshot
-// (a View), so content deleted while it runs is not mistaken for
-// corruption. It returns an error only when it could not check; what it
-// found is in the report. Repair, given a corrupt blob's original bytes,
-// gives it them back.
+// checks, and a re-hash of every blob, chunk by chunk, in one snapshot (so
+// content deleted meanwhile is not mistaken for corruption). It returns an
+// error only when it could not check; what it found is in the report.
+// Repair, given a corrupt blob's original bytes, gives them back.
 func (s *Store) Verify(ctx context.Context, opts ...VerifyOption) (VerifyReport, error) {
 	var o verifyOptions
 	for _, opt := range opts {
@@ -71,31 +69,25 @@ func (s *Store) Verify(ctx context.Context, opts ...VerifyOption) (VerifyReport,
 		if err := t.queryRow(ctx, qBlobTotals).Scan(&prog.TotalBlobs, &prog.TotalBytes); err != nil {
 			return err
 		}
-		for after := int64(0); ; {
-			page, last, err := t.verifyPage(ctx, after)
+		for b, err := range t.blobs(ctx) {
 			if err != nil {
 				return err
 			}
-			for _, b := range page {
-				ok, err := t.verifyBlob(ctx, b)
-				if err != nil {
-					return err
-				}
-				if !ok && !slices.Contains(rep.Corrupt, b.ref.ID) {
-					rep.Corrupt = append(rep.Corrupt, b.ref.ID)
-				}
-				rep.CheckedBlobs++
-				rep.CheckedBytes += b.ref.Size
-				if o.progress != nil {
-					prog.CheckedBlobs, prog.CheckedBytes = rep.CheckedBlobs, rep.CheckedBytes
-					o.progress(prog)
-				}
+			ok, err := t.verifyBlob(ctx, b)
+			if err != nil {
+				return err
 			}
-			if len(page) < listPage {
-				return nil
+			if !ok && !slices.Contains(rep.Corrupt, b.ref.ID) {
+				rep.Corrupt = append(rep.Corrupt, b.ref.ID)
 			}
-			after = last
+			rep.CheckedBlobs++
+			rep.CheckedBytes += b.ref.Size
+			if o.progress != nil {
+				prog.CheckedBlobs, prog.CheckedBytes = rep.CheckedBlobs, rep.CheckedBytes
+				o.progress(prog)
+			}
 		}
+		return nil
 	})
 	return rep, wrap(s, "verify", err)
 }
@@ -127,31 +119,6 @@ func (t *Tx) verifyPlaces(ctx context.Context, rep *VerifyReport) error {
 		}
 	}
 	return rows.Err()
-}
-
-func (t *Tx) verifyPage(ctx context.Context, after int64) ([]blobRow, int64, error) {
-	rows, err := t.query(ctx, qVerifyBlobs, after, listPage)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var (
-		page []blobRow
-		last int64
-	)
-	for rows.Next() {
-		var (
-			b  blobRow
-			id []byte
-		)
-		if err := rows.Scan(&b.pk, &id, &b.ref.Size, &b.chunkSize); err != nil {
-			return nil, 0, err
-		}
-		copy(b.ref.ID[:], id)
-		last = b.pk
-		page = append(page, b)
-	}
-	return page, last, rows.Err()
 }
 
 // verifyBlob re-hashes one blob's chunks; a gap, an extra chunk, a chunk of
@@ -202,11 +169,9 @@ func (t *Tx) verifyBlob(ctx context.Context, b blobRow) (bool, error) {
 }
 
 // Backup writes a consistent copy of the store, as of one moment, to a new
-// file at path while writers go on, then opens the copy and verifies it
-// (Verify) before it returns. path must not exist. A copy that fails
-// verification (the store itself is damaged) is ErrCorrupt and is left at
-// path for inspection. A restored backup is an ordinary store file: open
-// it, or copy it into place while no process has the store open. A
+// file at path while writers go on, then verifies the copy (Verify). path
+// must not exist. A copy that fails verification is ErrCorrupt and is left
+// at path for inspection. A restored backup is an ordinary store file. A
 // PostgreSQL store is backed up with the server's own tools.
 func (s *Store) Backup(ctx context.Context, path string) (err error) {
 	defer func() { err = wrap(s, "backup to "+path, err) }()
@@ -252,9 +217,8 @@ type Stats struct {
 	BlobBytes       int64 `json:"blob_bytes"` // sum of blob sizes
 	FileBytes       int64 `json:"file_bytes"` // database file and WAL size on disk (0 when Ephemeral)
 	// CheckpointFailures counts the background checkpoints (copies of the
-	// write-ahead log back into the file) that failed since Open, as on a
-	// full disk: each is tried again after the next commit, and the WAL
-	// grows meanwhile. 0 but for a writable SQLite file.
+	// WAL into the file) that failed since Open, as on a full disk; each is
+	// retried after the next commit. 0 but for a writable SQLite file.
 	CheckpointFailures int64 `json:"checkpoint_failures"`
 }
 
@@ -282,33 +246,27 @@ type compactOptions struct {
 	allowRowidChanges bool
 }
 
-// AllowRowidChanges lets Compact rewrite a file in which tables that are
-// not attachstore's have implicit rowids, which the rewrite may renumber
-// (see ErrRowidsMayChange). Give it when the program those tables belong
-// to stores none of their rowids: not in another table, not as a
-// full-text index's rowid, not outside the file.
+// AllowRowidChanges lets Compact rewrite a file in which other tables have
+// implicit rowids, which may be renumbered (see ErrRowidsMayChange): give
+// it when nothing stores those rowids (another table, a full-text index,
+// anything outside the file).
 func AllowRowidChanges() CompactOption {
 	return func(o *compactOptions) { o.allowRowidChanges = true }
 }
 
 // Compact rewrites the whole database file so that it holds no free page,
-// and turns on incremental vacuum for a file another program created
-// without it (see ReclaimReport.NeedsCompact), so that Reclaim can give
-// pages back from then on. It holds the write lock while it runs, which
-// takes time in proportion to the store, and needs free disk space about
-// the size of the file, besides the disk reserve (WithDiskReserve): where
-// the disk has less, it returns ErrFull, saying so, and changes nothing.
-// It does nothing to an Ephemeral store or on PostgreSQL.
+// and turns on incremental vacuum for a file created without it (see
+// ReclaimReport.NeedsCompact), so that Reclaim can give pages back. It
+// holds the write lock for time in proportion to the store, and needs free
+// disk about the size of the file beyond the disk reserve (else ErrFull,
+// changing nothing). It does nothing to an Ephemeral store or on
+// PostgreSQL.
 //
-// The rewrite (SQLite's VACUUM) keeps every row, and the rowid of every
-// table that has an INTEGER PRIMARY KEY or is WITHOUT ROWID, but may
-// renumber the implicit rowids of other tables. attachstore's own tables
-// never depend on theirs; a host's might. So in a file where a table that
-// is not attachstore's has implicit rowids, Compact refuses with
-// ErrRowidsMayChange and changes nothing, unless AllowRowidChanges is
-// given. A file of attachstore's tables alone, or whose other tables all
-// have an INTEGER PRIMARY KEY or are WITHOUT ROWID, is compacted without
-// it.
+// The rewrite (SQLite's VACUUM) keeps every row, but may renumber the
+// implicit rowids of tables with neither an INTEGER PRIMARY KEY nor
+// WITHOUT ROWID. attachstore's tables have none; where another table has
+// them, Compact returns ErrRowidsMayChange and changes nothing, unless
+// AllowRowidChanges is given.
 func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (err error) {
 	defer func() { err = wrap(s, "compact", err) }()
 	if err := s.enter(); err != nil {

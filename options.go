@@ -44,32 +44,29 @@ func defaultOptions() options {
 	}
 }
 
-// check validates the options together, once, after every Option ran.
+// check validates the options together, once, after every Option ran,
+// and names every problem.
 func (o *options) check() error {
+	pageSize := o.tuning.PageSize
 	var bad []string
-	if o.maxBlobSize < 0 {
-		bad = append(bad, fmt.Sprintf("max blob size %d is negative", o.maxBlobSize))
-	}
-	if o.chunkSize < MinChunkSize || o.chunkSize > MaxChunkSize {
-		bad = append(bad, fmt.Sprintf("chunk size %d: want %d to %d", o.chunkSize, MinChunkSize, MaxChunkSize))
-	}
-	if o.sync < SyncFull || o.sync > SyncOff {
-		bad = append(bad, fmt.Sprintf("sync mode %d: want SyncFull, SyncNormal or SyncOff", o.sync))
-	}
-	if o.busyTimeout <= 0 {
-		bad = append(bad, fmt.Sprintf("busy timeout %v must be positive", o.busyTimeout))
-	}
-	if n := o.tuning.PageSize; n != 0 && (n < 512 || n > 65536 || n&(n-1) != 0) {
-		bad = append(bad, fmt.Sprintf("page size %d: want a power of two from 512 to 65536", n))
-	}
-	if o.tuning.CacheSizeKiB < 0 {
-		bad = append(bad, fmt.Sprintf("cache size %d KiB is negative", o.tuning.CacheSizeKiB))
-	}
-	if o.diskReserve < 0 {
-		bad = append(bad, fmt.Sprintf("disk reserve %d is negative", o.diskReserve))
-	}
-	if o.now == nil {
-		bad = append(bad, "nil clock")
+	for _, c := range []struct {
+		bad bool
+		msg string
+	}{
+		{o.maxBlobSize < 0, fmt.Sprintf("max blob size %d is negative", o.maxBlobSize)},
+		{o.chunkSize < MinChunkSize || o.chunkSize > MaxChunkSize,
+			fmt.Sprintf("chunk size %d: want %d to %d", o.chunkSize, MinChunkSize, MaxChunkSize)},
+		{o.sync < SyncFull || o.sync > SyncOff, fmt.Sprintf("sync mode %d: want SyncFull, SyncNormal or SyncOff", o.sync)},
+		{o.busyTimeout <= 0, fmt.Sprintf("busy timeout %v must be positive", o.busyTimeout)},
+		{pageSize != 0 && (pageSize < 512 || pageSize > 65536 || pageSize&(pageSize-1) != 0),
+			fmt.Sprintf("page size %d: want a power of two from 512 to 65536", pageSize)},
+		{o.tuning.CacheSizeKiB < 0, fmt.Sprintf("cache size %d KiB is negative", o.tuning.CacheSizeKiB)},
+		{o.diskReserve < 0, fmt.Sprintf("disk reserve %d is negative", o.diskReserve)},
+		{o.now == nil, "nil clock"},
+	} {
+		if c.bad {
+			bad = append(bad, c.msg)
+		}
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalidOption, strings.Join(bad, "; "))
@@ -109,15 +106,13 @@ const (
 func (s Sync) pragma() string { return [...]string{"FULL", "NORMAL", "OFF"}[s] }
 
 // WithSync sets how far a SQLite store makes each commit durable (default
-// SyncFull). A PostgreSQL server's durability is its own (its
-// synchronous_commit setting).
+// SyncFull); PostgreSQL's is the server's own.
 func WithSync(s Sync) Option {
 	return func(o *options) { o.sync = s }
 }
 
-// WithBusyTimeout bounds each wait of SQLite's busy handler for a lock held
-// by another process (default 5s). Write transactions keep trying past it
-// until their context ends.
+// WithBusyTimeout bounds each wait of SQLite's busy handler for another
+// process's lock (default 5s); write transactions retry until ctx ends.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(o *options) { o.busyTimeout = d }
 }
@@ -139,57 +134,42 @@ func WithTuning(t Tuning) Option {
 }
 
 // WithReadOnly opens an existing store for reading only. Every write
-// returns ErrReadOnly, and a store in a file reads it on connections
-// SQLite opens read-only, so no SQL, the host's through Tx.SQL included,
-// can change the file: its bytes are the same after Close as before Open,
-// unless another process wrote them meanwhile. A file that attachstore
-// never wrote is ErrNotAStore; with ":memory:", Open returns
+// returns ErrReadOnly, and a file is read on connections SQLite opens
+// read-only, so no SQL, the host's through Tx.SQL included, can change it.
+// A file attachstore never wrote is ErrNotAStore; ":memory:" is
 // ErrInvalidOption.
 //
-// What it may leave beside the file is SQLite's to manage: a read-only
-// connection to a WAL-mode file creates the -shm file (and an empty -wal)
-// where they are missing, and can never remove them, nor copy another
-// writer's WAL back into the file, even as the file's last connection;
-// the next writable connection to close last does both. Where no
-// connection has the file open and this process cannot write it, or
-// cannot create files beside it (a read-only directory or filesystem),
-// the store opens the file immutable instead: it creates nothing beside
-// it, and SQLite assumes nothing writes the file while the store is open,
-// so open a file that way only where nothing does (read-only media, a
-// copy). Where a WAL that still holds commits is there and the -shm file
-// cannot be created, Open returns ErrReadOnly: an immutable read would not
-// see those commits.
+// A read-only connection to a WAL-mode file may create the -shm file (and
+// an empty -wal) and never removes them; the next writable connection to
+// close last does. Where this process can neither write the file nor
+// create files beside it, and no connection has it open, the file is
+// opened immutable: nothing is created, and SQLite assumes nothing writes
+// the file meanwhile, so do that only where nothing does (read-only media,
+// a copy). A WAL that still holds commits beside a -shm file that cannot
+// be created is ErrReadOnly: an immutable read would miss them.
 //
-// On PostgreSQL, attachstore refuses its own writes and reads in
-// read-only transactions, but the server lets a session's SQL change
-// that (SET, COMMIT): the host's SQL through Tx.SQL is bounded by the
-// role's privileges, so connect as a role that may only read for the
-// same guarantee as a file's.
+// On PostgreSQL, attachstore's own reads run in read-only transactions,
+// but the host's SQL could leave them (SET, COMMIT): connect as a role
+// that may only read for the same guarantee as a file's.
 func WithReadOnly() Option {
 	return func(o *options) { o.readOnly = true }
 }
 
 // WithExisting makes Open open only an existing store, for writing unless
-// WithReadOnly: a missing file is an error that matches fs.ErrNotExist,
-// and a database attachstore never wrote (another program's, or an empty
-// file; on PostgreSQL, a schema without attachstore's tables) is
-// ErrNotAStore; neither is created, adopted or changed. A tool that must
-// not create a store by mistake, as a typo in a path would, opens with it.
+// WithReadOnly: a missing file matches fs.ErrNotExist, and a database
+// attachstore never wrote is ErrNotAStore; neither is created or changed.
+// A tool that must not create a store by mistake (a typo in a path) uses it.
 func WithExisting() Option {
 	return func(o *options) { o.existing = true }
 }
 
 // WithDiskReserve sets the free disk space, in bytes, that puts of new
-// content leave on the filesystem holding a SQLite store (default
-// DefaultDiskReserve), so that Discard, DropSession and Reclaim, which
-// write too, can still run and free space on a disk that is otherwise
-// full. A Put, PutReader or Session put whose content would take the disk
-// below it returns ErrFull and stores nothing; a stream is refused
-// part-way, as soon as its bytes so far would. A put of content stored
-// already writes almost nothing and is not refused. 0 turns the check
-// off: puts then run until SQLite itself finds the disk full. The check
-// does nothing for an Ephemeral or PostgreSQL store (the server's disk is
-// not visible to the client; its disk_full error is ErrFull).
+// content leave on a SQLite store's filesystem (default
+// DefaultDiskReserve), so that Discard, DropSession and Reclaim can still
+// run and free space on an otherwise full disk. A put whose new content
+// would take the disk below it returns ErrFull and stores nothing (a
+// stream as soon as its bytes so far would). 0 turns the check off. It
+// does nothing for an Ephemeral or PostgreSQL store.
 func WithDiskReserve(n int64) Option {
 	return func(o *options) { o.diskReserve = n }
 }

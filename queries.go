@@ -89,15 +89,15 @@ var (
 	qBlobAtPK = sq(`SELECT count(*) FROM attachstore_blobs WHERE id = +?1 AND pk = +?2`)
 	// A whole blob in one statement: its columns repeat on each chunk row,
 	// which comes with its blob_pk and seq; no chunk is one row of NULLs.
-	qGet = both(`SELECT b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, b.pk, c.blob_pk, c.seq, c.data
+	qGet = both(`SELECT b.pk, b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, c.blob_pk, c.seq, c.data
 		FROM attachstore_blobs b LEFT JOIN attachstore_chunks c
 			ON c.k >= b.pk AND c.k < b.pk + (b.size + b.chunk_size - 1) / b.chunk_size
 		WHERE b.id = +?1 ORDER BY c.k`,
-		`SELECT b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, b.pk, c.blob_pk, c.seq, c.data
+		`SELECT b.pk, b.size, b.chunk_size, b.media_type, b.label, b.extra, b.created_at, c.blob_pk, c.seq, c.data
 		FROM attachstore_blobs b LEFT JOIN attachstore_chunks c ON c.blob_pk = b.pk
 		WHERE b.id = +?1 ORDER BY c.seq`)
-
-	qListBlobs = sq(`SELECT pk, id, size, media_type, label, extra, created_at FROM attachstore_blobs
+	// ?2 blobs after pk ?1 (List, Verify).
+	qBlobPage = sq(`SELECT pk, id, size, chunk_size, media_type, label, extra, created_at FROM attachstore_blobs
 		WHERE pk > +?1 ORDER BY pk LIMIT +?2`)
 )
 
@@ -130,11 +130,11 @@ const (
 var (
 	// A ref carries its blob's pk, size, chunk size and creation time, so
 	// a read through it needs no blob row: the ref (b here) and its chunks.
-	qSessionGet = both(`SELECT r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, r.blob_pk, c.blob_pk, c.seq, c.data
+	qSessionGet = both(`SELECT r.blob_pk, r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, c.blob_pk, c.seq, c.data
 		FROM attachstore_refs r LEFT JOIN attachstore_chunks c
 			ON c.k >= r.blob_pk AND c.k < r.blob_pk + (r.size + r.chunk_size - 1) / r.chunk_size
 		`+qSessionRef+` ORDER BY c.k`,
-		`SELECT r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, r.blob_pk, c.blob_pk, c.seq, c.data
+		`SELECT r.blob_pk, r.size, r.chunk_size, r.media_type, r.label, r.extra, r.created_at, c.blob_pk, c.seq, c.data
 		FROM attachstore_refs r LEFT JOIN attachstore_chunks c ON c.blob_pk = r.blob_pk
 		`+qSessionRef+` ORDER BY c.seq`)
 	// The session's ref and, for content of one chunk, that chunk
@@ -285,9 +285,8 @@ var (
 
 // Verify, Stats and the disk reserve.
 var (
-	qBlobTotals  = sq(`SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM attachstore_blobs`)
-	qRefTotals   = sq(`SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at = 0) FROM attachstore_refs`)
-	qVerifyBlobs = sq(`SELECT pk, id, size, chunk_size FROM attachstore_blobs WHERE pk > +?1 ORDER BY pk LIMIT +?2`)
+	qBlobTotals = sq(`SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM attachstore_blobs`)
+	qRefTotals  = sq(`SELECT count(*), count(DISTINCT session_id), count(*) FILTER (WHERE committed_at = 0) FROM attachstore_refs`)
 	// SQLite's chunks that are not where their blob's range puts them,
 	// with the id of the blob they name, if there is one.
 	qStrayChunks = both(`SELECT c.k, c.blob_pk, c.seq, b.id FROM attachstore_chunks c LEFT JOIN attachstore_blobs b ON b.pk = c.blob_pk

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 )
 
 // Reader streams one blob's bytes. It holds one chunk in memory and no lock
@@ -24,32 +23,21 @@ type Reader struct {
 	closed bool
 }
 
-// open runs a query yielding a blob's (pk, size, chunk_size, media_type,
-// label, extra, created_at) and, for content of one chunk, the chunk's
+// open runs a query yielding a blob's row (see blobOf) and, for content of one chunk, the chunk's
 // (blob_pk, seq, data), and returns a Reader holding that chunk: a small
 // read is then one query. A chunk that does not fit is not kept, and the
 // first Read loads it again and reports what is wrong.
 func (tx *Tx) open(ctx context.Context, id ID, query *stmt, args ...any) (*Reader, error) {
-	r := &Reader{tx: tx, ctx: ctx, b: blobRow{ref: Ref{ID: id}}}
+	r := &Reader{tx: tx, ctx: ctx}
 	found := false
-	err := tx.each(ctx, query, args, func(v []driver.Value) (bool, error) {
+	err := tx.each(ctx, query, args, func(v []driver.Value) (_ bool, err error) {
 		found = true
-		pk, ok1 := v[0].(int64)
-		size, ok2 := v[1].(int64)
-		cs, ok3 := v[2].(int64)
-		created, ok4 := v[6].(int64)
-		if !ok1 || !ok2 || !ok3 || !ok4 || size < 0 || cs <= 0 {
-			return true, fmt.Errorf("%w: blob row has size %v, chunk size %v", ErrCorrupt, v[1], v[2])
-		}
-		r.b.pk, r.b.ref.Size, r.b.chunkSize, r.b.ref.CreatedAt = pk, size, cs, time.Unix(0, created)
-		r.b.ref.MediaType, _ = v[3].(string)
-		r.b.ref.Label, _ = v[4].(string)
-		if x, ok := v[5].(string); ok {
-			r.b.ref.Extra = extraFrom(&x)
+		if r.b, err = blobOf(id, v); err != nil {
+			return true, err
 		}
 		if v[9] != nil {
 			cpk, seq, data, err := chunkOf(v[7:])
-			if err == nil && cpk == pk && seq == 0 && chunkFits(0, 0, int64(len(data)), size, cs) == nil {
+			if err == nil && cpk == r.b.pk && seq == 0 && chunkFits(0, 0, int64(len(data)), r.b.ref.Size, r.b.chunkSize) == nil {
 				r.buf, r.hasBuf = data, true
 			}
 		}

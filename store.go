@@ -15,43 +15,34 @@
 //
 // # Blobs, refs, intents, owners and holds
 //
-// A blob is stored content, named by its ID. The Ref type describes a
-// blob — id, size, metadata, creation time — as a put, Stat, List or a
-// Reader returns it. A ref, in these docs, is one row of the manifest: a
-// session's reference to a blob, listed as an Entry (Session.Refs,
-// Store.RefsTo and Stats.Refs list or count such rows). A ref is an
-// intent until a commit stamps it committed: Session.Put records an
-// intent, Commit and CommitOwned stamp it, PutCommitted writes it
-// committed. A session holds at most one committed ref to a blob and, for
-// each owner, at most one intent. Pending ids are those with an intent.
-// Reclaim forgets intents older than its Grace whose owner holds no hold,
-// and deletes blobs no ref points to.
+// A blob is stored content, named by its ID; the Ref type describes one.
+// A ref, in these docs, is one row of the manifest: a session's reference
+// to a blob, listed as an Entry (Session.Refs, Store.RefsTo and Stats.Refs
+// list or count such rows). A ref is an intent until a commit stamps it:
+// Session.Put records an intent, Commit and CommitOwned stamp it,
+// PutCommitted writes it committed. A session holds at most one committed
+// ref to a blob and, for each owner, at most one intent. Reclaim forgets
+// intents older than its Grace whose owner holds no hold, and deletes
+// blobs no ref points to.
 //
 // An owner (a turn, a background job) is who staged an intent, so that
 // its intents commit, expire or are discarded apart from other owners'.
-// Puts take it from the Session (WithOwner): the code doing a turn's work
-// passes a Session bound to its turn to tools that need not know owners
-// exist. CommitOwned, Discard and Hold take it as an argument: they act
-// on one owner's intents from wherever the turn ends — the host's turn
-// loop, a request handler, a sweeper in another process after a crash —
-// which knows the owner's id but has no Session bound to it. A hold
-// (Session.Hold) keeps one owner's intents from Reclaim until a time; a
-// session that holds a ref (HoldsRef) merely has it. DropSession is on
-// Store and Tx, beside Store.Session and Store.Sessions, not on Session:
-// it ends the session itself, leaving a tombstone, rather than acting
-// through it.
+// Puts take it from the Session (WithOwner), so tools need not know owners
+// exist; CommitOwned, Discard and Hold take it as an argument, for code
+// that ends a turn — a turn loop, a handler, a sweeper after a crash —
+// without a Session bound to it. A hold (Session.Hold) keeps one owner's
+// intents from Reclaim until a time. DropSession ends a session, leaving
+// a tombstone, so it is on Store and Tx rather than on Session.
 //
 // # Living in a host's file
 //
 // A store may share its SQLite file with the host application's own tables
 // (or a PostgreSQL schema with the host's). attachstore owns every schema
-// object named attachstore_…: the tables attachstore_blobs,
-// attachstore_chunks, attachstore_refs, attachstore_holds,
-// attachstore_dropped_sessions and golang-migrate's
-// attachstore_schema_migrations, the attachstore_refs_* indexes, and on
-// PostgreSQL the key indexes and sequence the server names after them. Open
-// refuses a database in which such a name belongs to an object attachstore
-// did not make (ErrNotAStore, naming it), and then changes nothing.
+// object named attachstore_… (its tables, its indexes, golang-migrate's
+// attachstore_schema_migrations, and on PostgreSQL the key indexes and
+// sequence the server names after them). Open refuses a database in which
+// such a name belongs to an object attachstore did not make
+// (ErrNotAStore, naming it), and then changes nothing.
 //
 // Adopting a file means, for the host: the file switches to WAL mode, and
 // stays so, because then readers never block the writer and the writer
@@ -128,24 +119,16 @@ type Store struct {
 
 // Open creates or opens the store at path and migrates its schema. Path
 // ":memory:" (MemoryPath) opens a private Ephemeral store. A new file is
-// created with mode 0600. A "postgres://" or "postgresql://" URL (the
-// scheme in any letter case) opens the store in that PostgreSQL database
-// (in the schema its search_path names; a URL without a password takes it
-// from $PGPASSWORD or ~/.pgpass),
-// shared by every process and machine that opens the same URL; errors name
-// its host and database, never its password. An existing SQLite file that
-// attachstore never wrote is adopted: attachstore's tables are added
-// beside the file's own, and the file switches to WAL mode (see Origin and
-// the package doc, "Living in a host's file"); with WithReadOnly it is
-// ErrNotAStore instead, and nothing changes.
+// created with mode 0600. A "postgres://" or "postgresql://" URL (any
+// letter case) opens the store in that PostgreSQL database, in the schema
+// its search_path names (a URL without a password takes it from
+// $PGPASSWORD or ~/.pgpass); errors name its host and database, never its
+// password. An SQLite file attachstore never wrote is adopted (see Origin
+// and the package doc); with WithReadOnly it is ErrNotAStore instead.
 //
-// Before it creates or migrates anything, Open looks at the database
-// without writing to it: an object named as one of attachstore's
-// (attachstore_…) that is not attachstore's own, as its recorded migration
-// made it, is ErrNotAStore naming that object, and the file is left byte
-// for byte as it was (same journal mode, no -wal or -shm file beside it,
-// the host's WAL not copied back). A PostgreSQL search_path that names no
-// existing schema is ErrNotAStore too.
+// Open looks before it writes: an object named attachstore_… that is not
+// attachstore's own, or a search_path that names no existing schema, is
+// ErrNotAStore, and the file is left byte for byte as it was.
 //
 // Open returns ErrSchemaTooNew for a file written by a newer attachstore,
 // ErrDirtySchema for one whose migration did not finish, ErrCorrupt for a
@@ -195,16 +178,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return &Store{db: d, opts: o}, nil
 }
 
-// Close closes the store. An Ephemeral store's content is gone. A writable
-// store on a file that closes the file's last connection (this process's
-// or another's) copies the write-ahead log back into the file and removes
-// the -wal and -shm files; a read-only store never does (see
-// WithReadOnly). When the log cannot be copied back — the disk is full,
-// and the file must grow by the pages the log holds — Close still closes
-// the store and returns an error that matches ErrFull and names the -wal
-// file: it stays beside the store, nothing committed is lost, and the next
-// Open reads it and copies it back once there is room. Operations after
-// Close return ErrClosed; Close is idempotent.
+// Close closes the store; an Ephemeral store's content is gone. The last
+// writable connection to a file copies the write-ahead log back into it
+// and removes the -wal and -shm files (a read-only store never does). When
+// the disk is too full for that, Close still closes the store and returns
+// an error that matches ErrFull and names the -wal file, which stays:
+// nothing committed is lost, and the next Open copies it back once there
+// is room. Operations after Close return ErrClosed; Close is idempotent.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
@@ -251,17 +231,13 @@ func (s *Store) now() int64 { return s.opts.now().UnixNano() }
 // goes on). Update waits for other writers — in this process or another —
 // until ctx ends.
 //
-// fn does its work through tx. A Store method called while fn runs — from
-// fn or from a goroutine fn started — runs outside the transaction: on
-// SQLite, a write (Put, Delete, a Session's writes, Update, Reclaim …)
-// waits for the one writer, which fn's transaction holds, so it blocks
-// until its own ctx ends and returns ctx's error; so does any call on an
-// Ephemeral store, whose work shares one connection. Give such a call a
-// ctx with a deadline if it may happen; Update itself still commits or
-// rolls back as fn says. On PostgreSQL a Store write runs beside fn's
-// transaction and waits for it only where both write the same rows (the
-// same blob or session). Reads through the Store from fn, on a file or
-// PostgreSQL, see what is committed, not what fn has written.
+// fn does its work through tx. A Store method called while fn runs, from
+// any goroutine, runs outside the transaction, and nothing detects it: on
+// SQLite a write waits for the one writer, which fn holds, and on an
+// Ephemeral store any call waits for its one connection, so either blocks
+// until its own ctx ends and returns ctx's error. On PostgreSQL a Store
+// write waits only where it writes the same rows as fn. Reads through the
+// Store see what is committed, not what fn has written.
 //
 // On PostgreSQL, where writers run in parallel, a transaction that loses a
 // race (a deadlock, a serialization failure) is rolled back and fn runs
@@ -272,13 +248,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 // View runs fn in one read snapshot: everything fn reads through tx sees
-// the store as of one moment, while writers go on.
-//
-// On a file or PostgreSQL, the Store's methods work from inside fn, each
-// in its own transaction outside the snapshot. An Ephemeral store does all
-// its work on one connection, which fn's snapshot holds: there, a Store
-// method called while fn runs blocks until its own ctx ends and returns
-// ctx's error. Read through tx.
+// the store as of one moment, while writers go on. Store methods called
+// from fn run outside the snapshot; on an Ephemeral store, whose one
+// connection fn holds, they block until their ctx ends. Read through tx.
 func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
 	return s.host(ctx, "view", false, fn)
 }
@@ -299,12 +271,12 @@ func (s *Store) host(ctx context.Context, op string, write bool, fn func(tx *Tx)
 }
 
 // maxRetries bounds how often run starts a transaction again after it lost
-// a race with another (PostgreSQL's deadlocks and serialization failures).
+// a race with another (PostgreSQL's deadlocks and serialization failures):
+// nothing of a lost attempt was kept.
 const maxRetries = 10
 
 // run runs fn in one transaction, a write transaction or a read snapshot,
-// and runs it again, up to maxRetries times, when the database says it lost
-// a race with another transaction: nothing of a lost attempt was kept.
+// retrying a lost race up to maxRetries times.
 func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) error {
 	if err := s.enter(); err != nil {
 		return err

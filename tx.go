@@ -16,15 +16,9 @@ import (
 // transaction: nothing they write is visible to others, or kept, unless the
 // function given to Update returns nil. A Tx must not be used after its
 // function returns, nor from another goroutine while the function runs.
-//
-// Inside the function, work through the Tx, not the Store: the Store's
-// methods run outside the transaction, and nothing detects a call from
-// inside it. A Store method that waits for a connection or lock the
-// transaction holds — on SQLite, any write during Update (there is one
-// writer, and the Update holds it); on an Ephemeral store, any call at
-// all (it has one connection), a Store Reader's Read included — blocks
-// until its own ctx ends (a Reader's: the one NewReader was given) and
-// returns ctx's error, whichever goroutine calls it.
+// Inside the function, work through the Tx: a Store method may block on
+// the transaction itself (see Update and View; a Store Reader's Read
+// waits on the ctx NewReader was given).
 type Tx struct {
 	s        *Store
 	q        querier
@@ -32,13 +26,8 @@ type Tx struct {
 	writable bool
 	host     bool // an Update's: the host's function may go on after an error
 	done     bool
-	// aborted is set when the database rolled the whole transaction back
-	// on its own (SQLite does on SQLITE_FULL, IOERR, NOMEM): nothing may
-	// commit after it.
-	aborted error
-	// locked holds the sessions this transaction has locked (see
-	// lockSession).
-	locked map[string]bool
+	aborted  error           // the database rolled it all back (see undoable): nothing may commit
+	locked   map[string]bool // sessions locked (see lockSession)
 }
 
 // lockSession serializes this transaction's writes into a session with
@@ -118,20 +107,16 @@ func (tx *Tx) each(ctx context.Context, q *stmt, args []any, row func([]driver.V
 	return rows.Err()
 }
 
-// raw says the transaction's reads may take the driver's raw path: the
-// Store's own single-statement reads on SQLite.
+// raw says reads may take the driver's raw path (see each).
 func (tx *Tx) raw() bool { return tx.sqlTx == nil && !tx.s.db.Postgres() }
 
 // SQL returns the underlying transaction so the host can read and write its
-// own tables atomically with the attachments. Do not Commit or Rollback it.
-// Each attachstore call inside Update runs in a savepoint of it. Its
-// placeholders are the engine's: ? on SQLite, $1 on PostgreSQL; write ?
-// and pass the query through tx.SQL().Rebind to serve both.
-// attachstore's own tables (attachstore_…) may be read, never written: a
-// ref carries copies of its blob's columns that only attachstore keeps.
-// It is a *sqlx.Tx, not a *sql.Tx, because sqlx is one of attachstore's
-// chosen dependencies and its Rebind, Get and Select serve both engines;
-// the *sql.Tx it embeds is there for code that wants database/sql alone.
+// own tables atomically with the attachments. Do not Commit or Rollback it;
+// each attachstore call inside Update runs in a savepoint of it. Its
+// placeholders are the engine's (? on SQLite, $1 on PostgreSQL): write
+// ? and pass the query through Rebind to serve both. attachstore's own
+// tables may be read, never written. It is a *sqlx.Tx because sqlx is one
+// of attachstore's chosen dependencies; it embeds the *sql.Tx.
 func (tx *Tx) SQL() *sqlx.Tx { return tx.sqlTx }
 
 // Session returns the session id seen inside this transaction.
