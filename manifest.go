@@ -590,10 +590,7 @@ func (tx *Tx) intents(ctx context.Context, q *stmt, args ...any) ([]intent, erro
 // inIntentOrder returns the ids oldest intent first, then by id.
 func inIntentOrder(in []intent) []ID {
 	slices.SortFunc(in, func(a, b intent) int {
-		if c := cmp.Compare(a.at, b.at); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.id[:], b.id[:])
+		return cmp.Or(cmp.Compare(a.at, b.at), bytes.Compare(a.id[:], b.id[:]))
 	})
 	var ids []ID
 	for _, x := range in {
