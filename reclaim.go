@@ -21,22 +21,18 @@ type ReclaimPolicy struct {
 	// DryRun reports what would be collected and changes nothing.
 	DryRun bool
 	// BatchSize is the most intents or blobs one transaction deletes
-	// (default DefaultReclaimBatch), so that writers interleave, and how
-	// many Reclaim deletes between two Progress calls.
+	// (default DefaultReclaimBatch), so that writers interleave; Progress
+	// is called after each batch.
 	BatchSize int
-	// Progress, if set, is called after each batch with the running totals.
-	Progress func(ReclaimProgress)
+	Progress  func(ReclaimProgress) // if set, called with the running totals
 	// AllowEmptyRoots lets Reclaim delete blobs from a store whose
 	// manifest is empty as it starts; see ErrNoRoots.
 	AllowEmptyRoots bool
 	// VacuumAt is the share of the file, from 0 to 1, that free pages
-	// must reach before Reclaim gives them back to the filesystem; below
-	// it they stay for new content to reuse. 0 gives back whatever is
-	// free, 1 never gives anything back. Giving pages back moves live
-	// pages from the end of the file into the holes, which is wasted work
-	// for space that new content soon takes again: a host that reclaims
-	// often while content keeps arriving may choose, say, 0.25 (what the
-	// CLI's --vacuum auto passes).
+	// must reach before Reclaim gives them back to the filesystem (moving
+	// live pages into the holes); below it they stay for new content to
+	// reuse. 0 gives back whatever is free, 1 nothing. A host that reclaims
+	// often while content keeps arriving may choose, say, 0.25.
 	VacuumAt float64
 }
 
@@ -78,11 +74,10 @@ type ReclaimReport struct {
 // other delete. A cancelled ctx stops Reclaim between transactions; what
 // was done so far is consistent and reported along with the error.
 //
-// Reclaim refuses with ErrNoRoots, deleting nothing, when it would delete
-// blobs while the manifest is empty as it starts (no ref, committed or
-// not, and no tombstone; a hold alone does not count), unless
-// p.AllowEmptyRoots. A DryRun reports what it would collect with
-// AllowEmptyRoots, and ErrNoRoots too.
+// Unless p.AllowEmptyRoots, Reclaim refuses with ErrNoRoots, deleting
+// nothing, when it would delete blobs while the manifest is empty as it
+// starts (a hold alone does not count); a DryRun then reports what it
+// would collect, and ErrNoRoots too.
 func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (rep ReclaimReport, err error) {
 	defer func() { err = wrap(s, "reclaim", err) }()
 	switch {

@@ -73,19 +73,16 @@ func (s *Store) cacheBound() int64 {
 }
 
 // fits returns ErrFull when writing size bytes of new content, in total
-// for this put, would leave the filesystem with less than the store's disk
-// reserve. Memory and PostgreSQL stores, read-only ones, a reserve of 0,
-// and a system that cannot report free space, are never refused here.
+// for this put, would leave the filesystem with less than the disk
+// reserve. Memory, PostgreSQL and read-only stores, a reserve of 0, and a
+// system that cannot report free space are never refused here.
 //
-// A put of n bytes costs the disk twice: its pages are appended to the
-// -wal file at commit (a frame is a page plus a 24-byte header), and the
-// checkpoint that follows copies them into the database file, which grows
-// by every page that the file's free pages (left by deleted content) do
-// not cover. The WAL frames are counted as new space even where the put
-// overwrites frames of an older, checkpointed WAL: the estimate errs on
-// the side of refusing. Pages committed earlier, or written by this
-// transaction, that no checkpoint has copied yet will also grow the file:
-// they are taken off the free space first.
+// A put costs the disk twice: its pages are appended to the WAL (a page
+// and a 24-byte header each), and the checkpoint copies them into the
+// file, which grows by every page its free pages do not cover. WAL frames
+// count as new space even where they overwrite an older WAL's (the
+// estimate errs on the side of refusing), and pages no checkpoint has
+// copied yet are taken off the free space first.
 func (r *room) fits(ctx context.Context, size int64) error {
 	if !r.measured {
 		r.measure()
@@ -173,27 +170,22 @@ func (r *room) measureExact(ctx context.Context) error {
 	if fi, err := os.Stat(s.db.Path); err == nil {
 		fileSize = fi.Size()
 	}
-	pending := max(0, pageCount*pageSize-fileSize)
-	r.budget = int64(min(free, 1<<62)) - s.opts.diskReserve - pending
+	r.budget = int64(min(free, 1<<62)) - s.opts.diskReserve - max(0, pageCount*pageSize-fileSize)
 	if r.base > 0 {
-		// What the put wrote so far may still be in the page cache, on
-		// its way to the WAL.
+		// What the put wrote so far may still be in the page cache.
 		r.budget -= s.cacheBound()
 	}
 	return nil
 }
 
-// keepWALShort copies the WAL back into the file before a write
-// transaction on a tight disk (less free than twice what the WAL may grow
-// by between two checkpoints, besides the reserve), so that the write
-// starts the WAL from its beginning. Otherwise a burst of commits — puts, or Reclaim's batches —
-// grows the WAL past what the background checkpoint behind them has
-// copied (up to db.WALGrowth), and every frame it grows by is disk taken twice: once in the WAL, once more
-// in the file when it is copied. Measured: Reclaim of 10,000 small blobs
-// grew the WAL to 64 MiB; with this, to 0.6 MB. A checkpoint that fails
-// (SQLITE_FULL, another process's checkpoint) leaves the write to go on:
-// it may be the Discard or DropSession that frees the space, and if it
-// has no room it fails with ErrFull itself.
+// keepWALShort checkpoints before a write transaction on a tight disk
+// (less free than twice what the WAL may grow by between two checkpoints,
+// besides the reserve), so that the write starts the WAL from its
+// beginning: a burst of commits otherwise grows the WAL past what the
+// background checkpoint has copied, and each frame takes the disk twice.
+// Measured: Reclaim of 10,000 small blobs grew the WAL to 64 MiB; with
+// this, to 0.6 MB. A failed checkpoint leaves the write to go on: it may
+// be the one that frees space, and fails with ErrFull itself if not.
 func (s *Store) keepWALShort(ctx context.Context) {
 	if s.opts.diskDir == "" {
 		return
