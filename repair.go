@@ -23,16 +23,9 @@ import (
 // chunk and holds the write lock while it reads r: give it a reader that
 // does not stall.
 func (s *Store) Repair(ctx context.Context, r io.Reader) (ID, error) {
-	var (
-		id     ID
-		intact bool
-	)
+	var id ID
 	err := s.run(ctx, true, once(func(tx *Tx) (err error) {
-		id, intact, err = tx.repair(ctx, r)
-		if err == nil && intact {
-			// Roll back the chunks written while the id was unknown.
-			return errIntact
-		}
+		id, err = tx.repair(ctx, r)
 		return err
 	}))
 	if errors.Is(err, errIntact) {
@@ -41,7 +34,8 @@ func (s *Store) Repair(ctx context.Context, r io.Reader) (ID, error) {
 	return id, wrap(s, "repair", err)
 }
 
-// errIntact rolls back a Repair that found its blob intact.
+// errIntact rolls back a Repair that found its blob intact: the chunks
+// written while the id was unknown go.
 var errIntact = errors.New("blob is intact")
 
 // repair writes r's bytes as chunks under a pk of their own while it
@@ -54,36 +48,32 @@ var errIntact = errors.New("blob is intact")
 // (the chunk size changed since the put), the blob takes their pk, and a
 // Reader open on it reads on as if it were deleted. The blob's row is
 // locked before it is checked, so that a second Repair of it on
-// PostgreSQL waits and then finds it intact. intact says nothing was to
-// be done: the caller rolls the new chunks back.
-func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err error) {
+// PostgreSQL waits and then finds it intact (errIntact).
+func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, err error) {
 	s := tx.s
 	pk, err := tx.nextPK(ctx)
 	if err != nil {
-		return ID{}, false, err
+		return ID{}, err
 	}
 	h := sha256.New()
 	buf := make([]byte, s.opts.chunkSize)
-	var (
-		size   int64
-		chunks int64 // written
-	)
+	var size, chunks int64 // chunks: how many were written
 	for seq := int64(0); ; seq++ {
 		if err := ctx.Err(); err != nil {
-			return ID{}, false, err
+			return ID{}, err
 		}
 		n, eof, err := readChunk(r, buf)
 		if err != nil {
-			return ID{}, false, fmt.Errorf("reading input: %w", err)
+			return ID{}, fmt.Errorf("reading input: %w", err)
 		}
 		size += int64(n)
 		if err := s.checkSize(size); err != nil {
-			return ID{}, false, err
+			return ID{}, err
 		}
 		if n > 0 {
 			h.Write(buf[:n])
 			if err := tx.insertChunk(ctx, pk, seq, buf[:n]); err != nil {
-				return ID{}, false, err
+				return ID{}, err
 			}
 			chunks = seq + 1
 		}
@@ -95,10 +85,10 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 	old := blobRow{ref: Ref{ID: id}}
 	err = tx.queryRow(ctx, qRepairLockBlob, id[:]).Scan(&old.pk, &old.ref.Size, &old.chunkSize)
 	if errors.Is(err, sql.ErrNoRows) {
-		return id, false, fmt.Errorf("%w: no stored blob has the id of these bytes (%s); nothing was stored", ErrNotFound, id)
+		return id, fmt.Errorf("%w: no stored blob has the id of these bytes (%s); nothing was stored", ErrNotFound, id)
 	}
 	if err != nil {
-		return id, false, err
+		return id, err
 	}
 	ok, err := tx.verifyBlob(ctx, old)
 	if ok && !tx.s.db.Postgres() {
@@ -109,19 +99,19 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 		err = tx.queryRow(ctx, qCountChunks, end, pk, old.pk).Scan(&stray)
 		ok = stray == 0
 	}
-	if err != nil || ok {
-		return id, ok, err
+	if err == nil && ok {
+		err = errIntact
+	}
+	if err != nil {
+		return id, err
 	}
 	newPK, err := tx.moveChunks(ctx, old.pk, pk, chunks)
-	if err != nil {
-		return id, false, err
-	}
 	for _, q := range []*stmt{qRepairBlob, qRepairRefs} {
-		if _, err := tx.exec(ctx, q, newPK, size, s.opts.chunkSize, id[:]); err != nil {
-			return id, false, err
+		if err == nil {
+			_, err = tx.exec(ctx, q, newPK, size, s.opts.chunkSize, id[:])
 		}
 	}
-	return id, false, nil
+	return id, err
 }
 
 // moveChunks deletes the chunks of the blob at pk old and gives it the n
