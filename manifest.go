@@ -143,8 +143,7 @@ func read[T any](ss *Session, op string, id *ID, fn func(tx *Tx) (T, error)) (T,
 	return v, ss.errf(op, id, err)
 }
 
-// errf names the session, and the id when there is one, in an error. It
-// formats only on error.
+// errf names the session, and the id when there is one, in an error.
 func (ss *Session) errf(op string, id *ID, err error) error {
 	if err == nil {
 		return nil
@@ -177,13 +176,12 @@ func (ss *Session) Put(ctx context.Context, data []byte, meta Meta) (Ref, error)
 	return ref, ss.errf("put", nil, err)
 }
 
-// PutCommitted is Put and then Commit of its id, in one transaction, with
-// fewer writes: the session's ref is written committed at once, owned by
-// this owner, and no intent is left behind. A ref the session holds
-// committed already stays as it is, with its metadata, and the session's
-// intents to the same bytes become part of it, as Commit does. Owners keep
-// their meaning: CommitOwned and Discard of this owner see nothing of it,
-// since nothing of it is pending. A dropped session is ErrSessionDropped.
+// PutCommitted is Put and then Commit of its id, in one transaction and
+// with fewer writes: the ref is written committed at once, owned by this
+// owner, and no intent is left behind, so CommitOwned and Discard of this
+// owner see nothing of it. A ref the session holds committed already stays
+// as it is, and the session's intents to the same bytes become part of it,
+// as Commit does. A dropped session is ErrSessionDropped.
 func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	var ref Ref
 	err := ss.write(ctx, func(tx *Tx) error {
@@ -557,12 +555,9 @@ func (s *Store) HoldsRef(ctx context.Context, sessionID string, id ID) (bool, er
 	})
 }
 
-// Committed reports whether the session holds a committed ref to id. It
-// answers the question a client asks before it shows content as kept:
-// Refs lists manifest rows, and a session may hold its committed ref and
-// other owners' uncommitted intents to the same blob at once, so no single
-// row's Committed answers it. An id the session holds nothing of is not
-// committed (false, nil).
+// Committed reports whether the session holds a committed ref to id (no
+// ref at all is false, nil). It answers what no one row of Refs can: a
+// session may hold its committed ref and other owners' intents to one blob.
 func (ss *Session) Committed(ctx context.Context, id ID) (bool, error) {
 	return read(ss, "committed", &id, func(tx *Tx) (bool, error) {
 		return tx.exists(ctx, qHasCommitted, ss.id, id[:])
