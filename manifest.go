@@ -366,29 +366,18 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 // Intents that Reclaim forgot (their owner waited past Grace without a
 // Hold) are not among the ids.
 func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) {
-	var ids []ID
-	err := ss.WithOwner(owner).write(ctx, func(tx *Tx) (err error) {
+	return ss.endOwned(ctx, "commit owned by", owner, func(tx *Tx) ([]intent, error) {
 		merged, err := tx.intents(ctx, qMergeOwned, ss.id, owner)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		stamped, err := tx.intents(ctx, qStampOwned, ss.id, owner, ss.s.now())
-		if err != nil {
-			return err
-		}
-		if ids = inIntentOrder(append(merged, stamped...)); len(ids) == 0 {
+		if err == nil && len(merged)+len(stamped) == 0 {
 			// A dropped session holds no intent: say why there is none.
-			if err := ss.notDropped(ctx, tx); err != nil {
-				return err
-			}
+			err = ss.notDropped(ctx, tx)
 		}
-		_, err = tx.exec(ctx, qEndHold, ss.id, owner)
-		return err
+		return append(merged, stamped...), err
 	})
-	if err != nil {
-		return nil, ss.errf(fmt.Sprintf("commit owned by %q", truncate(owner, 80)), nil, err)
-	}
-	return ids, nil
 }
 
 // Discard forgets every uncommitted intent of this session that owner put,
@@ -396,18 +385,26 @@ func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) 
 // committed stays. It ends owner's hold. Blobs left with no ref are
 // orphans for Reclaim.
 func (ss *Session) Discard(ctx context.Context, owner string) ([]ID, error) {
+	return ss.endOwned(ctx, "discard intents of", owner, func(tx *Tx) ([]intent, error) {
+		return tx.intents(ctx, qDiscard, ss.id, owner)
+	})
+}
+
+// endOwned runs fn, which changes owner's intents and returns them, and
+// ends owner's hold, in one write; it returns the ids oldest intent first.
+func (ss *Session) endOwned(ctx context.Context, op, owner string, fn func(tx *Tx) ([]intent, error)) ([]ID, error) {
 	var ids []ID
-	err := ss.WithOwner(owner).write(ctx, func(tx *Tx) (err error) {
-		gone, err := tx.intents(ctx, qDiscard, ss.id, owner)
+	err := ss.WithOwner(owner).write(ctx, func(tx *Tx) error {
+		in, err := fn(tx)
 		if err != nil {
 			return err
 		}
-		ids = inIntentOrder(gone)
+		ids = inIntentOrder(in)
 		_, err = tx.exec(ctx, qEndHold, ss.id, owner)
 		return err
 	})
 	if err != nil {
-		return nil, ss.errf(fmt.Sprintf("discard intents of %q", truncate(owner, 80)), nil, err)
+		return nil, ss.errf(fmt.Sprintf("%s %q", op, truncate(owner, 80)), nil, err)
 	}
 	return ids, nil
 }
