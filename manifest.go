@@ -25,14 +25,13 @@ const MaxSessionIDBytes = 256
 // unless their owner holds a Hold.
 //
 // Owners (WithOwner: a turn, a background job) keep their intents apart:
-// two owners that put the same bytes hold two intents, and each commits,
-// expires or is discarded on its own. A session holds at most one
-// committed ref to a blob, and nothing an owner does to its intents ever
-// un-commits it.
+// two owners that put the same bytes hold two intents, each committed,
+// expired or discarded on its own. A session holds at most one committed
+// ref to a blob, which nothing an owner does un-commits.
 //
-// A Session from Store.Session runs each method in its own transaction; one
-// from Tx.Session runs inside that transaction. Session values are cheap and
-// safe for concurrent use when taken from a Store.
+// A Session from Store.Session runs each method in its own transaction and
+// is safe for concurrent use; one from Tx.Session runs inside that
+// transaction.
 type Session struct {
 	s     *Store
 	tx    *Tx // nil: each call is its own transaction
@@ -411,10 +410,9 @@ func (ss *Session) endOwned(ctx context.Context, op, owner string, fn func(tx *T
 
 // Hold keeps owner's intents in this session from Reclaim until the time
 // until, whatever Reclaim's Grace: for a turn that waits for a person. The
-// hold is stored in the database, so a Reclaim in another process honours
-// it, and it survives restarts. Hold again moves the time; CommitOwned and
-// Discard end it; Reclaim forgets it once it has lapsed. A dropped session
-// is ErrSessionDropped.
+// hold is stored, so it survives restarts and binds a Reclaim in another
+// process. Hold again moves the time; CommitOwned and Discard end it. A
+// dropped session is ErrSessionDropped.
 func (ss *Session) Hold(ctx context.Context, owner string, until time.Time) error {
 	return ss.errf(fmt.Sprintf("hold intents of %q", truncate(owner, 80)), nil, ss.WithOwner(owner).write(ctx, func(tx *Tx) error {
 		if err := ss.notDropped(ctx, tx); err != nil {

@@ -13,17 +13,14 @@ import (
 // content leave untouched on the filesystem that holds a SQLite store
 // (see WithDiskReserve): 32 MiB.
 //
-// Freeing space writes too. In WAL mode every Discard, DropSession and
-// Reclaim batch appends pages to the -wal file before anything is given
-// back, and Reclaim's vacuum moves live pages from the end of the file into
-// the holes, through the WAL as well. On a disk that puts had filled to the
-// last byte those writes fail with ErrFull, and the store is stuck. What
-// they need, measured with 16 KiB pages: a DropSession or Discard about
-// 200 bytes of WAL per ref it drops (20 MB for 100,000 refs, in one
-// transaction); Reclaim, which checkpoints after each batch when the disk
-// is tight, about 2 MB; its vacuum one step of 4 MiB at a time. 32 MiB
-// covers any one of them, with room for the pages a put's estimate does
-// not count (the blob's row, inner b-tree pages).
+// Freeing space writes too: Discard, DropSession, Reclaim and its vacuum
+// append to the WAL before anything is given back, and on a disk that puts
+// had filled they would fail with ErrFull, leaving the store stuck.
+// Measured with 16 KiB pages: a DropSession or Discard needs about 200
+// bytes of WAL per ref (20 MB for 100,000 refs), Reclaim about 2 MB, its
+// vacuum 4 MiB a step. 32 MiB covers any one of them, with room for the
+// pages a put's estimate does not count (the blob's row, inner b-tree
+// pages).
 const DefaultDiskReserve = 32 << 20
 
 // walFrameHeader is the bytes SQLite writes before each page in the WAL.
