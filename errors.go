@@ -18,8 +18,7 @@ var (
 	// ErrReferenced: the blob cannot be deleted while a session references it.
 	ErrReferenced = errors.New("attachstore: blob is referenced by a session")
 	// ErrInvalid: an argument attachstore does not accept. Each of the
-	// ErrInvalid… errors below matches it: errors.Is(err, ErrInvalid)
-	// asks whether the caller gave something wrong.
+	// ErrInvalid… errors below matches it too.
 	ErrInvalid = errors.New("attachstore: invalid argument")
 	// ErrInvalidID: not 64 hex digits (optionally prefixed "sha256:").
 	ErrInvalidID error = invalidError("invalid id")
@@ -41,10 +40,9 @@ var (
 	// how to recover.
 	ErrDirtySchema = db.ErrDirty
 	// ErrNotAStore: a read-only Open found a database attachstore never
-	// wrote (a writable Open would adopt the file), or any Open found a
-	// schema object named as one of attachstore's (attachstore_…) that is
-	// not attachstore's own as its recorded migration made it; the message
-	// names the object. Open changed nothing.
+	// wrote (a writable Open adopts it), or an Open found an attachstore_…
+	// schema object its migrations did not make, which the message names.
+	// Open changed nothing.
 	ErrNotAStore = db.ErrNotAStore
 	// ErrCorrupt: the file is not a database, SQLite found it damaged, or
 	// stored bytes do not match their id.
@@ -53,30 +51,26 @@ var (
 	// View, or a file that cannot be written was opened without
 	// WithReadOnly.
 	ErrReadOnly = db.ErrReadOnly
-	// ErrFull: the disk, or the database's page limit, is full; or a put
-	// of new content would leave less than the disk reserve free (see
-	// WithDiskReserve); or, on PostgreSQL, the server's disk is full
-	// (SQLSTATE 53100, disk_full). Nothing of the failed write is kept.
-	// Discard, DropSession and Reclaim still run, and once they (or
-	// anything else) free space, puts work again.
+	// ErrFull: the disk (PostgreSQL's too) or the database's page limit is
+	// full, or a put of new content would leave less than the disk reserve
+	// free (WithDiskReserve). Nothing of the failed write is kept; Discard,
+	// DropSession and Reclaim still run, and once space is free, puts work
+	// again.
 	ErrFull = errors.New("attachstore: database or disk is full")
 	// ErrSessionDropped: a put, commit or hold into a session that
 	// DropSession dropped, before Reclaim cleared its tombstone.
 	ErrSessionDropped = errors.New("attachstore: session was dropped")
 	// ErrConflict: on PostgreSQL, a transaction kept losing races with
-	// others (deadlocks, serialization failures) and was retried as often
-	// as attachstore retries; nothing of it was kept.
+	// others (deadlocks, serialization failures); nothing of it was kept.
 	ErrConflict = errors.New("attachstore: transaction kept conflicting with others; nothing was written")
 	// ErrNoRoots: Reclaim would delete blobs from a store whose manifest is
-	// empty (no ref, committed or not, and no tombstone; a hold alone does
-	// not count), which is what a host that never used sessions, or the wrong file,
-	// looks like. It deleted nothing; set ReclaimPolicy.AllowEmptyRoots to
-	// reclaim anyway.
+	// empty (no ref and no tombstone), as in a host that never used
+	// sessions, or the wrong file. It deleted nothing; see
+	// ReclaimPolicy.AllowEmptyRoots.
 	ErrNoRoots = errors.New("attachstore: refusing to reclaim: no session holds any ref (set AllowEmptyRoots to reclaim anyway)")
-	// ErrRowidsMayChange: Compact would rewrite a file in which tables
-	// that are not attachstore's have implicit rowids, which the rewrite
-	// may renumber under a host that stores them. It changed nothing; give
-	// AllowRowidChanges when the host stores none of them.
+	// ErrRowidsMayChange: Compact would rewrite a file in which tables not
+	// attachstore's have implicit rowids, which it may renumber. It changed
+	// nothing; give AllowRowidChanges when the host stores none of them.
 	ErrRowidsMayChange = errors.New("attachstore: refusing to compact: the rewrite may renumber the implicit rowids of tables that are not attachstore's")
 )
 

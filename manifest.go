@@ -25,14 +25,13 @@ const MaxSessionIDBytes = 256
 // unless their owner holds a Hold.
 //
 // Owners (WithOwner: a turn, a background job) keep their intents apart:
-// two owners that put the same bytes hold two intents, and each commits,
-// expires or is discarded on its own. A session holds at most one
-// committed ref to a blob, and nothing an owner does to its intents ever
-// un-commits it.
+// two owners that put the same bytes hold two intents, each committed,
+// expired or discarded on its own. A session holds at most one committed
+// ref to a blob, which nothing an owner does un-commits.
 //
-// A Session from Store.Session runs each method in its own transaction; one
-// from Tx.Session runs inside that transaction. Session values are cheap and
-// safe for concurrent use when taken from a Store.
+// A Session from Store.Session runs each method in its own transaction and
+// is safe for concurrent use; one from Tx.Session runs inside that
+// transaction.
 type Session struct {
 	s     *Store
 	tx    *Tx // nil: each call is its own transaction
@@ -125,22 +124,25 @@ func (ss *Session) write(ctx context.Context, fn func(tx *Tx) error) error {
 	return ss.s.run(ctx, true, locked)
 }
 
-// read runs fn in the session's transaction, or on the read pool.
-func (ss *Session) read(fn func(tx *Tx) error) error {
-	if err := validSessionText("session id", ss.id, false); err != nil {
-		return err
+// read runs fn in the session's transaction, or on the read pool, and
+// names op (on id, when not nil) in its error.
+func read[T any](ss *Session, op string, id *ID, fn func(tx *Tx) (T, error)) (T, error) {
+	var v T
+	err := validSessionText("session id", ss.id, false)
+	if err == nil && ss.tx != nil {
+		err = ss.tx.check(false)
 	}
-	if ss.tx != nil {
-		if err := ss.tx.check(false); err != nil {
-			return err
+	if err == nil {
+		tx := ss.tx
+		if tx == nil {
+			tx = ss.s.reader()
 		}
-		return fn(ss.tx)
+		v, err = fn(tx)
 	}
-	return fn(ss.s.reader())
+	return v, ss.errf(op, id, err)
 }
 
-// errf names the session, and the id when there is one, in an error. It
-// formats only on error.
+// errf names the session, and the id when there is one, in an error.
 func (ss *Session) errf(op string, id *ID, err error) error {
 	if err == nil {
 		return nil
@@ -173,13 +175,12 @@ func (ss *Session) Put(ctx context.Context, data []byte, meta Meta) (Ref, error)
 	return ref, ss.errf("put", nil, err)
 }
 
-// PutCommitted is Put and then Commit of its id, in one transaction, with
-// fewer writes: the session's ref is written committed at once, owned by
-// this owner, and no intent is left behind. A ref the session holds
-// committed already stays as it is, with its metadata, and the session's
-// intents to the same bytes become part of it, as Commit does. Owners keep
-// their meaning: CommitOwned and Discard of this owner see nothing of it,
-// since nothing of it is pending. A dropped session is ErrSessionDropped.
+// PutCommitted is Put and then Commit of its id, in one transaction and
+// with fewer writes: the ref is written committed at once, owned by this
+// owner, and no intent is left behind, so CommitOwned and Discard of this
+// owner see nothing of it. A ref the session holds committed already stays
+// as it is, and the session's intents to the same bytes become part of it,
+// as Commit does. A dropped session is ErrSessionDropped.
 func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	var ref Ref
 	err := ss.write(ctx, func(tx *Tx) error {
@@ -195,18 +196,14 @@ func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Re
 			return err
 		}
 		id, now := ref.ID, ss.s.now()
-		res, err := tx.exec(ctx, qAddCommitted, ss.id, ss.owner, now,
-			m.MediaType, m.Label, extraArg(m.Extra), id[:])
+		n, err := affected(tx.exec(ctx, qAddCommitted, ss.id, ss.owner, now,
+			m.MediaType, m.Label, extraArg(m.Extra), id[:]))
+		if err == nil && n == 0 {
+			// Held committed already, or the session was dropped.
+			err = ss.notDropped(ctx, tx)
+		}
 		if err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			// Held committed already, or the session was dropped.
-			if err := ss.notDropped(ctx, tx); err != nil {
-				return err
-			}
 		}
 		if !stored {
 			// Stored before this put: intents to it may exist.
@@ -267,58 +264,39 @@ func (ss *Session) PutReader(ctx context.Context, r io.Reader, meta Meta) (Ref, 
 }
 
 func (ss *Session) addIntent(ctx context.Context, tx *Tx, id ID, m Meta) error {
-	res, err := tx.exec(ctx, qAddIntent, ss.id, ss.owner, ss.s.now(),
-		m.MediaType, m.Label, extraArg(m.Extra), id[:])
-	if err != nil {
-		return err
+	n, err := affected(tx.exec(ctx, qAddIntent, ss.id, ss.owner, ss.s.now(),
+		m.MediaType, m.Label, extraArg(m.Extra), id[:]))
+	if err == nil && n == 0 {
+		err = ErrSessionDropped
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return ErrSessionDropped
-	}
-	return nil
+	return err
 }
 
 // notDropped returns ErrSessionDropped for a session with a tombstone.
 func (ss *Session) notDropped(ctx context.Context, tx *Tx) error {
-	var n int64
-	if err := tx.queryRow(ctx, qIsDropped, ss.id).Scan(&n); err != nil {
-		return err
+	dropped, err := tx.exists(ctx, qIsDropped, ss.id)
+	if err == nil && dropped {
+		err = ErrSessionDropped
 	}
-	if n > 0 {
-		return ErrSessionDropped
-	}
-	return nil
+	return err
 }
 
 // Get returns content this session holds a ref to, with the metadata of
 // its committed ref, or else of its newest intent. Content the session
 // holds no ref to is ErrNotFound, even if it is stored.
 func (ss *Session) Get(ctx context.Context, id ID) (Attachment, error) {
-	var a Attachment
-	err := ss.read(func(tx *Tx) (err error) {
-		a, err = tx.readAll(ctx, id, qSessionGet, ss.id, id[:])
-		return err
+	return read(ss, "get", &id, func(tx *Tx) (Attachment, error) {
+		return tx.readAll(ctx, id, qSessionGet, ss.id, id[:])
 	})
-	return a, ss.errf("get", &id, err)
 }
 
 // NewReader streams content this session holds a ref to; see Store.NewReader.
 // Content of one chunk is read in the query that checks the ref, so the
 // Reader reads nothing more.
 func (ss *Session) NewReader(ctx context.Context, id ID) (*Reader, error) {
-	var r *Reader
-	err := ss.read(func(tx *Tx) (err error) {
-		r, err = tx.open(ctx, id, qSessionOpen, ss.id, id[:])
-		return err
+	return read(ss, "open", &id, func(tx *Tx) (*Reader, error) {
+		return tx.open(ctx, id, qSessionOpen, ss.id, id[:])
 	})
-	if err != nil {
-		return nil, ss.errf("open", &id, err)
-	}
-	return r, nil
 }
 
 // Delete drops every ref this session holds to the content: its committed
@@ -336,12 +314,9 @@ func (ss *Session) Delete(ctx context.Context, id ID) error {
 // each once, oldest intent first. It reads the database, so it survives a
 // restart.
 func (ss *Session) Pending(ctx context.Context) ([]ID, error) {
-	var ids []ID
-	err := ss.read(func(tx *Tx) (err error) {
-		ids, err = tx.ids(ctx, qPending, ss.id)
-		return err
+	return read(ss, "pending", nil, func(tx *Tx) ([]ID, error) {
+		return tx.ids(ctx, qPending, ss.id)
 	})
-	return ids, ss.errf("pending", nil, err)
 }
 
 // Commit stamps this session's refs to ids committed, or to every pending
@@ -360,28 +335,23 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 		}
 		now := ss.s.now()
 		for _, id := range ids {
-			res, err := tx.exec(ctx, qStampNewest, ss.id, id[:], now)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.exec(ctx, qDropIntentsTo, ss.id, id[:]); err != nil {
-				return err
+			stamped, err := affected(tx.exec(ctx, qStampNewest, ss.id, id[:], now))
+			if err == nil {
+				_, err = tx.exec(ctx, qDropIntentsTo, ss.id, id[:])
 			}
 			// Nothing stamped: the session held the ref committed, holds
 			// none, or was dropped. Checked after the stamp, which a
 			// reclaimer cannot undo, not before it, when one may still
 			// forget the intent.
-			if stamped, err := res.RowsAffected(); err != nil || stamped == 0 {
-				var n int64
-				if err == nil {
-					err = tx.queryRow(ctx, qHasCommitted, ss.id, id[:]).Scan(&n)
-				}
-				if err != nil {
-					return err
-				}
-				if n == 0 {
-					return cmp.Or(ss.notDropped(ctx, tx), fmt.Errorf("%w: no ref to %s to commit", ErrNotFound, id))
-				}
+			held := stamped > 0
+			if err == nil && !held {
+				held, err = tx.exists(ctx, qHasCommitted, ss.id, id[:])
+			}
+			if err != nil {
+				return err
+			}
+			if !held {
+				return cmp.Or(ss.notDropped(ctx, tx), fmt.Errorf("%w: no ref to %s to commit", ErrNotFound, id))
 			}
 		}
 		return nil
@@ -395,29 +365,18 @@ func (ss *Session) Commit(ctx context.Context, ids ...ID) error {
 // Intents that Reclaim forgot (their owner waited past Grace without a
 // Hold) are not among the ids.
 func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) {
-	var ids []ID
-	err := ss.WithOwner(owner).write(ctx, func(tx *Tx) (err error) {
+	return ss.endOwned(ctx, "commit owned by", owner, func(tx *Tx) ([]intent, error) {
 		merged, err := tx.intents(ctx, qMergeOwned, ss.id, owner)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		stamped, err := tx.intents(ctx, qStampOwned, ss.id, owner, ss.s.now())
-		if err != nil {
-			return err
-		}
-		if ids = inIntentOrder(append(merged, stamped...)); len(ids) == 0 {
+		if err == nil && len(merged)+len(stamped) == 0 {
 			// A dropped session holds no intent: say why there is none.
-			if err := ss.notDropped(ctx, tx); err != nil {
-				return err
-			}
+			err = ss.notDropped(ctx, tx)
 		}
-		_, err = tx.exec(ctx, qEndHold, ss.id, owner)
-		return err
+		return append(merged, stamped...), err
 	})
-	if err != nil {
-		return nil, ss.errf(fmt.Sprintf("commit owned by %q", truncate(owner, 80)), nil, err)
-	}
-	return ids, nil
 }
 
 // Discard forgets every uncommitted intent of this session that owner put,
@@ -425,28 +384,35 @@ func (ss *Session) CommitOwned(ctx context.Context, owner string) ([]ID, error) 
 // committed stays. It ends owner's hold. Blobs left with no ref are
 // orphans for Reclaim.
 func (ss *Session) Discard(ctx context.Context, owner string) ([]ID, error) {
+	return ss.endOwned(ctx, "discard intents of", owner, func(tx *Tx) ([]intent, error) {
+		return tx.intents(ctx, qDiscard, ss.id, owner)
+	})
+}
+
+// endOwned runs fn, which changes owner's intents and returns them, and
+// ends owner's hold, in one write; it returns the ids oldest intent first.
+func (ss *Session) endOwned(ctx context.Context, op, owner string, fn func(tx *Tx) ([]intent, error)) ([]ID, error) {
 	var ids []ID
-	err := ss.WithOwner(owner).write(ctx, func(tx *Tx) (err error) {
-		gone, err := tx.intents(ctx, qDiscard, ss.id, owner)
+	err := ss.WithOwner(owner).write(ctx, func(tx *Tx) error {
+		in, err := fn(tx)
 		if err != nil {
 			return err
 		}
-		ids = inIntentOrder(gone)
+		ids = inIntentOrder(in)
 		_, err = tx.exec(ctx, qEndHold, ss.id, owner)
 		return err
 	})
 	if err != nil {
-		return nil, ss.errf(fmt.Sprintf("discard intents of %q", truncate(owner, 80)), nil, err)
+		return nil, ss.errf(fmt.Sprintf("%s %q", op, truncate(owner, 80)), nil, err)
 	}
 	return ids, nil
 }
 
 // Hold keeps owner's intents in this session from Reclaim until the time
 // until, whatever Reclaim's Grace: for a turn that waits for a person. The
-// hold is stored in the database, so a Reclaim in another process honours
-// it, and it survives restarts. Hold again moves the time; CommitOwned and
-// Discard end it; Reclaim forgets it once it has lapsed. A dropped session
-// is ErrSessionDropped.
+// hold is stored, so it survives restarts and binds a Reclaim in another
+// process. Hold again moves the time; CommitOwned and Discard end it. A
+// dropped session is ErrSessionDropped.
 func (ss *Session) Hold(ctx context.Context, owner string, until time.Time) error {
 	return ss.errf(fmt.Sprintf("hold intents of %q", truncate(owner, 80)), nil, ss.WithOwner(owner).write(ctx, func(tx *Tx) error {
 		if err := ss.notDropped(ctx, tx); err != nil {
@@ -461,27 +427,14 @@ func (ss *Session) Hold(ctx context.Context, owner string, until time.Time) erro
 // intents from Reclaim, and until when. A hold that has lapsed is listed
 // until Reclaim forgets it; compare Until with the time.
 func (ss *Session) Holds(ctx context.Context) ([]Hold, error) {
-	var hs []Hold
-	err := ss.read(func(tx *Tx) error {
-		rows, err := tx.query(ctx, qSessionHolds, ss.id)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				h     Hold
-				until int64
-			)
-			if err := rows.Scan(&h.Owner, &until); err != nil {
-				return err
-			}
+	return read(ss, "holds", nil, func(tx *Tx) ([]Hold, error) {
+		return rowsOf(ctx, tx, qSessionHolds, func(rows *sql.Rows) (h Hold, err error) {
+			var until int64
+			err = rows.Scan(&h.Owner, &until)
 			h.Until = time.Unix(0, until)
-			hs = append(hs, h)
-		}
-		return rows.Err()
+			return h, err
+		}, ss.id)
 	})
-	return hs, ss.errf("holds", nil, err)
 }
 
 // Hold is one owner's hold on its intents in a session (Session.Hold).
@@ -493,12 +446,9 @@ type Hold struct {
 // Refs returns every manifest row of this session, committed refs and each
 // owner's intents, oldest intent first.
 func (ss *Session) Refs(ctx context.Context) ([]Entry, error) {
-	var es []Entry
-	err := ss.read(func(tx *Tx) (err error) {
-		es, err = tx.entries(ctx, qSessionEntries, ss.id)
-		return err
+	return read(ss, "refs", nil, func(tx *Tx) ([]Entry, error) {
+		return tx.entries(ctx, qSessionEntries, ss.id)
 	})
-	return es, ss.errf("refs", nil, err)
 }
 
 // DropSession releases every ref and hold of a session, in one
@@ -507,31 +457,26 @@ func (ss *Session) Refs(ctx context.Context) ([]Entry, error) {
 // return ErrSessionDropped, so a turn still in flight cannot bring a
 // deleted chat back. The bytes stay until Reclaim finds them unreferenced.
 func (s *Store) DropSession(ctx context.Context, id string) error {
-	ss := s.Session(id)
-	return ss.errf("drop", nil, ss.write(ctx, func(tx *Tx) error { return ss.drop(ctx, tx) }))
+	return s.Session(id).drop(ctx)
 }
 
 // DropSession drops a session inside this transaction, so that a host
 // deletes a chat and its own rows together; see Store.DropSession.
 func (tx *Tx) DropSession(ctx context.Context, id string) error {
-	ss := tx.Session(id)
-	return ss.errf("drop", nil, ss.write(ctx, func(tx *Tx) error { return ss.drop(ctx, tx) }))
+	return tx.Session(id).drop(ctx)
 }
 
-func (ss *Session) drop(ctx context.Context, tx *Tx) error {
-	for _, q := range []struct {
-		sql  *stmt
-		args []any
-	}{
-		{qDropRefs, []any{ss.id}},
-		{qDropHolds, []any{ss.id}},
-		{qTombstone, []any{ss.id, ss.s.now()}},
-	} {
-		if _, err := tx.exec(ctx, q.sql, q.args...); err != nil {
-			return err
+func (ss *Session) drop(ctx context.Context) error {
+	return ss.errf("drop", nil, ss.write(ctx, func(tx *Tx) error {
+		_, err := tx.exec(ctx, qDropRefs, ss.id)
+		if err == nil {
+			_, err = tx.exec(ctx, qDropHolds, ss.id)
 		}
-	}
-	return nil
+		if err == nil {
+			_, err = tx.exec(ctx, qTombstone, ss.id, ss.s.now())
+		}
+		return err
+	}))
 }
 
 // Sessions yields every session that holds a ref, committed or not, in id
@@ -562,20 +507,12 @@ func (s *Store) Sessions(ctx context.Context) iter.Seq2[SessionInfo, error] {
 func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, error) {
 	// One snapshot for the page and each session's use of the store.
 	var page []SessionInfo
-	err := s.run(ctx, false, func(t *Tx) error {
-		rows, err := t.query(ctx, qSessionPage, after, listPage)
+	err := s.run(ctx, false, func(t *Tx) (err error) {
+		page, err = rowsOf(ctx, t, qSessionPage, func(rows *sql.Rows) (si SessionInfo, err error) {
+			err = rows.Scan(&si.ID)
+			return si, err
+		}, after, listPage)
 		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var si SessionInfo
-			if err := rows.Scan(&si.ID); err != nil {
-				return err
-			}
-			page = append(page, si)
-		}
-		if err := rows.Close(); err != nil {
 			return err
 		}
 		for i := range page {
@@ -607,26 +544,19 @@ func (s *Store) ListUncommitted(ctx context.Context, olderThan time.Time) ([]Ent
 
 // HoldsRef reports whether the session holds a ref (committed or not) to id.
 func (s *Store) HoldsRef(ctx context.Context, sessionID string, id ID) (bool, error) {
-	var n int64
 	ss := s.Session(sessionID)
-	err := ss.read(func(tx *Tx) error {
-		return tx.queryRow(ctx, qHasRef, sessionID, id[:]).Scan(&n)
+	return read(ss, "holds ref", &id, func(tx *Tx) (bool, error) {
+		return tx.exists(ctx, qHasRef, ss.id, id[:])
 	})
-	return n > 0, ss.errf("holds ref", &id, err)
 }
 
-// Committed reports whether the session holds a committed ref to id. It
-// answers the question a client asks before it shows content as kept:
-// Refs lists manifest rows, and a session may hold its committed ref and
-// other owners' uncommitted intents to the same blob at once, so no single
-// row's Committed answers it. An id the session holds nothing of is not
-// committed (false, nil).
+// Committed reports whether the session holds a committed ref to id (no
+// ref at all is false, nil). It answers what no one row of Refs can: a
+// session may hold its committed ref and other owners' intents to one blob.
 func (ss *Session) Committed(ctx context.Context, id ID) (bool, error) {
-	var n int64
-	err := ss.read(func(tx *Tx) error {
-		return tx.queryRow(ctx, qHasCommitted, ss.id, id[:]).Scan(&n)
+	return read(ss, "committed", &id, func(tx *Tx) (bool, error) {
+		return tx.exists(ctx, qHasCommitted, ss.id, id[:])
 	})
-	return n > 0, ss.errf("committed", &id, err)
 }
 
 // intent is an id with its intent time, as qMergeOwned, qStampOwned and
@@ -637,36 +567,20 @@ type intent struct {
 }
 
 // intents runs a statement that returns (blob_id, intent_at) rows.
-func (tx *Tx) intents(ctx context.Context, query *stmt, args ...any) ([]intent, error) {
-	rows, err := tx.query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []intent
-	for rows.Next() {
-		var (
-			b []byte
-			i intent
-		)
-		if err := rows.Scan(&b, &i.at); err != nil {
-			return nil, err
+func (tx *Tx) intents(ctx context.Context, q *stmt, args ...any) ([]intent, error) {
+	return rowsOf(ctx, tx, q, func(rows *sql.Rows) (i intent, err error) {
+		var b []byte
+		if err = rows.Scan(&b, &i.at); err == nil {
+			i.id, err = idFromBytes(b)
 		}
-		if i.id, err = idFromBytes(b); err != nil {
-			return nil, err
-		}
-		out = append(out, i)
-	}
-	return out, rows.Err()
+		return i, err
+	}, args...)
 }
 
 // inIntentOrder returns the ids oldest intent first, then by id.
 func inIntentOrder(in []intent) []ID {
 	slices.SortFunc(in, func(a, b intent) int {
-		if c := cmp.Compare(a.at, b.at); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.id[:], b.id[:])
+		return cmp.Or(cmp.Compare(a.at, b.at), bytes.Compare(a.id[:], b.id[:]))
 	})
 	var ids []ID
 	for _, x := range in {
@@ -676,53 +590,65 @@ func inIntentOrder(in []intent) []ID {
 }
 
 // ids runs a query that yields blob ids.
-func (tx *Tx) ids(ctx context.Context, query *stmt, args ...any) ([]ID, error) {
-	rows, err := tx.query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []ID
-	for rows.Next() {
+func (tx *Tx) ids(ctx context.Context, q *stmt, args ...any) ([]ID, error) {
+	return rowsOf(ctx, tx, q, func(rows *sql.Rows) (ID, error) {
 		var b []byte
 		if err := rows.Scan(&b); err != nil {
-			return nil, err
+			return ID{}, err
 		}
-		id, err := idFromBytes(b)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+		return idFromBytes(b)
+	}, args...)
 }
 
-func (tx *Tx) entries(ctx context.Context, query *stmt, args ...any) ([]Entry, error) {
-	rows, err := tx.query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var es []Entry
-	for rows.Next() {
+func (tx *Tx) entries(ctx context.Context, q *stmt, args ...any) ([]Entry, error) {
+	return rowsOf(ctx, tx, q, func(rows *sql.Rows) (e Entry, err error) {
 		var (
-			e                          Entry
 			id                         []byte
 			extra                      *string
 			created, intent, committed int64
 		)
 		if err := rows.Scan(&e.SessionID, &id, &e.Size, &e.MediaType, &e.Label, &extra, &created,
 			&e.Owner, &intent, &committed); err != nil {
-			return nil, err
-		}
-		if e.ID, err = idFromBytes(id); err != nil {
-			return nil, err
+			return e, err
 		}
 		e.Extra = extraFrom(extra)
 		e.CreatedAt = time.Unix(0, created)
 		e.IntentAt = time.Unix(0, intent)
 		e.CommittedAt = unixTime(committed)
-		es = append(es, e)
+		e.ID, err = idFromBytes(id)
+		return e, err
+	}, args...)
+}
+
+// rowsOf runs a query and returns its rows, each as scan reads it.
+func rowsOf[T any](ctx context.Context, tx *Tx, q *stmt, scan func(*sql.Rows) (T, error), args ...any) ([]T, error) {
+	rows, err := tx.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
-	return es, rows.Err()
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// exists runs a count and reports whether it counted anything.
+func (tx *Tx) exists(ctx context.Context, q *stmt, args ...any) (bool, error) {
+	var n int64
+	err := tx.queryRow(ctx, q, args...).Scan(&n)
+	return n > 0, err
+}
+
+// affected is how many rows the statement exec ran changed.
+func affected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

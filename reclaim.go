@@ -21,22 +21,18 @@ type ReclaimPolicy struct {
 	// DryRun reports what would be collected and changes nothing.
 	DryRun bool
 	// BatchSize is the most intents or blobs one transaction deletes
-	// (default DefaultReclaimBatch), so that writers interleave, and how
-	// many Reclaim deletes between two Progress calls.
+	// (default DefaultReclaimBatch), so that writers interleave; Progress
+	// is called after each batch.
 	BatchSize int
-	// Progress, if set, is called after each batch with the running totals.
-	Progress func(ReclaimProgress)
+	Progress  func(ReclaimProgress) // if set, called with the running totals
 	// AllowEmptyRoots lets Reclaim delete blobs from a store whose
 	// manifest is empty as it starts; see ErrNoRoots.
 	AllowEmptyRoots bool
 	// VacuumAt is the share of the file, from 0 to 1, that free pages
-	// must reach before Reclaim gives them back to the filesystem; below
-	// it they stay for new content to reuse. 0 gives back whatever is
-	// free, 1 never gives anything back. Giving pages back moves live
-	// pages from the end of the file into the holes, which is wasted work
-	// for space that new content soon takes again: a host that reclaims
-	// often while content keeps arriving may choose, say, 0.25 (what the
-	// CLI's --vacuum auto passes).
+	// must reach before Reclaim gives them back to the filesystem (moving
+	// live pages into the holes); below it they stay for new content to
+	// reuse. 0 gives back whatever is free, 1 nothing. A host that reclaims
+	// often while content keeps arriving may choose, say, 0.25.
 	VacuumAt float64
 }
 
@@ -53,14 +49,12 @@ type ReclaimReport struct {
 	ClearedTombstones int   `json:"cleared_tombstones"` // dropped sessions older than Grace that may be used again
 	ReclaimedBlobs    int   `json:"reclaimed_blobs"`    // blobs with no ref left and untouched for Grace, deleted
 	ReclaimedBytes    int64 `json:"reclaimed_bytes"`    // their sizes, summed
-	// ReturnedBytes is what the filesystem got back: how much smaller the
-	// database file and its -wal file are together (as Stats.FileBytes
-	// counts them) when Reclaim ends than when it started. The WAL that
-	// Reclaim's own deletes write is not counted as given back, so it is
-	// never more than the two files held at the start. A writer growing
-	// the file meanwhile lowers it; it is never negative, and 0 for a
-	// DryRun, an Ephemeral store and PostgreSQL (whose autovacuum looks
-	// after its space).
+	// ReturnedBytes is how much smaller the database file and its -wal
+	// file are together (as Stats.FileBytes counts them) when Reclaim ends
+	// than when it started: never more than they held, never negative. A
+	// writer growing the file meanwhile lowers it. 0 for a DryRun, an
+	// Ephemeral store and PostgreSQL (whose autovacuum looks after its
+	// space).
 	ReturnedBytes int64 `json:"returned_bytes"`
 	FreeBytes     int64 `json:"free_bytes"` // free pages left in the file for reuse afterwards
 	// NeedsCompact says the file's free pages can only be given back by
@@ -80,11 +74,10 @@ type ReclaimReport struct {
 // other delete. A cancelled ctx stops Reclaim between transactions; what
 // was done so far is consistent and reported along with the error.
 //
-// Reclaim refuses with ErrNoRoots, deleting nothing, when it would delete
-// blobs while the manifest is empty as it starts (no ref, committed or
-// not, and no tombstone; a hold alone does not count), unless
-// p.AllowEmptyRoots. A DryRun reports what it would collect with
-// AllowEmptyRoots, and ErrNoRoots too.
+// Unless p.AllowEmptyRoots, Reclaim refuses with ErrNoRoots, deleting
+// nothing, when it would delete blobs while the manifest is empty as it
+// starts (a hold alone does not count); a DryRun then reports what it
+// would collect, and ErrNoRoots too.
 func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (rep ReclaimReport, err error) {
 	defer func() { err = wrap(s, "reclaim", err) }()
 	switch {
@@ -115,9 +108,7 @@ type reclaim struct {
 	p           ReclaimPolicy
 	rep         *ReclaimReport
 	now, cutoff int64
-	// diskBefore is the database's size on disk as Reclaim started, before
-	// it wrote anything (see ReclaimReport.ReturnedBytes).
-	diskBefore int64
+	diskBefore  int64 // the database's size on disk before Reclaim wrote
 }
 
 func (r *reclaim) progress(phase string) {
@@ -128,12 +119,12 @@ func (r *reclaim) progress(phase string) {
 
 func (r *reclaim) run(ctx context.Context) error {
 	r.diskBefore = r.s.db.DiskBytes()
-	var roots int64
-	if err := r.s.reader().queryRow(ctx, qHasRoots).Scan(&roots); err != nil {
+	roots, err := r.s.reader().exists(ctx, qHasRoots)
+	if err != nil {
 		return err
 	}
-	if roots == 0 && !r.p.AllowEmptyRoots {
-		orphans, _, err := r.orphans(ctx, 0, 1)
+	if !roots && !r.p.AllowEmptyRoots {
+		orphans, err := r.orphans(ctx, 0, 1)
 		if err != nil {
 			return err
 		}
@@ -176,11 +167,8 @@ func (r *reclaim) intents(ctx context.Context) error {
 			return err
 		}
 		var n int64
-		err := r.s.run(ctx, true, func(tx *Tx) error {
-			res, err := tx.exec(ctx, qExpireIntents, r.cutoff, r.now, r.p.BatchSize)
-			if err == nil {
-				n, err = res.RowsAffected()
-			}
+		err := r.s.run(ctx, true, func(tx *Tx) (err error) {
+			n, err = affected(tx.exec(ctx, qExpireIntents, r.cutoff, r.now, r.p.BatchSize))
 			return err
 		})
 		if err != nil {
@@ -196,11 +184,7 @@ func (r *reclaim) intents(ctx context.Context) error {
 		if _, err := tx.exec(ctx, qEndLapsedHolds, r.now); err != nil {
 			return err
 		}
-		res, err := tx.exec(ctx, qClearTombstones, r.cutoff)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
+		n, err := affected(tx.exec(ctx, qClearTombstones, r.cutoff))
 		r.rep.ClearedTombstones = int(n)
 		return err
 	})
@@ -213,25 +197,15 @@ type orphan struct {
 }
 
 // orphans reads up to limit orphan candidates after pk after, in pk order.
-func (r *reclaim) orphans(ctx context.Context, after int64, limit int) ([]orphan, int64, error) {
+func (r *reclaim) orphans(ctx context.Context, after int64, limit int) ([]orphan, error) {
 	query, args := qOrphans, []any{after, r.cutoff, limit}
 	if r.p.DryRun {
 		query, args = qOrphansDry, []any{after, r.cutoff, r.now, limit}
 	}
-	rows, err := r.s.reader().query(ctx, query, args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var found []orphan
-	for rows.Next() {
-		var o orphan
-		if err := rows.Scan(&o.pk, &o.id, &o.size); err != nil {
-			return nil, 0, err
-		}
-		found, after = append(found, o), o.pk
-	}
-	return found, after, rows.Err()
+	return rowsOf(ctx, r.s.reader(), query, func(rows *sql.Rows) (o orphan, err error) {
+		err = rows.Scan(&o.pk, &o.id, &o.size)
+		return o, err
+	}, args...)
 }
 
 // blobs finds orphans on the read pool, a batch at a time, and deletes
@@ -241,11 +215,10 @@ func (r *reclaim) blobs(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch, last, err := r.orphans(ctx, after, r.p.BatchSize)
+		batch, err := r.orphans(ctx, after, r.p.BatchSize)
 		if err != nil {
 			return err
 		}
-		after = last
 		if r.p.DryRun {
 			for _, o := range batch {
 				r.rep.ReclaimedBlobs++
@@ -258,6 +231,7 @@ func (r *reclaim) blobs(ctx context.Context) error {
 		if len(batch) < r.p.BatchSize {
 			return nil
 		}
+		after = batch[len(batch)-1].pk
 	}
 }
 
@@ -317,10 +291,8 @@ func (r *reclaim) giveBack(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Measured against the size before the deletes, not before the
-	// vacuum: counting the WAL those deletes wrote, which the vacuum's
-	// checkpoint then truncated, reported more returned than the file had
-	// held (issue 29).
+	// Against the size before the deletes: the WAL they wrote, which the
+	// vacuum's checkpoint truncates, was never the filesystem's to get back.
 	r.rep.ReturnedBytes = max(0, r.diskBefore-r.s.db.DiskBytes())
 	r.rep.FreeBytes = sp.FreePages * r.s.db.PageSize()
 	r.rep.NeedsCompact = !sp.Incremental && sp.FreePages > 0

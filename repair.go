@@ -9,36 +9,23 @@ import (
 	"io"
 )
 
-// Repair gives a damaged blob its bytes back. It reads r to the end and,
-// when r's bytes hash to the id of a stored blob whose stored bytes do not
-// (Verify reports that blob in Corrupt: bytes changed, chunks missing,
-// extra, cut short or too long), it replaces that blob's chunks with r's
-// bytes in one transaction. The blob keeps its id, its metadata (media
-// type, label, Extra, creation time) and every session's ref, committed or
-// not, with its commit stamp; nothing else in the store changes.
+// Repair gives a damaged blob (one Verify reports in Corrupt) its bytes
+// back. It reads r to the end and, when r's bytes hash to the id of a
+// stored blob whose stored bytes do not, replaces that blob's chunks with
+// r's bytes in one transaction. The blob keeps its id, metadata and every
+// session's ref; nothing else in the store changes.
 //
-// Repair returns the id of r's bytes. For a blob that is intact it changes
-// nothing and returns its id and nil, as it does after a repair: either
-// way, when Repair returns nil the blob with that id holds exactly r's
-// bytes. Bytes whose id no stored blob has are not stored (Repair is not a
-// Put): it returns ErrNotFound, with the id of r's bytes, so the caller can
-// say which blob it looked for. An error reading r, ErrTooLarge, or a
-// cancelled ctx changes nothing.
-//
-// Memory stays bounded by the chunk size, as for PutReader, and like
-// PutReader Repair holds the write lock while it reads r: give it a reader
-// that does not stall (spool a slow stream to a file first).
+// Repair returns the id of r's bytes, and nil once the blob with that id
+// holds exactly r's bytes: after a repair, or when it was intact (then
+// nothing changes). Bytes whose id no stored blob has are not stored:
+// ErrNotFound, with their id. An error reading r, ErrTooLarge, or a
+// cancelled ctx changes nothing. As PutReader, Repair keeps memory to a
+// chunk and holds the write lock while it reads r: give it a reader that
+// does not stall.
 func (s *Store) Repair(ctx context.Context, r io.Reader) (ID, error) {
-	var (
-		id     ID
-		intact bool
-	)
+	var id ID
 	err := s.run(ctx, true, once(func(tx *Tx) (err error) {
-		id, intact, err = tx.repair(ctx, r)
-		if err == nil && intact {
-			// Roll back the chunks written while the id was unknown.
-			return errIntact
-		}
+		id, err = tx.repair(ctx, r)
 		return err
 	}))
 	if errors.Is(err, errIntact) {
@@ -47,55 +34,46 @@ func (s *Store) Repair(ctx context.Context, r io.Reader) (ID, error) {
 	return id, wrap(s, "repair", err)
 }
 
-// errIntact rolls back a Repair that found its blob intact.
+// errIntact rolls back a Repair that found its blob intact: the chunks
+// written while the id was unknown go.
 var errIntact = errors.New("blob is intact")
 
 // repair writes r's bytes as chunks under a pk of their own while it
 // hashes them, because which blob they repair is known only from their
-// hash at the end: streaming them once, into the database, keeps memory to
-// one chunk with no spool file beside it. Once the hash names a stored blob
-// that does not verify, the blob's old chunks go and the new ones move to
-// its pk; it records their size and chunk size (in the blob's row and the
-// copies its refs carry), and keeps its id, pk (List and Readers go by
-// it), metadata and refs. On SQLite, where a blob's chunks take the keys
-// from its pk on, the new chunks move only where they fit before the next
-// blob's pk; when they do not (the store's chunk size changed since the
-// put), the blob takes the new chunks' pk instead, and a Reader open on it
-// reads on as if it were deleted. Moving rewrites the rows, but Repair is
-// rare, and one statement is simpler than a second path that spools r to
-// a file first. The blob's row is locked (updated in
-// place) before it is checked, so that a second Repair of the same blob on
-// PostgreSQL, where writers run in parallel, waits and then finds it
-// intact. intact says the blob verified and nothing was to be done: the
-// caller rolls the new chunks back.
-func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err error) {
+// hash at the end: memory stays at one chunk with no spool file. Once the
+// hash names a stored blob that does not verify, its old chunks go and the
+// new ones move to its pk (List and Readers go by it), and its row and its
+// refs' copies get the new size and chunk size. On SQLite the new chunks
+// move only where they fit before the next blob's pk; when they do not
+// (the chunk size changed since the put), the blob takes their pk, and a
+// Reader open on it reads on as if it were deleted. The blob's row is
+// locked before it is checked, so that a second Repair of it on
+// PostgreSQL waits and then finds it intact (errIntact).
+func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, err error) {
 	s := tx.s
 	pk, err := tx.nextPK(ctx)
 	if err != nil {
-		return ID{}, false, err
+		return ID{}, err
 	}
 	h := sha256.New()
 	buf := make([]byte, s.opts.chunkSize)
-	var (
-		size   int64
-		chunks int64 // written
-	)
+	var size, chunks int64 // chunks: how many were written
 	for seq := int64(0); ; seq++ {
 		if err := ctx.Err(); err != nil {
-			return ID{}, false, err
+			return ID{}, err
 		}
 		n, eof, err := readChunk(r, buf)
 		if err != nil {
-			return ID{}, false, fmt.Errorf("reading input: %w", err)
+			return ID{}, fmt.Errorf("reading input: %w", err)
 		}
 		size += int64(n)
 		if err := s.checkSize(size); err != nil {
-			return ID{}, false, err
+			return ID{}, err
 		}
 		if n > 0 {
 			h.Write(buf[:n])
 			if err := tx.insertChunk(ctx, pk, seq, buf[:n]); err != nil {
-				return ID{}, false, err
+				return ID{}, err
 			}
 			chunks = seq + 1
 		}
@@ -107,10 +85,10 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 	old := blobRow{ref: Ref{ID: id}}
 	err = tx.queryRow(ctx, qRepairLockBlob, id[:]).Scan(&old.pk, &old.ref.Size, &old.chunkSize)
 	if errors.Is(err, sql.ErrNoRows) {
-		return id, false, fmt.Errorf("%w: no stored blob has the id of these bytes (%s); nothing was stored", ErrNotFound, id)
+		return id, fmt.Errorf("%w: no stored blob has the id of these bytes (%s); nothing was stored", ErrNotFound, id)
 	}
 	if err != nil {
-		return id, false, err
+		return id, err
 	}
 	ok, err := tx.verifyBlob(ctx, old)
 	if ok && !tx.s.db.Postgres() {
@@ -121,19 +99,19 @@ func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, intact bool, err 
 		err = tx.queryRow(ctx, qCountChunks, end, pk, old.pk).Scan(&stray)
 		ok = stray == 0
 	}
-	if err != nil || ok {
-		return id, ok, err
+	if err == nil && ok {
+		err = errIntact
+	}
+	if err != nil {
+		return id, err
 	}
 	newPK, err := tx.moveChunks(ctx, old.pk, pk, chunks)
-	if err != nil {
-		return id, false, err
-	}
 	for _, q := range []*stmt{qRepairBlob, qRepairRefs} {
-		if _, err := tx.exec(ctx, q, newPK, size, s.opts.chunkSize, id[:]); err != nil {
-			return id, false, err
+		if err == nil {
+			_, err = tx.exec(ctx, q, newPK, size, s.opts.chunkSize, id[:])
 		}
 	}
-	return id, false, nil
+	return id, err
 }
 
 // moveChunks deletes the chunks of the blob at pk old and gives it the n

@@ -13,17 +13,14 @@ import (
 // content leave untouched on the filesystem that holds a SQLite store
 // (see WithDiskReserve): 32 MiB.
 //
-// Freeing space writes too. In WAL mode every Discard, DropSession and
-// Reclaim batch appends pages to the -wal file before anything is given
-// back, and Reclaim's vacuum moves live pages from the end of the file into
-// the holes, through the WAL as well. On a disk that puts had filled to the
-// last byte those writes fail with ErrFull, and the store is stuck. What
-// they need, measured with 16 KiB pages: a DropSession or Discard about
-// 200 bytes of WAL per ref it drops (20 MB for 100,000 refs, in one
-// transaction); Reclaim, which checkpoints after each batch when the disk
-// is tight, about 2 MB; its vacuum one step of 4 MiB at a time. 32 MiB
-// covers any one of them, with room for the pages a put's estimate does
-// not count (the blob's row, inner b-tree pages).
+// Freeing space writes too: Discard, DropSession, Reclaim and its vacuum
+// append to the WAL before anything is given back, and on a disk that puts
+// had filled they would fail with ErrFull, leaving the store stuck.
+// Measured with 16 KiB pages: a DropSession or Discard needs about 200
+// bytes of WAL per ref (20 MB for 100,000 refs), Reclaim about 2 MB, its
+// vacuum 4 MiB a step. 32 MiB covers any one of them, with room for the
+// pages a put's estimate does not count (the blob's row, inner b-tree
+// pages).
 const DefaultDiskReserve = 32 << 20
 
 // walFrameHeader is the bytes SQLite writes before each page in the WAL.
@@ -39,32 +36,27 @@ var errNoStatfs = errors.New("free disk space cannot be measured on this system"
 
 // room is how much new content one put may still write before it would eat
 // into the disk reserve. It measures the disk when the put first writes new
-// content (a Put of content stored already never measures; a stream, whose
-// id is known only at its end, is counted as new content), and then
-// counts the put's own bytes against what it measured, so that a stream is
+// content (a stream, whose id is known only at its end, counts as new), and
+// then counts the put's own bytes against that, so that a stream is
 // refused part-way through without a system call per chunk.
 type room struct {
-	tx  *Tx
-	off bool // nothing to measure, or the system cannot
-	// free is the filesystem's free space when the put was measured.
-	free uint64
+	tx       *Tx
+	measured bool
+	off      bool   // nothing to measure, or the system cannot
+	free     uint64 // the filesystem's free space when measured
 	// fast is the budget measured without asking SQLite: the free space,
 	// less the reserve, the WAL (every page it holds may still have to be
 	// copied into the file) and the page cache (pages this transaction
-	// wrote that are in neither yet). It is good enough unless the disk is
-	// nearly full.
-	fast     int64
-	measured bool
-	// exact is set once the fast budget did not do: then budget is the
-	// free space, less the reserve and the pages the next checkpoint adds
-	// to the file, measured inside the transaction when the put had
-	// written base bytes; freePages are the file's free pages then.
-	exact        bool
-	budget, base int64
-	freePages    int64
-	// written is what the put has written when fits is called: the size
-	// the last call allowed.
-	written int64
+	// wrote that are in neither yet). It does unless the disk is nearly
+	// full.
+	fast int64
+	// exact is set once fast did not do: then budget is the free space,
+	// less the reserve and the pages the next checkpoint adds to the file,
+	// measured inside the transaction when the put had written base bytes;
+	// freePages are the file's free pages then.
+	exact                   bool
+	budget, base, freePages int64
+	written                 int64 // the size the last fits allowed
 }
 
 // room returns the space accounting of one put.
@@ -78,28 +70,17 @@ func (s *Store) cacheBound() int64 {
 }
 
 // fits returns ErrFull when writing size bytes of new content, in total
-// for this put, would leave the filesystem with less than the store's disk
-// reserve. Memory and PostgreSQL stores, read-only ones, a reserve of 0,
-// and a system that cannot report free space, are never refused here.
+// for this put, would leave the filesystem with less than the disk
+// reserve. Memory, PostgreSQL and read-only stores, a reserve of 0, and a
+// system that cannot report free space are never refused here.
 //
-// A put of n bytes costs the disk twice: its pages are appended to the
-// -wal file at commit (a frame is a page plus a 24-byte header), and the
-// checkpoint that follows copies them into the database file, which grows
-// by every page that the file's free pages (left by deleted content) do
-// not cover. The WAL frames are counted as new space even where the put
-// overwrites frames of an older, checkpointed WAL: the estimate errs on
-// the side of refusing. Pages committed earlier, or written by this
-// transaction, that no checkpoint has copied yet will also grow the file:
-// they are taken off the free space first.
+// A put costs the disk twice: its pages are appended to the WAL (a page
+// and a 24-byte header each), and the checkpoint copies them into the
+// file, which grows by every page its free pages do not cover. WAL frames
+// count as new space even where they overwrite an older WAL's (the
+// estimate errs on the side of refusing), and pages no checkpoint has
+// copied yet are taken off the free space first.
 func (r *room) fits(ctx context.Context, size int64) error {
-	err := r.check(ctx, size)
-	if err == nil {
-		r.written = size
-	}
-	return err
-}
-
-func (r *room) check(ctx context.Context, size int64) error {
 	if !r.measured {
 		r.measure()
 	}
@@ -110,25 +91,23 @@ func (r *room) check(ctx context.Context, size int64) error {
 	if pageSize < 512 {
 		pageSize = 65536 // not known: the largest there is
 	}
-	if !r.exact {
-		pages := r.pages(size, pageSize)
-		if pages*(2*pageSize+walFrameHeader) <= r.fast {
-			return nil
-		}
+	if !r.exact && r.pages(size, pageSize)*(2*pageSize+walFrameHeader) > r.fast {
 		if err := r.measureExact(ctx); err != nil {
 			return err
 		}
 	}
-	pages := r.pages(size-r.base, pageSize)
-	need := pages*(pageSize+walFrameHeader) + max(0, pages-r.freePages)*pageSize
-	if need <= r.budget {
-		return nil
+	if r.exact {
+		pages := r.pages(size-r.base, pageSize)
+		need := pages*(pageSize+walFrameHeader) + max(0, pages-r.freePages)*pageSize
+		if need > r.budget {
+			return fmt.Errorf("%w: %d bytes of new content need about %d bytes of disk; the filesystem holding %s "+
+				"has %d bytes free, and puts leave %d of them (the reserve, WithDiskReserve) so that Discard, "+
+				"DropSession and Reclaim can still run: free space with those, or on the disk",
+				ErrFull, size, need, r.tx.s.opts.diskDir, r.free, r.tx.s.opts.diskReserve)
+		}
 	}
-	s := r.tx.s
-	return fmt.Errorf("%w: %d bytes of new content need about %d bytes of disk; the filesystem holding %s "+
-		"has %d bytes free, and puts leave %d of them (the reserve, WithDiskReserve) so that Discard, "+
-		"DropSession and Reclaim can still run: free space with those, or on the disk",
-		ErrFull, size, need, s.opts.diskDir, r.free, s.opts.diskReserve)
+	r.written = size
+	return nil
 }
 
 // pages is how many pages size bytes of content take: chunk data fills
@@ -188,39 +167,27 @@ func (r *room) measureExact(ctx context.Context) error {
 	if fi, err := os.Stat(s.db.Path); err == nil {
 		fileSize = fi.Size()
 	}
-	pending := max(0, pageCount*pageSize-fileSize)
-	r.budget = int64(min(free, 1<<62)) - s.opts.diskReserve - pending
+	r.budget = int64(min(free, 1<<62)) - s.opts.diskReserve - max(0, pageCount*pageSize-fileSize)
 	if r.base > 0 {
-		// What the put wrote so far may still be in the page cache, on
-		// its way to the WAL.
+		// What the put wrote so far may still be in the page cache.
 		r.budget -= s.cacheBound()
 	}
 	return nil
 }
 
-// diskTight reports whether the store's disk has less free space than the
-// WAL may grow between two checkpoints, twice over, besides the reserve.
-// False where nothing is measured.
-func (s *Store) diskTight() bool {
-	if s.opts.diskDir == "" {
-		return false
-	}
-	free, err := diskFree(s.opts.diskDir)
-	return err == nil && free < 2*db.WALGrowth+uint64(s.opts.diskReserve)
-}
-
-// keepWALShort copies the WAL back into the file before a write
-// transaction on a tight disk, so that the write starts the WAL from its
-// beginning. Otherwise a burst of commits — puts, or Reclaim's batches —
-// grows the WAL past what the background checkpoint behind them has
-// copied (up to db.WALGrowth), and every frame it grows by is disk taken twice: once in the WAL, once more
-// in the file when it is copied. Measured: Reclaim of 10,000 small blobs
-// grew the WAL to 64 MiB; with this, to 0.6 MB. A checkpoint that fails
-// (SQLITE_FULL, another process's checkpoint) leaves the write to go on:
-// it may be the Discard or DropSession that frees the space, and if it
-// has no room it fails with ErrFull itself.
+// keepWALShort checkpoints before a write transaction on a tight disk
+// (less free than twice what the WAL may grow by between two checkpoints,
+// besides the reserve), so that the write starts the WAL from its
+// beginning: a burst of commits otherwise grows the WAL past what the
+// background checkpoint has copied, and each frame takes the disk twice.
+// Measured: Reclaim of 10,000 small blobs grew the WAL to 64 MiB; with
+// this, to 0.6 MB. A failed checkpoint leaves the write to go on: it may
+// be the one that frees space, and fails with ErrFull itself if not.
 func (s *Store) keepWALShort(ctx context.Context) {
-	if s.diskTight() {
+	if s.opts.diskDir == "" {
+		return
+	}
+	if free, err := diskFree(s.opts.diskDir); err == nil && free < 2*db.WALGrowth+uint64(s.opts.diskReserve) {
 		_ = s.db.Checkpoint(ctx)
 	}
 }
@@ -238,9 +205,8 @@ func (s *Store) compactRoom(ctx context.Context, errFull error) error {
 	var free uint64
 	measured := false
 	if s.opts.diskDir != "" {
-		if f, err := diskFree(s.opts.diskDir); err == nil {
-			free, measured = f, true
-		}
+		f, err := diskFree(s.opts.diskDir)
+		free, measured = f, err == nil
 	}
 	if errFull == nil && (!measured || int64(min(free, 1<<62)) >= size+s.opts.diskReserve) {
 		return nil
