@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/attachstore/attachstore/db"
@@ -402,6 +403,48 @@ func TestFullDiskStreamRefusedPartWay(t *testing.T) {
 			fullVerify(t, s)
 		})
 	}
+}
+
+// TestFullDiskUnreadableMidStream: a filesystem that stops reporting its
+// free space in the middle of a stream is left to SQLite, as one that
+// never could: the put is not refused for it.
+func TestFullDiskUnreadableMidStream(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var failing atomic.Bool
+	old := diskFree
+	diskFree = func(string) (uint64, error) {
+		if failing.Load() {
+			return 0, errors.New("statfs: not supported")
+		}
+		return 14 << 20, nil // little enough past the reserve that the stream is measured exactly
+	}
+	t.Cleanup(func() { diskFree = old })
+	s, err := Open(ctx, filepath.Join(dir, "s.db"), WithDiskReserve(4<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := &flipReader{r: &countingReader{n: 4 << 20}, after: DefaultChunkSize, flip: &failing}
+	if _, err := s.PutReader(ctx, r, Meta{}); err != nil {
+		t.Fatalf("PutReader while the free space became unreadable: %v, want it stored", err)
+	}
+}
+
+// flipReader sets flip once more than after bytes were read.
+type flipReader struct {
+	r     io.Reader
+	read  int
+	after int
+	flip  *atomic.Bool
+}
+
+func (f *flipReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if f.read += n; f.read > f.after {
+		f.flip.Store(true)
+	}
+	return n, err
 }
 
 // TestFullDiskOption: what the reserve applies to, and what it does not.

@@ -92,8 +92,8 @@ func (r *room) fits(ctx context.Context, size int64) error {
 		pageSize = 65536 // not known: the largest there is
 	}
 	if !r.exact && r.pages(size, pageSize)*(2*pageSize+walFrameHeader) > r.fast {
-		if err := r.measureExact(ctx); err != nil {
-			return err
+		if err := r.measureExact(ctx); err != nil || r.off {
+			return err // off: the filesystem stopped saying, as if it never could
 		}
 	}
 	if r.exact {
