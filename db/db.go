@@ -73,7 +73,7 @@ type DB struct {
 	// maint runs checkpoints beside the writer; nil for an in-memory or
 	// read-only database.
 	maint *sqlx.DB
-	ckpt  *checkpointer
+	ckpt  checkpointer
 	// giveBackFailed says the last GiveBack did not finish: the next one
 	// completes it.
 	giveBackFailed atomic.Bool

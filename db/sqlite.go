@@ -24,16 +24,12 @@ import (
 // its row fit in one page, and a b-tree stays shallow.
 const defaultPageSize = 16384
 
-// walKeepBytes is the WAL size kept after the WAL is reset
-// (journal_size_limit): a WAL grown by one large transaction is truncated
-// back to this, while steady small commits write over blocks the file
-// already has instead of growing it.
-const walKeepBytes = 64 << 20
-
 // WALGrowth is how far the WAL may grow between two checkpoints while
-// writes go on (see checkpointer): the root package checkpoints before
-// each write (Checkpoint) where the disk has less than twice this free.
-const WALGrowth = walKeepBytes
+// writes go on (see checkpointer), and the size a reset WAL is cut back
+// to (journal_size_limit), so that steady small commits write over blocks
+// the file already has. The root package checkpoints before each write
+// (Checkpoint) where the disk has less than twice this free.
+const WALGrowth = 64 << 20
 
 func params(cfg Config) url.Values {
 	q := url.Values{}
@@ -62,7 +58,7 @@ func init() {
 		// The background checkpointer copies the WAL back, so that no
 		// commit pays for a checkpoint (see checkpointer).
 		"PRAGMA wal_autocheckpoint = 0",
-		"PRAGMA journal_size_limit = " + strconv.Itoa(walKeepBytes),
+		"PRAGMA journal_size_limit = " + strconv.Itoa(WALGrowth),
 	}
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 		for _, p := range pragmas {
@@ -176,7 +172,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	d.maint = openHandle(fileDSN(abs, wq))
 	d.maint.SetMaxOpenConns(1)
 	d.maint.SetConnMaxIdleTime(time.Minute)
-	d.ckpt = startCheckpointer(d.maint, d.writer, d.pageSize)
+	d.ckpt.start(d.maint, d.writer, d.pageSize)
 	return d, nil
 }
 
