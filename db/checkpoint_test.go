@@ -1,7 +1,6 @@
 package db
 
 import (
-	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,7 +9,7 @@ import (
 // TestCheckpointerCountsFailures: a background checkpoint that fails is
 // counted (DB.CheckpointFailures, Stats.CheckpointFailures), not dropped.
 func TestCheckpointerCountsFailures(t *testing.T) {
-	h := openHandle(fileDSN(filepath.Join(t.TempDir(), "c.db"), url.Values{}))
+	h := openHandle("file:" + filepath.Join(t.TempDir(), "c.db"))
 	h.Close() // every checkpoint on it fails
 	var d DB
 	d.ckpt.start(h, h, 4096)

@@ -31,10 +31,10 @@ const defaultPageSize = 16384
 // (Checkpoint) where the disk has less than twice this free.
 const WALGrowth = 64 << 20
 
-func params(cfg Config) url.Values {
-	q := url.Values{}
+// params are the DSN pragmas of attachstore's own connections.
+func (d *DB) params(cfg Config) url.Values {
+	q := d.busy()
 	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
 	q.Set("_synchronous", cfg.Synchronous)
 	q.Set("_txlock", "immediate")
 	// attachstore runs the same few dozen statements over and over.
@@ -76,9 +76,19 @@ func openHandle(dsn string) *sqlx.DB {
 	return sqlx.NewDb(h, "sqlite3")
 }
 
-// fileDSN builds a file: URI for an absolute path.
-func fileDSN(path string, q url.Values) string {
-	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode(), OmitHost: true}
+// busy is the DSN parameter of d's busy timeout.
+func (d *DB) busy() url.Values {
+	return url.Values{"_busy_timeout": {strconv.FormatInt(d.busyTimeout.Milliseconds(), 10)}}
+}
+
+// dsn is the file: URI of d's file in mode (ro or rw), immutable where
+// asked, with q's parameters.
+func (d *DB) dsn(mode string, immutable bool, q url.Values) string {
+	q.Set("mode", mode)
+	if immutable {
+		q.Set("immutable", "1")
+	}
+	u := url.URL{Scheme: "file", Path: d.Path, RawQuery: q.Encode(), OmitHost: true}
 	return u.String()
 }
 
@@ -91,14 +101,12 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 	// connection. The database lives as long as its last connection, and
 	// database/sql closes a connection whenever a transaction's context
 	// ends first, so a second connection is held, idle, until Close.
-	q := params(cfg)
+	d := &DB{Memory: true, Created: true, busyTimeout: cfg.BusyTimeout}
+	q := d.params(cfg)
 	q.Set("vfs", "memdb")
 	w := openHandle("file:/attachstore-" + hex.EncodeToString(name[:]) + "?" + q.Encode())
 	w.SetMaxOpenConns(2)
-	w.SetMaxIdleConns(2)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
-	d := &DB{writer: w, Reader: w, Memory: true, Created: true}
+	d.writer, d.Reader = w, w
 	keep, err := w.Conn(ctx)
 	if err != nil {
 		w.Close()
@@ -148,19 +156,14 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	} else {
 		f.Close()
 	}
-	if err := look(ctx, cfg, abs, false); err != nil {
+	if err := d.look(ctx, cfg, false); err != nil {
 		return nil, err
 	}
 	if err := d.bootstrap(ctx, cfg); err != nil {
 		return nil, err
 	}
-	wq := params(cfg)
-	wq.Set("mode", "rw")
-	d.writer = openHandle(fileDSN(abs, wq))
+	d.writer = openHandle(d.dsn("rw", false, d.params(cfg)))
 	d.writer.SetMaxOpenConns(1)
-	d.writer.SetMaxIdleConns(1)
-	d.writer.SetConnMaxLifetime(0)
-	d.writer.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, d.writer.DB, false, func() error { return runMigrations(ctx, d.writer.DB) }); err != nil {
 		return nil, err
 	}
@@ -169,7 +172,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}
 	// Opened on first use, and closed when idle, so that it holds no file
 	// descriptor between checkpoints.
-	d.maint = openHandle(fileDSN(abs, wq))
+	d.maint = openHandle(d.dsn("rw", false, d.params(cfg)))
 	d.maint.SetMaxOpenConns(1)
 	d.maint.SetConnMaxIdleTime(time.Minute)
 	d.ckpt.start(d.maint, d.writer, d.pageSize)
@@ -203,13 +206,10 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 	}
 	// Refuse a file that is not a store before a reader creates anything
 	// beside it.
-	if err := look(ctx, cfg, d.Path, true); err != nil {
+	if err := d.look(ctx, cfg, true); err != nil {
 		return err
 	}
-	if err := d.openReaders(ctx, cfg, immutable); err != nil {
-		return err
-	}
-	return checkStore(ctx, d.Reader.DB, false)
+	return d.openReaders(ctx, cfg, immutable)
 }
 
 // look checks, before anything writes to the file, that no schema object
@@ -223,24 +223,24 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 // again if the file changed meanwhile; any other file read-only, except,
 // for a writable open, one with a rollback journal beside it, which may
 // need rolling back first.
-func look(ctx context.Context, cfg Config, abs string, readOnly bool) error {
+func (d *DB) look(ctx context.Context, cfg Config, readOnly bool) error {
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
-		before, err := fileState(abs)
+		before, err := fileState(d.Path)
 		if err != nil {
 			return err
 		}
 		if before.fi.Size() == 0 && !readOnly && !cfg.Existing {
 			return nil // a new file holds nothing to clash with
 		}
-		immutable := before.idle() && walMode(abs)
-		err = lookOnce(ctx, cfg, abs, readOnly, immutable)
+		immutable := before.idle() && walMode(d.Path)
+		err = d.lookOnce(ctx, cfg, readOnly, immutable)
 		if !immutable {
 			return err
 		}
 		// An immutable connection trusts that nothing writes the file;
 		// what it read holds only if nothing did.
-		after, serr := fileState(abs)
+		after, serr := fileState(d.Path)
 		if serr != nil {
 			return serr
 		}
@@ -253,20 +253,16 @@ func look(ctx context.Context, cfg Config, abs string, readOnly bool) error {
 	}
 }
 
-func lookOnce(ctx context.Context, cfg Config, abs string, readOnly, immutable bool) error {
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
-	if immutable {
-		q.Set("immutable", "1")
-	} else if fi, err := os.Stat(abs + "-journal"); err == nil && fi.Size() > 0 && !readOnly {
+func (d *DB) lookOnce(ctx context.Context, cfg Config, readOnly, immutable bool) error {
+	mode := "ro"
+	if fi, err := os.Stat(d.Path + "-journal"); err == nil && fi.Size() > 0 && !readOnly && !immutable {
 		// Perhaps a hot journal, left by a host that stopped half-way
 		// through a transaction: only a connection that can write may
 		// roll it back, as the host's next connection would, and it must
 		// be rolled back before the file can be read.
-		q.Set("mode", "rw")
+		mode = "rw"
 	}
-	h, err := sql.Open("sqlite3", fileDSN(abs, q))
+	h, err := sql.Open("sqlite3", d.dsn(mode, immutable, d.busy()))
 	if err != nil {
 		return err
 	}
@@ -335,22 +331,14 @@ func walMode(path string) bool {
 // openReaders opens the pool of connections that only read, opened
 // read-only (and immutable where openReadOnly says).
 func (d *DB) openReaders(ctx context.Context, cfg Config, immutable bool) error {
-	rq := params(cfg)
+	rq := d.params(cfg)
 	rq.Del("_txlock")
-	rq.Set("mode", "ro")
-	if immutable {
-		rq.Set("immutable", "1")
-		d.immutable = true
-	}
-	d.Reader = openHandle(fileDSN(d.Path, rq))
-	n := 4
-	d.Reader.SetMaxOpenConns(n)
-	d.Reader.SetMaxIdleConns(n)
+	d.immutable = immutable
+	d.Reader = openHandle(d.dsn("ro", immutable, rq))
+	d.Reader.SetMaxOpenConns(4)
+	d.Reader.SetMaxIdleConns(4)
 	d.Reader.SetConnMaxIdleTime(5 * time.Minute)
-	if err := d.Reader.QueryRowContext(ctx, "PRAGMA page_size").Scan(&d.pageSize); err != nil {
-		return err
-	}
-	return nil
+	return d.Reader.QueryRowContext(ctx, "PRAGMA page_size").Scan(&d.pageSize)
 }
 
 // setUp fixes what must be set before the first table exists: the page
@@ -377,10 +365,7 @@ func setUp(ctx context.Context, conn *sql.Conn, cfg Config) error {
 // DSN pragmas: mattn/go-sqlite3 applies those in an order that freezes the
 // page size before it could be set.
 func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
-	q := url.Values{}
-	q.Set("mode", "rw")
-	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
-	c, err := sql.Open("sqlite3", fileDSN(d.Path, q))
+	c, err := sql.Open("sqlite3", d.dsn("rw", false, d.busy()))
 	if err != nil {
 		return err
 	}
@@ -652,13 +637,7 @@ func (d *DB) Backup(ctx context.Context, path string) error {
 	if d.pg {
 		return errors.New("a PostgreSQL store is backed up with the server's own tools (pg_dump, base backups)")
 	}
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Set("_busy_timeout", strconv.FormatInt(d.busyTimeout.Milliseconds(), 10))
-	if d.immutable {
-		q.Set("immutable", "1")
-	}
-	h, err := sql.Open("sqlite3", fileDSN(d.Path, q))
+	h, err := sql.Open("sqlite3", d.dsn("ro", d.immutable, d.busy()))
 	if err != nil {
 		return err
 	}
