@@ -3,15 +3,10 @@ package db
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
-	"github.com/attachstore/attachstore/schema"
-	gomigrate "github.com/golang-migrate/migrate/v4"
-	mpgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/jmoiron/sqlx"
 )
@@ -106,7 +101,7 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 			"create the schema (CREATE SCHEMA), or name one that exists in the URL's search_path", ErrNotAStore, path)
 	}
 	if cfg.ReadOnly {
-		return d, checkStore(ctx, h.DB, true)
+		return d, usable(readVersion(ctx, h.DB, true))
 	}
 	d.writer = h
 	var tables, stores int
@@ -122,35 +117,5 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	case stores == 0:
 		d.Adopted = true
 	}
-	return d, migrate(ctx, h.DB, true, func() error { return migratePostgres(cfg.Path) })
-}
-
-// migratePostgres runs PostgreSQL's migrations on a handle of its own,
-// which golang-migrate keeps a connection of and closes; its advisory lock
-// lets several nodes start at once.
-func migratePostgres(rawURL string) error {
-	mh, err := sql.Open("pgx", rawURL)
-	if err != nil {
-		return err
-	}
-	src, err := iofs.New(schema.FS, "postgres")
-	if err != nil {
-		mh.Close()
-		return err
-	}
-	drv, err := mpgx.WithInstance(mh, &mpgx.Config{MigrationsTable: migrationsTable})
-	if err != nil {
-		mh.Close()
-		return fmt.Errorf("migrate: %w", err)
-	}
-	m, err := gomigrate.NewWithInstance("iofs", src, "pgx5", drv)
-	if err != nil {
-		drv.Close()
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, gomigrate.ErrNoChange) {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+	return d, migrate(ctx, h.DB, cfg.Path)
 }

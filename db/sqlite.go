@@ -117,7 +117,7 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 		d.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, w.DB, false, func() error { return runMigrations(ctx, w.DB) }); err != nil {
+	if err := migrate(ctx, w.DB, ""); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}
 	d.writer = openHandle(d.dsn("rw", false, d.params(cfg)))
 	d.writer.SetMaxOpenConns(1)
-	if err := migrate(ctx, d.writer.DB, false, func() error { return runMigrations(ctx, d.writer.DB) }); err != nil {
+	if err := migrate(ctx, d.writer.DB, ""); err != nil {
 		return nil, err
 	}
 	if err := d.openReaders(ctx, cfg, false); err != nil {
@@ -195,7 +195,7 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 		return err
 	}
 	immutable := false
-	if st.idle() && walMode(d.Path) && (!writable(d.Path) || !writable(filepath.Dir(d.Path))) {
+	if st.idle() && (!writable(d.Path) || !writable(filepath.Dir(d.Path))) {
 		immutable = true
 	} else if !st.shm && st.walSize > 0 && !writable(filepath.Dir(d.Path)) {
 		// An immutable open ignores the WAL, so the commits in it would
@@ -216,7 +216,7 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 // in it is named as one of attachstore's without being attachstore's own
 // (see readVersion), so that a clash is refused with the file as it was;
 // for a read-only open (readOnly), that it is a store this build can read
-// as it is (checkStore). It reads on a connection that cannot write, so it
+// as it is (usable). It reads on a connection that cannot write, so it
 // never checkpoints the WAL of a host that has the file open, and that
 // creates no -wal or -shm file: a WAL-mode file that no connection has
 // open, with no commits in a WAL (state.idle), is read immutable, and read
@@ -233,7 +233,7 @@ func (d *DB) look(ctx context.Context, cfg Config, readOnly bool) error {
 		if before.fi.Size() == 0 && !readOnly && !cfg.Existing {
 			return nil // a new file holds nothing to clash with
 		}
-		immutable := before.idle() && walMode(d.Path)
+		immutable := before.idle()
 		err = d.lookOnce(ctx, cfg, readOnly, immutable)
 		if !immutable {
 			return err
@@ -267,16 +267,11 @@ func (d *DB) lookOnce(ctx context.Context, cfg Config, readOnly, immutable bool)
 		return err
 	}
 	defer h.Close()
-	if readOnly {
-		return checkStore(ctx, h, false)
+	v, dirty, err := readVersion(ctx, h, false)
+	if readOnly || err != nil || v < 0 && cfg.Existing {
+		return usable(v, dirty, err)
 	}
-	v, _, err := readVersion(ctx, h, false)
-	if errors.Is(err, ErrNotAStore) {
-		return fmt.Errorf("%w; nothing was changed", err)
-	} else if err == nil && v < 0 && cfg.Existing {
-		return errNeverWritten
-	}
-	return err
+	return nil
 }
 
 // state is what look compares to learn whether a file changed while it
@@ -288,6 +283,7 @@ type state struct {
 	fi      fs.FileInfo
 	walSize int64 // -1: no -wal file
 	shm     bool
+	wal     bool // the header says WAL mode (read and write versions 2)
 }
 
 func fileState(path string) (state, error) {
@@ -301,31 +297,23 @@ func fileState(path string) (state, error) {
 	}
 	_, err = os.Stat(path + "-shm")
 	st.shm = err == nil
+	if f, err := os.Open(path); err == nil {
+		var h [20]byte
+		_, err = io.ReadFull(f, h[:])
+		f.Close()
+		st.wal = err == nil && string(h[:16]) == "SQLite format 3\x00" && h[18] == 2 && h[19] == 2
+	}
 	return st, nil
 }
 
-// idle says no connection has the file open in WAL mode (each keeps the
-// -shm file) and no WAL holds commits: the file alone is the database.
-func (s state) idle() bool { return !s.shm && s.walSize <= 0 }
+// idle says the file is in WAL mode, no connection has it open (each
+// keeps the -shm file) and no WAL holds commits: the file alone is the
+// database.
+func (s state) idle() bool { return s.wal && !s.shm && s.walSize <= 0 }
 
 func (s state) same(o state) bool {
 	return os.SameFile(s.fi, o.fi) && s.fi.Size() == o.fi.Size() && s.fi.ModTime().Equal(o.fi.ModTime()) &&
 		s.walSize == o.walSize && s.shm == o.shm
-}
-
-// walMode reports whether the database file at path says it is in WAL
-// mode: its header's read and write versions are 2.
-func walMode(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var h [20]byte
-	if _, err := io.ReadFull(f, h[:]); err != nil {
-		return false
-	}
-	return string(h[:16]) == "SQLite format 3\x00" && h[18] == 2 && h[19] == 2
 }
 
 // openReaders opens the pool of connections that only read, opened
