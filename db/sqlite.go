@@ -1,6 +1,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -333,19 +334,9 @@ func (d *DB) openReaders(ctx context.Context, cfg Config, immutable bool) error 
 // size, and auto_vacuum INCREMENTAL, without which the file never shrinks
 // after deletes. Both persist in the file.
 func setUp(ctx context.Context, conn *sql.Conn, cfg Config) error {
-	size := cfg.PageSize
-	if size == 0 {
-		size = defaultPageSize
-	}
-	for _, p := range []string{
-		"PRAGMA page_size = " + strconv.Itoa(size),
-		"PRAGMA auto_vacuum = INCREMENTAL",
-	} {
-		if _, err := conn.ExecContext(ctx, p); err != nil {
-			return err
-		}
-	}
-	return nil
+	size := cmp.Or(cfg.PageSize, defaultPageSize)
+	_, err := conn.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(size)+"; PRAGMA auto_vacuum = INCREMENTAL")
+	return err
 }
 
 // bootstrap sets up a new file (setUp) and puts it in WAL mode, which
@@ -363,18 +354,18 @@ func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer conn.Close()
+	// The tables that mark a file attachstore has written.
 	var pages, stores int64
-	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT page_count, (SELECT count(*) FROM sqlite_master WHERE type = 'table'
+		AND name IN ('attachstore_schema_migrations', 'attachstore_blobs')) FROM pragma_page_count()`).Scan(&pages, &stores); err != nil {
 		return err
 	}
-	if d.Created = pages == 0; d.Created {
+	d.Created, d.Adopted = pages == 0, pages > 0 && stores == 0
+	if d.Created {
 		if err := setUp(ctx, conn, cfg); err != nil {
 			return err
 		}
-	} else if err := conn.QueryRowContext(ctx, qStoreTables).Scan(&stores); err != nil {
-		return err
 	}
-	d.Adopted = !d.Created && stores == 0
 	var mode string
 	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
 		return err
@@ -385,24 +376,21 @@ func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// qStoreTables counts the tables that mark a file attachstore has written.
-const qStoreTables = `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('attachstore_schema_migrations', 'attachstore_blobs')`
-
 // Space is how a database file uses its pages.
 type Space struct {
 	Pages, FreePages int64
 	// Incremental says free pages can be given back a few at a time
-	// (auto_vacuum INCREMENTAL). A file that another program created
-	// without it keeps its free pages until Compact.
+	// (auto_vacuum INCREMENTAL); a file another program created without
+	// it keeps them until Compact.
 	Incremental bool
 }
 
-// Space reports the file's pages as of now (zero for an in-memory
-// database).
+// Space reports the file's pages as of now (zero in memory or on
+// PostgreSQL, whose autovacuum looks after its space).
 func (d *DB) Space(ctx context.Context) (Space, error) {
 	var sp Space
 	if d.Memory || d.pg {
-		return sp, nil // PostgreSQL's autovacuum looks after its space
+		return sp, nil
 	}
 	// On the writer where there is one: a reader connection keeps the
 	// auto_vacuum mode it read when it opened, which Compact changes.
@@ -421,11 +409,11 @@ const vacuumStepBytes = 4 << 20
 
 // GiveBack returns free pages to the filesystem once they are at least
 // share of the file's pages: incremental vacuum in steps that are each
-// their own transaction, then a checkpoint that truncates the WAL and,
-// with it, the file. It stops when a step frees nothing more, and leaves
-// the free pages of a file without auto_vacuum INCREMENTAL alone (see
-// Compact). When an earlier GiveBack failed (a full disk), this one
-// finishes its work whatever the share.
+// their own transaction, until a step frees nothing more, then a
+// checkpoint that truncates the WAL and the file. A file without
+// auto_vacuum INCREMENTAL keeps its free pages (see Compact). After a
+// GiveBack that failed (a full disk), the next finishes its work whatever
+// the share.
 func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil
@@ -443,18 +431,12 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 			d.giveBackFailed.Store(true)
 		}
 	}()
-	if !vacuum {
-		return d.truncateWAL(ctx)
-	}
-	step := max(1, vacuumStepBytes/d.pageSize)
-	for free := sp.FreePages; free > 0; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	step := "PRAGMA incremental_vacuum(" + strconv.FormatInt(max(1, vacuumStepBytes/d.pageSize), 10) + ")"
+	for free, left := sp.FreePages, int64(0); vacuum && free > 0; free = left {
 		err := whileBusy(ctx, func() error {
-			// incremental_vacuum frees a page per step of its statement: it
-			// must be read to the end, not run with Exec.
-			rows, err := d.writer.QueryContext(ctx, "PRAGMA incremental_vacuum("+strconv.FormatInt(step, 10)+")")
+			// It frees a page per step of its statement: it must be read
+			// to the end, not run with Exec.
+			rows, err := d.writer.QueryContext(ctx, step)
 			if err != nil {
 				return err
 			}
@@ -466,40 +448,37 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 		if err != nil {
 			return err
 		}
-		// Each step's moved pages are copied into the file, and the file
-		// cut, before the next step: the WAL stays one step long however
-		// much moves, so that space comes back on a disk with little left.
+		// Each step's pages are copied into the file, and the file cut,
+		// before the next: the WAL stays one step long, so that space
+		// comes back on a disk with little left.
 		if _, err := d.checkpoint(ctx, "PASSIVE"); err != nil {
 			return err
 		}
-		var left int64
 		if err := d.writer.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&left); err != nil {
 			return err
 		}
 		if left >= free {
 			break
 		}
-		free = left
 	}
 	return d.truncateWAL(ctx)
 }
 
 // checkpoint copies the WAL back into the file on the writer's
-// connection, between two of this process's transactions (mode PASSIVE or
-// TRUNCATE), and reports whether a reader or writer kept it from copying
-// every frame.
+// connection, between two of this process's transactions, and reports
+// whether a reader or writer kept it from copying every frame.
 func (d *DB) checkpoint(ctx context.Context, mode string) (busy bool, err error) {
 	var b, log, done int64
 	err = d.writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &log, &done)
 	return b != 0, err
 }
 
-// Checkpoint copies the whole WAL back into the file, so that the next
-// write starts the WAL from its beginning instead of growing it: what every
-// write does first on a nearly full disk, where the WAL cannot grow as far
-// as it otherwise may (WALGrowth). The pages it copies were counted when
-// they were put, so the file has room for them. A reader still on old
-// frames, or another process's write, leaves the rest to the next call.
+// Checkpoint copies the WAL back into the file, so that the next write
+// starts the WAL from its beginning instead of growing it: what every
+// write does first on a nearly full disk (see WALGrowth). The pages it
+// copies were counted when they were put, so the file has room for them.
+// A reader still on old frames, or another process's write, leaves the
+// rest to the next call.
 func (d *DB) Checkpoint(ctx context.Context) error {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil
@@ -508,21 +487,15 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 	return err
 }
 
-// finalCheckpoint copies the WAL back into the file before Close, on the
-// writer's connection. PASSIVE, so that a reader of another process does
-// not hold Close up: what it keeps from being copied stays in the WAL, and
-// that process's close copies it. A transaction still running on the
-// writer is waited for up to the busy timeout, then left to SQLite's
-// close. An error (a full disk: the file grows by the pages the WAL adds)
-// says that the WAL stays beside the file, and that the next open
-// recovers it.
+// finalCheckpoint is Close's Checkpoint: PASSIVE, so that another
+// process's reader does not hold Close up (that process's close copies
+// the rest), and bounded by the busy timeout, after which a transaction
+// still running on the writer is left to SQLite's close. An error (a full
+// disk) leaves the WAL beside the file for the next open to recover.
 func (d *DB) finalCheckpoint() error {
-	if d.Memory || d.pg || d.writer == nil {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.busyTimeout)
 	defer cancel()
-	if _, err := d.checkpoint(ctx, "PASSIVE"); err != nil && ctx.Err() == nil {
+	if err := d.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("the write-ahead log could not be copied back into the file, so %s stays beside it "+
 			"and the next Open recovers it (nothing committed is lost): %w", filepath.Base(d.Path)+"-wal", err)
 	}
@@ -531,8 +504,8 @@ func (d *DB) finalCheckpoint() error {
 
 // truncateWAL copies the WAL back into the file and empties it, on the
 // writer's connection: from another, TRUNCATE would queue for the write
-// lock behind a busy writer. A reader still on old frames keeps it from
-// finishing; it tries again for up to the busy timeout, then leaves the
+// lock behind a busy writer. While a reader on old frames keeps it from
+// finishing, it tries again for up to the busy timeout, then leaves the
 // rest to the next GiveBack.
 func (d *DB) truncateWAL(ctx context.Context) error {
 	deadline := time.Now().Add(d.busyTimeout)
@@ -541,12 +514,8 @@ func (d *DB) truncateWAL(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if !busy {
-			d.giveBackFailed.Store(false)
-			return nil
-		}
-		if time.Now().After(deadline) {
-			d.giveBackFailed.Store(true)
+		if !busy || time.Now().After(deadline) {
+			d.giveBackFailed.Store(busy)
 			return nil
 		}
 		select {
@@ -580,12 +549,11 @@ func (d *DB) Compact(ctx context.Context) error {
 }
 
 // RowidTables returns the tables that are not attachstore's and whose
-// rows are keyed by an implicit rowid: a rowid table (not WITHOUT ROWID)
-// without an INTEGER PRIMARY KEY column, which would make the rowid a
-// column of its own. VACUUM may renumber those rowids (SQLite documents
-// it); an INTEGER PRIMARY KEY, and a WITHOUT ROWID table's key, it keeps.
-// Virtual tables are counted through their shadow tables. None on
-// PostgreSQL or in memory, where Compact does not vacuum.
+// rows are keyed by an implicit rowid, which VACUUM may renumber (SQLite
+// documents it): rowid tables without an INTEGER PRIMARY KEY (which
+// VACUUM keeps, as a WITHOUT ROWID table's key), virtual tables through
+// their shadow tables. None on PostgreSQL or in memory, where Compact does
+// not vacuum.
 func (d *DB) RowidTables(ctx context.Context) ([]string, error) {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil, nil
@@ -642,20 +610,17 @@ func (d *DB) Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error)
 		return nil, nil
 	}
 	var out []string
-	err := sqlx.SelectContext(ctx, q, &out, qCheck)
+	err := sqlx.SelectContext(ctx, q, &out, `SELECT 'integrity_check: ' || integrity_check
+		FROM pragma_integrity_check WHERE integrity_check <> 'ok'
+		UNION ALL
+		SELECT 'foreign_key_check: ' || "table" || ' row ' || coalesce(rowid, 'NULL') || ' refers to no row of ' || parent
+		FROM pragma_foreign_key_check`)
 	return out, err
 }
 
-// qCheck is what integrity_check finds (one row "ok" when nothing), then
-// each row foreign_key_check names.
-const qCheck = `SELECT 'integrity_check: ' || integrity_check FROM pragma_integrity_check WHERE integrity_check <> 'ok'
-	UNION ALL
-	SELECT 'foreign_key_check: ' || "table" || ' row ' || coalesce(rowid, 'NULL') || ' refers to no row of ' || parent
-	FROM pragma_foreign_key_check`
-
-// DiskBytes is the size on disk of an SQLite database file and its WAL
-// together, which is what giving pages back can shrink; 0 for an in-memory
-// or PostgreSQL database. A -wal file that is not there counts 0.
+// DiskBytes is the size on disk of an SQLite file and its WAL together,
+// which is what giving pages back can shrink; 0 in memory or on
+// PostgreSQL.
 func (d *DB) DiskBytes() int64 {
 	if d.Memory || d.pg {
 		return 0
