@@ -11,22 +11,18 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// urlSchemes are the schemes that name a PostgreSQL database, as pgx
-// accepts them (lower case).
-var urlSchemes = [...]string{"postgres://", "postgresql://"}
-
 // IsURL reports whether path names a PostgreSQL database rather than a
-// file: it starts with postgres:// or postgresql:// in any letter case, as
-// URL schemes are case-insensitive. It is the one test of that, for the
-// library and the command alike: a URL taken for a file path would put its
-// password in a "no such file" message.
+// file: it starts with postgres:// or postgresql:// in any letter case. It
+// is the one test of that, for the library and the command: a URL taken
+// for a file path would put its password in a "no such file" message.
 func IsURL(path string) bool {
 	return urlScheme(path) != ""
 }
 
-// urlScheme returns the scheme path starts with, in lower case, or "".
+// urlScheme returns the scheme path starts with, in lower case as pgx
+// accepts it, or "".
 func urlScheme(path string) string {
-	for _, s := range urlSchemes {
+	for _, s := range []string{"postgres://", "postgresql://"} {
 		if len(path) >= len(s) && strings.EqualFold(path[:len(s)], s) {
 			return s
 		}
@@ -43,26 +39,20 @@ func connString(rawURL string) string {
 	return rawURL
 }
 
-// Redact returns a PostgreSQL URL without its password, for messages and
-// output: the password of its user part and any password or sslpassword
-// query parameter are masked. A URL that does not parse is named by its
-// scheme alone, since where its password ends cannot be known. It is the
-// one redactor the library and the command use.
+// Redact returns a PostgreSQL URL with its user's password and any
+// password or sslpassword parameter masked. A URL that does not parse is
+// named by its scheme alone: where its password ends cannot be known.
 func Redact(rawURL string) string {
 	u, err := url.Parse(connString(rawURL))
 	if err != nil || u.Opaque != "" {
 		return urlScheme(rawURL) + "(an unparsable URL)"
 	}
 	q := u.Query()
-	masked := false
 	for k := range q {
 		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
 			q[k] = []string{"xxxxx"}
-			masked = true
+			u.RawQuery = q.Encode()
 		}
-	}
-	if masked {
-		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }
@@ -83,20 +73,14 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}()
 	h.SetMaxOpenConns(postgresMaxConns)
 	h.SetMaxIdleConns(postgresMaxConns)
-	if err := h.PingContext(ctx); err != nil {
-		return nil, err
-	}
 	// attachstore's tables live in the first schema of the search_path
 	// that exists; with none, there is nowhere a store could be.
 	var schemaName sql.NullString
-	if err := h.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schemaName); err != nil {
+	var path string
+	if err := h.QueryRowContext(ctx, `SELECT current_schema(), current_setting('search_path')`).Scan(&schemaName, &path); err != nil {
 		return nil, err
 	}
 	if !schemaName.Valid {
-		var path string
-		if err := h.QueryRowContext(ctx, `SHOW search_path`).Scan(&path); err != nil {
-			return nil, err
-		}
 		return nil, fmt.Errorf("%w: no schema on the search_path (%s) exists in the database; "+
 			"create the schema (CREATE SCHEMA), or name one that exists in the URL's search_path", ErrNotAStore, path)
 	}
@@ -109,13 +93,9 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 		FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables, &stores); err != nil {
 		return nil, err
 	}
-	switch {
-	case stores == 0 && cfg.Existing:
+	if stores == 0 && cfg.Existing {
 		return nil, errNeverWritten
-	case tables == 0:
-		d.Created = true
-	case stores == 0:
-		d.Adopted = true
 	}
+	d.Created, d.Adopted = tables == 0, tables > 0 && stores == 0
 	return d, migrate(ctx, h.DB, cfg.Path)
 }

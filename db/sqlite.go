@@ -46,19 +46,14 @@ func (d *DB) params(cfg Config) url.Values {
 	return q
 }
 
-// driverName is mattn/go-sqlite3 with the pragmas it has no DSN parameter
-// for, run on every new connection: pragmas are per connection, so a
-// pooled connection opened later gets them too.
+// driverName is mattn/go-sqlite3 running, on every new connection, the
+// pragmas it has no DSN parameter for.
 const driverName = "sqlite3-attachstore"
 
 func init() {
 	pragmas := []string{
-		// Statement journals stay in memory: on disk each would be a
-		// temp file.
-		"PRAGMA temp_store = MEMORY",
-		// The background checkpointer copies the WAL back, so that no
-		// commit pays for a checkpoint (see checkpointer).
-		"PRAGMA wal_autocheckpoint = 0",
+		"PRAGMA temp_store = MEMORY",    // statement journals: no temp files
+		"PRAGMA wal_autocheckpoint = 0", // see checkpointer
 		"PRAGMA journal_size_limit = " + strconv.Itoa(WALGrowth),
 	}
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
@@ -98,10 +93,9 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 	_, _ = rand.Read(name[:])
 	// The memdb VFS shares one database among this process's connections by
 	// name. It has no WAL, so a reader would see "database is locked" while
-	// a write is open: an in-memory store does all its work on one
-	// connection. The database lives as long as its last connection, and
-	// database/sql closes a connection whenever a transaction's context
-	// ends first, so a second connection is held, idle, until Close.
+	// a write is open: all work goes through one connection. The database
+	// lives as long as its last connection, and database/sql closes one
+	// whose transaction's context ends first, so keep holds a second.
 	d := &DB{Memory: true, Created: true, busyTimeout: cfg.BusyTimeout}
 	q := d.params(cfg)
 	q.Set("vfs", "memdb")
@@ -139,9 +133,8 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if cfg.ReadOnly {
 		return d, openReadOnly(ctx, d, cfg)
 	}
-	// SQLite creates files with mode 0644 (less umask); attachments are
-	// private, so the file is created first. Its -wal and -shm files take
-	// its mode.
+	// SQLite creates files with mode 0644; attachments are private, so the
+	// file is created first. Its -wal and -shm take its mode.
 	if cfg.Existing {
 		if _, err := os.Stat(abs); err != nil {
 			return nil, err
@@ -171,8 +164,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err := d.openReaders(ctx, cfg, false); err != nil {
 		return nil, err
 	}
-	// Opened on first use, and closed when idle, so that it holds no file
-	// descriptor between checkpoints.
+	// Closed when idle: it holds no descriptor between checkpoints.
 	d.maint = openHandle(d.dsn("rw", false, d.params(cfg)))
 	d.maint.SetMaxOpenConns(1)
 	d.maint.SetConnMaxIdleTime(time.Minute)
@@ -180,16 +172,14 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	return d, nil
 }
 
-// openReadOnly opens an existing store on connections opened read-only
-// (mode=ro), which SQLite lets write nothing, whatever SQL runs on them.
-// Such a connection reads a WAL-mode file through the -shm file beside it,
-// and creates it, and an empty -wal, where they are missing; it can never
-// remove them, nor copy a WAL back into the file. Where SQLite could not
-// create them (a directory this process cannot write, read-only media), or
-// would create them with the read-only mode of a file this process cannot
-// write, and no connection has the file open (no -shm), the file is opened
-// immutable instead: SQLite then reads it without locks or a WAL,
-// assuming nothing writes it while the store is open.
+// openReadOnly opens an existing store on mode=ro connections, which
+// SQLite lets write nothing. Such a connection reads a WAL-mode file
+// through its -shm, creating it and an empty -wal where missing, and
+// never removes them. Where SQLite could not create them (an unwritable
+// directory, read-only media) or would create them unwritable (an
+// unwritable file), and no connection has the file open, the file is
+// opened immutable: read without locks or a WAL, trusting that nothing
+// writes it.
 func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 	st, err := fileState(d.Path)
 	if err != nil {
@@ -199,31 +189,24 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 	if st.idle() && (!writable(d.Path) || !writable(filepath.Dir(d.Path))) {
 		immutable = true
 	} else if !st.shm && st.walSize > 0 && !writable(filepath.Dir(d.Path)) {
-		// An immutable open ignores the WAL, so the commits in it would
-		// be invisible; a plain one cannot create the -shm file.
+		// Immutable would ignore the WAL's commits; ro cannot create -shm.
 		return fmt.Errorf("%w: %s: its WAL (%s-wal) holds commits not yet copied into it, and "+
 			"without write access to its directory SQLite cannot read them; "+
 			"open it once where it can be written", ErrReadOnly, cfg.Path, filepath.Base(d.Path))
 	}
-	// Refuse a file that is not a store before a reader creates anything
-	// beside it.
+	// Refuse a file that is not a store before a reader creates files.
 	if err := d.look(ctx, cfg, true); err != nil {
 		return err
 	}
 	return d.openReaders(ctx, cfg, immutable)
 }
 
-// look checks, before anything writes to the file, that no schema object
-// in it is named as one of attachstore's without being attachstore's own
-// (see readVersion), so that a clash is refused with the file as it was;
-// for a read-only open (readOnly), that it is a store this build can read
-// as it is (usable). It reads on a connection that cannot write, so it
-// never checkpoints the WAL of a host that has the file open, and that
-// creates no -wal or -shm file: a WAL-mode file that no connection has
-// open, with no commits in a WAL (state.idle), is read immutable, and read
-// again if the file changed meanwhile; any other file read-only, except,
-// for a writable open, one with a rollback journal beside it, which may
-// need rolling back first.
+// look refuses, with the file as it was, a clash (see readVersion), and
+// for a read-only open anything but a store this build can read (usable).
+// It reads on a connection that cannot write, so it never checkpoints a
+// host's WAL, and creates no -wal or -shm: an idle file is read immutable,
+// and read again if it changed meanwhile; any other read-only, except, for
+// a writable open, one with a journal beside it to roll back.
 func (d *DB) look(ctx context.Context, cfg Config, readOnly bool) error {
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
@@ -239,8 +222,7 @@ func (d *DB) look(ctx context.Context, cfg Config, readOnly bool) error {
 		if !immutable {
 			return err
 		}
-		// An immutable connection trusts that nothing writes the file;
-		// what it read holds only if nothing did.
+		// What an immutable connection read holds only if nothing wrote.
 		after, serr := fileState(d.Path)
 		if serr != nil {
 			return serr
@@ -257,10 +239,9 @@ func (d *DB) look(ctx context.Context, cfg Config, readOnly bool) error {
 func (d *DB) lookOnce(ctx context.Context, cfg Config, readOnly, immutable bool) error {
 	mode := "ro"
 	if fi, err := os.Stat(d.Path + "-journal"); err == nil && fi.Size() > 0 && !readOnly && !immutable {
-		// Perhaps a hot journal, left by a host that stopped half-way
-		// through a transaction: only a connection that can write may
-		// roll it back, as the host's next connection would, and it must
-		// be rolled back before the file can be read.
+		// Perhaps a hot journal of a host that stopped mid-transaction:
+		// only a connection that can write may roll it back, as the
+		// host's next one would, before the file can be read.
 		mode = "rw"
 	}
 	h, err := sql.Open("sqlite3", d.dsn(mode, immutable, d.busy()))
@@ -275,11 +256,9 @@ func (d *DB) lookOnce(ctx context.Context, cfg Config, readOnly, immutable bool)
 	return nil
 }
 
-// state is what look compares to learn whether a file changed while it
-// read it: a write or a checkpoint moves the size or the modification
-// time, a connection that opens a WAL-mode file creates its -shm (and
-// -wal) and writes to the WAL, and a file put in its place is another
-// file.
+// state is what look compares to learn whether a file changed: a write or
+// a checkpoint moves its size or time, a connection creates -shm and
+// writes the WAL, a file put in its place is another file.
 type state struct {
 	fi      fs.FileInfo
 	walSize int64 // -1: no -wal file
@@ -339,10 +318,10 @@ func setUp(ctx context.Context, conn *sql.Conn, cfg Config) error {
 	return err
 }
 
-// bootstrap sets up a new file (setUp) and puts it in WAL mode, which
-// persists, and sets Created or Adopted. It runs on a connection with no
-// DSN pragmas: mattn/go-sqlite3 applies those in an order that freezes the
-// page size before it could be set.
+// bootstrap sets up a new file (setUp), puts the file in WAL mode, which
+// persists, and sets Created or Adopted. Its connection has no DSN
+// pragmas: mattn/go-sqlite3 applies them in an order that freezes the page
+// size before it could be set.
 func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
 	c, err := sql.Open("sqlite3", d.dsn("rw", false, d.busy()))
 	if err != nil {
