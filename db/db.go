@@ -20,20 +20,12 @@ import (
 
 // Config says how to open a database.
 type Config struct {
-	// Path is a file path, "" for a private in-memory database, or a
-	// postgres:// URL.
-	Path string
-	// Synchronous is SQLite's PRAGMA synchronous: OFF, NORMAL, FULL or EXTRA.
-	Synchronous string
-	// BusyTimeout bounds how long SQLite waits for a lock held by another
-	// process before reporting SQLITE_BUSY.
-	BusyTimeout time.Duration
-	// PageSize is the page size of a newly created file; 0 means 16 KiB.
-	PageSize int
-	// CacheSizeKiB is each connection's page cache; 0 leaves SQLite's.
-	CacheSizeKiB int
-	// ReadOnly opens an existing store for reading only.
-	ReadOnly bool
+	Path         string        // a file, "" for a private in-memory database, or a postgres:// URL
+	Synchronous  string        // PRAGMA synchronous
+	BusyTimeout  time.Duration // how long SQLite waits for another process's lock
+	PageSize     int           // of a new file; 0 means 16 KiB
+	CacheSizeKiB int           // each connection's page cache; 0 leaves SQLite's
+	ReadOnly     bool          // opens an existing store for reading only
 	// Existing opens only an existing store: a missing file is
 	// fs.ErrNotExist and a database attachstore never wrote ErrNotAStore.
 	Existing bool
@@ -44,11 +36,8 @@ type DB struct {
 	// Reader is the handle reads go through: a pool of read-only
 	// connections, or the writer for an in-memory database.
 	Reader *sqlx.DB
-	// Memory reports an in-memory database.
-	Memory bool
-	// Path is the absolute file path ("" when Memory), or the PostgreSQL
-	// URL without its password.
-	Path string
+	Memory bool   // an in-memory database
+	Path   string // the absolute file path ("" when Memory), or the URL without its password
 	// Created says Open made a new store; Adopted, that it added
 	// attachstore's tables to another program's database.
 	Created, Adopted bool

@@ -22,8 +22,8 @@ import (
 
 const migrationsTable = "attachstore_schema_migrations"
 
-// object is a schema object: its kind ("table", "index", "view" …) and
-// the table it belongs to (for a table, itself).
+// object is a schema object's kind ("table", "index" …) and the table it
+// belongs to (a table's is itself).
 type object struct{ kind, table string }
 
 func (o object) describe(name string) string {
@@ -60,14 +60,13 @@ func ownObjects(pg bool) map[string]object {
 	return own
 }
 
-// Every schema object whose name starts with attachstore_ (in any case on
-// SQLite, where names are case-insensitive), with the table it belongs to.
+// Every schema object named attachstore_… (in any case on SQLite, where
+// names are case-insensitive), with the table it belongs to.
 const (
 	qSQLiteObjects = `SELECT type, lower(name), lower(tbl_name) FROM sqlite_master
 		WHERE name LIKE 'attachstore\_%' ESCAPE '\'`
-	// Relations (tables, indexes, sequences, views …) and the types that
-	// are not a relation's own (a table's row type would clash with a type
-	// of its name) in the schema attachstore creates its tables in.
+	// Relations, and types that are not a relation's own (a table's row
+	// type would clash with a type of its name), in the current schema.
 	qPostgresObjects = `SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
 			WHEN 'i' THEN 'index' WHEN 'I' THEN 'partitioned index' WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
 			WHEN 'm' THEN 'materialized view' WHEN 'c' THEN 'type' WHEN 'f' THEN 'foreign table' ELSE 'relation' END,
@@ -86,21 +85,18 @@ const (
 )
 
 // readVersion returns the recorded schema version (-1 when none) and the
-// dirty flag, after a look that only reads: every schema object named as
-// one of attachstore's must be attachstore's own, as the recorded
-// migration made it, or it returns ErrNotAStore naming the objects that
-// are not. A dirty schema may lack some of its objects, and a newer one
-// has objects this build does not know: usable says what to do about
-// those.
+// dirty flag, reading only: every object named attachstore_… must be as
+// the recorded migration made it, or it returns ErrNotAStore naming those
+// that are not. A dirty schema may lack some; a newer one has objects this
+// build does not know (see usable).
 func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return -1, false, err
 	}
 	defer conn.Close()
-	// One snapshot: another process may be migrating the database, and
-	// its objects read before its version row would look like a clash. A
-	// BEGIN of its own, not BeginTx: the SQLite writer's transactions begin
+	// One snapshot, or another process's migration half-read would look
+	// like a clash. Not BeginTx: the SQLite writer's transactions begin
 	// IMMEDIATE, and Open must not wait for another writer's lock.
 	begin := "BEGIN"
 	if pg {
@@ -205,9 +201,9 @@ func schemaObjects(ctx context.Context, conn *sql.Conn, pg bool) (map[string]obj
 	return found, rows.Err()
 }
 
-// clash is the ErrNotAStore that names the objects that are not
-// attachstore's (all of found when names and missing are nil) and the
-// ones of its own that are missing, and why.
+// clash is the ErrNotAStore naming the objects that are not attachstore's
+// (all of found when names and missing are nil), its own that are
+// missing, and why.
 func clash(found map[string]object, names, missing []string, why string) error {
 	if names == nil && missing == nil {
 		names = slices.Collect(maps.Keys(found))
@@ -246,8 +242,8 @@ func clash(found map[string]object, names, missing []string, why string) error {
 		"rename the others, or keep the store in another file or schema", ErrNotAStore, msg)
 }
 
-// isDriverError reports an error of SQLite or PostgreSQL, as opposed to
-// database/sql's own (a value it could not convert).
+// isDriverError reports an error of SQLite or PostgreSQL, not
+// database/sql's (a value it could not convert).
 func isDriverError(err error) bool {
 	var se sqlite3.Error
 	var pe *pgconn.PgError
@@ -281,11 +277,11 @@ func usable(v int, dirty bool, err error) error {
 	return nil
 }
 
-// migrate brings db to schema.Version with golang-migrate, on SQLite, or
-// on PostgreSQL at pgURL. It refuses a clash, or a newer or dirty schema,
-// before golang-migrate touches anything. On SQLite it waits out, and
-// retries after, another process migrating the same file; on PostgreSQL
-// golang-migrate's advisory lock does that.
+// migrate brings db (on PostgreSQL, at pgURL) to schema.Version. It
+// refuses a clash, or a newer or dirty schema, before golang-migrate
+// touches anything. On SQLite it waits out, and retries after, another
+// process migrating the file; on PostgreSQL golang-migrate's advisory lock
+// does that.
 func migrate(ctx context.Context, db *sql.DB, pgURL string) error {
 	pg := pgURL != ""
 	for attempt := 0; ; attempt++ {
@@ -298,8 +294,8 @@ func migrate(ctx context.Context, db *sql.DB, pgURL string) error {
 		case v == schema.Version && !dirty:
 			return nil
 		case dirty:
-			// Another process may be half-way through migrating this file:
-			// the dirty flag is not atomic with the migration.
+			// Perhaps another process migrating: the flag is not atomic
+			// with the migration.
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -313,10 +309,9 @@ func migrate(ctx context.Context, db *sql.DB, pgURL string) error {
 	}
 }
 
-// up runs the migrations. On SQLite it runs them on db, the writer, and
-// drops the Migrate without Close, which would close db (it holds nothing
-// else). On PostgreSQL it runs them on a handle of its own, of which
-// golang-migrate keeps a connection, and closes it.
+// up runs the migrations: on SQLite on db, the writer, dropping the
+// Migrate without Close, which would close db; on PostgreSQL on a handle
+// of its own, which golang-migrate keeps a connection of, and closes.
 func up(ctx context.Context, db *sql.DB, pgURL string) (err error) {
 	dir, name := "sqlite", "sqlite3"
 	var drv database.Driver
@@ -350,10 +345,9 @@ func up(ctx context.Context, db *sql.DB, pgURL string) (err error) {
 	if pgURL != "" {
 		return nil
 	}
-	// golang-migrate's SQLite driver gives its table a unique index named
-	// version_unique, a name in the host's namespace that attachstore
-	// would hold (a host's own index of that name is left alone). Nothing
-	// needs the index: golang-migrate replaces the one row in a
+	// golang-migrate's SQLite driver makes an index version_unique, a name
+	// in the host's namespace (a host's own of that name is left alone).
+	// Nothing needs it: golang-migrate replaces its one row in a
 	// transaction.
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master

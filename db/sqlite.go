@@ -88,7 +88,7 @@ func (d *DB) dsn(mode string, immutable bool, q url.Values) string {
 	return u.String()
 }
 
-func openMemory(ctx context.Context, cfg Config) (*DB, error) {
+func openMemory(ctx context.Context, cfg Config) (_ *DB, err error) {
 	var name [12]byte
 	_, _ = rand.Read(name[:])
 	// The memdb VFS shares one database among this process's connections by
@@ -102,21 +102,18 @@ func openMemory(ctx context.Context, cfg Config) (*DB, error) {
 	w := openHandle("file:/attachstore-" + hex.EncodeToString(name[:]) + "?" + q.Encode())
 	w.SetMaxOpenConns(2)
 	d.writer, d.Reader = w, w
-	keep, err := w.Conn(ctx)
-	if err != nil {
-		w.Close()
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if d.keep, err = w.Conn(ctx); err != nil {
 		return nil, err
 	}
-	d.keep = keep
-	if err := setUp(ctx, keep, cfg); err != nil {
-		d.Close()
+	if err := setUp(ctx, d.keep, cfg); err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, w.DB, ""); err != nil {
-		d.Close()
-		return nil, err
-	}
-	return d, nil
+	return d, migrate(ctx, w.DB, "")
 }
 
 func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
@@ -244,10 +241,7 @@ func (d *DB) lookOnce(ctx context.Context, cfg Config, readOnly, immutable bool)
 		// host's next one would, before the file can be read.
 		mode = "rw"
 	}
-	h, err := sql.Open("sqlite3", d.dsn(mode, immutable, d.busy()))
-	if err != nil {
-		return err
-	}
+	h, _ := sql.Open("sqlite3", d.dsn(mode, immutable, d.busy())) // fails only for an unregistered driver
 	defer h.Close()
 	v, dirty, err := readVersion(ctx, h, false)
 	if readOnly || err != nil || v < 0 && cfg.Existing {
@@ -323,10 +317,7 @@ func setUp(ctx context.Context, conn *sql.Conn, cfg Config) error {
 // pragmas: mattn/go-sqlite3 applies them in an order that freezes the page
 // size before it could be set.
 func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
-	c, err := sql.Open("sqlite3", d.dsn("rw", false, d.busy()))
-	if err != nil {
-		return err
-	}
+	c, _ := sql.Open("sqlite3", d.dsn("rw", false, d.busy()))
 	defer c.Close()
 	conn, err := c.Conn(ctx)
 	if err != nil {
@@ -572,12 +563,9 @@ func (d *DB) Backup(ctx context.Context, path string) error {
 	if d.pg {
 		return errors.New("a PostgreSQL store is backed up with the server's own tools (pg_dump, base backups)")
 	}
-	h, err := sql.Open("sqlite3", d.dsn("ro", d.immutable, d.busy()))
-	if err != nil {
-		return err
-	}
+	h, _ := sql.Open("sqlite3", d.dsn("ro", d.immutable, d.busy()))
 	defer h.Close()
-	_, err = h.ExecContext(ctx, "VACUUM INTO ?", path)
+	_, err := h.ExecContext(ctx, "VACUUM INTO ?", path)
 	return err
 }
 
