@@ -12,21 +12,15 @@ import (
 // checkpointDelay gathers the commits of a burst into one checkpoint.
 const checkpointDelay = 100 * time.Millisecond
 
-// checkpointer copies committed WAL frames back into the database file in
-// the background, with PASSIVE checkpoints on a connection of its own, so
-// that no commit pays for one: with SQLite's automatic checkpoint, the
-// commit that crosses 1000 WAL pages copies them all before it returns (a
-// 1 GiB PutReader, its whole WAL: W5's put measured 0.67× → 0.54× of a
-// file write without this). Commits are durable without it; a checkpoint
-// only keeps the WAL short.
-//
-// The WAL starts again from its beginning only when a write transaction
-// begins with every frame copied, which a checkpoint beside a steady
-// stream of commits never achieves. So when the WAL holds more than
-// WALGrowth, the checkpoint is finished on the writer's own connection,
-// between two of this process's writes. A failed checkpoint (a full disk)
-// is tried again at the next commit, and counted for Stats. The zero
-// checkpointer (in memory, read-only, PostgreSQL) does nothing.
+// checkpointer copies committed WAL frames back into the file in the
+// background (PASSIVE, on a connection of its own), so that no commit pays
+// for it: SQLite's automatic checkpoint makes the commit that crosses 1000
+// WAL pages copy them all (W5's put measured 0.67× → 0.54× of a file write
+// without this). The WAL restarts only when a write begins with every
+// frame copied, which never happens beside a steady stream of commits, so
+// past WALGrowth the checkpoint is finished on the writer's connection,
+// between two writes. A failure (a full disk) is counted, and tried again
+// at the next commit. The zero checkpointer does nothing.
 type checkpointer struct {
 	wake, quit chan struct{}
 	done       sync.WaitGroup
@@ -57,13 +51,6 @@ func (c *checkpointer) start(maint, writer *sqlx.DB, pageSize int64) {
 			}
 		}
 	})
-}
-
-func (c *checkpointer) stop() {
-	if c.quit != nil {
-		close(c.quit)
-		c.done.Wait()
-	}
 }
 
 // Committed tells the database that a write transaction committed: a

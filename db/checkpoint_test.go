@@ -13,7 +13,7 @@ func TestCheckpointerCountsFailures(t *testing.T) {
 	h.Close() // every checkpoint on it fails
 	var d DB
 	d.ckpt.start(h, h, 4096)
-	defer d.ckpt.stop()
+	defer d.Close()
 	d.Committed()
 	for deadline := time.Now().Add(5 * time.Second); d.CheckpointFailures() == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

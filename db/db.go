@@ -12,6 +12,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -86,13 +88,21 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 // Close closes every handle, the writer last: the last connection to
 // close copies the WAL back and removes it. SQLite's close says nothing
 // when it cannot (a full disk), so the writer first copies the WAL back
-// itself, and Close returns that checkpoint's error after closing
-// everything.
+// itself (PASSIVE: another process's reader does not hold Close up, and
+// that process's close copies the rest; for up to the busy timeout, then a
+// transaction still on the writer is left to SQLite's close), and Close
+// returns that checkpoint's error after closing everything.
 func (d *DB) Close() error {
-	d.ckpt.stop()
+	if d.ckpt.quit != nil {
+		close(d.ckpt.quit)
+		d.ckpt.done.Wait()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.busyTimeout)
+	defer cancel()
 	var errs []error
-	if err := d.finalCheckpoint(); err != nil {
-		errs = append(errs, err)
+	if err := d.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+		errs = append(errs, fmt.Errorf("the write-ahead log could not be copied back into the file, so %s stays beside it "+
+			"and the next Open recovers it (nothing committed is lost): %w", filepath.Base(d.Path)+"-wal", err))
 	}
 	for _, h := range []*sqlx.DB{d.maint, d.Reader} {
 		if h != nil && h != d.writer {

@@ -51,18 +51,13 @@ func (d *DB) params(cfg Config) url.Values {
 const driverName = "sqlite3-attachstore"
 
 func init() {
-	pragmas := []string{
-		"PRAGMA temp_store = MEMORY",    // statement journals: no temp files
-		"PRAGMA wal_autocheckpoint = 0", // see checkpointer
-		"PRAGMA journal_size_limit = " + strconv.Itoa(WALGrowth),
-	}
+	// Statement journals in memory, not temp files; no automatic
+	// checkpoint (see checkpointer).
+	pragmas := "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = " +
+		strconv.Itoa(WALGrowth)
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		for _, p := range pragmas {
-			if _, err := c.Exec(p, nil); err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-		}
-		return nil
+		_, err := c.Exec(pragmas, nil)
+		return err
 	}})
 }
 
@@ -457,21 +452,6 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 	return err
 }
 
-// finalCheckpoint is Close's Checkpoint: PASSIVE, so that another
-// process's reader does not hold Close up (that process's close copies
-// the rest), and bounded by the busy timeout, after which a transaction
-// still running on the writer is left to SQLite's close. An error (a full
-// disk) leaves the WAL beside the file for the next open to recover.
-func (d *DB) finalCheckpoint() error {
-	ctx, cancel := context.WithTimeout(context.Background(), d.busyTimeout)
-	defer cancel()
-	if err := d.Checkpoint(ctx); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("the write-ahead log could not be copied back into the file, so %s stays beside it "+
-			"and the next Open recovers it (nothing committed is lost): %w", filepath.Base(d.Path)+"-wal", err)
-	}
-	return nil
-}
-
 // truncateWAL copies the WAL back into the file and empties it, on the
 // writer's connection: from another, TRUNCATE would queue for the write
 // lock behind a busy writer. While a reader on old frames keeps it from
@@ -507,13 +487,11 @@ func (d *DB) Compact(ctx context.Context) error {
 	if d.writer == nil {
 		return ErrReadOnly
 	}
-	for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"} {
-		if err := whileBusy(ctx, func() error {
-			_, err := d.writer.ExecContext(ctx, q)
-			return err
-		}); err != nil {
-			return err
-		}
+	if err := whileBusy(ctx, func() error {
+		_, err := d.writer.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM")
+		return err
+	}); err != nil {
+		return err
 	}
 	return d.truncateWAL(ctx)
 }
