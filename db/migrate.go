@@ -208,8 +208,7 @@ func clash(found map[string]object, names, missing []string, why string) error {
 	if names == nil && missing == nil {
 		names = slices.Collect(maps.Keys(found))
 	}
-	own := ownObjects(false)
-	maps.Copy(own, ownObjects(true))
+	own := ownObjects(true) // SQLite's and PostgreSQL's
 	var parts []string
 	for _, l := range []struct {
 		names  []string

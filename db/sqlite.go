@@ -25,11 +25,10 @@ import (
 // its row fit in one page, and a b-tree stays shallow.
 const defaultPageSize = 16384
 
-// WALGrowth is how far the WAL may grow between two checkpoints while
-// writes go on (see checkpointer), and the size a reset WAL is cut back
-// to (journal_size_limit), so that steady small commits write over blocks
-// the file already has. The root package checkpoints before each write
-// (Checkpoint) where the disk has less than twice this free.
+// WALGrowth is how far the WAL may grow between checkpoints while writes
+// go on (see checkpointer), and what a reset WAL is cut back to
+// (journal_size_limit). Where the disk has less than twice this free, the
+// root package checkpoints before each write.
 const WALGrowth = 64 << 20
 
 // params are the DSN pragmas of attachstore's own connections.
@@ -72,8 +71,7 @@ func (d *DB) busy() url.Values {
 	return url.Values{"_busy_timeout": {strconv.FormatInt(d.busyTimeout.Milliseconds(), 10)}}
 }
 
-// dsn is the file: URI of d's file in mode (ro or rw), immutable where
-// asked, with q's parameters.
+// dsn is the file: URI of d's file in mode (ro, rw), with q's parameters.
 func (d *DB) dsn(mode string, immutable bool, q url.Values) string {
 	q.Set("mode", mode)
 	if immutable {
@@ -148,7 +146,8 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if err := d.bootstrap(ctx, cfg); err != nil {
 		return nil, err
 	}
-	d.writer = openHandle(d.dsn("rw", false, d.params(cfg)))
+	dsn := d.dsn("rw", false, d.params(cfg))
+	d.writer = openHandle(dsn)
 	d.writer.SetMaxOpenConns(1)
 	if err := migrate(ctx, d.writer.DB, ""); err != nil {
 		return nil, err
@@ -157,7 +156,7 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 		return nil, err
 	}
 	// Closed when idle: it holds no descriptor between checkpoints.
-	d.maint = openHandle(d.dsn("rw", false, d.params(cfg)))
+	d.maint = openHandle(dsn)
 	d.maint.SetMaxOpenConns(1)
 	d.maint.SetConnMaxIdleTime(time.Minute)
 	d.ckpt.start(d.maint, d.writer, d.pageSize)
@@ -177,10 +176,8 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	immutable := false
-	if st.idle() && (!writable(d.Path) || !writable(filepath.Dir(d.Path))) {
-		immutable = true
-	} else if !st.shm && st.walSize > 0 && !writable(filepath.Dir(d.Path)) {
+	immutable := st.idle() && (!writable(d.Path) || !writable(filepath.Dir(d.Path)))
+	if !immutable && !st.shm && st.walSize > 0 && !writable(filepath.Dir(d.Path)) {
 		// Immutable would ignore the WAL's commits; ro cannot create -shm.
 		return fmt.Errorf("%w: %s: its WAL (%s-wal) holds commits not yet copied into it, and "+
 			"without write access to its directory SQLite cannot read them; "+
@@ -200,7 +197,6 @@ func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 // and read again if it changed meanwhile; any other read-only, except, for
 // a writable open, one with a journal beside it to roll back.
 func (d *DB) look(ctx context.Context, cfg Config, readOnly bool) error {
-	const attempts = 5
 	for attempt := 1; ; attempt++ {
 		before, err := fileState(d.Path)
 		if err != nil {
@@ -222,7 +218,7 @@ func (d *DB) look(ctx context.Context, cfg Config, readOnly bool) error {
 		if after.same(before) {
 			return err
 		}
-		if attempt == attempts {
+		if attempt == 5 {
 			return fmt.Errorf("the file kept changing while attachstore looked at it; try again")
 		}
 	}
@@ -275,9 +271,8 @@ func fileState(path string) (state, error) {
 	return st, nil
 }
 
-// idle says the file is in WAL mode, no connection has it open (each
-// keeps the -shm file) and no WAL holds commits: the file alone is the
-// database.
+// idle says the file is in WAL mode, no connection has it open (no -shm)
+// and no WAL holds commits: the file alone is the database.
 func (s state) idle() bool { return s.wal && !s.shm && s.walSize <= 0 }
 
 func (s state) same(o state) bool {
@@ -285,8 +280,7 @@ func (s state) same(o state) bool {
 		s.walSize == o.walSize && s.shm == o.shm
 }
 
-// openReaders opens the pool of connections that only read, opened
-// read-only (and immutable where openReadOnly says).
+// openReaders opens the read-only pool (immutable where openReadOnly says).
 func (d *DB) openReaders(ctx context.Context, cfg Config, immutable bool) error {
 	rq := d.params(cfg)
 	rq.Del("_txlock")
@@ -298,9 +292,8 @@ func (d *DB) openReaders(ctx context.Context, cfg Config, immutable bool) error 
 	return d.Reader.QueryRowContext(ctx, "PRAGMA page_size").Scan(&d.pageSize)
 }
 
-// setUp fixes what must be set before the first table exists: the page
-// size, and auto_vacuum INCREMENTAL, without which the file never shrinks
-// after deletes. Both persist in the file.
+// setUp sets, before the first table, the page size and auto_vacuum
+// INCREMENTAL, without which the file never shrinks after deletes.
 func setUp(ctx context.Context, conn *sql.Conn, cfg Config) error {
 	size := cmp.Or(cfg.PageSize, defaultPageSize)
 	_, err := conn.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(size)+"; PRAGMA auto_vacuum = INCREMENTAL")
@@ -439,11 +432,10 @@ func (d *DB) checkpoint(ctx context.Context, mode string) (busy bool, err error)
 }
 
 // Checkpoint copies the WAL back into the file, so that the next write
-// starts the WAL from its beginning instead of growing it: what every
-// write does first on a nearly full disk (see WALGrowth). The pages it
-// copies were counted when they were put, so the file has room for them.
-// A reader still on old frames, or another process's write, leaves the
-// rest to the next call.
+// restarts the WAL instead of growing it (see WALGrowth). The file has
+// room for the pages: they were counted when they were put. What a reader
+// on old frames, or another process's write, holds back waits for the
+// next call.
 func (d *DB) Checkpoint(ctx context.Context) error {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil
@@ -452,11 +444,10 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 	return err
 }
 
-// truncateWAL copies the WAL back into the file and empties it, on the
-// writer's connection: from another, TRUNCATE would queue for the write
-// lock behind a busy writer. While a reader on old frames keeps it from
-// finishing, it tries again for up to the busy timeout, then leaves the
-// rest to the next GiveBack.
+// truncateWAL copies the WAL back and empties it, on the writer (from
+// another connection it would queue behind a busy writer). While a reader
+// on old frames holds it back, it retries up to the busy timeout, then
+// leaves the rest to the next GiveBack.
 func (d *DB) truncateWAL(ctx context.Context) error {
 	deadline := time.Now().Add(d.busyTimeout)
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
@@ -476,10 +467,9 @@ func (d *DB) truncateWAL(ctx context.Context) error {
 	}
 }
 
-// Compact rewrites the whole file (VACUUM) with auto_vacuum INCREMENTAL,
-// so that every free page is given back and later ones can be. It holds
-// the write lock while it runs and needs free disk space about the size of
-// the file.
+// Compact rewrites the file (VACUUM) with auto_vacuum INCREMENTAL: every
+// free page is given back, and later ones can be. It holds the write lock
+// and needs free space about the file's size.
 func (d *DB) Compact(ctx context.Context) error {
 	if d.Memory || d.pg {
 		return nil
@@ -533,10 +523,9 @@ func (d *DB) RowidTables(ctx context.Context) ([]string, error) {
 	return names, rows.Err()
 }
 
-// Backup writes a consistent copy of the database, as of one snapshot, to
-// path, an empty file (VACUUM INTO), while writers go on. It reads on a
-// connection of its own: the read pool's refuse anything that writes,
-// even to another file.
+// Backup writes a copy of one snapshot to path, an empty file (VACUUM
+// INTO), while writers go on, on a connection of its own: the read pool's
+// refuse anything that writes, even to another file.
 func (d *DB) Backup(ctx context.Context, path string) error {
 	if d.pg {
 		return errors.New("a PostgreSQL store is backed up with the server's own tools (pg_dump, base backups)")
@@ -547,9 +536,9 @@ func (d *DB) Backup(ctx context.Context, path string) error {
 	return err
 }
 
-// Check runs SQLite's integrity and foreign key checks through q (a read
-// transaction) and returns their findings; none means the file is sound.
-// PostgreSQL enforces its keys always and has no such check to run.
+// Check returns what SQLite's integrity and foreign key checks find,
+// through q (a read transaction); nothing on PostgreSQL, which always
+// enforces its keys.
 func (d *DB) Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error) {
 	if d.pg {
 		return nil, nil
