@@ -205,40 +205,30 @@ func (d *DB) look(ctx context.Context, cfg Config, readOnly bool) error {
 		if before.fi.Size() == 0 && !readOnly && !cfg.Existing {
 			return nil // a new file holds nothing to clash with
 		}
-		immutable := before.idle()
-		err = d.lookOnce(ctx, cfg, readOnly, immutable)
+		immutable, mode := before.idle(), "ro"
+		if fi, err := os.Stat(d.Path + "-journal"); err == nil && fi.Size() > 0 && !readOnly && !immutable {
+			// Perhaps a hot journal of a host that stopped mid-transaction:
+			// only a connection that can write may roll it back, as the
+			// host's next one would, before the file can be read.
+			mode = "rw"
+		}
+		h, _ := sql.Open("sqlite3", d.dsn(mode, immutable, d.busy())) // fails only for an unregistered driver
+		v, dirty, err := readVersion(ctx, h, false)
+		h.Close()
+		if readOnly || err != nil || v < 0 && cfg.Existing {
+			err = usable(v, dirty, err) // anything else is migrate's to judge
+		}
 		if !immutable {
 			return err
 		}
 		// What an immutable connection read holds only if nothing wrote.
-		after, serr := fileState(d.Path)
-		if serr != nil {
-			return serr
-		}
-		if after.same(before) {
-			return err
+		if after, serr := fileState(d.Path); serr != nil || after.same(before) {
+			return cmp.Or(serr, err)
 		}
 		if attempt == 5 {
 			return fmt.Errorf("the file kept changing while attachstore looked at it; try again")
 		}
 	}
-}
-
-func (d *DB) lookOnce(ctx context.Context, cfg Config, readOnly, immutable bool) error {
-	mode := "ro"
-	if fi, err := os.Stat(d.Path + "-journal"); err == nil && fi.Size() > 0 && !readOnly && !immutable {
-		// Perhaps a hot journal of a host that stopped mid-transaction:
-		// only a connection that can write may roll it back, as the
-		// host's next one would, before the file can be read.
-		mode = "rw"
-	}
-	h, _ := sql.Open("sqlite3", d.dsn(mode, immutable, d.busy())) // fails only for an unregistered driver
-	defer h.Close()
-	v, dirty, err := readVersion(ctx, h, false)
-	if readOnly || err != nil || v < 0 && cfg.Existing {
-		return usable(v, dirty, err)
-	}
-	return nil
 }
 
 // state is what look compares to learn whether a file changed: a write or
