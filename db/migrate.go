@@ -208,31 +208,28 @@ func clash(found map[string]object, names, missing []string, why string) error {
 	if names == nil && missing == nil {
 		names = slices.Collect(maps.Keys(found))
 	}
-	own := ownObjects(true) // SQLite's and PostgreSQL's
 	var parts []string
-	for _, l := range []struct {
-		names  []string
-		in     map[string]object
-		format string
-	}{{names, found, "%s %s not attachstore's"}, {missing, own, "attachstore's %s %s missing"}} {
-		if len(l.names) == 0 {
-			continue
+	list := func(names []string, in map[string]object, format string) {
+		if len(names) == 0 {
+			return
 		}
-		slices.Sort(l.names)
+		slices.Sort(names)
 		var objs []string
-		for i, n := range l.names {
+		for i, n := range names {
 			if i == 3 {
-				objs = append(objs, fmt.Sprintf("%d more", len(l.names)-i))
+				objs = append(objs, fmt.Sprintf("%d more", len(names)-i))
 				break
 			}
-			objs = append(objs, l.in[n].describe(n))
+			objs = append(objs, in[n].describe(n))
 		}
-		verb := "is"
-		if len(l.names) > 1 {
-			verb = "are"
+		verb := "are"
+		if len(names) == 1 {
+			verb = "is"
 		}
-		parts = append(parts, fmt.Sprintf(l.format, strings.Join(objs, ", "), verb))
+		parts = append(parts, fmt.Sprintf(format, strings.Join(objs, ", "), verb))
 	}
+	list(names, found, "%s %s not attachstore's")
+	list(missing, ownObjects(true), "attachstore's %s %s missing")
 	msg := strings.Join(parts, ", and ")
 	if why != "" {
 		msg += " (" + why + ")"
