@@ -55,8 +55,7 @@ type DB struct {
 	keep        *sql.Conn // holds an in-memory database open
 	maint       *sqlx.DB  // runs the checkpointer's checkpoints
 	ckpt        checkpointer
-	// giveBackFailed says the last GiveBack did not finish: the next one
-	// completes it.
+	// giveBackFailed: the last GiveBack did not finish; the next one does.
 	giveBackFailed atomic.Bool
 }
 

@@ -132,10 +132,8 @@ func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
 		return -1, false, clash(map[string]object{migrationsTable: mig}, nil, nil,
 			fmt.Sprintf("its columns are (%s), golang-migrate's are (version, dirty)", cols))
 	}
-	var (
-		v     sql.NullInt64
-		dirty sql.NullBool
-	)
+	var v sql.NullInt64
+	var dirty sql.NullBool
 	err = conn.QueryRowContext(ctx, `SELECT version, dirty FROM `+migrationsTable+` LIMIT 1`).Scan(&v, &dirty)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

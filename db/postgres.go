@@ -15,9 +15,7 @@ import (
 // file: it starts with postgres:// or postgresql:// in any letter case. It
 // is the one test of that, for the library and the command: a URL taken
 // for a file path would put its password in a "no such file" message.
-func IsURL(path string) bool {
-	return urlScheme(path) != ""
-}
+func IsURL(path string) bool { return urlScheme(path) != "" }
 
 // urlScheme returns the scheme path starts with, in lower case as pgx
 // accepts it, or "".
@@ -33,10 +31,8 @@ func urlScheme(path string) string {
 // connString is the URL as pgx parses it: pgx recognises only a lower-case
 // scheme, and would read POSTGRES://… as a key=value string.
 func connString(rawURL string) string {
-	if s := urlScheme(rawURL); s != "" {
-		return s + rawURL[len(s):]
-	}
-	return rawURL
+	s := urlScheme(rawURL)
+	return s + rawURL[len(s):]
 }
 
 // Redact returns a PostgreSQL URL with its user's password and any
