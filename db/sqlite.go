@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -488,29 +489,21 @@ func (d *DB) RowidTables(ctx context.Context) ([]string, error) {
 	}
 	// An INTEGER PRIMARY KEY declared DESC is not the rowid: SQLite gives
 	// it an index of its own (origin 'pk'), as for any other key.
-	rows, err := d.writer.QueryContext(ctx, `SELECT t.name FROM pragma_table_list AS t
+	var names []string
+	if err := d.writer.SelectContext(ctx, &names, `SELECT t.name FROM pragma_table_list AS t
 		WHERE t.schema = 'main' AND t.type IN ('table', 'shadow') AND NOT t.wr
 			AND t.name NOT LIKE 'sqlite\_%' ESCAPE '\'
 			AND NOT ((SELECT count(*) FROM pragma_table_info(t.name) WHERE pk > 0) = 1
 				AND (SELECT upper(type) FROM pragma_table_info(t.name) WHERE pk > 0) = 'INTEGER'
 				AND NOT EXISTS (SELECT 1 FROM pragma_index_list(t.name) WHERE origin = 'pk'))
-		ORDER BY t.name`)
-	if err != nil {
+		ORDER BY t.name`); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	own := ownObjects(false)
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		if _, ok := own[strings.ToLower(name)]; !ok {
-			names = append(names, name)
-		}
-	}
-	return names, rows.Err()
+	return slices.DeleteFunc(names, func(name string) bool {
+		_, ok := own[strings.ToLower(name)]
+		return ok
+	}), nil
 }
 
 // Backup writes a copy of one snapshot to path, an empty file (VACUUM
