@@ -5,20 +5,16 @@ package db
 import "os"
 
 // writable reports whether this process may write path. Without access(2)
-// a file is asked by opening it for writing, which changes nothing; a
-// directory is taken as writable, and SQLite says so if it is not.
+// a file is opened for writing, which changes nothing; a directory is
+// taken as writable, and SQLite says so if it is not.
 func writable(path string) bool {
 	fi, err := os.Stat(path)
-	if err != nil {
-		return false
-	}
-	if fi.IsDir() {
-		return true
+	if err != nil || fi.IsDir() {
+		return err == nil
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return false
+	if err == nil {
+		f.Close()
 	}
-	f.Close()
-	return true
+	return err == nil
 }

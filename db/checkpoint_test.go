@@ -1,7 +1,6 @@
 package db
 
 import (
-	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,17 +9,17 @@ import (
 // TestCheckpointerCountsFailures: a background checkpoint that fails is
 // counted (DB.CheckpointFailures, Stats.CheckpointFailures), not dropped.
 func TestCheckpointerCountsFailures(t *testing.T) {
-	h := openHandle(fileDSN(filepath.Join(t.TempDir(), "c.db"), url.Values{}))
+	h := openHandle("file:" + filepath.Join(t.TempDir(), "c.db"))
 	h.Close() // every checkpoint on it fails
-	c := startCheckpointer(h, h, 4096)
-	defer c.stop()
-	c.kick()
-	for deadline := time.Now().Add(5 * time.Second); c.failures.Load() == 0; time.Sleep(10 * time.Millisecond) {
+	var d DB
+	d.ckpt.start(h, h, 4096)
+	defer d.Close()
+	d.Committed()
+	for deadline := time.Now().Add(5 * time.Second); d.CheckpointFailures() == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("a failed checkpoint was not counted within 5s")
 		}
 	}
-	d := &DB{ckpt: c}
 	if got := d.CheckpointFailures(); got != 1 {
 		t.Errorf("CheckpointFailures = %d after one failed checkpoint, want 1", got)
 	}

@@ -1,18 +1,19 @@
 // Package db opens attachstore's database and holds what differs between
-// engines: how connections are opened and pooled, how a new file is set up,
-// the migrations, how driver errors are classified, and the maintenance
-// that only one engine has (checkpoints, vacuum, backup). The root package
-// writes its logic once against what this package exports.
+// engines: connections and pools, setting up a new file, the migrations,
+// classifying driver errors, and SQLite's maintenance (checkpoints,
+// vacuum, backup).
 //
-// It is attachstore's internals, exported only because the root package and
-// the command are its callers: it carries no compatibility promise, and
-// any release may change or remove any of it. Use package attachstore.
+// It is attachstore's internals, exported only for the root package and
+// the command: it carries no compatibility promise. Use package
+// attachstore.
 package db
 
 import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -21,20 +22,12 @@ import (
 
 // Config says how to open a database.
 type Config struct {
-	// Path is a file path, "" for a private in-memory database, or a
-	// postgres:// URL.
-	Path string
-	// Synchronous is SQLite's PRAGMA synchronous: OFF, NORMAL, FULL or EXTRA.
-	Synchronous string
-	// BusyTimeout bounds how long SQLite waits for a lock held by another
-	// process before reporting SQLITE_BUSY.
-	BusyTimeout time.Duration
-	// PageSize is the page size of a newly created file; 0 means 16 KiB.
-	PageSize int
-	// CacheSizeKiB is each connection's page cache; 0 leaves SQLite's.
-	CacheSizeKiB int
-	// ReadOnly opens an existing store for reading only.
-	ReadOnly bool
+	Path         string        // a file, "" for a private in-memory database, or a postgres:// URL
+	Synchronous  string        // PRAGMA synchronous
+	BusyTimeout  time.Duration // how long SQLite waits for another process's lock
+	PageSize     int           // of a new file; 0 means 16 KiB
+	CacheSizeKiB int           // each connection's page cache; 0 leaves SQLite's
+	ReadOnly     bool          // opens an existing store for reading only
 	// Existing opens only an existing store: a missing file is
 	// fs.ErrNotExist and a database attachstore never wrote ErrNotAStore.
 	Existing bool
@@ -45,37 +38,24 @@ type DB struct {
 	// Reader is the handle reads go through: a pool of read-only
 	// connections, or the writer for an in-memory database.
 	Reader *sqlx.DB
-	// Memory reports an in-memory database.
-	Memory bool
-	// Path is the absolute file path ("" when Memory), or the PostgreSQL
-	// URL without its password.
-	Path string
-	// Created says Open made a new store (a new file, or an in-memory
-	// database); Adopted, that it added attachstore's tables to a database
-	// of another program. Neither: it opened a store as it was.
+	Memory bool   // an in-memory database
+	Path   string // the absolute file path ("" when Memory), or the URL without its password
+	// Created says Open made a new store; Adopted, that it added
+	// attachstore's tables to another program's database.
 	Created, Adopted bool
 
-	// writer is the handle writes go through. For SQLite it is one
-	// connection whose transactions begin IMMEDIATE, so a write never
-	// upgrades from a read lock (which bypasses the busy handler). Nil for
-	// a read-only store.
-	writer *sqlx.DB
-	// pg says the database is PostgreSQL; the rest of DB is SQLite's.
-	pg bool
-	// pageSize is the file's page size.
+	// writer is one SQLite connection whose transactions begin IMMEDIATE,
+	// so a write never upgrades from a read lock (which bypasses the busy
+	// handler); nil for a read-only store.
+	writer      *sqlx.DB
+	pg          bool // PostgreSQL; the fields below are SQLite's
 	pageSize    int64
 	busyTimeout time.Duration
-	// immutable says a read-only file is opened immutable (see
-	// openReadOnly).
-	immutable bool
-	// keep holds an in-memory database open (see openMemory).
-	keep *sql.Conn
-	// maint runs checkpoints beside the writer; nil for an in-memory or
-	// read-only database.
-	maint *sqlx.DB
-	ckpt  *checkpointer
-	// giveBackFailed says the last GiveBack did not finish: the next one
-	// completes it.
+	immutable   bool      // see openReadOnly
+	keep        *sql.Conn // holds an in-memory database open
+	maint       *sqlx.DB  // runs the checkpointer's checkpoints
+	ckpt        checkpointer
+	// giveBackFailed: the last GiveBack did not finish; the next one does.
 	giveBackFailed atomic.Bool
 }
 
@@ -86,9 +66,8 @@ var (
 	ErrDirty = errors.New("attachstore: database schema is dirty (a migration did not finish)")
 	// ErrReadOnly means a write was refused: the store is read-only.
 	ErrReadOnly = errors.New("attachstore: store is read-only")
-	// ErrNotAStore means a read-only Open found a database that attachstore
-	// has never written, or an Open found a schema object named as one of
-	// attachstore's that its migration did not make.
+	// ErrNotAStore means a database attachstore never wrote (read-only or
+	// WithExisting), or one with an attachstore_… object it did not make.
 	ErrNotAStore = errors.New("attachstore: not an attachstore store")
 )
 
@@ -105,17 +84,24 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	return openFile(ctx, cfg)
 }
 
-// Close closes every handle. The writer goes last: the last connection to
-// close copies the WAL back and removes it. SQLite's own close says
-// nothing when it cannot (a full disk): it leaves the WAL, which the next
-// open reads, so nothing committed is lost. So the writer first copies the
-// WAL back itself, and Close returns that checkpoint's error, if any,
-// after closing everything.
+// Close closes every handle, the writer last: the last connection to
+// close copies the WAL back and removes it. SQLite's close says nothing
+// when it cannot (a full disk), so the writer first copies the WAL back
+// itself (PASSIVE: another process's reader does not hold Close up, and
+// that process's close copies the rest; for up to the busy timeout, then a
+// transaction still on the writer is left to SQLite's close), and Close
+// returns that checkpoint's error after closing everything.
 func (d *DB) Close() error {
-	d.ckpt.stop()
+	if d.ckpt.quit != nil {
+		close(d.ckpt.quit)
+		d.ckpt.done.Wait()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.busyTimeout)
+	defer cancel()
 	var errs []error
-	if err := d.finalCheckpoint(); err != nil {
-		errs = append(errs, err)
+	if err := d.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+		errs = append(errs, fmt.Errorf("the write-ahead log could not be copied back into the file, so %s stays beside it "+
+			"and the next Open recovers it (nothing committed is lost): %w", filepath.Base(d.Path)+"-wal", err))
 	}
 	for _, h := range []*sqlx.DB{d.maint, d.Reader} {
 		if h != nil && h != d.writer {
@@ -142,12 +128,11 @@ func (d *DB) Postgres() bool { return d.pg }
 
 // Begin begins a write transaction (BEGIN IMMEDIATE on the writer) or a
 // read snapshot; end must be called after it commits or rolls back. ctx
-// bounds the wait for the connection and the write lock. The transaction
-// itself does not end with ctx: database/sql would discard the connection
-// while a statement still runs on it, and SQLite keeps a connection closed
-// that way open until the garbage collector finalizes its statement, with
-// the WAL it holds. Statements take ctx, which interrupts them, and the
-// caller checks ctx before it commits.
+// bounds the wait for the connection and the write lock, not the
+// transaction: database/sql would discard the connection while a
+// statement still runs on it, and SQLite keeps a connection closed that
+// way open, with its WAL, until the garbage collector finalizes the
+// statement. Statements take ctx; the caller checks ctx before it commits.
 func (d *DB) Begin(ctx context.Context, write bool) (stx *sqlx.Tx, end func(), err error) {
 	h := d.Reader
 	if write {

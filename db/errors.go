@@ -13,31 +13,21 @@ import (
 // Kind is what a driver error means to attachstore.
 type Kind int
 
+// The kinds of driver error.
 const (
-	// Other: none of the kinds below.
-	Other Kind = iota
-	// Referenced: a foreign key refused to delete a referenced row.
-	Referenced
-	// Conflict: a unique or primary key constraint refused a row.
-	Conflict
-	// Corrupt: the file is damaged, not a database, or its schema is not
-	// what the migrations made.
-	Corrupt
-	// ReadOnly: the file or connection cannot be written.
-	ReadOnly
-	// Full: the disk or the database's page limit is full.
-	Full
-	// Busy: another connection holds the lock past the busy timeout.
-	Busy
-	// Interrupted: the statement was stopped because its context ended.
-	Interrupted
-	// Retry: the transaction lost a race with another (a deadlock or a
-	// serialization failure) and may succeed if run again.
-	Retry
+	Other       Kind = iota // none of the below
+	Referenced              // a foreign key refused to delete a referenced row
+	Conflict                // a unique or primary key refused a row
+	Corrupt                 // a damaged file, not a database, or a schema the migrations did not make
+	ReadOnly                // the file or connection cannot be written
+	Full                    // the disk or the page limit is full
+	Busy                    // another connection held the lock past the busy timeout
+	Interrupted             // the statement's context ended
+	Retry                   // lost a race (deadlock, serialization failure); may succeed if run again
 )
 
-// KindOf classifies a driver error. This is the one place that inspects
-// SQLite's and PostgreSQL's error codes.
+// KindOf classifies a driver error: the one place that reads SQLite's and
+// PostgreSQL's error codes.
 func KindOf(err error) Kind {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -59,10 +49,8 @@ func KindOf(err error) Kind {
 	case se.Code == sqlite3.ErrNotADB, se.Code == sqlite3.ErrCorrupt,
 		// A short read: the file ends before the pages its header counts.
 		se.ExtendedCode == sqlite3.ErrIoErrShortRead,
-		// A header this SQLite does not know, or a schema that no longer
-		// matches what the migrations created, is a plain SQLITE_ERROR
-		// with no extended code to tell it from another: its message is
-		// the only thing to go by, and this the only place that does.
+		// A header this SQLite does not know, or a schema unlike the
+		// migrations', is a plain SQLITE_ERROR: only its message tells.
 		se.Code == sqlite3.ErrError && schemaMismatch(msg):
 		return Corrupt
 	case se.Code == sqlite3.ErrReadonly:
@@ -108,12 +96,11 @@ func schemaMismatch(msg string) bool {
 	return false
 }
 
-// whileBusy runs try until it returns anything but a Busy error, waiting a
-// little longer between tries (up to 50 ms) until ctx ends. try must fail
-// busy before it changes anything: a BEGIN IMMEDIATE, or one statement
-// outside a transaction. SQLite's busy handler has already waited the busy
-// timeout, so a long write of another process delays writers here rather
-// than failing them with "database is locked".
+// whileBusy runs try until it returns anything but a Busy error, waiting
+// up to 50 ms between tries, until ctx ends. try must fail busy before it
+// changes anything (a BEGIN IMMEDIATE, or one statement outside a
+// transaction). So another process's long write delays writers, beyond
+// the busy timeout, rather than failing them with "database is locked".
 func whileBusy(ctx context.Context, try func() error) error {
 	delay := time.Millisecond
 	for {

@@ -32,8 +32,8 @@ func TestFileStateSeesAWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !idle.idle() || !walMode(path) {
-		t.Fatalf("a closed WAL-mode file: idle %v, WAL mode %v; want both", idle.idle(), walMode(path))
+	if !idle.idle() || !idle.wal {
+		t.Fatalf("a closed WAL-mode file: idle %v, WAL mode %v; want both", idle.idle(), idle.wal)
 	}
 	if again, _ := fileState(path); !again.same(idle) {
 		t.Fatal("fileState differs for a file nothing touched")

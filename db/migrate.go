@@ -12,6 +12,8 @@ import (
 
 	"github.com/attachstore/attachstore/schema"
 	gomigrate "github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
+	mpgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	msqlite "github.com/golang-migrate/migrate/v4/database/sqlite3"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,8 +22,8 @@ import (
 
 const migrationsTable = "attachstore_schema_migrations"
 
-// object is a schema object: its kind ("table", "index", "view" …) and
-// the table it belongs to (for a table, itself).
+// object is a schema object's kind ("table", "index" …) and the table it
+// belongs to (a table's is itself).
 type object struct{ kind, table string }
 
 func (o object) describe(name string) string {
@@ -32,14 +34,12 @@ func (o object) describe(name string) string {
 }
 
 // ownObjects are the schema objects, by name, that attachstore's migration
-// makes, golang-migrate's table included: on SQLite the names in
-// schema/sqlite, on PostgreSQL also the indexes and the sequence the server
-// names after their table. Until the first release there is one migration,
-// so a recorded version is either none or schema.Version; from the second
-// migration on, this becomes one set per version. Were it to differ from
-// what the migration makes, no store would reopen: every test that
-// reopens one checks it (TestOpenAdoptsAHostFileWithoutAClash and
-// TestPostgresReopenFindsOnlyItsOwn on purpose).
+// makes, golang-migrate's table included; on PostgreSQL also the indexes
+// and the sequence the server names after their table. There is one
+// migration, so a recorded version is either none or schema.Version; from
+// the second on, this becomes one set per version. Were it to differ from
+// what the migration makes, no store would reopen, so every test that
+// reopens one checks it.
 func ownObjects(pg bool) map[string]object {
 	tables := []string{migrationsTable, "attachstore_blobs", "attachstore_chunks", "attachstore_refs",
 		"attachstore_holds", "attachstore_dropped_sessions"}
@@ -60,14 +60,13 @@ func ownObjects(pg bool) map[string]object {
 	return own
 }
 
-// Every schema object whose name starts with attachstore_ (in any case on
-// SQLite, where names are case-insensitive), with the table it belongs to.
+// Every schema object named attachstore_… (in any case on SQLite, where
+// names are case-insensitive), with the table it belongs to.
 const (
 	qSQLiteObjects = `SELECT type, lower(name), lower(tbl_name) FROM sqlite_master
 		WHERE name LIKE 'attachstore\_%' ESCAPE '\'`
-	// Relations (tables, indexes, sequences, views …) and the types that
-	// are not a relation's own (a table's row type would clash with a type
-	// of its name) in the schema attachstore creates its tables in.
+	// Relations, and types that are not a relation's own (a table's row
+	// type would clash with a type of its name), in the current schema.
 	qPostgresObjects = `SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
 			WHEN 'i' THEN 'index' WHEN 'I' THEN 'partitioned index' WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
 			WHEN 'm' THEN 'materialized view' WHEN 'c' THEN 'type' WHEN 'f' THEN 'foreign table' ELSE 'relation' END,
@@ -86,46 +85,28 @@ const (
 )
 
 // readVersion returns the recorded schema version (-1 when none) and the
-// dirty flag, after a look that only reads: every schema object named as
-// one of attachstore's must be attachstore's own, as the recorded
-// migration made it, or it returns ErrNotAStore naming the objects that
-// are not. A dirty schema may lack some of its objects, and a newer one
-// has objects this build does not know: checkStore says what to do about
-// those.
+// dirty flag, reading only: every object named attachstore_… must be as
+// the recorded migration made it, or it returns ErrNotAStore naming those
+// that are not. A dirty schema may lack some; a newer one has objects this
+// build does not know (see usable).
 func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
-	// One snapshot: another process may be migrating the database, and
-	// its objects read before its version row would look like a clash.
-	if pg {
-		tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
-		if err != nil {
-			return -1, false, err
-		}
-		defer tx.Rollback()
-		return inspect(ctx, tx, pg)
-	}
-	// A plain BEGIN, not BeginTx: the writer's transactions begin
-	// IMMEDIATE, and Open must not wait for another writer's lock.
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return -1, false, err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+	// One snapshot, or another process's migration half-read would look
+	// like a clash. Not BeginTx: the SQLite writer's transactions begin
+	// IMMEDIATE, and Open must not wait for another writer's lock.
+	begin := "BEGIN"
+	if pg {
+		begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+	}
+	if _, err := conn.ExecContext(ctx, begin); err != nil {
 		return -1, false, err
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	return inspect(ctx, conn, pg)
-}
-
-// querier is a transaction, or a connection inside one.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// inspect is readVersion inside a transaction.
-func inspect(ctx context.Context, db querier, pg bool) (int, bool, error) {
-	found, err := schemaObjects(ctx, db, pg)
+	found, err := schemaObjects(ctx, conn, pg)
 	if err != nil {
 		return -1, false, err
 	}
@@ -144,18 +125,16 @@ func inspect(ctx context.Context, db querier, pg bool) (int, bool, error) {
 		qCols = qPostgresColumns
 	}
 	var cols string
-	if err := db.QueryRowContext(ctx, qCols, migrationsTable).Scan(&cols); err != nil {
+	if err := conn.QueryRowContext(ctx, qCols, migrationsTable).Scan(&cols); err != nil {
 		return -1, false, err
 	}
 	if cols != "version, dirty" {
 		return -1, false, clash(map[string]object{migrationsTable: mig}, nil, nil,
 			fmt.Sprintf("its columns are (%s), golang-migrate's are (version, dirty)", cols))
 	}
-	var (
-		v     sql.NullInt64
-		dirty sql.NullBool
-	)
-	err = db.QueryRowContext(ctx, `SELECT version, dirty FROM `+migrationsTable+` LIMIT 1`).Scan(&v, &dirty)
+	var v sql.NullInt64
+	var dirty sql.NullBool
+	err = conn.QueryRowContext(ctx, `SELECT version, dirty FROM `+migrationsTable+` LIMIT 1`).Scan(&v, &dirty)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		v = sql.NullInt64{Int64: -1, Valid: true}
@@ -198,12 +177,12 @@ func inspect(ctx context.Context, db querier, pg bool) (int, bool, error) {
 
 // schemaObjects lists the schema objects whose names start with
 // attachstore_.
-func schemaObjects(ctx context.Context, db querier, pg bool) (map[string]object, error) {
+func schemaObjects(ctx context.Context, conn *sql.Conn, pg bool) (map[string]object, error) {
 	q := qSQLiteObjects
 	if pg {
 		q = qPostgresObjects
 	}
-	rows, err := db.QueryContext(ctx, q)
+	rows, err := conn.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -220,39 +199,35 @@ func schemaObjects(ctx context.Context, db querier, pg bool) (map[string]object,
 	return found, rows.Err()
 }
 
-// clash is the ErrNotAStore that names the objects that are not
-// attachstore's (all of found when names and missing are nil) and the
-// ones of its own that are missing, and why.
+// clash is the ErrNotAStore naming the objects that are not attachstore's
+// (all of found when names and missing are nil), its own that are
+// missing, and why.
 func clash(found map[string]object, names, missing []string, why string) error {
 	if names == nil && missing == nil {
 		names = slices.Collect(maps.Keys(found))
 	}
-	own := ownObjects(false)
-	maps.Copy(own, ownObjects(true))
 	var parts []string
-	for _, l := range []struct {
-		names  []string
-		in     map[string]object
-		format string
-	}{{names, found, "%s %s not attachstore's"}, {missing, own, "attachstore's %s %s missing"}} {
-		if len(l.names) == 0 {
-			continue
+	list := func(names []string, in map[string]object, format string) {
+		if len(names) == 0 {
+			return
 		}
-		slices.Sort(l.names)
+		slices.Sort(names)
 		var objs []string
-		for i, n := range l.names {
+		for i, n := range names {
 			if i == 3 {
-				objs = append(objs, fmt.Sprintf("%d more", len(l.names)-i))
+				objs = append(objs, fmt.Sprintf("%d more", len(names)-i))
 				break
 			}
-			objs = append(objs, l.in[n].describe(n))
+			objs = append(objs, in[n].describe(n))
 		}
-		verb := "is"
-		if len(l.names) > 1 {
-			verb = "are"
+		verb := "are"
+		if len(names) == 1 {
+			verb = "is"
 		}
-		parts = append(parts, fmt.Sprintf(l.format, strings.Join(objs, ", "), verb))
+		parts = append(parts, fmt.Sprintf(format, strings.Join(objs, ", "), verb))
 	}
+	list(names, found, "%s %s not attachstore's")
+	list(missing, ownObjects(true), "attachstore's %s %s missing")
 	msg := strings.Join(parts, ", and ")
 	if why != "" {
 		msg += " (" + why + ")"
@@ -261,8 +236,8 @@ func clash(found map[string]object, names, missing []string, why string) error {
 		"rename the others, or keep the store in another file or schema", ErrNotAStore, msg)
 }
 
-// isDriverError reports an error of SQLite or PostgreSQL, as opposed to
-// database/sql's own (a value it could not convert).
+// isDriverError reports an error of SQLite or PostgreSQL, not
+// database/sql's (a value it could not convert).
 func isDriverError(err error) bool {
 	var se sqlite3.Error
 	var pe *pgconn.PgError
@@ -273,15 +248,14 @@ func isDriverError(err error) bool {
 var errNeverWritten = fmt.Errorf("%w: attachstore never wrote to it (it has no %s table); nothing was changed",
 	ErrNotAStore, migrationsTable)
 
-// checkStore says whether db holds a store this build can use as it is.
-func checkStore(ctx context.Context, db *sql.DB, pg bool) error {
-	v, dirty, err := readVersion(ctx, db, pg)
-	if errors.Is(err, ErrNotAStore) {
-		return fmt.Errorf("%w; nothing was changed", err)
-	} else if err != nil {
-		return err
-	}
+// usable says whether readVersion's answer is a store this build can use
+// as it is.
+func usable(v int, dirty bool, err error) error {
 	switch {
+	case errors.Is(err, ErrNotAStore):
+		return fmt.Errorf("%w; nothing was changed", err)
+	case err != nil:
+		return err
 	case v < 0:
 		return errNeverWritten
 	case v > schema.Version:
@@ -297,26 +271,25 @@ func checkStore(ctx context.Context, db *sql.DB, pg bool) error {
 	return nil
 }
 
-// migrate brings db to schema.Version with up (runMigrations, or
-// migratePostgres's). It refuses a clash, or a newer or dirty schema,
-// before golang-migrate touches anything. On SQLite it waits out, and
-// retries after, another process migrating the same file; on PostgreSQL
-// golang-migrate's advisory lock does that.
-func migrate(ctx context.Context, db *sql.DB, pg bool, up func() error) error {
+// migrate brings db (on PostgreSQL, at pgURL) to schema.Version. It
+// refuses a clash, or a newer or dirty schema, before golang-migrate
+// touches anything. On SQLite it waits out, and retries after, another
+// process migrating the file; on PostgreSQL golang-migrate's advisory lock
+// does that.
+func migrate(ctx context.Context, db *sql.DB, pgURL string) error {
+	pg := pgURL != ""
 	for attempt := 0; ; attempt++ {
 		v, dirty, err := readVersion(ctx, db, pg)
 		switch {
-		case errors.Is(err, ErrNotAStore) && attempt == 0:
-			return fmt.Errorf("%w; nothing was changed", err)
-		case err != nil:
+		case err != nil && attempt > 0:
 			return err
+		case err != nil || v > schema.Version || dirty && (pg || attempt >= 20):
+			return usable(v, dirty, err)
 		case v == schema.Version && !dirty:
 			return nil
-		case v > schema.Version || dirty && (pg || attempt >= 20):
-			return checkStore(ctx, db, pg)
 		case dirty:
-			// Another process may be half-way through migrating this file:
-			// the dirty flag is not atomic with the migration.
+			// Perhaps another process migrating: the flag is not atomic
+			// with the migration.
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -324,35 +297,51 @@ func migrate(ctx context.Context, db *sql.DB, pg bool, up func() error) error {
 			}
 			continue
 		}
-		if err := up(); err == nil || pg || attempt >= 20 {
+		if err := up(ctx, db, pgURL); err == nil || pg || attempt >= 20 {
 			return err
 		}
 	}
 }
 
-// runMigrations runs SQLite's migrations on db. golang-migrate's Close
-// would close the *sql.DB it is given (the caller's writer), so the
-// Migrate is dropped without Close: it holds no other resource.
-func runMigrations(ctx context.Context, db *sql.DB) error {
-	src, err := iofs.New(schema.FS, "sqlite")
-	if err != nil {
-		return err
+// up runs the migrations: on SQLite on db, the writer, dropping the
+// Migrate without Close, which would close db; on PostgreSQL on a handle
+// of its own, which golang-migrate keeps a connection of, and closes.
+func up(ctx context.Context, db *sql.DB, pgURL string) (err error) {
+	dir, name := "sqlite", "sqlite3"
+	var drv database.Driver
+	if pgURL == "" {
+		drv, err = msqlite.WithInstance(db, &msqlite.Config{MigrationsTable: migrationsTable})
+	} else {
+		dir, name = "postgres", "pgx5"
+		if db, err = sql.Open("pgx", pgURL); err != nil {
+			return err
+		}
+		if drv, err = mpgx.WithInstance(db, &mpgx.Config{MigrationsTable: migrationsTable}); err != nil {
+			db.Close()
+		} else {
+			defer drv.Close()
+		}
 	}
-	drv, err := msqlite.WithInstance(db, &msqlite.Config{MigrationsTable: migrationsTable})
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	m, err := gomigrate.NewWithInstance("iofs", src, "sqlite3", drv)
+	src, err := iofs.New(schema.FS, dir)
+	if err != nil {
+		return err
+	}
+	m, err := gomigrate.NewWithInstance("iofs", src, name, drv)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if err := m.Up(); err != nil && !errors.Is(err, gomigrate.ErrNoChange) {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	// golang-migrate's SQLite driver gives its table a unique index named
-	// version_unique, a name in the host's namespace that attachstore
-	// would hold (a host's own index of that name is left alone). Nothing
-	// needs the index: golang-migrate replaces the one row in a
+	if pgURL != "" {
+		return nil
+	}
+	// golang-migrate's SQLite driver makes an index version_unique, a name
+	// in the host's namespace (a host's own of that name is left alone).
+	// Nothing needs it: golang-migrate replaces its one row in a
 	// transaction.
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master

@@ -3,35 +3,24 @@ package db
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
-	"github.com/attachstore/attachstore/schema"
-	gomigrate "github.com/golang-migrate/migrate/v4"
-	mpgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/jmoiron/sqlx"
 )
 
-// urlSchemes are the schemes that name a PostgreSQL database, as pgx
-// accepts them (lower case).
-var urlSchemes = [...]string{"postgres://", "postgresql://"}
-
 // IsURL reports whether path names a PostgreSQL database rather than a
-// file: it starts with postgres:// or postgresql:// in any letter case, as
-// URL schemes are case-insensitive. It is the one test of that, for the
-// library and the command alike: a URL taken for a file path would put its
-// password in a "no such file" message.
-func IsURL(path string) bool {
-	return urlScheme(path) != ""
-}
+// file: it starts with postgres:// or postgresql:// in any letter case. It
+// is the one test of that, for the library and the command: a URL taken
+// for a file path would put its password in a "no such file" message.
+func IsURL(path string) bool { return urlScheme(path) != "" }
 
-// urlScheme returns the scheme path starts with, in lower case, or "".
+// urlScheme returns the scheme path starts with, in lower case as pgx
+// accepts it, or "".
 func urlScheme(path string) string {
-	for _, s := range urlSchemes {
+	for _, s := range []string{"postgres://", "postgresql://"} {
 		if len(path) >= len(s) && strings.EqualFold(path[:len(s)], s) {
 			return s
 		}
@@ -42,32 +31,24 @@ func urlScheme(path string) string {
 // connString is the URL as pgx parses it: pgx recognises only a lower-case
 // scheme, and would read POSTGRES://… as a key=value string.
 func connString(rawURL string) string {
-	if s := urlScheme(rawURL); s != "" {
-		return s + rawURL[len(s):]
-	}
-	return rawURL
+	s := urlScheme(rawURL)
+	return s + rawURL[len(s):]
 }
 
-// Redact returns a PostgreSQL URL without its password, for messages and
-// output: the password of its user part and any password or sslpassword
-// query parameter are masked. A URL that does not parse is named by its
-// scheme alone, since where its password ends cannot be known. It is the
-// one redactor the library and the command use.
+// Redact returns a PostgreSQL URL with its user's password and any
+// password or sslpassword parameter masked. A URL that does not parse is
+// named by its scheme alone: where its password ends cannot be known.
 func Redact(rawURL string) string {
 	u, err := url.Parse(connString(rawURL))
 	if err != nil || u.Opaque != "" {
 		return urlScheme(rawURL) + "(an unparsable URL)"
 	}
 	q := u.Query()
-	masked := false
 	for k := range q {
 		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
 			q[k] = []string{"xxxxx"}
-			masked = true
+			u.RawQuery = q.Encode()
 		}
-	}
-	if masked {
-		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }
@@ -88,25 +69,19 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}()
 	h.SetMaxOpenConns(postgresMaxConns)
 	h.SetMaxIdleConns(postgresMaxConns)
-	if err := h.PingContext(ctx); err != nil {
-		return nil, err
-	}
 	// attachstore's tables live in the first schema of the search_path
 	// that exists; with none, there is nowhere a store could be.
 	var schemaName sql.NullString
-	if err := h.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schemaName); err != nil {
+	var path string
+	if err := h.QueryRowContext(ctx, `SELECT current_schema(), current_setting('search_path')`).Scan(&schemaName, &path); err != nil {
 		return nil, err
 	}
 	if !schemaName.Valid {
-		var path string
-		if err := h.QueryRowContext(ctx, `SHOW search_path`).Scan(&path); err != nil {
-			return nil, err
-		}
 		return nil, fmt.Errorf("%w: no schema on the search_path (%s) exists in the database; "+
 			"create the schema (CREATE SCHEMA), or name one that exists in the URL's search_path", ErrNotAStore, path)
 	}
 	if cfg.ReadOnly {
-		return d, checkStore(ctx, h.DB, true)
+		return d, usable(readVersion(ctx, h.DB, true))
 	}
 	d.writer = h
 	var tables, stores int
@@ -114,43 +89,9 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 		FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables, &stores); err != nil {
 		return nil, err
 	}
-	switch {
-	case stores == 0 && cfg.Existing:
+	if stores == 0 && cfg.Existing {
 		return nil, errNeverWritten
-	case tables == 0:
-		d.Created = true
-	case stores == 0:
-		d.Adopted = true
 	}
-	return d, migrate(ctx, h.DB, true, func() error { return migratePostgres(cfg.Path) })
-}
-
-// migratePostgres runs PostgreSQL's migrations on a handle of its own,
-// which golang-migrate keeps a connection of and closes; its advisory lock
-// lets several nodes start at once.
-func migratePostgres(rawURL string) error {
-	mh, err := sql.Open("pgx", rawURL)
-	if err != nil {
-		return err
-	}
-	src, err := iofs.New(schema.FS, "postgres")
-	if err != nil {
-		mh.Close()
-		return err
-	}
-	drv, err := mpgx.WithInstance(mh, &mpgx.Config{MigrationsTable: migrationsTable})
-	if err != nil {
-		mh.Close()
-		return fmt.Errorf("migrate: %w", err)
-	}
-	m, err := gomigrate.NewWithInstance("iofs", src, "pgx5", drv)
-	if err != nil {
-		drv.Close()
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, gomigrate.ErrNoChange) {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+	d.Created, d.Adopted = tables == 0, tables > 0 && stores == 0
+	return d, migrate(ctx, h.DB, cfg.Path)
 }

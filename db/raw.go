@@ -10,14 +10,12 @@ import (
 // errNoRaw means the database has no raw read path (PostgreSQL).
 var errNoRaw = errors.New("attachstore: no raw read path on this engine")
 
-// Read runs query on a connection of the read pool through the driver's
-// own exported interface (sql.Conn.Raw handing over the SQLite
-// connection, its QueryContext, driver.Rows.Next), and calls row for each
-// row it yields, until row returns stop or an error. database/sql would
-// start a goroutine per query to watch ctx and copy every value once more;
-// the driver checks ctx itself between steps. A []byte in a row is the
-// driver's own copy, the caller's to keep. The driver's statement cache
-// (_stmt_cache_size) serves the prepares.
+// Read runs query on a read-pool connection through the driver's own
+// interface (sql.Conn.Raw, driver.Rows.Next), calling row for each row
+// until it returns stop or an error. database/sql would start a goroutine
+// per query to watch ctx and copy every value once more; the driver checks
+// ctx itself. A []byte in a row is the caller's to keep. The driver's
+// statement cache serves the prepares.
 func (d *DB) Read(ctx context.Context, query string, args []any, row func([]driver.Value) (stop bool, err error)) error {
 	if d.pg {
 		return errNoRaw

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,21 +26,16 @@ import (
 // its row fit in one page, and a b-tree stays shallow.
 const defaultPageSize = 16384
 
-// walKeepBytes is the WAL size kept after the WAL is reset
-// (journal_size_limit): a WAL grown by one large transaction is truncated
-// back to this, while steady small commits write over blocks the file
-// already has instead of growing it.
-const walKeepBytes = 64 << 20
+// WALGrowth is how far the WAL may grow between checkpoints while writes
+// go on (see checkpointer), and what a reset WAL is cut back to
+// (journal_size_limit). Where the disk has less than twice this free, the
+// root package checkpoints before each write.
+const WALGrowth = 64 << 20
 
-// WALGrowth is how far the WAL may grow between two checkpoints while
-// writes go on (see checkpointer): the root package checkpoints before
-// each write (Checkpoint) where the disk has less than twice this free.
-const WALGrowth = walKeepBytes
-
-func params(cfg Config) url.Values {
-	q := url.Values{}
+// params are the DSN pragmas of attachstore's own connections.
+func (d *DB) params(cfg Config) url.Values {
+	q := d.busy()
 	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
 	q.Set("_synchronous", cfg.Synchronous)
 	q.Set("_txlock", "immediate")
 	// attachstore runs the same few dozen statements over and over.
@@ -49,28 +46,18 @@ func params(cfg Config) url.Values {
 	return q
 }
 
-// driverName is mattn/go-sqlite3 with the pragmas it has no DSN parameter
-// for, run on every new connection: pragmas are per connection, so a
-// pooled connection opened later gets them too.
+// driverName is mattn/go-sqlite3 running, on every new connection, the
+// pragmas it has no DSN parameter for.
 const driverName = "sqlite3-attachstore"
 
 func init() {
-	pragmas := []string{
-		// Statement journals stay in memory: on disk each would be a
-		// temp file.
-		"PRAGMA temp_store = MEMORY",
-		// The background checkpointer copies the WAL back, so that no
-		// commit pays for a checkpoint (see checkpointer).
-		"PRAGMA wal_autocheckpoint = 0",
-		"PRAGMA journal_size_limit = " + strconv.Itoa(walKeepBytes),
-	}
+	// Statement journals in memory, not temp files; no automatic
+	// checkpoint (see checkpointer).
+	pragmas := "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = " +
+		strconv.Itoa(WALGrowth)
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		for _, p := range pragmas {
-			if _, err := c.Exec(p, nil); err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-		}
-		return nil
+		_, err := c.Exec(pragmas, nil)
+		return err
 	}})
 }
 
@@ -80,44 +67,47 @@ func openHandle(dsn string) *sqlx.DB {
 	return sqlx.NewDb(h, "sqlite3")
 }
 
-// fileDSN builds a file: URI for an absolute path.
-func fileDSN(path string, q url.Values) string {
-	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode(), OmitHost: true}
+// busy is the DSN parameter of d's busy timeout.
+func (d *DB) busy() url.Values {
+	return url.Values{"_busy_timeout": {strconv.FormatInt(d.busyTimeout.Milliseconds(), 10)}}
+}
+
+// dsn is the file: URI of d's file in mode (ro, rw), with q's parameters.
+func (d *DB) dsn(mode string, immutable bool, q url.Values) string {
+	q.Set("mode", mode)
+	if immutable {
+		q.Set("immutable", "1")
+	}
+	u := url.URL{Scheme: "file", Path: d.Path, RawQuery: q.Encode(), OmitHost: true}
 	return u.String()
 }
 
-func openMemory(ctx context.Context, cfg Config) (*DB, error) {
+func openMemory(ctx context.Context, cfg Config) (_ *DB, err error) {
 	var name [12]byte
 	_, _ = rand.Read(name[:])
 	// The memdb VFS shares one database among this process's connections by
 	// name. It has no WAL, so a reader would see "database is locked" while
-	// a write is open: an in-memory store does all its work on one
-	// connection. The database lives as long as its last connection, and
-	// database/sql closes a connection whenever a transaction's context
-	// ends first, so a second connection is held, idle, until Close.
-	q := params(cfg)
+	// a write is open: all work goes through one connection. The database
+	// lives as long as its last connection, and database/sql closes one
+	// whose transaction's context ends first, so keep holds a second.
+	d := &DB{Memory: true, Created: true, busyTimeout: cfg.BusyTimeout}
+	q := d.params(cfg)
 	q.Set("vfs", "memdb")
 	w := openHandle("file:/attachstore-" + hex.EncodeToString(name[:]) + "?" + q.Encode())
 	w.SetMaxOpenConns(2)
-	w.SetMaxIdleConns(2)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
-	d := &DB{writer: w, Reader: w, Memory: true, Created: true}
-	keep, err := w.Conn(ctx)
-	if err != nil {
-		w.Close()
+	d.writer, d.Reader = w, w
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if d.keep, err = w.Conn(ctx); err != nil {
 		return nil, err
 	}
-	d.keep = keep
-	if err := setUp(ctx, keep, cfg); err != nil {
-		d.Close()
+	if err := setUp(ctx, d.keep, cfg); err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, w.DB, false, func() error { return runMigrations(ctx, w.DB) }); err != nil {
-		d.Close()
-		return nil, err
-	}
-	return d, nil
+	return d, migrate(ctx, w.DB, "")
 }
 
 func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
@@ -134,9 +124,8 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	if cfg.ReadOnly {
 		return d, openReadOnly(ctx, d, cfg)
 	}
-	// SQLite creates files with mode 0644 (less umask); attachments are
-	// private, so the file is created first. Its -wal and -shm files take
-	// its mode.
+	// SQLite creates files with mode 0644; attachments are private, so the
+	// file is created first. Its -wal and -shm take its mode.
 	if cfg.Existing {
 		if _, err := os.Stat(abs); err != nil {
 			return nil, err
@@ -152,150 +141,105 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	} else {
 		f.Close()
 	}
-	if err := look(ctx, cfg, abs, false); err != nil {
+	if err := d.look(ctx, cfg, false); err != nil {
 		return nil, err
 	}
 	if err := d.bootstrap(ctx, cfg); err != nil {
 		return nil, err
 	}
-	wq := params(cfg)
-	wq.Set("mode", "rw")
-	d.writer = openHandle(fileDSN(abs, wq))
+	dsn := d.dsn("rw", false, d.params(cfg))
+	d.writer = openHandle(dsn)
 	d.writer.SetMaxOpenConns(1)
-	d.writer.SetMaxIdleConns(1)
-	d.writer.SetConnMaxLifetime(0)
-	d.writer.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, d.writer.DB, false, func() error { return runMigrations(ctx, d.writer.DB) }); err != nil {
+	if err := migrate(ctx, d.writer.DB, ""); err != nil {
 		return nil, err
 	}
 	if err := d.openReaders(ctx, cfg, false); err != nil {
 		return nil, err
 	}
-	// Opened on first use, and closed when idle, so that it holds no file
-	// descriptor between checkpoints.
-	d.maint = openHandle(fileDSN(abs, wq))
+	// Closed when idle: it holds no descriptor between checkpoints.
+	d.maint = openHandle(dsn)
 	d.maint.SetMaxOpenConns(1)
 	d.maint.SetConnMaxIdleTime(time.Minute)
-	d.ckpt = startCheckpointer(d.maint, d.writer, d.pageSize)
+	d.ckpt.start(d.maint, d.writer, d.pageSize)
 	return d, nil
 }
 
-// openReadOnly opens an existing store on connections opened read-only
-// (mode=ro), which SQLite lets write nothing, whatever SQL runs on them.
-// Such a connection reads a WAL-mode file through the -shm file beside it,
-// and creates it, and an empty -wal, where they are missing; it can never
-// remove them, nor copy a WAL back into the file. Where SQLite could not
-// create them (a directory this process cannot write, read-only media), or
-// would create them with the read-only mode of a file this process cannot
-// write, and no connection has the file open (no -shm), the file is opened
-// immutable instead: SQLite then reads it without locks or a WAL,
-// assuming nothing writes it while the store is open.
+// openReadOnly opens an existing store on mode=ro connections, which
+// SQLite lets write nothing. Such a connection reads a WAL-mode file
+// through its -shm, creating it and an empty -wal where missing, and
+// never removes them. Where SQLite could not create them (an unwritable
+// directory, read-only media) or would create them unwritable (an
+// unwritable file), and no connection has the file open, the file is
+// opened immutable: read without locks or a WAL, trusting that nothing
+// writes it.
 func openReadOnly(ctx context.Context, d *DB, cfg Config) error {
 	st, err := fileState(d.Path)
 	if err != nil {
 		return err
 	}
-	immutable := false
-	if st.idle() && walMode(d.Path) && (!writable(d.Path) || !writable(filepath.Dir(d.Path))) {
-		immutable = true
-	} else if !st.shm && st.walSize > 0 && !writable(filepath.Dir(d.Path)) {
-		// An immutable open ignores the WAL, so the commits in it would
-		// be invisible; a plain one cannot create the -shm file.
+	immutable := st.idle() && (!writable(d.Path) || !writable(filepath.Dir(d.Path)))
+	if !immutable && !st.shm && st.walSize > 0 && !writable(filepath.Dir(d.Path)) {
+		// Immutable would ignore the WAL's commits; ro cannot create -shm.
 		return fmt.Errorf("%w: %s: its WAL (%s-wal) holds commits not yet copied into it, and "+
 			"without write access to its directory SQLite cannot read them; "+
 			"open it once where it can be written", ErrReadOnly, cfg.Path, filepath.Base(d.Path))
 	}
-	// Refuse a file that is not a store before a reader creates anything
-	// beside it.
-	if err := look(ctx, cfg, d.Path, true); err != nil {
+	// Refuse a file that is not a store before a reader creates files.
+	if err := d.look(ctx, cfg, true); err != nil {
 		return err
 	}
-	if err := d.openReaders(ctx, cfg, immutable); err != nil {
-		return err
-	}
-	return checkStore(ctx, d.Reader.DB, false)
+	return d.openReaders(ctx, cfg, immutable)
 }
 
-// look checks, before anything writes to the file, that no schema object
-// in it is named as one of attachstore's without being attachstore's own
-// (see readVersion), so that a clash is refused with the file as it was;
-// for a read-only open (readOnly), that it is a store this build can read
-// as it is (checkStore). It reads on a connection that cannot write, so it
-// never checkpoints the WAL of a host that has the file open, and that
-// creates no -wal or -shm file: a WAL-mode file that no connection has
-// open, with no commits in a WAL (state.idle), is read immutable, and read
-// again if the file changed meanwhile; any other file read-only, except,
-// for a writable open, one with a rollback journal beside it, which may
-// need rolling back first.
-func look(ctx context.Context, cfg Config, abs string, readOnly bool) error {
-	const attempts = 5
+// look refuses, with the file as it was, a clash (see readVersion), and
+// for a read-only open anything but a store this build can read (usable).
+// It reads on a connection that cannot write, so it never checkpoints a
+// host's WAL, and creates no -wal or -shm: an idle file is read immutable,
+// and read again if it changed meanwhile; any other read-only, except, for
+// a writable open, one with a journal beside it to roll back.
+func (d *DB) look(ctx context.Context, cfg Config, readOnly bool) error {
 	for attempt := 1; ; attempt++ {
-		before, err := fileState(abs)
+		before, err := fileState(d.Path)
 		if err != nil {
 			return err
 		}
 		if before.fi.Size() == 0 && !readOnly && !cfg.Existing {
 			return nil // a new file holds nothing to clash with
 		}
-		immutable := before.idle() && walMode(abs)
-		err = lookOnce(ctx, cfg, abs, readOnly, immutable)
+		immutable, mode := before.idle(), "ro"
+		if fi, err := os.Stat(d.Path + "-journal"); err == nil && fi.Size() > 0 && !readOnly && !immutable {
+			// Perhaps a hot journal of a host that stopped mid-transaction:
+			// only a connection that can write may roll it back, as the
+			// host's next one would, before the file can be read.
+			mode = "rw"
+		}
+		h, _ := sql.Open("sqlite3", d.dsn(mode, immutable, d.busy())) // fails only for an unregistered driver
+		v, dirty, err := readVersion(ctx, h, false)
+		h.Close()
+		if readOnly || err != nil || v < 0 && cfg.Existing {
+			err = usable(v, dirty, err) // anything else is migrate's to judge
+		}
 		if !immutable {
 			return err
 		}
-		// An immutable connection trusts that nothing writes the file;
-		// what it read holds only if nothing did.
-		after, serr := fileState(abs)
-		if serr != nil {
-			return serr
+		// What an immutable connection read holds only if nothing wrote.
+		if after, serr := fileState(d.Path); serr != nil || after.same(before) {
+			return cmp.Or(serr, err)
 		}
-		if after.same(before) {
-			return err
-		}
-		if attempt == attempts {
+		if attempt == 5 {
 			return fmt.Errorf("the file kept changing while attachstore looked at it; try again")
 		}
 	}
 }
 
-func lookOnce(ctx context.Context, cfg Config, abs string, readOnly, immutable bool) error {
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
-	if immutable {
-		q.Set("immutable", "1")
-	} else if fi, err := os.Stat(abs + "-journal"); err == nil && fi.Size() > 0 && !readOnly {
-		// Perhaps a hot journal, left by a host that stopped half-way
-		// through a transaction: only a connection that can write may
-		// roll it back, as the host's next connection would, and it must
-		// be rolled back before the file can be read.
-		q.Set("mode", "rw")
-	}
-	h, err := sql.Open("sqlite3", fileDSN(abs, q))
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	if readOnly {
-		return checkStore(ctx, h, false)
-	}
-	v, _, err := readVersion(ctx, h, false)
-	if errors.Is(err, ErrNotAStore) {
-		return fmt.Errorf("%w; nothing was changed", err)
-	} else if err == nil && v < 0 && cfg.Existing {
-		return errNeverWritten
-	}
-	return err
-}
-
-// state is what look compares to learn whether a file changed while it
-// read it: a write or a checkpoint moves the size or the modification
-// time, a connection that opens a WAL-mode file creates its -shm (and
-// -wal) and writes to the WAL, and a file put in its place is another
-// file.
+// state is what look compares to learn whether a file changed: a write or
+// a checkpoint moves its size or time, a connection creates -shm and
+// writes the WAL, a file put in its place is another file.
 type state struct {
 	fi      fs.FileInfo
 	walSize int64 // -1: no -wal file
 	shm     bool
+	wal     bool // the header says WAL mode (read and write versions 2)
 }
 
 func fileState(path string) (state, error) {
@@ -309,103 +253,68 @@ func fileState(path string) (state, error) {
 	}
 	_, err = os.Stat(path + "-shm")
 	st.shm = err == nil
+	if f, err := os.Open(path); err == nil {
+		var h [20]byte
+		_, err = io.ReadFull(f, h[:])
+		f.Close()
+		st.wal = err == nil && string(h[:16]) == "SQLite format 3\x00" && h[18] == 2 && h[19] == 2
+	}
 	return st, nil
 }
 
-// idle says no connection has the file open in WAL mode (each keeps the
-// -shm file) and no WAL holds commits: the file alone is the database.
-func (s state) idle() bool { return !s.shm && s.walSize <= 0 }
+// idle says the file is in WAL mode, no connection has it open (no -shm)
+// and no WAL holds commits: the file alone is the database.
+func (s state) idle() bool { return s.wal && !s.shm && s.walSize <= 0 }
 
 func (s state) same(o state) bool {
 	return os.SameFile(s.fi, o.fi) && s.fi.Size() == o.fi.Size() && s.fi.ModTime().Equal(o.fi.ModTime()) &&
 		s.walSize == o.walSize && s.shm == o.shm
 }
 
-// walMode reports whether the database file at path says it is in WAL
-// mode: its header's read and write versions are 2.
-func walMode(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var h [20]byte
-	if _, err := io.ReadFull(f, h[:]); err != nil {
-		return false
-	}
-	return string(h[:16]) == "SQLite format 3\x00" && h[18] == 2 && h[19] == 2
-}
-
-// openReaders opens the pool of connections that only read, opened
-// read-only (and immutable where openReadOnly says).
+// openReaders opens the read-only pool (immutable where openReadOnly says).
 func (d *DB) openReaders(ctx context.Context, cfg Config, immutable bool) error {
-	rq := params(cfg)
+	rq := d.params(cfg)
 	rq.Del("_txlock")
-	rq.Set("mode", "ro")
-	if immutable {
-		rq.Set("immutable", "1")
-		d.immutable = true
-	}
-	d.Reader = openHandle(fileDSN(d.Path, rq))
-	n := 4
-	d.Reader.SetMaxOpenConns(n)
-	d.Reader.SetMaxIdleConns(n)
+	d.immutable = immutable
+	d.Reader = openHandle(d.dsn("ro", immutable, rq))
+	d.Reader.SetMaxOpenConns(4)
+	d.Reader.SetMaxIdleConns(4)
 	d.Reader.SetConnMaxIdleTime(5 * time.Minute)
-	if err := d.Reader.QueryRowContext(ctx, "PRAGMA page_size").Scan(&d.pageSize); err != nil {
-		return err
-	}
-	return nil
+	return d.Reader.QueryRowContext(ctx, "PRAGMA page_size").Scan(&d.pageSize)
 }
 
-// setUp fixes what must be set before the first table exists: the page
-// size, and auto_vacuum INCREMENTAL, without which the file never shrinks
-// after deletes. Both persist in the file.
+// setUp sets, before the first table, the page size and auto_vacuum
+// INCREMENTAL, without which the file never shrinks after deletes.
 func setUp(ctx context.Context, conn *sql.Conn, cfg Config) error {
-	size := cfg.PageSize
-	if size == 0 {
-		size = defaultPageSize
-	}
-	for _, p := range []string{
-		"PRAGMA page_size = " + strconv.Itoa(size),
-		"PRAGMA auto_vacuum = INCREMENTAL",
-	} {
-		if _, err := conn.ExecContext(ctx, p); err != nil {
-			return err
-		}
-	}
-	return nil
+	size := cmp.Or(cfg.PageSize, defaultPageSize)
+	_, err := conn.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(size)+"; PRAGMA auto_vacuum = INCREMENTAL")
+	return err
 }
 
-// bootstrap sets up a new file (setUp) and puts it in WAL mode, which
-// persists, and sets Created or Adopted. It runs on a connection with no
-// DSN pragmas: mattn/go-sqlite3 applies those in an order that freezes the
-// page size before it could be set.
+// bootstrap sets up a new file (setUp), puts the file in WAL mode, which
+// persists, and sets Created or Adopted. Its connection has no DSN
+// pragmas: mattn/go-sqlite3 applies them in an order that freezes the page
+// size before it could be set.
 func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
-	q := url.Values{}
-	q.Set("mode", "rw")
-	q.Set("_busy_timeout", strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10))
-	c, err := sql.Open("sqlite3", fileDSN(d.Path, q))
-	if err != nil {
-		return err
-	}
+	c, _ := sql.Open("sqlite3", d.dsn("rw", false, d.busy()))
 	defer c.Close()
 	conn, err := c.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	// The tables that mark a file attachstore has written.
 	var pages, stores int64
-	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT page_count, (SELECT count(*) FROM sqlite_master WHERE type = 'table'
+		AND name IN ('attachstore_schema_migrations', 'attachstore_blobs')) FROM pragma_page_count()`).Scan(&pages, &stores); err != nil {
 		return err
 	}
-	if d.Created = pages == 0; d.Created {
+	d.Created, d.Adopted = pages == 0, pages > 0 && stores == 0
+	if d.Created {
 		if err := setUp(ctx, conn, cfg); err != nil {
 			return err
 		}
-	} else if err := conn.QueryRowContext(ctx, qStoreTables).Scan(&stores); err != nil {
-		return err
 	}
-	d.Adopted = !d.Created && stores == 0
 	var mode string
 	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
 		return err
@@ -416,24 +325,21 @@ func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// qStoreTables counts the tables that mark a file attachstore has written.
-const qStoreTables = `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('attachstore_schema_migrations', 'attachstore_blobs')`
-
 // Space is how a database file uses its pages.
 type Space struct {
 	Pages, FreePages int64
 	// Incremental says free pages can be given back a few at a time
-	// (auto_vacuum INCREMENTAL). A file that another program created
-	// without it keeps its free pages until Compact.
+	// (auto_vacuum INCREMENTAL); a file another program created without
+	// it keeps them until Compact.
 	Incremental bool
 }
 
-// Space reports the file's pages as of now (zero for an in-memory
-// database).
+// Space reports the file's pages as of now (zero in memory or on
+// PostgreSQL, whose autovacuum looks after its space).
 func (d *DB) Space(ctx context.Context) (Space, error) {
 	var sp Space
 	if d.Memory || d.pg {
-		return sp, nil // PostgreSQL's autovacuum looks after its space
+		return sp, nil
 	}
 	// On the writer where there is one: a reader connection keeps the
 	// auto_vacuum mode it read when it opened, which Compact changes.
@@ -452,11 +358,11 @@ const vacuumStepBytes = 4 << 20
 
 // GiveBack returns free pages to the filesystem once they are at least
 // share of the file's pages: incremental vacuum in steps that are each
-// their own transaction, then a checkpoint that truncates the WAL and,
-// with it, the file. It stops when a step frees nothing more, and leaves
-// the free pages of a file without auto_vacuum INCREMENTAL alone (see
-// Compact). When an earlier GiveBack failed (a full disk), this one
-// finishes its work whatever the share.
+// their own transaction, until a step frees nothing more, then a
+// checkpoint that truncates the WAL and the file. A file without
+// auto_vacuum INCREMENTAL keeps its free pages (see Compact). After a
+// GiveBack that failed (a full disk), the next finishes its work whatever
+// the share.
 func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil
@@ -474,18 +380,12 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 			d.giveBackFailed.Store(true)
 		}
 	}()
-	if !vacuum {
-		return d.truncateWAL(ctx)
-	}
-	step := max(1, vacuumStepBytes/d.pageSize)
-	for free := sp.FreePages; free > 0; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	step := "PRAGMA incremental_vacuum(" + strconv.FormatInt(max(1, vacuumStepBytes/d.pageSize), 10) + ")"
+	for free, left := sp.FreePages, int64(0); vacuum && free > 0; free = left {
 		err := whileBusy(ctx, func() error {
-			// incremental_vacuum frees a page per step of its statement: it
-			// must be read to the end, not run with Exec.
-			rows, err := d.writer.QueryContext(ctx, "PRAGMA incremental_vacuum("+strconv.FormatInt(step, 10)+")")
+			// It frees a page per step of its statement: it must be read
+			// to the end, not run with Exec.
+			rows, err := d.writer.QueryContext(ctx, step)
 			if err != nil {
 				return err
 			}
@@ -497,40 +397,36 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 		if err != nil {
 			return err
 		}
-		// Each step's moved pages are copied into the file, and the file
-		// cut, before the next step: the WAL stays one step long however
-		// much moves, so that space comes back on a disk with little left.
+		// Each step's pages are copied into the file, and the file cut,
+		// before the next: the WAL stays one step long, so that space
+		// comes back on a disk with little left.
 		if _, err := d.checkpoint(ctx, "PASSIVE"); err != nil {
 			return err
 		}
-		var left int64
 		if err := d.writer.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&left); err != nil {
 			return err
 		}
 		if left >= free {
 			break
 		}
-		free = left
 	}
 	return d.truncateWAL(ctx)
 }
 
 // checkpoint copies the WAL back into the file on the writer's
-// connection, between two of this process's transactions (mode PASSIVE or
-// TRUNCATE), and reports whether a reader or writer kept it from copying
-// every frame.
+// connection, between two of this process's transactions, and reports
+// whether a reader or writer kept it from copying every frame.
 func (d *DB) checkpoint(ctx context.Context, mode string) (busy bool, err error) {
 	var b, log, done int64
 	err = d.writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &log, &done)
 	return b != 0, err
 }
 
-// Checkpoint copies the whole WAL back into the file, so that the next
-// write starts the WAL from its beginning instead of growing it: what every
-// write does first on a nearly full disk, where the WAL cannot grow as far
-// as it otherwise may (WALGrowth). The pages it copies were counted when
-// they were put, so the file has room for them. A reader still on old
-// frames, or another process's write, leaves the rest to the next call.
+// Checkpoint copies the WAL back into the file, so that the next write
+// restarts the WAL instead of growing it (see WALGrowth). The file has
+// room for the pages: they were counted when they were put. What a reader
+// on old frames, or another process's write, holds back waits for the
+// next call.
 func (d *DB) Checkpoint(ctx context.Context) error {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil
@@ -539,32 +435,10 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 	return err
 }
 
-// finalCheckpoint copies the WAL back into the file before Close, on the
-// writer's connection. PASSIVE, so that a reader of another process does
-// not hold Close up: what it keeps from being copied stays in the WAL, and
-// that process's close copies it. A transaction still running on the
-// writer is waited for up to the busy timeout, then left to SQLite's
-// close. An error (a full disk: the file grows by the pages the WAL adds)
-// says that the WAL stays beside the file, and that the next open
-// recovers it.
-func (d *DB) finalCheckpoint() error {
-	if d.Memory || d.pg || d.writer == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), d.busyTimeout)
-	defer cancel()
-	if _, err := d.checkpoint(ctx, "PASSIVE"); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("the write-ahead log could not be copied back into the file, so %s stays beside it "+
-			"and the next Open recovers it (nothing committed is lost): %w", filepath.Base(d.Path)+"-wal", err)
-	}
-	return nil
-}
-
-// truncateWAL copies the WAL back into the file and empties it, on the
-// writer's connection: from another, TRUNCATE would queue for the write
-// lock behind a busy writer. A reader still on old frames keeps it from
-// finishing; it tries again for up to the busy timeout, then leaves the
-// rest to the next GiveBack.
+// truncateWAL copies the WAL back and empties it, on the writer (from
+// another connection it would queue behind a busy writer). While a reader
+// on old frames holds it back, it retries up to the busy timeout, then
+// leaves the rest to the next GiveBack.
 func (d *DB) truncateWAL(ctx context.Context) error {
 	deadline := time.Now().Add(d.busyTimeout)
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
@@ -572,12 +446,8 @@ func (d *DB) truncateWAL(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if !busy {
-			d.giveBackFailed.Store(false)
-			return nil
-		}
-		if time.Now().After(deadline) {
-			d.giveBackFailed.Store(true)
+		if !busy || time.Now().After(deadline) {
+			d.giveBackFailed.Store(busy)
 			return nil
 		}
 		select {
@@ -588,10 +458,9 @@ func (d *DB) truncateWAL(ctx context.Context) error {
 	}
 }
 
-// Compact rewrites the whole file (VACUUM) with auto_vacuum INCREMENTAL,
-// so that every free page is given back and later ones can be. It holds
-// the write lock while it runs and needs free disk space about the size of
-// the file.
+// Compact rewrites the file (VACUUM) with auto_vacuum INCREMENTAL: every
+// free page is given back, and later ones can be. It holds the write lock
+// and needs free space about the file's size.
 func (d *DB) Compact(ctx context.Context) error {
 	if d.Memory || d.pg {
 		return nil
@@ -599,100 +468,76 @@ func (d *DB) Compact(ctx context.Context) error {
 	if d.writer == nil {
 		return ErrReadOnly
 	}
-	for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"} {
-		if err := whileBusy(ctx, func() error {
-			_, err := d.writer.ExecContext(ctx, q)
-			return err
-		}); err != nil {
-			return err
-		}
+	if err := whileBusy(ctx, func() error {
+		_, err := d.writer.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM")
+		return err
+	}); err != nil {
+		return err
 	}
 	return d.truncateWAL(ctx)
 }
 
 // RowidTables returns the tables that are not attachstore's and whose
-// rows are keyed by an implicit rowid: a rowid table (not WITHOUT ROWID)
-// without an INTEGER PRIMARY KEY column, which would make the rowid a
-// column of its own. VACUUM may renumber those rowids (SQLite documents
-// it); an INTEGER PRIMARY KEY, and a WITHOUT ROWID table's key, it keeps.
-// Virtual tables are counted through their shadow tables. None on
-// PostgreSQL or in memory, where Compact does not vacuum.
+// rows are keyed by an implicit rowid, which VACUUM may renumber (SQLite
+// documents it): rowid tables without an INTEGER PRIMARY KEY (which
+// VACUUM keeps, as a WITHOUT ROWID table's key), virtual tables through
+// their shadow tables. None on PostgreSQL or in memory, where Compact does
+// not vacuum.
 func (d *DB) RowidTables(ctx context.Context) ([]string, error) {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil, nil
 	}
 	// An INTEGER PRIMARY KEY declared DESC is not the rowid: SQLite gives
 	// it an index of its own (origin 'pk'), as for any other key.
-	rows, err := d.writer.QueryContext(ctx, `SELECT t.name FROM pragma_table_list AS t
+	var names []string
+	if err := d.writer.SelectContext(ctx, &names, `SELECT t.name FROM pragma_table_list AS t
 		WHERE t.schema = 'main' AND t.type IN ('table', 'shadow') AND NOT t.wr
 			AND t.name NOT LIKE 'sqlite\_%' ESCAPE '\'
 			AND NOT ((SELECT count(*) FROM pragma_table_info(t.name) WHERE pk > 0) = 1
 				AND (SELECT upper(type) FROM pragma_table_info(t.name) WHERE pk > 0) = 'INTEGER'
 				AND NOT EXISTS (SELECT 1 FROM pragma_index_list(t.name) WHERE origin = 'pk'))
-		ORDER BY t.name`)
-	if err != nil {
+		ORDER BY t.name`); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	own := ownObjects(false)
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		if _, ok := own[strings.ToLower(name)]; !ok {
-			names = append(names, name)
-		}
-	}
-	return names, rows.Err()
+	return slices.DeleteFunc(names, func(name string) bool {
+		_, ok := own[strings.ToLower(name)]
+		return ok
+	}), nil
 }
 
-// Backup writes a consistent copy of the database, as of one snapshot, to
-// path, an empty file (VACUUM INTO), while writers go on. It reads on a
-// connection of its own: the read pool's refuse anything that writes,
-// even to another file.
+// Backup writes a copy of one snapshot to path, an empty file (VACUUM
+// INTO), while writers go on, on a connection of its own: the read pool's
+// refuse anything that writes, even to another file.
 func (d *DB) Backup(ctx context.Context, path string) error {
 	if d.pg {
 		return errors.New("a PostgreSQL store is backed up with the server's own tools (pg_dump, base backups)")
 	}
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Set("_busy_timeout", strconv.FormatInt(d.busyTimeout.Milliseconds(), 10))
-	if d.immutable {
-		q.Set("immutable", "1")
-	}
-	h, err := sql.Open("sqlite3", fileDSN(d.Path, q))
-	if err != nil {
-		return err
-	}
+	h, _ := sql.Open("sqlite3", d.dsn("ro", d.immutable, d.busy()))
 	defer h.Close()
-	_, err = h.ExecContext(ctx, "VACUUM INTO ?", path)
+	_, err := h.ExecContext(ctx, "VACUUM INTO ?", path)
 	return err
 }
 
-// Check runs SQLite's integrity and foreign key checks through q (a read
-// transaction) and returns their findings; none means the file is sound.
-// PostgreSQL enforces its keys always and has no such check to run.
+// Check returns what SQLite's integrity and foreign key checks find,
+// through q (a read transaction); nothing on PostgreSQL, which always
+// enforces its keys.
 func (d *DB) Check(ctx context.Context, q sqlx.QueryerContext) ([]string, error) {
 	if d.pg {
 		return nil, nil
 	}
 	var out []string
-	err := sqlx.SelectContext(ctx, q, &out, qCheck)
+	err := sqlx.SelectContext(ctx, q, &out, `SELECT 'integrity_check: ' || integrity_check
+		FROM pragma_integrity_check WHERE integrity_check <> 'ok'
+		UNION ALL
+		SELECT 'foreign_key_check: ' || "table" || ' row ' || coalesce(rowid, 'NULL') || ' refers to no row of ' || parent
+		FROM pragma_foreign_key_check`)
 	return out, err
 }
 
-// qCheck is what integrity_check finds (one row "ok" when nothing), then
-// each row foreign_key_check names.
-const qCheck = `SELECT 'integrity_check: ' || integrity_check FROM pragma_integrity_check WHERE integrity_check <> 'ok'
-	UNION ALL
-	SELECT 'foreign_key_check: ' || "table" || ' row ' || coalesce(rowid, 'NULL') || ' refers to no row of ' || parent
-	FROM pragma_foreign_key_check`
-
-// DiskBytes is the size on disk of an SQLite database file and its WAL
-// together, which is what giving pages back can shrink; 0 for an in-memory
-// or PostgreSQL database. A -wal file that is not there counts 0.
+// DiskBytes is the size on disk of an SQLite file and its WAL together,
+// which is what giving pages back can shrink; 0 in memory or on
+// PostgreSQL.
 func (d *DB) DiskBytes() int64 {
 	if d.Memory || d.pg {
 		return 0
