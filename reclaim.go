@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/attachstore/attachstore/db"
 )
 
 // DefaultReclaimBatch is the BatchSize Reclaim uses when
@@ -242,7 +244,8 @@ func (r *reclaim) blobs(ctx context.Context) error {
 // when the check sees the ref.
 func (r *reclaim) delete(ctx context.Context, batch []orphan) (err error) {
 	for range maxRetries {
-		if err = r.deleteOnce(ctx, batch); !errors.Is(err, ErrReferenced) {
+		// A raw driver error: the sentinels are given at Reclaim's boundary.
+		if err = r.deleteOnce(ctx, batch); db.KindOf(err) != db.Referenced {
 			return err
 		}
 	}

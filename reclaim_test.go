@@ -3,8 +3,10 @@ package attachstore_test
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/attachstore/attachstore"
 	"github.com/attachstore/attachstore/attachstoretest"
@@ -97,5 +99,76 @@ func TestReclaimReturnedBytesIsTheShrink(t *testing.T) {
 				t.Errorf("Stats.FileBytes = %d, want the %d bytes on disk", st.FileBytes, after)
 			}
 		})
+	}
+}
+
+// TestReclaimRacingARefOnPostgres: on PostgreSQL a ref committed while
+// Reclaim's delete waits for the blob's row makes the delete fail its
+// foreign key (23503) although its NOT EXISTS saw no ref; Reclaim retries
+// the batch, keeps the blob and reports nothing reclaimed. The ref is
+// written by hand, inside an Update, so that the blob's row is locked by
+// the foreign key's check alone (a put would touch the row, and the
+// delete's recheck of touched_at would skip it without the race).
+func TestReclaimRacingARefOnPostgres(t *testing.T) {
+	ctx := context.Background()
+	u := newPostgresSchema(t)
+	s := openForTest(t, u)
+	ref, err := s.Put(ctx, []byte("raced"), attachstore.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+
+	inserted, release, updated := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		updated <- s.Update(ctx, func(tx *attachstore.Tx) error {
+			_, err := tx.SQL().ExecContext(ctx, `INSERT INTO attachstore_refs (session_id, blob_id, owner, committed_at,
+				intent_at, media_type, label, blob_pk, size, chunk_size, created_at)
+				SELECT 'chat', id, '', 1, 1, media_type, label, pk, size, chunk_size, created_at
+				FROM attachstore_blobs WHERE id = $1`, ref.ID[:])
+			close(inserted)
+			<-release
+			return err
+		})
+	}()
+	<-inserted
+	type result struct {
+		rep attachstore.ReclaimReport
+		err error
+	}
+	reclaimed := make(chan result, 1)
+	go func() {
+		rep, err := s.Reclaim(ctx, attachstore.ReclaimPolicy{AllowEmptyRoots: true})
+		reclaimed <- result{rep, err}
+	}()
+	// Until Reclaim's delete waits for the row the Update's insert locked.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var waiting int
+		if err := watch.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatal("Reclaim never waited for the blob's row")
+		}
+	}
+	close(release)
+	if err := <-updated; err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	r := <-reclaimed
+	if r.err != nil || r.rep.ReclaimedBlobs != 0 {
+		t.Fatalf("Reclaim racing a ref: %+v, %v; want nothing reclaimed and no error", r.rep, r.err)
+	}
+	if _, err := s.Session("chat").Get(ctx, ref.ID); err != nil {
+		t.Errorf("the raced blob: %v", err)
 	}
 }
