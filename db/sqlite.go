@@ -303,26 +303,32 @@ func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer conn.Close()
-	// The tables that mark a file attachstore has written.
-	var pages, stores int64
-	if err := conn.QueryRowContext(ctx, `SELECT page_count, (SELECT count(*) FROM sqlite_master WHERE type = 'table'
-		AND name IN ('attachstore_schema_migrations', 'attachstore_blobs')) FROM pragma_page_count()`).Scan(&pages, &stores); err != nil {
-		return err
-	}
-	d.Created, d.Adopted = pages == 0, pages > 0 && stores == 0
-	if d.Created {
-		if err := setUp(ctx, conn, cfg); err != nil {
+	// Several openers of a new file race here, and SQLite answers busy
+	// without calling its busy handler where waiting could deadlock (as
+	// the handler's documentation says): try again. Each step may run
+	// again; the pragmas of a file that has pages are no-ops.
+	return whileBusy(ctx, func() error {
+		// The tables that mark a file attachstore has written.
+		var pages, stores int64
+		if err := conn.QueryRowContext(ctx, `SELECT page_count, (SELECT count(*) FROM sqlite_master WHERE type = 'table'
+			AND name IN ('attachstore_schema_migrations', 'attachstore_blobs')) FROM pragma_page_count()`).Scan(&pages, &stores); err != nil {
 			return err
 		}
-	}
-	var mode string
-	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
-		return err
-	}
-	if mode != "wal" {
-		return fmt.Errorf("could not enter WAL mode (journal_mode is %q)", mode)
-	}
-	return nil
+		d.Created, d.Adopted = pages == 0, pages > 0 && stores == 0
+		if d.Created {
+			if err := setUp(ctx, conn, cfg); err != nil {
+				return err
+			}
+		}
+		var mode string
+		if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+			return err
+		}
+		if mode != "wal" {
+			return fmt.Errorf("could not enter WAL mode (journal_mode is %q)", mode)
+		}
+		return nil
+	})
 }
 
 // Space is how a database file uses its pages.
