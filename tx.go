@@ -167,3 +167,36 @@ func (tx *Tx) undoable(ctx context.Context, fn func() error) error {
 	}
 	return err
 }
+
+// rowsOf runs a query and returns its rows, each as scan reads it.
+func rowsOf[T any](ctx context.Context, tx *Tx, q *stmt, scan func(*sql.Rows) (T, error), args ...any) ([]T, error) {
+	rows, err := tx.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// exists runs a count and reports whether it counted anything.
+func (tx *Tx) exists(ctx context.Context, q *stmt, args ...any) (bool, error) {
+	var n int64
+	err := tx.queryRow(ctx, q, args...).Scan(&n)
+	return n > 0, err
+}
+
+// affected is how many rows the statement exec ran changed.
+func affected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
