@@ -5,9 +5,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"net/url"
@@ -200,35 +197,9 @@ func TestServeUsage(t *testing.T) {
 // TestServeOnPostgres: serve reads and writes a PostgreSQL store as it
 // does an SQLite file.
 func TestServeOnPostgres(t *testing.T) {
-	base := os.Getenv("ATTACHSTORE_TEST_POSTGRES")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but ATTACHSTORE_TEST_POSTGRES is unset")
-		}
-		t.Skip("set ATTACHSTORE_TEST_POSTGRES to a postgres:// URL to run the PostgreSQL tests")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "attachstore_serve_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-
+	db := newPGSchema(t, postgresBase(t))
 	e := newEnv(t)
-	e.db = u.String()
+	e.db = db
 	id := e.put("--session", "chat", e.file("note.txt", []byte("on postgres")))[0]
 	sv := e.serve("--allow-writes")
 	if code, body := sv.do("GET", "/sessions/chat/attachments/"+id, sv.token, nil); code != 200 || body != "on postgres" {
@@ -240,7 +211,9 @@ func TestServeOnPostgres(t *testing.T) {
 	if code := sv.stop(syscall.SIGINT); code != 130 {
 		t.Errorf("exit %d, want 130; stderr %q", code, sv.stderr)
 	}
-	if p, ok := u.User.Password(); ok && strings.Contains(sv.stderr.String(), p) {
+	if u, err := url.Parse(db); err != nil {
+		t.Error(err)
+	} else if p, ok := u.User.Password(); ok && strings.Contains(sv.stderr.String(), p) {
 		t.Errorf("stderr shows the password: %q", sv.stderr)
 	}
 }
