@@ -152,7 +152,7 @@ func remountReadOnly(t *testing.T, dir string) {
 func TestReadOnlyOpenOnReadOnlyMedia(t *testing.T) {
 	ctx := t.Context()
 	t.Run("Clean", func(t *testing.T) {
-		dir := faultMount(t, "16m")
+		dir := attachstore.MountTmpfs(t, "16m")
 		path := filepath.Join(dir, "s.db")
 		// A disk reserve the 16 MiB filesystem has room for.
 		s, err := attachstore.Open(ctx, path, attachstore.WithDiskReserve(1<<20))
@@ -197,7 +197,7 @@ func TestReadOnlyOpenOnReadOnlyMedia(t *testing.T) {
 		if _, err := s.Put(ctx, []byte("only in the WAL"), attachstore.Meta{}); err != nil {
 			t.Fatal(err)
 		}
-		dir := faultMount(t, "16m")
+		dir := attachstore.MountTmpfs(t, "16m")
 		for _, suffix := range []string{"", "-wal"} {
 			b, err := os.ReadFile(src + suffix)
 			if err != nil {

@@ -98,46 +98,6 @@ func faultVerify(t testing.TB, s *attachstore.Store) {
 	}
 }
 
-// faultMount mounts a tmpfs of the given size on a new directory, or skips
-// the test when this process may not mount one.
-func faultMount(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root; this test runs only as root")
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v: %s); the filesystem fault tests need one", err, bytes.TrimSpace(out))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-			exec.Command("umount", "-l", dir).Run()
-		}
-	})
-	return dir
-}
-
-// faultFill writes a file in dir until the filesystem is full.
-func faultFill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	block := make([]byte, 4096)
-	for {
-		if _, err := f.Write(block); err != nil {
-			if !strings.Contains(err.Error(), "no space left") {
-				t.Fatalf("filling %s: %v", dir, err)
-			}
-			return path
-		}
-	}
-}
-
 // faultFree is the free space of dir's filesystem, in bytes.
 func faultFree(t *testing.T, dir string) int64 {
 	t.Helper()
@@ -248,7 +208,7 @@ func faultCheckAll(t *testing.T, s *attachstore.Store, plain, sess []attachstore
 // everything stored before the failure is intact.
 func TestFaultFullFilesystem(t *testing.T) {
 	ctx := context.Background()
-	dir := faultMount(t, "20m")
+	dir := attachstore.MountTmpfs(t, "20m")
 	clock := newFakeClock()
 	path := filepath.Join(dir, "full.db")
 	// No disk reserve: this is what SQLite itself does on a full disk
@@ -268,7 +228,7 @@ func TestFaultFullFilesystem(t *testing.T) {
 	}
 
 	t.Run("FillerFile", func(t *testing.T) {
-		filler := faultFill(t, dir)
+		filler := attachstore.FillDisk(t, dir)
 		plain, sess := faultPutUntilFull(t, s, 1, 100<<10)
 		if err := os.Remove(filler); err != nil {
 			t.Fatal(err)
@@ -618,7 +578,7 @@ func TestFaultReadOnly(t *testing.T) {
 	})
 
 	t.Run("ReadOnlyFilesystem", func(t *testing.T) {
-		dir := faultMount(t, "8m")
+		dir := attachstore.MountTmpfs(t, "8m")
 		path, id, data := faultReadOnlyFixture(t, dir)
 		if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
 			t.Skipf("cannot remount the tmpfs read-only (%v: %s)", err, out)

@@ -577,6 +577,10 @@ func TestFullDiskErrorClassified(t *testing.T) {
 	}
 }
 
+// MountTmpfs and FillDisk lend mountTmpfs and fillDisk to the package's
+// external tests (fault_test.go, adopt_test.go).
+var MountTmpfs, FillDisk = mountTmpfs, fillDisk
+
 // mountTmpfs mounts a tmpfs of size on a new directory, or skips the test
 // where this process may not mount one (not root, not Linux, a container
 // without the capability).
@@ -608,7 +612,7 @@ func fillDisk(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	block := make([]byte, 64<<10)
+	block := make([]byte, 4096) // to the last page, so that little is left
 	for {
 		if _, err := f.Write(block); err != nil {
 			if errors.Is(err, os.ErrClosed) || !strings.Contains(err.Error(), "no space left") {
