@@ -2,9 +2,6 @@ package attachstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"net/url"
 	"os"
@@ -96,12 +93,12 @@ func rawSQLite(t testing.TB, path string) *sqlx.DB {
 // TestConformancePostgres runs the suite against PostgreSQL, each test in
 // a schema of its own, when ATTACHSTORE_TEST_POSTGRES holds a URL.
 func TestConformancePostgres(t *testing.T) {
-	postgresURL(t)
+	storetest.PostgresURL(t)
 	var urls sync.Map // *attachstore.Store -> its URL
 	storetest.Run(t, storetest.Harness{
 		Persistence: attachstore.Durable,
 		Open: func(t testing.TB, opts ...attachstore.Option) *attachstore.Store {
-			u := newPostgresSchema(t)
+			u := storetest.PostgresSchema(t)
 			s := openForTest(t, u, opts...)
 			urls.Store(s, u)
 			return s
@@ -127,58 +124,11 @@ func TestConformancePostgres(t *testing.T) {
 	})
 }
 
-// postgresURL returns the server the PostgreSQL tests run against, or
-// skips t when there is none. Under CI=true a missing server fails t: CI
-// starts one, and a skip would hide that it did not.
-func postgresURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("ATTACHSTORE_TEST_POSTGRES")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but ATTACHSTORE_TEST_POSTGRES is unset: the PostgreSQL tests cannot run")
-		}
-		t.Skip("set ATTACHSTORE_TEST_POSTGRES to a postgres:// URL to run the PostgreSQL tests")
-	}
-	return u
-}
-
-// newPostgresSchema creates a schema of t's own on the test server and
-// returns a URL whose search_path is it; the schema is dropped when t ends.
-func newPostgresSchema(t testing.TB) string {
-	t.Helper()
-	base := postgresURL(t)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "attachstore_test_" + hex.EncodeToString(b[:])
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("ATTACHSTORE_TEST_POSTGRES: %v", err)
-	}
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+name); err != nil {
-		admin.Close()
-		t.Fatalf("creating schema %s on %s: %v", name, u.Redacted(), err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+name+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", name, err)
-		}
-		admin.Close()
-	})
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // TestPostgresOpenErrors: a server that cannot be reached, a wrong
 // password, and a database that is not a store give errors that name the
 // host and database, never the password.
 func TestPostgresOpenErrors(t *testing.T) {
-	base, err := url.Parse(postgresURL(t))
+	base, err := url.Parse(storetest.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +149,7 @@ func TestPostgresOpenErrors(t *testing.T) {
 	}{
 		{"Unreachable", unreachable.String(), "s3cret-unreachable", nil, nil},
 		{"WrongPassword", wrongPW.String(), "s3cret-wrong", nil, nil},
-		{"NotAStore", newPostgresSchema(t), "", []attachstore.Option{attachstore.WithReadOnly()}, attachstore.ErrNotAStore},
+		{"NotAStore", storetest.PostgresSchema(t), "", []attachstore.Option{attachstore.WithReadOnly()}, attachstore.ErrNotAStore},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := attachstore.Open(t.Context(), c.url, c.opts...)

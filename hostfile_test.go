@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/internal/storetest"
 )
 
 // hostClashes are host objects that take a name attachstore would create
@@ -242,10 +243,10 @@ func TestOpenRefusesAStoreMissingATable(t *testing.T) {
 // one of attachstore's names, Open refuses with ErrNotAStore naming it and
 // creates nothing (no migrations table, no dirty flag).
 func TestPostgresOpenRefusesAClash(t *testing.T) {
-	postgresURL(t)
+	storetest.PostgresURL(t)
 	for _, c := range hostClashes {
 		t.Run(c.name, func(t *testing.T) {
-			u := newPostgresSchema(t)
+			u := storetest.PostgresSchema(t)
 			raw, err := sql.Open("pgx", u)
 			if err != nil {
 				t.Fatal(err)
@@ -295,7 +296,7 @@ func TestPostgresOpenRefusesAClash(t *testing.T) {
 // TestPostgresReopenFindsOnlyItsOwn: a store reopens (its objects are the
 // ones attachstore knows it made), and Stats counts its tables' size.
 func TestPostgresReopenFindsOnlyItsOwn(t *testing.T) {
-	u := newPostgresSchema(t)
+	u := storetest.PostgresSchema(t)
 	s := openForTest(t, u)
 	mustPut(t, s.Session("s"), "on the server")
 	if st, err := s.Stats(t.Context()); err != nil || st.FileBytes <= 0 {
@@ -314,7 +315,7 @@ func TestPostgresReopenFindsOnlyItsOwn(t *testing.T) {
 // schema that exists is refused with ErrNotAStore naming it, not a scan
 // error.
 func TestPostgresSearchPathWithoutASchema(t *testing.T) {
-	u, err := url.Parse(postgresURL(t))
+	u, err := url.Parse(storetest.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/internal/storetest"
 )
 
 // TestLargeBlobStreamsInBoundedHeap streams 2 GiB — twice SQLite's 1 GB
@@ -31,7 +32,7 @@ func TestLargeBlobStreamsInBoundedHeap(t *testing.T) {
 		testLargeBlob(t, openForTest(t, filepath.Join(t.TempDir(), "large.db"), attachstore.WithSync(attachstore.SyncOff)))
 	})
 	t.Run("Postgres", func(t *testing.T) {
-		testLargeBlob(t, openForTest(t, newPostgresSchema(t)))
+		testLargeBlob(t, openForTest(t, storetest.PostgresSchema(t)))
 	})
 }
 

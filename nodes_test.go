@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/internal/storetest"
 )
 
 // The several-nodes test runs this test binary again as a node; these
@@ -45,7 +46,7 @@ func TestPostgresSeveralNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three processes for 30 s")
 	}
-	u := newPostgresSchema(t)
+	u := storetest.PostgresSchema(t)
 	// Migrated once here: the nodes also migrate, concurrently, at start.
 	openForTest(t, u).Close()
 

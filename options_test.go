@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/internal/storetest"
 )
 
 // TestOpenWithExisting: WithExisting opens a store that is there, for
@@ -38,9 +39,9 @@ func TestOpenWithExisting(t *testing.T) {
 			}
 			return path
 		}, nil},
-		{"Postgres", func(t *testing.T) string { return newPostgresSchema(t) }, attachstore.ErrNotAStore},
+		{"Postgres", func(t *testing.T) string { return storetest.PostgresSchema(t) }, attachstore.ErrNotAStore},
 		{"PostgresStore", func(t *testing.T) string {
-			u := newPostgresSchema(t)
+			u := storetest.PostgresSchema(t)
 			if err := openForTest(t, u).Close(); err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/internal/storetest"
 )
 
 // engines opens a store of each engine: in memory, a file, and PostgreSQL
@@ -20,8 +21,8 @@ func engines(t *testing.T, fn func(t *testing.T, open func() *attachstore.Store)
 		fn(t, func() *attachstore.Store { return openForTest(t, filepath.Join(t.TempDir(), "a.db")) })
 	})
 	t.Run("Postgres", func(t *testing.T) {
-		postgresURL(t)
-		fn(t, func() *attachstore.Store { return openForTest(t, newPostgresSchema(t)) })
+		storetest.PostgresURL(t)
+		fn(t, func() *attachstore.Store { return openForTest(t, storetest.PostgresSchema(t)) })
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/internal/storetest"
 )
 
 // TestPutReaderLosesADeadlockCleanly: on PostgreSQL a transaction that
@@ -22,7 +23,7 @@ import (
 // lost (ErrConflict) and store nothing, not hash what is left of its input
 // (nothing) and hand back the empty blob's ref with a nil error.
 func TestPutReaderLosesADeadlockCleanly(t *testing.T) {
-	u := newPostgresSchema(t)
+	u := storetest.PostgresSchema(t)
 	s := openForTest(t, u, attachstore.WithChunkSize(attachstore.MinChunkSize))
 	watch, err := sql.Open("pgx", u)
 	if err != nil {

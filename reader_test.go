@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/internal/storetest"
 )
 
 // readerEngines opens a fresh store with 4 KiB chunks on SQLite, and on
@@ -27,9 +28,9 @@ func readerEngines(t *testing.T, fn func(t *testing.T, open func() *attachstore.
 		})
 	})
 	t.Run("Postgres", func(t *testing.T) {
-		postgresURL(t)
+		storetest.PostgresURL(t)
 		fn(t, func() *attachstore.Store {
-			s, err := attachstore.Open(t.Context(), newPostgresSchema(t), chunks)
+			s, err := attachstore.Open(t.Context(), storetest.PostgresSchema(t), chunks)
 			if err != nil {
 				t.Fatal(err)
 			}

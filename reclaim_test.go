@@ -10,6 +10,7 @@ import (
 
 	"github.com/attachstore/attachstore"
 	"github.com/attachstore/attachstore/attachstoretest"
+	"github.com/attachstore/attachstore/internal/storetest"
 )
 
 // diskSize is the size of a store's file and its -wal file together, as
@@ -111,7 +112,7 @@ func TestReclaimReturnedBytesIsTheShrink(t *testing.T) {
 // delete's recheck of touched_at would skip it without the race).
 func TestReclaimRacingARefOnPostgres(t *testing.T) {
 	ctx := context.Background()
-	u := newPostgresSchema(t)
+	u := storetest.PostgresSchema(t)
 	s := openForTest(t, u)
 	ref, err := s.Put(ctx, []byte("raced"), attachstore.Meta{})
 	if err != nil {

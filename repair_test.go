@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/attachstore/attachstore"
+	"github.com/attachstore/attachstore/internal/storetest"
 )
 
 // gateReader yields r's bytes, and at the end of them waits until every
@@ -48,7 +49,7 @@ func (g *gateReader) Read(p []byte) (int, error) {
 // looks at the blob. The first rewrites it; the second waits for the
 // first's lock on the blob's row, finds it intact and writes nothing.
 func TestRepairRacesOnPostgres(t *testing.T) {
-	u := newPostgresSchema(t)
+	u := storetest.PostgresSchema(t)
 	const chunk = attachstore.MinChunkSize
 	s := openForTest(t, u, attachstore.WithChunkSize(chunk))
 	ctx := t.Context()
@@ -157,7 +158,7 @@ func TestRepairLargeBlobInBoundedHeap(t *testing.T) {
 // (ErrConflict) and leave the blob as it was, not hash what is left of
 // its input (nothing) and answer for another blob.
 func TestRepairLosesADeadlockCleanly(t *testing.T) {
-	u := newPostgresSchema(t)
+	u := storetest.PostgresSchema(t)
 	const chunk = attachstore.MinChunkSize
 	s := openForTest(t, u, attachstore.WithChunkSize(chunk))
 	watch, err := sql.Open("pgx", u)

@@ -2,15 +2,11 @@ package attachhttp_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -18,6 +14,7 @@ import (
 
 	"github.com/attachstore/attachstore"
 	"github.com/attachstore/attachstore/attachhttp"
+	"github.com/attachstore/attachstore/internal/storetest"
 )
 
 const testToken = "s3cret-test-token"
@@ -36,7 +33,7 @@ func engines() []engine {
 			return openStore(t, filepath.Join(t.TempDir(), "attachments.db"), opts...)
 		}},
 		{"Postgres", func(t *testing.T, opts ...attachstore.Option) *attachstore.Store {
-			return openStore(t, postgresSchema(t), opts...)
+			return openStore(t, storetest.PostgresSchema(t), opts...)
 		}},
 	}
 }
@@ -60,45 +57,6 @@ func openStore(t *testing.T, path string, opts ...attachstore.Option) *attachsto
 		}
 	})
 	return s
-}
-
-// postgresSchema creates a schema of the test's own on the test server and
-// returns a URL whose search_path is it; the schema is dropped when t
-// ends. Without a server the test is skipped, or fails under CI=true.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("ATTACHSTORE_TEST_POSTGRES")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but ATTACHSTORE_TEST_POSTGRES is unset")
-		}
-		t.Skip("set ATTACHSTORE_TEST_POSTGRES to a postgres:// URL to run the PostgreSQL tests")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "attachstore_http_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE SCHEMA " + name); err != nil {
-		admin.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + name + " CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", name, err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // server is a handler under test with its store.
