@@ -56,6 +56,7 @@ type config struct {
 	fsyncOps           int
 	child              string // W5 child mode: the system to run
 	childDir           string
+	w5ID               string
 }
 
 func (c *config) want(w string) bool { return len(c.only) == 0 || slices.Contains(c.only, w) }
@@ -128,6 +129,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.child, "w5-child", "", "internal: run one W5 put+read of this system and print JSON")
 	fs.StringVar(&c.childDir, "w5-dir", "", "internal: the W5 child's store directory")
 	fs.Int64Var(&c.big, "w5-size", 0, "internal: the W5 child's blob size")
+	fs.StringVar(&c.w5ID, "w5-id", "", "internal: the W5 child reads the blob with this id (hex) instead of putting one")
 	w8Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,15 +16,21 @@ import (
 )
 
 // W5 streams one big blob in with PutReader and out with NewReader, warm and
-// then cold. Each system's run happens in a child process (this binary,
-// re-executed with -w5-child) so that VmHWM, which is process-wide, is the
-// peak of that run alone.
+// then cold. Each system's run happens in two child processes (this binary,
+// re-executed with -w5-child), so that VmHWM, which is process-wide, is the
+// peak of that run alone: the first puts and closes the store, the second
+// opens it again and reads, warm (the file in the OS page cache from the
+// put) and then cold. The warm read is thus the first read after the put in
+// a fresh process, as the SQLite floor's read is its first after writing
+// its rows: neither shares its process with the put's work still running
+// (the library's checkpoint of a WAL the put filled) or the put's heap.
 
 type w5Result struct {
 	PutMBps  float64 `json:"put_mbps"`
 	WarmMBps float64 `json:"warm_mbps"`
 	ColdMBps float64 `json:"cold_mbps"`
 	HWM      int64   `json:"vm_hwm_bytes"`
+	ID       string  `json:"id,omitempty"` // what the put stored, for the read
 	Error    string  `json:"error,omitempty"`
 }
 
@@ -40,11 +48,13 @@ func (b *bench) w5(ctx context.Context) error {
 			}
 			b.logf("W5 run %d/%d %s: %s", r+1, c.runs, op.name, humanBytes(c.big))
 			dir := filepath.Join(b.scratch, "w5", op.name)
-			res, err := runW5Child(ctx, exe, c, op.name, dir)
-			removeAndSync(dir)
-			if err == nil && res.Error != "" {
-				err = fmt.Errorf("%s", res.Error)
+			put, err := runW5Child(ctx, exe, c, op.name, dir, "")
+			var res w5Result
+			if err == nil {
+				res, err = runW5Child(ctx, exe, c, op.name, dir, put.ID)
+				res.PutMBps, res.HWM = put.PutMBps, max(put.HWM, res.HWM)
 			}
+			removeAndSync(dir)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -62,9 +72,11 @@ func (b *bench) w5(ctx context.Context) error {
 	return nil
 }
 
-func runW5Child(ctx context.Context, exe string, c *config, system, dir string) (w5Result, error) {
+// runW5Child runs one W5 child: the put when id is empty, else the reads
+// of id.
+func runW5Child(ctx context.Context, exe string, c *config, system, dir, id string) (w5Result, error) {
 	cmd := exec.CommandContext(ctx, exe,
-		"-w5-child", system, "-w5-dir", dir, "-w5-size", strconv.FormatInt(c.big, 10),
+		"-w5-child", system, "-w5-dir", dir, "-w5-size", strconv.FormatInt(c.big, 10), "-w5-id", id,
 		"-page-size", strconv.Itoa(c.pageSize), "-chunk-size", strconv.Itoa(c.chunkSize),
 		"-cache-size", strconv.Itoa(c.cacheKiB),
 		"-w5-source-mbps", strconv.FormatFloat(c.sourceMBps, 'g', -1, 64))
@@ -78,8 +90,10 @@ func runW5Child(ctx context.Context, exe string, c *config, system, dir string) 
 	} else if err == nil {
 		err = fmt.Errorf("child printed nothing")
 	}
-	if err != nil && res.Error != "" {
-		err = nil // the child explained itself
+	if err == nil && res.Error != "" {
+		err = fmt.Errorf("%s", res.Error)
+	} else if err != nil && res.Error != "" {
+		err = fmt.Errorf("%w: %s", err, res.Error)
 	}
 	return res, err
 }
@@ -107,8 +121,7 @@ func w5ChildMain(ctx context.Context, c *config) int {
 	return 0
 }
 
-func w5Child(ctx context.Context, c *config) (w5Result, error) {
-	var res w5Result
+func w5Child(ctx context.Context, c *config) (res w5Result, err error) {
 	op := findOpener(c.child)
 	if op == nil {
 		return res, fmt.Errorf("unknown system %q", c.child)
@@ -119,20 +132,34 @@ func w5Child(ctx context.Context, c *config) (w5Result, error) {
 	}
 	defer func() {
 		if sys != nil {
-			sys.Close()
+			err = errors.Join(err, sys.Close())
 		}
 	}()
-	var src io.Reader = newPatternReader(c.big)
-	if c.sourceMBps > 0 {
-		src = &pacedReader{r: src, rate: c.sourceMBps * 1e6}
+	if c.w5ID == "" {
+		var src io.Reader = newPatternReader(c.big)
+		if c.sourceMBps > 0 {
+			src = &pacedReader{r: src, rate: c.sourceMBps * 1e6}
+		}
+		start := time.Now()
+		id, err := sys.PutReader(ctx, src)
+		if err != nil {
+			return res, fmt.Errorf("put: %w", err)
+		}
+		res.PutMBps, res.ID = mbps(c.big, time.Since(start)), id.String()
+		err = sys.Close()
+		sys = nil
+		if err != nil {
+			return res, err
+		}
+		res.HWM, err = vmHWM()
+		return res, err
 	}
-	start := time.Now()
-	id, err := sys.PutReader(ctx, src)
-	if err != nil {
-		return res, fmt.Errorf("put: %w", err)
+	var id ID
+	if b, err := hex.DecodeString(c.w5ID); err != nil || len(b) != len(id) {
+		return res, fmt.Errorf("-w5-id %q: want 64 hex digits", c.w5ID)
+	} else {
+		copy(id[:], b)
 	}
-	res.PutMBps = mbps(c.big, time.Since(start))
-
 	buf := make([]byte, 1<<20)
 	read := func() (float64, error) {
 		start := time.Now()
