@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -27,6 +29,11 @@ import (
 // each row Scanned through database/sql and copied into the caller's
 // buffer: the least a design that keeps its bytes in SQLite rows, and
 // reads them through database/sql, does to stream them out.
+
+// The point-read floor (beside W3(b) and W4(b)) is the same table holding
+// the grown store's 10 KiB blobs, blob i at key i+1, each read by its key
+// through the driver's raw interface, as the library reads: the least a
+// design that keeps a blob in SQLite rows does to find one and copy it out.
 
 // floorDB is a scratch database for a floor: SQLite's here, PostgreSQL's
 // in pgfloor.go.
@@ -116,6 +123,44 @@ func (fd *floorDB) restartWAL(ctx context.Context) error {
 		return fmt.Errorf("wal_checkpoint(RESTART): busy %d, %d of %d frames copied", busy, done, logged)
 	}
 	return nil
+}
+
+// shut closes the database's handles, keeping its file; open opens it
+// again, with no page of it in the new connection's cache.
+func (fd *floorDB) shut() error {
+	err := errors.Join(fd.conn.Close(), fd.db.Close())
+	fd.conn = nil
+	return err
+}
+
+func (fd *floorDB) open(ctx context.Context) (err error) {
+	if fd.db, err = sql.Open("sqlite3", "file:"+fd.path+"?_synchronous=FULL&_txlock=immediate"); err != nil {
+		return err
+	}
+	fd.conn, err = fd.db.Conn(ctx)
+	return err
+}
+
+// get reads the row with key k through the driver's raw interface.
+func (fd *floorDB) get(ctx context.Context, k int64) (data []byte, err error) {
+	err = fd.conn.Raw(func(dc any) error {
+		q, ok := dc.(driver.QueryerContext)
+		if !ok {
+			return fmt.Errorf("driver %T cannot query", dc)
+		}
+		rows, err := q.QueryContext(ctx, "SELECT data FROM t WHERE k = ?", []driver.NamedValue{{Ordinal: 1, Value: k}})
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		v := make([]driver.Value, 1)
+		if err := rows.Next(v); err != nil {
+			return fmt.Errorf("row %d: %w", k, err)
+		}
+		data, _ = v[0].([]byte)
+		return nil
+	})
+	return data, err
 }
 
 // close closes the database and removes it.
@@ -226,6 +271,74 @@ func (fd *floorDB) readAll(ctx context.Context, buf []byte) (n int64, rows int, 
 	}
 	return n, rows, rs.Err()
 }
+
+// kvFloor measures the point-read floor on st's grown store: it writes
+// st's blobs into a floor database, reads them warm with W3(b)'s reads, then
+// cold with W4's (the file's pages dropped from the OS cache and the
+// database opened again before each run), and adds the rates to W3's and
+// W4's floor rows.
+func (b *bench) kvFloor(ctx context.Context, st *growing) (err error) {
+	c, g, p := b.cfg, &b.g, st.p
+	dir := filepath.Join(st.dir, "kv-floor")
+	if err := mkdirAll(dir); err != nil {
+		return err
+	}
+	start := time.Now()
+	fd, err := openFloor(ctx, dir, floorPageSize(c))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, fd.close()) }()
+	const perTx = 1000
+	if _, err := fd.commit(ctx, (len(p.ids)+perTx-1)/perTx, func(t int) [][]byte {
+		rows := make([][]byte, 0, perTx)
+		for i := t * perTx; i < min((t+1)*perTx, len(p.ids)); i++ {
+			rows = append(rows, makeBlob(p.tag, uint64(i), blobSize))
+		}
+		return rows
+	}); err != nil {
+		return err
+	}
+	if err := fd.restartWAL(ctx); err != nil {
+		return err
+	}
+	b.logf("%s: %d blobs written as rows (%.0f s)", kvLimit, len(p.ids), time.Since(start).Seconds())
+	get := func(i int) ([]byte, error) { return fd.get(ctx, int64(i)+1) }
+	if g.w3kv != nil {
+		if _, err := timeReads(len(p.ids), c.w3Reads, 32, get); err != nil {
+			return err
+		}
+		for range c.runs {
+			rate, err := timeReads(len(p.ids), c.w3Reads, 32, get)
+			if err != nil {
+				return err
+			}
+			g.w3kv.add(kvLimit, rate)
+		}
+	}
+	if g.w4kv != nil {
+		for r := range c.runs {
+			if err := fd.shut(); err != nil {
+				return err
+			}
+			if err := dropCaches(dir); err != nil {
+				return err
+			}
+			if err := fd.open(ctx); err != nil {
+				return err
+			}
+			rate, err := timeReads(len(p.ids), c.w4Reads, uint64(400+r), get)
+			if err != nil {
+				return err
+			}
+			g.w4kv.add(kvLimit, rate)
+		}
+	}
+	return nil
+}
+
+// kvLimit names the point-read floor's rows.
+const kvLimit = "limit sqlite kv"
 
 // sqliteReadFloor measures the read floor for n bytes: it writes them as
 // rows of floorRowSize and times the first read after that, through one

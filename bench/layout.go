@@ -13,6 +13,7 @@ type groups struct {
 	w1pg, w2pg                 *group // nil unless postgres runs
 	w1x8                       *group
 	w3a, w3b, w4a, w4b         *group
+	w3kv, w4kv                 *group // nil unless attachstore runs
 	w5put, w5warm, w5cold      *group
 	w5rss                      *group
 	w6                         map[string]*w6Groups // by system
@@ -111,12 +112,14 @@ func (b *bench) layout() {
 			withCheck(check{atLeast: true, limit: 1.35, text: "≥ 1.35× best peer"}))
 		g.w3b = systems(t.group("W3", "(b) Store.Get vs file read, warm", opsPerSec).
 			withCheck(check{atLeast: true, limit: 1.0, text: "≥ 1.0× best peer"}))
+		g.w3kv = b.kvGroup("W3", "(b) the same against SQLite alone: a row read by key, warm")
 	}
 	if c.want("W4") {
 		g.w4a = systems(t.group("W4", "(a) Session.Get vs guarded read, 10 KiB of "+n+", cold", opsPerSec).
 			withCheck(check{atLeast: true, limit: 1.0, text: "≥ 1.0× best peer"}))
 		g.w4b = systems(t.group("W4", "(b) Store.Get vs file read, cold", opsPerSec).
 			withCheck(check{atLeast: true, limit: 0.8, text: "≥ 0.8× best peer"}))
+		g.w4kv = b.kvGroup("W4", "(b) the same against SQLite alone: a row read by key, cold")
 	}
 	if c.want("W5") {
 		g.w5put = systems(t.group("W5", "PutReader "+big, mbPerSec).
@@ -204,4 +207,18 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// kvGroup is the row of a plain read against SQLite's own point read (see
+// kvFloor), or nil when attachstore does not run: a target above it cannot
+// be met by a design that reads a blob from SQLite rows.
+func (b *bench) kvGroup(workload, metric string) *group {
+	if !b.has(subject) {
+		return nil
+	}
+	gr := b.tab.group(workload, metric, opsPerSec).
+		withCheck(check{kind: vsSeries, against: kvLimit, text: "(info) vs SQLite alone"})
+	gr.seriesFor(subject)
+	gr.seriesFor(kvLimit)
+	return gr
 }

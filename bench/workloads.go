@@ -612,6 +612,14 @@ func (b *bench) grow(ctx context.Context, ops []opener) error {
 				b.fail(st.ops[i].name, err)
 			}
 		}
+		if lv == c.w3Stored && (g.w3kv != nil || g.w4kv != nil) && slices.ContainsFunc(ops, func(op opener) bool { return op.name == subject }) {
+			if err := b.kvFloor(ctx, st); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				b.fail(kvLimit, err, g.w3kv, g.w4kv)
+			}
+		}
 	}
 	if c.want("W7") {
 		for _, op := range ops {
@@ -689,20 +697,25 @@ func checkSystem(ctx context.Context, sys System, p *population) error {
 // readLoop reads n blobs of p chosen by seed and returns reads per second;
 // guarded reads go through the session that holds the ref.
 func readLoop(ctx context.Context, sys System, p *population, n int, seed uint64, guarded bool) (float64, error) {
+	return timeReads(len(p.ids), n, seed, func(i int) ([]byte, error) {
+		if guarded {
+			return sys.SessionGet(ctx, p.session(i), p.ids[i])
+		}
+		return sys.Get(ctx, p.ids[i])
+	})
+}
+
+// timeReads calls get for n indexes below stored chosen by seed (the same
+// indexes for the same seed, whoever reads) and returns reads per second.
+func timeReads(stored, n int, seed uint64, get func(i int) ([]byte, error)) (float64, error) {
 	rng := rand.New(rand.NewPCG(seed, 3))
 	idx := make([]int, n)
 	for k := range idx {
-		idx[k] = rng.IntN(len(p.ids))
+		idx[k] = rng.IntN(stored)
 	}
 	start := time.Now()
 	for _, i := range idx {
-		var data []byte
-		var err error
-		if guarded {
-			data, err = sys.SessionGet(ctx, p.session(i), p.ids[i])
-		} else {
-			data, err = sys.Get(ctx, p.ids[i])
-		}
+		data, err := get(i)
 		if err != nil {
 			return 0, err
 		}
@@ -735,7 +748,12 @@ func (b *bench) w3(ctx context.Context, sys System, name string, p *population) 
 	if err := b.warmReads(ctx, sys, p, b.cfg.w3Reads, 31, true, func(v float64) { g.w3a.add(name, v) }); err != nil {
 		return err
 	}
-	return b.warmReads(ctx, sys, p, b.cfg.w3Reads, 32, false, func(v float64) { g.w3b.add(name, v) })
+	return b.warmReads(ctx, sys, p, b.cfg.w3Reads, 32, false, func(v float64) {
+		g.w3b.add(name, v)
+		if g.w3kv != nil && name == subject {
+			g.w3kv.add(name, v)
+		}
+	})
 }
 
 // w4 measures system i of st reading with a cold page cache: before each
@@ -767,6 +785,9 @@ func (b *bench) w4(ctx context.Context, st *growing, i int) error {
 				g.w4a.add(name, rate)
 			} else {
 				g.w4b.add(name, rate)
+				if g.w4kv != nil && name == subject {
+					g.w4kv.add(name, rate)
+				}
 			}
 		}
 	}
