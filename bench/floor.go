@@ -24,7 +24,9 @@ import (
 // its bytes in a SQLite WAL at synchronous FULL with this page size (run
 // the bench with -page-size to see another's).
 //
-// The read floor (W5's warm read) is the same table holding W5's big blob
+// The write floor (beside W5's put) is the same table taking W5's big blob
+// as rows of floorRowSize in one transaction, as the library's PutReader
+// writes its chunks. The read floor (W5's warm read) is the same table holding W5's big blob
 // as rows of floorRowSize, read back in key order once it is written,
 // each row Scanned through database/sql and copied into the caller's
 // buffer: the least a design that keeps its bytes in SQLite rows, and
@@ -339,6 +341,42 @@ func (b *bench) kvFloor(ctx context.Context, st *growing) (err error) {
 
 // kvLimit names the point-read floor's rows.
 const kvLimit = "limit sqlite kv"
+
+// sqliteWriteFloor measures the write floor for n bytes (beside W5's put)
+// in a fresh floor database (see writeOnce). It returns MB/s.
+func sqliteWriteFloor(ctx context.Context, dir string, pageSize int, n int64) (mbPerSec float64, err error) {
+	fd, err := openFloor(ctx, dir, pageSize)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, fd.close()) }()
+	return fd.writeOnce(ctx, n)
+}
+
+// writeOnce inserts n bytes as rows of floorRowSize (the last may be
+// shorter) in one transaction committed at synchronous FULL, each row the
+// same bytes (SQLite does not look at them, and no source or hash then
+// counts), and returns MB/s.
+func (fd *floorDB) writeOnce(ctx context.Context, n int64) (float64, error) {
+	row := make([]byte, floorRowSize)
+	if _, err := io.ReadFull(newPatternReader(floorRowSize), row); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	tx, err := fd.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	for off := int64(0); off < n; off += floorRowSize {
+		if _, err := tx.ExecContext(ctx, fd.insert, row[:min(floorRowSize, n-off)]); err != nil {
+			return 0, errors.Join(err, tx.Rollback())
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return mbps(n, time.Since(start)), nil
+}
 
 // sqliteReadFloor measures the read floor for n bytes: it writes them as
 // rows of floorRowSize and times the first read after that, through one

@@ -217,3 +217,33 @@ func TestFloorPointRead(t *testing.T) {
 		}
 	}
 }
+
+// TestFloorWriteOnce checks the write floor commits every byte it times, as
+// rows of the chunk size, and leaves nothing behind.
+func TestFloorWriteOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	fd, err := openFloor(ctx, dir, 16384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3*floorRowSize + 1000
+	if rate, err := fd.writeOnce(ctx, n); err != nil || rate <= 0 {
+		t.Fatalf("writeOnce = %v, %v", rate, err)
+	}
+	var rows, total int64
+	if err := fd.conn.QueryRowContext(ctx, "SELECT count(*), sum(length(data)) FROM t").Scan(&rows, &total); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 4 || total != n {
+		t.Errorf("committed %d rows of %d bytes in all, want 4 of %d", rows, total, n)
+	}
+	if err := fd.close(); err != nil {
+		t.Fatal(err)
+	}
+	assertEmpty(t, dir)
+	if _, err := sqliteWriteFloor(ctx, dir, 16384, n); err != nil {
+		t.Fatal(err)
+	}
+	assertEmpty(t, dir)
+}

@@ -142,6 +142,14 @@ func (b *bench) limits(ctx context.Context) error {
 			g.w5warm.add("limit file", warm)
 			g.w5cold.add("limit file", cold)
 		}
+		w5put, err := sqliteWriteFloor(ctx, dir, ps, c.big)
+		if err != nil {
+			return fmt.Errorf("sqlite floor, W5 put: %w", err)
+		}
+		g.floorW5put.add("limit", w5put)
+		if g.w5put != nil {
+			g.w5put.add("limit sqlite", w5put)
+		}
 		w5, err := sqliteReadFloor(ctx, dir, ps, c.big)
 		if err != nil {
 			return fmt.Errorf("sqlite floor, W5: %w", err)
