@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/attachstore/attachstore/db"
 )
 
 // MaxSessionIDBytes bounds session ids and owners.
@@ -183,15 +185,10 @@ func (ss *Session) Put(ctx context.Context, data []byte, meta Meta) (Ref, error)
 // as Commit does. A dropped session is ErrSessionDropped.
 func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	var ref Ref
-	err := ss.write(ctx, func(tx *Tx) error {
-		m, err := meta.normalize()
-		if err != nil {
-			return err
-		}
-		if ok, err := ss.putCommittedPG(ctx, tx, data, m, &ref); ok || err != nil {
-			return err
-		}
+	m, err := meta.normalize()
+	general := func(tx *Tx) error {
 		var stored bool
+		var err error
 		if ref, stored, err = tx.putBytes(ctx, data, m); err != nil {
 			return err
 		}
@@ -211,35 +208,75 @@ func (ss *Session) PutCommitted(ctx context.Context, data []byte, meta Meta) (Re
 		}
 		ref.Meta = m
 		return err
-	})
+	}
+	switch {
+	case err != nil:
+	case ss.s.db.Postgres() && len(data) <= ss.s.opts.chunkSize:
+		err = ss.putCommittedPG(ctx, data, m, &ref, general)
+	default:
+		err = ss.write(ctx, general)
+	}
 	return ref, ss.errf("put", nil, err)
 }
 
-// putCommittedPG is PutCommitted of new content of at most one chunk on
-// PostgreSQL, in one statement (one round trip): the blob, its chunk and
-// the committed ref. ok is false when the content was stored already:
-// then the caller takes the general way.
-func (ss *Session) putCommittedPG(ctx context.Context, tx *Tx, data []byte, m Meta, ref *Ref) (ok bool, err error) {
-	if !tx.s.db.Postgres() || len(data) > tx.s.opts.chunkSize {
-		return false, nil
+// putCommittedPG is PutCommitted of content of at most one chunk on
+// PostgreSQL. New content takes one round trip: the savepoint of a call
+// inside an Update, the session's lock, one statement writing the blob,
+// its chunk and the committed ref, and the savepoint's release, sent
+// together (db.Pipeline). When that statement writes nothing (the content
+// is stored already, or the session was dropped), general does the put
+// in the same transaction and says which.
+func (ss *Session) putCommittedPG(ctx context.Context, data []byte, m Meta, ref *Ref, general func(tx *Tx) error) error {
+	if err := ss.Validate(); err != nil {
+		return err
 	}
-	if err := tx.s.checkSize(int64(len(data))); err != nil {
-		return false, err
+	if err := ss.s.checkSize(int64(len(data))); err != nil {
+		return err
 	}
 	id, now := ContentID(data), ss.s.now()
-	var refs int64
-	err = tx.queryRow(ctx, qPutCommittedPG, id[:], int64(len(data)), tx.s.opts.chunkSize,
-		m.MediaType, m.Label, extraArg(m.Extra), now, data, ss.id, ss.owner).Scan(&refs)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
-	case err != nil:
-		return false, err
-	case refs == 0:
-		return false, ErrSessionDropped
+	// fast reports whether the statement wrote the put.
+	fast := func(tx *Tx) (bool, error) {
+		var steps []db.Step
+		if tx.host {
+			steps = append(steps, db.Step{Query: tx.s.text(qSavepoint)})
+		}
+		if !tx.locked[ss.id] {
+			steps = append(steps, db.Step{Query: tx.s.text(qLockSession), Args: []any{sessionLockKey(ss.id)}})
+		}
+		var one int64
+		steps = append(steps, db.Step{Query: tx.s.text(qPutCommittedPG), Scan: []any{&one}, Args: []any{id[:], int64(len(data)),
+			tx.s.opts.chunkSize, m.MediaType, m.Label, extraArg(m.Extra), now, data, ss.id, ss.owner}})
+		if tx.host {
+			steps = append(steps, db.Step{Query: tx.s.text(qReleaseSavepoint)})
+		}
+		_, err := tx.s.db.Pipeline(ctx, tx.conn, steps)
+		switch {
+		case err == nil || errors.Is(err, sql.ErrNoRows):
+			// The statement ran, and every other step.
+			tx.markLocked(ss.id)
+			*ref = Ref{ID: id, Size: int64(len(data)), Meta: m, CreatedAt: time.Unix(0, now)}
+			return err == nil, nil
+		case tx.host:
+			return false, tx.undo(ctx, err)
+		default:
+			return false, err
+		}
 	}
-	*ref = Ref{ID: id, Size: int64(len(data)), Meta: m, CreatedAt: time.Unix(0, now)}
-	return true, nil
+	if tx := ss.tx; tx != nil {
+		if err := tx.check(true); err != nil {
+			return err
+		}
+		if ok, err := fast(tx); ok || err != nil {
+			return err
+		}
+		return ss.write(ctx, general)
+	}
+	return ss.s.run(ctx, true, func(tx *Tx) error {
+		if ok, err := fast(tx); ok || err != nil {
+			return err
+		}
+		return general(tx)
+	})
 }
 
 // PutReader is Put for a stream; see Store.PutReader. Into a dropped

@@ -29,10 +29,12 @@ func engines(t *testing.T, fn func(t *testing.T, open func() *attachstore.Store)
 // TestPutCommitted holds Session.PutCommitted to Put followed by Commit of
 // its id: one committed ref, no intent left, an earlier committed ref and
 // its metadata kept, other owners' intents made part of it, and a dropped
-// session refused with nothing stored.
+// session refused with nothing stored; inside an Update, whose host goes
+// on after the refusal, and in a call's own transaction. The content is one
+// chunk: on PostgreSQL new content of one chunk takes the pipelined way.
 func TestPutCommitted(t *testing.T) {
 	ctx := context.Background()
-	data := bytes.Repeat([]byte("put committed "), 3000) // several chunks of the smallest size
+	data := bytes.Repeat([]byte("put committed "), 3000)
 	id := attachstore.ContentID(data)
 	for _, tc := range []struct {
 		name    string
@@ -59,53 +61,62 @@ func TestPutCommitted(t *testing.T) {
 		}, nil, "text/plain"},
 		{"Dropped", func(s *attachstore.Store) error { return s.DropSession(ctx, "chat") }, attachstore.ErrSessionDropped, ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			engines(t, func(t *testing.T, open func() *attachstore.Store) {
-				s := open()
-				if err := tc.before(s); err != nil {
-					t.Fatal(err)
-				}
-				ss := s.Session("chat").WithOwner("turn")
-				var ref attachstore.Ref
-				err := s.Update(ctx, func(tx *attachstore.Tx) (err error) {
-					ref, err = tx.Session("chat").WithOwner("turn").PutCommitted(ctx, data, attachstore.Meta{MediaType: "image/png"})
-					if tc.wantErr != nil && errors.Is(err, tc.wantErr) {
-						return nil // the host goes on: the failed call must leave nothing
+		for _, inUpdate := range []bool{true, false} {
+			name := tc.name + map[bool]string{true: "InUpdate", false: ""}[inUpdate]
+			t.Run(name, func(t *testing.T) {
+				engines(t, func(t *testing.T, open func() *attachstore.Store) {
+					s := open()
+					if err := tc.before(s); err != nil {
+						t.Fatal(err)
 					}
-					return err
-				})
-				if err != nil {
-					t.Fatalf("Update: %v", err)
-				}
-				if tc.wantErr != nil {
-					if tc.name == "Dropped" {
-						if _, err := s.Stat(ctx, id); !errors.Is(err, attachstore.ErrNotFound) {
-							t.Errorf("Stat after a refused PutCommitted = %v, want ErrNotFound", err)
+					ss := s.Session("chat").WithOwner("turn")
+					meta := attachstore.Meta{MediaType: "image/png"}
+					var ref attachstore.Ref
+					var err error
+					if inUpdate {
+						err = s.Update(ctx, func(tx *attachstore.Tx) (err error) {
+							ref, err = tx.Session("chat").WithOwner("turn").PutCommitted(ctx, data, meta)
+							if tc.wantErr != nil && errors.Is(err, tc.wantErr) {
+								return nil // the host goes on: the failed call must leave nothing
+							}
+							return err
+						})
+					} else if ref, err = ss.PutCommitted(ctx, data, meta); tc.wantErr != nil && errors.Is(err, tc.wantErr) {
+						err = nil
+					}
+					if err != nil {
+						t.Fatalf("PutCommitted: %v", err)
+					}
+					if tc.wantErr != nil {
+						if tc.name == "Dropped" {
+							if _, err := s.Stat(ctx, id); !errors.Is(err, attachstore.ErrNotFound) {
+								t.Errorf("Stat after a refused PutCommitted = %v, want ErrNotFound", err)
+							}
 						}
+						return
 					}
-					return
-				}
-				if ref.ID != id || ref.Size != int64(len(data)) {
-					t.Errorf("ref = %s, %d bytes; want %s, %d", ref.ID, ref.Size, id, len(data))
-				}
-				es, err := ss.Refs(ctx)
-				if err != nil || len(es) != 1 || !es[0].Committed() {
-					t.Fatalf("Refs = %+v, %v; want one committed ref", es, err)
-				}
-				if p, err := ss.Pending(ctx); err != nil || len(p) != 0 {
-					t.Errorf("Pending = %v, %v; want none", p, err)
-				}
-				if ids, err := ss.CommitOwned(ctx, "turn"); err != nil || len(ids) != 0 {
-					t.Errorf("CommitOwned(turn) = %v, %v; want none: nothing was pending", ids, err)
-				}
-				a, err := ss.Get(ctx, id)
-				if err != nil || !bytes.Equal(a.Data, data) || a.MediaType != tc.wantMedia {
-					t.Errorf("Session.Get = %d bytes, %q, %v; want the %d put, %q", len(a.Data), a.MediaType, err, len(data), tc.wantMedia)
-				}
-				if err := s.Delete(ctx, id); !errors.Is(err, attachstore.ErrReferenced) {
-					t.Errorf("Delete of committed content = %v, want ErrReferenced", err)
-				}
+					if ref.ID != id || ref.Size != int64(len(data)) {
+						t.Errorf("ref = %s, %d bytes; want %s, %d", ref.ID, ref.Size, id, len(data))
+					}
+					es, err := ss.Refs(ctx)
+					if err != nil || len(es) != 1 || !es[0].Committed() {
+						t.Fatalf("Refs = %+v, %v; want one committed ref", es, err)
+					}
+					if p, err := ss.Pending(ctx); err != nil || len(p) != 0 {
+						t.Errorf("Pending = %v, %v; want none", p, err)
+					}
+					if ids, err := ss.CommitOwned(ctx, "turn"); err != nil || len(ids) != 0 {
+						t.Errorf("CommitOwned(turn) = %v, %v; want none: nothing was pending", ids, err)
+					}
+					a, err := ss.Get(ctx, id)
+					if err != nil || !bytes.Equal(a.Data, data) || a.MediaType != tc.wantMedia {
+						t.Errorf("Session.Get = %d bytes, %q, %v; want the %d put, %q", len(a.Data), a.MediaType, err, len(data), tc.wantMedia)
+					}
+					if err := s.Delete(ctx, id); !errors.Is(err, attachstore.ErrReferenced) {
+						t.Errorf("Delete of committed content = %v, want ErrReferenced", err)
+					}
+				})
 			})
-		})
+		}
 	}
 }

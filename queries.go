@@ -162,21 +162,21 @@ var (
 		SELECT ?1, b.id, ?2, ?3, ?3, ?4, ?5, ?6, b.pk, b.size, b.chunk_size, b.created_at FROM attachstore_blobs b
 		WHERE b.id = +?7 AND NOT EXISTS (SELECT 1 FROM attachstore_dropped_sessions WHERE session_id = +?1)
 		ON CONFLICT DO NOTHING`)
-	// PostgreSQL's PutCommitted of new content of one chunk, in one round
-	// trip: the blob row unless its id is stored (then no row comes back),
-	// its chunk, and the committed ref unless the session was dropped (then
-	// 0 comes back, and the caller rolls the call back).
+	// PostgreSQL's PutCommitted of new content of one chunk, in one
+	// statement: the blob row, its chunk and the committed ref, unless the
+	// id is stored or the session was dropped: then it writes nothing and
+	// returns no row.
 	qPutCommittedPG = both("", `WITH b AS (
 			INSERT INTO attachstore_blobs (id, size, chunk_size, media_type, label, extra, created_at, touched_at)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (id) DO NOTHING
+			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7
+			WHERE NOT EXISTS (SELECT 1 FROM attachstore_dropped_sessions WHERE session_id = ?9)
+			ON CONFLICT (id) DO NOTHING
 			RETURNING pk, id, size, chunk_size, created_at),
 		c AS (INSERT INTO attachstore_chunks (blob_pk, seq, data) SELECT b.pk, 0, ?8 FROM b WHERE b.size > 0),
 		r AS (INSERT INTO attachstore_refs (session_id, blob_id, owner, committed_at, intent_at, media_type, label, extra,
 				blob_pk, size, chunk_size, created_at)
-			SELECT ?9, b.id, ?10, ?7, ?7, ?4, ?5, ?6, b.pk, b.size, b.chunk_size, b.created_at FROM b
-			WHERE NOT EXISTS (SELECT 1 FROM attachstore_dropped_sessions WHERE session_id = ?9)
-			RETURNING 1)
-		SELECT (SELECT count(*) FROM r) FROM b`)
+			SELECT ?9, b.id, ?10, ?7, ?7, ?4, ?5, ?6, b.pk, b.size, b.chunk_size, b.created_at FROM b)
+		SELECT 1 FROM b`)
 	qIsDropped    = sq(`SELECT count(*) FROM attachstore_dropped_sessions WHERE session_id = +?1`)
 	qHasRef       = sq(`SELECT count(*) FROM attachstore_refs WHERE session_id = +?1 AND blob_id = +?2`)
 	qHasCommitted = sq(`SELECT count(*) FROM attachstore_refs WHERE session_id = +?1 AND blob_id = +?2 AND committed_at <> 0`)

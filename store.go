@@ -301,12 +301,12 @@ func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) erro
 }
 
 func (s *Store) runOnce(ctx context.Context, write bool, fn func(tx *Tx) error) error {
-	stx, end, err := s.db.Begin(ctx, write)
+	stx, conn, end, err := s.db.Begin(ctx, write)
 	if err != nil {
 		return err
 	}
 	defer end()
-	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, writable: write}, fn)
+	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, conn: conn, writable: write}, fn)
 	if err == nil && write {
 		s.db.Committed()
 	}

@@ -22,7 +22,8 @@ import (
 type Tx struct {
 	s        *Store
 	q        querier
-	sqlTx    *sqlx.Tx // nil for the Store's own single-statement reads
+	sqlTx    *sqlx.Tx  // nil for the Store's own single-statement reads
+	conn     *sql.Conn // sqlTx's connection (see db.Pipeline)
 	writable bool
 	host     bool // an Update's: the host's function may go on after an error
 	done     bool
@@ -40,16 +41,25 @@ func (tx *Tx) lockSession(ctx context.Context, id string) error {
 	if tx.locked[id] || !tx.s.db.Postgres() {
 		return nil
 	}
-	h := fnv.New64a()
-	h.Write([]byte("attachstore session\x00" + id))
-	if _, err := tx.exec(ctx, qLockSession, int64(h.Sum64())); err != nil {
+	if _, err := tx.exec(ctx, qLockSession, sessionLockKey(id)); err != nil {
 		return err
 	}
+	tx.markLocked(id)
+	return nil
+}
+
+// sessionLockKey is the advisory lock of lockSession.
+func sessionLockKey(id string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("attachstore session\x00" + id))
+	return int64(h.Sum64())
+}
+
+func (tx *Tx) markLocked(id string) {
 	if tx.locked == nil {
 		tx.locked = map[string]bool{}
 	}
 	tx.locked[id] = true
-	return nil
 }
 
 // querier is what helpers run statements on: a transaction, or the read
@@ -146,25 +156,30 @@ func (tx *Tx) undoable(ctx context.Context, fn func() error) error {
 	if _, err := tx.exec(ctx, qSavepoint); err != nil {
 		return err
 	}
-	err := fn()
+	if err := fn(); err != nil {
+		return tx.undo(ctx, err)
+	}
+	_, err := tx.exec(context.WithoutCancel(ctx), qReleaseSavepoint)
+	return err
+}
+
+// undo rolls a host's Update back to the savepoint of the call that failed
+// with err, and releases it; it returns err.
+func (tx *Tx) undo(ctx context.Context, err error) error {
 	// A cancelled ctx must not stop the undo.
 	bg := context.WithoutCancel(ctx)
-	if err != nil {
-		if _, rerr := tx.exec(bg, qRollbackToSavepoint); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
-			// No savepoint left: SQLite rolled the whole transaction back
-			// (it does on SQLITE_FULL, IOERR, NOMEM). Begin again, so that
-			// the host's further statements do not each commit on their
-			// own; finish rolls this back and the Update fails.
-			tx.aborted = err
-			_, _ = tx.exec(bg, qBegin)
-			return err
-		}
-		// Locks taken inside the savepoint went with it.
-		tx.locked = nil
+	if _, rerr := tx.exec(bg, qRollbackToSavepoint); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+		// No savepoint left: SQLite rolled the whole transaction back
+		// (it does on SQLITE_FULL, IOERR, NOMEM). Begin again, so that
+		// the host's further statements do not each commit on their
+		// own; finish rolls this back and the Update fails.
+		tx.aborted = err
+		_, _ = tx.exec(bg, qBegin)
+		return err
 	}
-	if _, rerr := tx.exec(bg, qReleaseSavepoint); rerr != nil && err == nil {
-		err = rerr
-	}
+	// Locks taken inside the savepoint went with it.
+	tx.locked = nil
+	_, _ = tx.exec(bg, qReleaseSavepoint)
 	return err
 }
 

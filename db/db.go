@@ -127,21 +127,23 @@ func (d *DB) PageSize() int64 { return d.pageSize }
 func (d *DB) Postgres() bool { return d.pg }
 
 // Begin begins a write transaction (BEGIN IMMEDIATE on the writer) or a
-// read snapshot; end must be called after it commits or rolls back. ctx
+// read snapshot on conn (for Pipeline); end must be called after it
+// commits or rolls back. ctx
 // bounds the wait for the connection and the write lock, not the
 // transaction: database/sql would discard the connection while a
 // statement still runs on it, and SQLite keeps a connection closed that
 // way open, with its WAL, until the garbage collector finalizes the
 // statement. Statements take ctx; the caller checks ctx before it commits.
-func (d *DB) Begin(ctx context.Context, write bool) (stx *sqlx.Tx, end func(), err error) {
+func (d *DB) Begin(ctx context.Context, write bool) (stx *sqlx.Tx, conn *sql.Conn, end func(), err error) {
 	h := d.Reader
 	if write {
 		h = d.writer
 	}
-	conn, err := h.Connx(ctx)
+	c, err := h.Connx(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	conn = c.Conn
 	end = func() { conn.Close() }
 	var opts *sql.TxOptions
 	if d.pg && !write {
@@ -149,7 +151,7 @@ func (d *DB) Begin(ctx context.Context, write bool) (stx *sqlx.Tx, end func(), e
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
 	err = whileBusy(ctx, func() (err error) {
-		stx, err = conn.BeginTxx(context.WithoutCancel(ctx), opts)
+		stx, err = c.BeginTxx(context.WithoutCancel(ctx), opts)
 		return err
 	})
 	if err == nil && d.Memory && !write {
@@ -165,7 +167,7 @@ func (d *DB) Begin(ctx context.Context, write bool) (stx *sqlx.Tx, end func(), e
 	}
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return stx, end, nil
+	return stx, conn, end, nil
 }

@@ -3,11 +3,13 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/jmoiron/sqlx"
 )
 
@@ -94,4 +96,55 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	}
 	d.Created, d.Adopted = tables == 0, tables > 0 && stores == 0
 	return d, migrate(ctx, h.DB, cfg.Path)
+}
+
+// Step is one statement of a Pipeline. Scan, when not nil, receives the
+// statement's one row (sql.ErrNoRows when it has none); otherwise the
+// result is not read.
+type Step struct {
+	Query string
+	Args  []any
+	Scan  []any
+}
+
+// Pipeline sends steps to PostgreSQL in one round trip, through pgx's own
+// batch (stdlib.Conn.Conn), and the server runs them in order in conn's
+// open transaction. Each is a statement of its own, with its own snapshot,
+// as if sent one by one; only the network waits are saved. It returns the
+// first failure and its step (the steps after a statement that failed fail
+// too: the transaction is aborted).
+func (d *DB) Pipeline(ctx context.Context, conn *sql.Conn, steps []Step) (failed int, err error) {
+	failed = -1
+	rerr := conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("attachstore: no pipeline on %T", dc)
+		}
+		b := &pgx.Batch{}
+		for _, s := range steps {
+			b.Queue(s.Query, s.Args...)
+		}
+		br := c.Conn().SendBatch(ctx, b)
+		for i, s := range steps {
+			var serr error
+			if s.Scan != nil {
+				if serr = br.QueryRow().Scan(s.Scan...); errors.Is(serr, pgx.ErrNoRows) {
+					serr = sql.ErrNoRows
+				}
+			} else {
+				_, serr = br.Exec()
+			}
+			if serr != nil && err == nil {
+				failed, err = i, serr
+			}
+		}
+		if cerr := br.Close(); err == nil && cerr != nil {
+			failed, err = len(steps)-1, cerr
+		}
+		return nil
+	})
+	if rerr != nil {
+		return 0, rerr
+	}
+	return failed, err
 }
