@@ -249,7 +249,7 @@ func (ss *Session) putCommittedPG(ctx context.Context, data []byte, m Meta, ref 
 		if tx.host {
 			steps = append(steps, db.Step{Query: tx.s.text(qReleaseSavepoint)})
 		}
-		_, err := tx.s.db.Pipeline(ctx, tx.conn, steps)
+		err := tx.s.db.Pipeline(ctx, tx.conn, steps)
 		switch {
 		case err == nil || errors.Is(err, sql.ErrNoRows):
 			// The statement ran, and every other step.

@@ -111,10 +111,9 @@ type Step struct {
 // batch (stdlib.Conn.Conn), and the server runs them in order in conn's
 // open transaction. Each is a statement of its own, with its own snapshot,
 // as if sent one by one; only the network waits are saved. It returns the
-// first failure and its step (the steps after a statement that failed fail
-// too: the transaction is aborted).
-func (d *DB) Pipeline(ctx context.Context, conn *sql.Conn, steps []Step) (failed int, err error) {
-	failed = -1
+// first step's failure (the steps after a statement that failed fail too:
+// the transaction is aborted).
+func (d *DB) Pipeline(ctx context.Context, conn *sql.Conn, steps []Step) (err error) {
 	rerr := conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -125,7 +124,7 @@ func (d *DB) Pipeline(ctx context.Context, conn *sql.Conn, steps []Step) (failed
 			b.Queue(s.Query, s.Args...)
 		}
 		br := c.Conn().SendBatch(ctx, b)
-		for i, s := range steps {
+		for _, s := range steps {
 			var serr error
 			if s.Scan != nil {
 				if serr = br.QueryRow().Scan(s.Scan...); errors.Is(serr, pgx.ErrNoRows) {
@@ -134,17 +133,17 @@ func (d *DB) Pipeline(ctx context.Context, conn *sql.Conn, steps []Step) (failed
 			} else {
 				_, serr = br.Exec()
 			}
-			if serr != nil && err == nil {
-				failed, err = i, serr
+			if err == nil {
+				err = serr
 			}
 		}
-		if cerr := br.Close(); err == nil && cerr != nil {
-			failed, err = len(steps)-1, cerr
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
 		return nil
 	})
 	if rerr != nil {
-		return 0, rerr
+		return rerr
 	}
-	return failed, err
+	return err
 }
