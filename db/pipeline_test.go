@@ -21,7 +21,7 @@ func TestPipelineOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	run := func(steps ...db.Step) (error, func()) {
+	run := func(steps ...db.Step) (done func(), err error) {
 		stx, conn, end, err := d.Begin(ctx, true)
 		if err != nil {
 			t.Fatal(err)
@@ -29,11 +29,11 @@ func TestPipelineOnPostgres(t *testing.T) {
 		if _, err := stx.ExecContext(ctx, "CREATE TEMP TABLE IF NOT EXISTS p (v int)"); err != nil {
 			t.Fatal(err)
 		}
-		return d.Pipeline(ctx, conn, steps), func() { stx.Rollback(); end() }
+		return func() { stx.Rollback(); end() }, d.Pipeline(ctx, conn, steps)
 	}
 
 	var n, none int64
-	err, done := run(
+	done, err := run(
 		db.Step{Query: "INSERT INTO p VALUES ($1)", Args: []any{7}},
 		db.Step{Query: "SELECT v FROM p WHERE v = $1", Args: []any{8}, Scan: []any{&none}},
 		db.Step{Query: "INSERT INTO p VALUES ($1)", Args: []any{8}},
@@ -45,7 +45,7 @@ func TestPipelineOnPostgres(t *testing.T) {
 	}
 
 	n = -1
-	err, done = run(
+	done, err = run(
 		db.Step{Query: "SELECT 1/0"},
 		db.Step{Query: "SELECT 2", Scan: []any{&n}},
 	)
