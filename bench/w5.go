@@ -52,6 +52,7 @@ func (b *bench) w5(ctx context.Context) error {
 			var res w5Result
 			if err == nil {
 				res, err = runW5Child(ctx, exe, c, op.name, dir, put.ID)
+				b.logf("W5 %s: peak RSS %.1f MiB putting, %.1f MiB reading", op.name, float64(put.HWM)/(1<<20), float64(res.HWM)/(1<<20))
 				res.PutMBps, res.HWM = put.PutMBps, max(put.HWM, res.HWM)
 			}
 			removeAndSync(dir)
