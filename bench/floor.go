@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/attachstore/attachstore/schema"
 )
 
 // The floor of SQLite's own durable commits on this machine: the engine
@@ -46,12 +50,37 @@ type floorDB struct {
 	// insert is the statement commit runs for each row, in the engine's
 	// placeholders.
 	insert string
+	// tables: the database has attachstore's own tables instead of t, and
+	// commit writes each row as the library's PutCommitted of new content
+	// does (see openTablesFloor); pk counts the rows written so.
+	tables bool
+	pk     int64
 	// drop removes the database: its files, or its schema on a server.
 	drop func() error
 }
 
 // openFloor creates a fresh database in dir with the given page size.
 func openFloor(ctx context.Context, dir string, pageSize int) (*floorDB, error) {
+	return openFloorWith(ctx, dir, pageSize, "CREATE TABLE t (k INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+}
+
+// openTablesFloor is openFloor with attachstore's own tables, made by its
+// migration, in place of t: the floor under a design that writes the
+// b-trees attachstore's schema has, with nothing of the library around
+// them (no hashing, savepoints, subqueries or checks in Go).
+func openTablesFloor(ctx context.Context, dir string, pageSize int) (*floorDB, error) {
+	ddl, err := schema.FS.ReadFile("sqlite/0001_init.up.sql")
+	if err != nil {
+		return nil, err
+	}
+	fd, err := openFloorWith(ctx, dir, pageSize, string(ddl))
+	if fd != nil {
+		fd.tables = true
+	}
+	return fd, err
+}
+
+func openFloorWith(ctx context.Context, dir string, pageSize int, ddl string) (*floorDB, error) {
 	f, err := os.CreateTemp(dir, "floor-*.db")
 	if err != nil {
 		return nil, err
@@ -75,7 +104,7 @@ func openFloor(ctx context.Context, dir string, pageSize int) (*floorDB, error) 
 		"PRAGMA auto_vacuum = INCREMENTAL",
 		"PRAGMA journal_mode = WAL",
 		"PRAGMA wal_autocheckpoint = 0",
-		"CREATE TABLE t (k INTEGER PRIMARY KEY, data BLOB NOT NULL)",
+		ddl,
 	} {
 		if _, err := fd.conn.ExecContext(ctx, q); err != nil {
 			return nil, errors.Join(fmt.Errorf("%s: %w", q, err), fd.close())
@@ -98,7 +127,7 @@ func (fd *floorDB) commit(ctx context.Context, n int, rows func(i int) [][]byte)
 			return 0, err
 		}
 		for _, r := range batch {
-			if _, err := tx.ExecContext(ctx, fd.insert, r); err != nil {
+			if err := fd.put(ctx, tx, i, r); err != nil {
 				return 0, errors.Join(err, tx.Rollback())
 			}
 		}
@@ -112,6 +141,36 @@ func (fd *floorDB) commit(ctx context.Context, n int, rows func(i int) [][]byte)
 		return 0, fmt.Errorf("no commit timed")
 	}
 	return float64(total) / spent.Seconds(), nil
+}
+
+// put writes row r of transaction i: one insert into t, or, into
+// attachstore's tables, the blob's row, its one chunk and a committed ref
+// of session i, each a plain insert of values known in Go. The blob's id
+// is the hash of its pk: as random as a content hash, and no hash of the
+// bytes counts.
+func (fd *floorDB) put(ctx context.Context, tx *sql.Tx, i int, r []byte) error {
+	if !fd.tables {
+		_, err := tx.ExecContext(ctx, fd.insert, r)
+		return err
+	}
+	fd.pk++
+	id := sha256.Sum256(binary.AppendVarint(nil, fd.pk))
+	now := time.Now().UnixNano()
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO attachstore_blobs (id, pk, size, chunk_size, media_type, label, created_at, touched_at)
+			VALUES (?, ?, ?, ?, 'application/octet-stream', '', ?, ?)`, []any{id[:], fd.pk, len(r), floorRowSize, now, now}},
+		{`INSERT INTO attachstore_chunks (k, blob_pk, seq, data) VALUES (?, ?, 0, ?)`, []any{fd.pk, fd.pk, r}},
+		{`INSERT INTO attachstore_refs (session_id, blob_id, committed_at, intent_at, media_type, blob_pk, size, chunk_size, created_at)
+			VALUES (?, ?, ?, ?, 'application/octet-stream', ?, ?, ?, ?)`, []any{"s" + strconv.Itoa(i), id[:], now, now, fd.pk, len(r), floorRowSize, now}},
+	} {
+		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // restartWAL copies the WAL into the database and has the next commit
@@ -191,6 +250,22 @@ func sqliteFloor(ctx context.Context, dir string, pageSize, n int, rows func(i i
 	if err != nil {
 		return 0, err
 	}
+	return fd.twice(ctx, n, rows)
+}
+
+// sqliteTablesFloor is sqliteFloor writing attachstore's own tables (see
+// openTablesFloor).
+func sqliteTablesFloor(ctx context.Context, dir string, pageSize, n int, rows func(i int) [][]byte) (perSec float64, err error) {
+	fd, err := openTablesFloor(ctx, dir, pageSize)
+	if err != nil {
+		return 0, err
+	}
+	return fd.twice(ctx, n, rows)
+}
+
+// twice commits n transactions of rows once, to grow the WAL, restarts
+// it, times them a second time, and closes the floor.
+func (fd *floorDB) twice(ctx context.Context, n int, rows func(i int) [][]byte) (perSec float64, err error) {
 	defer func() { err = errors.Join(err, fd.close()) }()
 	if _, err := fd.commit(ctx, n, rows); err != nil {
 		return 0, err

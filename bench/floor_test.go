@@ -247,3 +247,43 @@ func TestFloorWriteOnce(t *testing.T) {
 	}
 	assertEmpty(t, dir)
 }
+
+// TestTablesFloor checks the floor in attachstore's tables writes what the
+// library's PutCommitted of new content writes: per row a blob, its one
+// chunk at the blob's pk, and a committed ref of the transaction's
+// session, each blob under an id of its own; and that the migration made
+// the tables (a floor without their indexes would be no floor).
+func TestTablesFloor(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	fd, err := openTablesFloor(ctx, dir, 16384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fd.close() })
+	rows := func(i int) [][]byte { return [][]byte{makeBlob(3, uint64(2*i), 100), makeBlob(3, uint64(2*i+1), 5000)} }
+	if _, err := fd.commit(ctx, 3, rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		query string
+		want  int64
+	}{
+		{"SELECT count(DISTINCT id) FROM attachstore_blobs", 6},
+		{"SELECT count(*) FROM attachstore_chunks c JOIN attachstore_blobs b ON c.k = b.pk AND c.blob_pk = b.pk AND c.seq = 0 AND length(c.data) = b.size", 6},
+		{"SELECT count(*) FROM attachstore_refs r JOIN attachstore_blobs b ON r.blob_id = b.id AND r.blob_pk = b.pk WHERE r.committed_at <> 0", 6},
+		{"SELECT count(DISTINCT session_id) FROM attachstore_refs", 3},
+		{"SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'attachstore_refs_committed'", 1},
+	} {
+		var got int64
+		if err := fd.conn.QueryRowContext(ctx, tt.query).Scan(&got); err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s = %d, want %d", tt.query, got, tt.want)
+		}
+	}
+	if rate, err := sqliteTablesFloor(ctx, dir, 16384, 3, rows); err != nil || rate <= 0 {
+		t.Errorf("sqliteTablesFloor = %v, %v", rate, err)
+	}
+}

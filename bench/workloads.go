@@ -122,8 +122,24 @@ func (b *bench) limits(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sqlite floor, W2: %w", err)
 		}
+		t1, err := sqliteTablesFloor(ctx, dir, ps, c.w1Ops, w1Rows(tag))
+		if err != nil {
+			return fmt.Errorf("sqlite floor in attachstore's tables, W1: %w", err)
+		}
+		t2, err := sqliteTablesFloor(ctx, dir, ps, c.w2Turns, w2Rows(tag, r, c.w2Turns))
+		if err != nil {
+			return fmt.Errorf("sqlite floor in attachstore's tables, W2: %w", err)
+		}
 		g.floorW1.add("limit", w1)
 		g.floorW2.add("limit", w2)
+		g.tablesW1.add("limit", t1)
+		g.tablesW2.add("limit", t2)
+		if g.w1tables != nil {
+			g.w1tables.add(tablesLimit, t1)
+		}
+		if g.w2tables != nil {
+			g.w2tables.add(tablesLimit, t2)
+		}
 		if g.w1sqlite != nil {
 			g.w1sqlite.add("limit sqlite", w1)
 		}
@@ -219,13 +235,14 @@ func (b *bench) smallWrites(ctx context.Context) error {
 		}
 	}()
 	// A system under test also has rows of its own beside W1's and W2's:
-	// against its engine alone, and W1 with several writers.
-	w1Also := map[string]*group{subject: g.w1sqlite, pgSubject: g.w1pg}
-	w2Also := map[string]*group{subject: g.w2sqlite, pgSubject: g.w2pg}
+	// against its engine alone (and attachstore against SQLite writing its
+	// tables), and W1 with several writers.
+	w1Also := map[string][]*group{subject: {g.w1sqlite, g.w1tables}, pgSubject: {g.w1pg}}
+	w2Also := map[string][]*group{subject: {g.w2sqlite, g.w2tables}, pgSubject: {g.w2pg}}
 	for _, op := range b.systems {
 		s, err := op.open(ctx, filepath.Join(b.scratch, "small", op.name), c)
 		if err != nil {
-			b.fail(op.name, fmt.Errorf("open: %w", err), g.w1, w1Also[op.name], g.w2, w2Also[op.name], b.writersGroup(op.name))
+			b.fail(op.name, fmt.Errorf("open: %w", err), slices.Concat([]*group{g.w1, g.w2, b.writersGroup(op.name)}, w1Also[op.name], w2Also[op.name])...)
 			continue
 		}
 		syss[op.name] = s
@@ -245,12 +262,13 @@ func (b *bench) smallWrites(ctx context.Context) error {
 				_, took, err := putCommitLoop(ctx, sys, fmt.Sprintf("w1-%d", r), c.w1Ops, blobSize)
 				if err != nil {
 					failed[g.w1][op.name] = true
-					b.fail(op.name, fmt.Errorf("W1: %w", err), g.w1, w1Also[op.name])
+					b.fail(op.name, fmt.Errorf("W1: %w", err), append(w1Also[op.name], g.w1)...)
 				} else {
 					rate := float64(c.w1Ops) / took.Seconds()
-					g.w1.add(op.name, rate)
-					if also := w1Also[op.name]; also != nil {
-						also.add(op.name, rate)
+					for _, gr := range append(w1Also[op.name], g.w1) {
+						if gr != nil {
+							gr.add(op.name, rate)
+						}
 					}
 					if op.name == pgSubject && g.w1x8 != nil {
 						g.w1x8.add(pgOneWriter, rate)
@@ -262,11 +280,12 @@ func (b *bench) smallWrites(ctx context.Context) error {
 				rate, err := turns(ctx, sys, r, c.w2Turns)
 				if err != nil {
 					failed[g.w2][op.name] = true
-					b.fail(op.name, fmt.Errorf("W2: %w", err), g.w2, w2Also[op.name])
+					b.fail(op.name, fmt.Errorf("W2: %w", err), append(w2Also[op.name], g.w2)...)
 				} else {
-					g.w2.add(op.name, rate)
-					if also := w2Also[op.name]; also != nil {
-						also.add(op.name, rate)
+					for _, gr := range append(w2Also[op.name], g.w2) {
+						if gr != nil {
+							gr.add(op.name, rate)
+						}
 					}
 				}
 			}
