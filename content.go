@@ -111,24 +111,8 @@ func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
 // blobs yields every blob in pk order, reading listPage rows per query
 // and holding nothing open between pages.
 func (tx *Tx) blobs(ctx context.Context) iter.Seq2[blobRow, error] {
-	return func(yield func(blobRow, error) bool) {
-		for after := int64(0); ; {
-			page, err := tx.blobPage(ctx, after)
-			if err != nil {
-				yield(blobRow{}, err)
-				return
-			}
-			for _, b := range page {
-				if !yield(b, nil) {
-					return
-				}
-			}
-			if len(page) < listPage {
-				return
-			}
-			after = page[len(page)-1].pk
-		}
-	}
+	return paged(func(after int64) ([]blobRow, error) { return tx.blobPage(ctx, after) },
+		func(b blobRow) int64 { return b.pk })
 }
 
 // unixTime turns a stored time into a time.Time; 0 is the zero Time.

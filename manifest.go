@@ -520,25 +520,10 @@ func (ss *Session) drop(ctx context.Context) error {
 // order, with its use of the store. It reads in pages and holds nothing
 // open between them; an error ends the iteration.
 func (s *Store) Sessions(ctx context.Context) iter.Seq2[SessionInfo, error] {
-	return func(yield func(SessionInfo, error) bool) {
-		after := ""
-		for {
-			page, err := s.sessionsPage(ctx, after)
-			if err != nil {
-				yield(SessionInfo{}, wrap(s, "sessions", err))
-				return
-			}
-			for _, si := range page {
-				if !yield(si, nil) {
-					return
-				}
-			}
-			if len(page) < listPage {
-				return
-			}
-			after = page[len(page)-1].ID
-		}
-	}
+	return paged(func(after string) ([]SessionInfo, error) {
+		page, err := s.sessionsPage(ctx, after)
+		return page, wrap(s, "sessions", err)
+	}, func(si SessionInfo) string { return si.ID })
 }
 
 func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"iter"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -199,6 +200,33 @@ func rowsOf[T any](ctx context.Context, tx *Tx, q *stmt, scan func(*sql.Rows) (T
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// paged yields the rows of one page after another, next reading each after
+// the key of the last row of the one before (the zero key first), until a
+// page comes back shorter than listPage. Nothing is held open between
+// pages. An error ends it.
+func paged[T, K any](next func(after K) ([]T, error), key func(T) K) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var after K
+		for {
+			page, err := next(after)
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			for _, v := range page {
+				if !yield(v, nil) {
+					return
+				}
+			}
+			if len(page) < listPage {
+				return
+			}
+			after = key(page[len(page)-1])
+		}
+	}
 }
 
 // exists runs a count and reports whether it counted anything.
