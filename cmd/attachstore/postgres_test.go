@@ -12,22 +12,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/attachstore/attachstore/internal/storetest"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
-
-// postgresBase returns ATTACHSTORE_TEST_POSTGRES, or skips t without it
-// (fails it when CI=true).
-func postgresBase(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("ATTACHSTORE_TEST_POSTGRES")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but ATTACHSTORE_TEST_POSTGRES is unset")
-		}
-		t.Skip("set ATTACHSTORE_TEST_POSTGRES to a postgres:// URL to run the PostgreSQL tests")
-	}
-	return base
-}
 
 // pgSchemas are the schemas this test binary created; TestMain checks
 // that none is left on the server when the tests end.
@@ -223,7 +210,7 @@ func TestNoCommandShowsThePassword(t *testing.T) {
 // password in $PGPASSWORD, which pgx reads, so a password need not be on
 // the command line (where ps shows it).
 func TestPGPASSWORD(t *testing.T) {
-	base := postgresBase(t)
+	base := storetest.PostgresURL(t)
 	u, err := url.Parse(newPGSchema(t, base))
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +238,7 @@ func TestPGPASSWORD(t *testing.T) {
 // database when ATTACHSTORE_TEST_POSTGRES holds a URL (in a schema of the
 // test's own).
 func TestEveryCommandOnPostgres(t *testing.T) {
-	dbURL := newPGSchema(t, postgresBase(t))
+	dbURL := newPGSchema(t, storetest.PostgresURL(t))
 	e := newEnv(t)
 	e.db = ""
 	e.vars = []string{"ATTACHSTORE_DB=" + dbURL} // as $ATTACHSTORE_DB

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/attachstore/attachstore/internal/storetest"
 )
 
 // served is a running 'attachstore serve'.
@@ -197,7 +199,7 @@ func TestServeUsage(t *testing.T) {
 // TestServeOnPostgres: serve reads and writes a PostgreSQL store as it
 // does an SQLite file.
 func TestServeOnPostgres(t *testing.T) {
-	db := newPGSchema(t, postgresBase(t))
+	db := newPGSchema(t, storetest.PostgresURL(t))
 	e := newEnv(t)
 	e.db = db
 	id := e.put("--session", "chat", e.file("note.txt", []byte("on postgres")))[0]
