@@ -26,7 +26,9 @@ import (
 // overwrite blocks the file has (a fresh WAL that grows pays more per
 // fsync). A target above this floor cannot be met by a design that keeps
 // its bytes in a SQLite WAL at synchronous FULL with this page size (run
-// the bench with -page-size to see another's).
+// the bench with -page-size to see another's). It never copies its WAL into
+// the file while timed, which a store that keeps writing must: the
+// checkpointing floor beside W2 (sqliteCheckpointingFloor) does.
 //
 // The write floor (beside W5's put) is the same table taking W5's big blob
 // as rows of floorRowSize in one transaction, as the library's PutReader
@@ -61,8 +63,11 @@ type floorDB struct {
 
 // openFloor creates a fresh database in dir with the given page size.
 func openFloor(ctx context.Context, dir string, pageSize int) (*floorDB, error) {
-	return openFloorWith(ctx, dir, pageSize, "CREATE TABLE t (k INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+	return openFloorWith(ctx, dir, pageSize, kvTable, 0)
 }
+
+// kvTable is the floor's one table.
+const kvTable = "CREATE TABLE t (k INTEGER PRIMARY KEY, data BLOB NOT NULL)"
 
 // openTablesFloor is openFloor with attachstore's own tables, made by its
 // migration, in place of t: the floor under a design that writes the
@@ -73,14 +78,16 @@ func openTablesFloor(ctx context.Context, dir string, pageSize int) (*floorDB, e
 	if err != nil {
 		return nil, err
 	}
-	fd, err := openFloorWith(ctx, dir, pageSize, string(ddl))
+	fd, err := openFloorWith(ctx, dir, pageSize, string(ddl), 0)
 	if fd != nil {
 		fd.tables = true
 	}
 	return fd, err
 }
 
-func openFloorWith(ctx context.Context, dir string, pageSize int, ddl string) (*floorDB, error) {
+// openFloorWith creates the database with ddl's tables and SQLite's
+// automatic checkpoint at autocheckpoint WAL pages (0: none).
+func openFloorWith(ctx context.Context, dir string, pageSize int, ddl string, autocheckpoint int) (*floorDB, error) {
 	f, err := os.CreateTemp(dir, "floor-*.db")
 	if err != nil {
 		return nil, err
@@ -103,7 +110,7 @@ func openFloorWith(ctx context.Context, dir string, pageSize int, ddl string) (*
 		"PRAGMA page_size = " + strconv.Itoa(pageSize),
 		"PRAGMA auto_vacuum = INCREMENTAL",
 		"PRAGMA journal_mode = WAL",
-		"PRAGMA wal_autocheckpoint = 0",
+		"PRAGMA wal_autocheckpoint = " + strconv.Itoa(autocheckpoint),
 		ddl,
 	} {
 		if _, err := fd.conn.ExecContext(ctx, q); err != nil {
@@ -257,6 +264,20 @@ func sqliteFloor(ctx context.Context, dir string, pageSize, n int, rows func(i i
 // openTablesFloor).
 func sqliteTablesFloor(ctx context.Context, dir string, pageSize, n int, rows func(i int) [][]byte) (perSec float64, err error) {
 	fd, err := openTablesFloor(ctx, dir, pageSize)
+	if err != nil {
+		return 0, err
+	}
+	return fd.twice(ctx, n, rows)
+}
+
+// sqliteCheckpointingFloor is sqliteFloor with SQLite's automatic
+// checkpoint at its default of 1000 WAL pages left on, so that the timed
+// commits copy their WAL back into the file as they go, as a store that
+// keeps writing must: the commit that crosses 1000 pages copies them and
+// syncs the file. sqliteFloor leaves that work until after its timing;
+// attachstore's background checkpoint does it while W1 and W2 run.
+func sqliteCheckpointingFloor(ctx context.Context, dir string, pageSize, n int, rows func(i int) [][]byte) (perSec float64, err error) {
+	fd, err := openFloorWith(ctx, dir, pageSize, kvTable, 1000)
 	if err != nil {
 		return 0, err
 	}

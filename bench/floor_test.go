@@ -287,3 +287,34 @@ func TestTablesFloor(t *testing.T) {
 		t.Errorf("sqliteTablesFloor = %v, %v", rate, err)
 	}
 }
+
+// TestCheckpointingFloor checks that the checkpointing floor copies its WAL
+// into the database file while it commits, and the bar's floor does not:
+// after the same commits, past SQLite's 1000 pages, only the first has the
+// rows in its file.
+func TestCheckpointingFloor(t *testing.T) {
+	ctx := context.Background()
+	rows := func(i int) [][]byte { return [][]byte{makeBlob(4, uint64(i), 3000)} }
+	fileSize := func(autocheckpoint int) int64 {
+		fd, err := openFloorWith(ctx, t.TempDir(), 1024, kvTable, autocheckpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fd.close()
+		// 500 rows of 3000 bytes take about 1,500 pages of 1 KiB.
+		if _, err := fd.commit(ctx, 500, rows); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(fd.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	if with, without := fileSize(1000), fileSize(0); with < 500*3000/2 || without > 64<<10 {
+		t.Errorf("database file after 1.5 MB of commits: %d bytes checkpointing, %d bytes not; want over 750,000 and under 65,536", with, without)
+	}
+	if rate, err := sqliteCheckpointingFloor(ctx, t.TempDir(), 16384, 3, rows); err != nil || rate <= 0 {
+		t.Errorf("sqliteCheckpointingFloor = %v, %v", rate, err)
+	}
+}

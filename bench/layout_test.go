@@ -32,6 +32,7 @@ func TestLayoutTargets(t *testing.T) {
 	fill(g.w2sqlite, map[string]float64{subject: 3000, "limit sqlite": 6000})
 	fill(g.w2pg, map[string]float64{pgSubject: 9000, "limit postgres": 12000})
 	fill(g.w2tables, map[string]float64{subject: 3000, tablesLimit: 4000})
+	fill(g.w2ckpt, map[string]float64{subject: 3000, ckptLimit: 5000})
 	fill(g.w5warm, map[string]float64{subject: 1800, "filecas": 20000, "fileblob": 21000, "limit sqlite": 2000, "limit file": 22000})
 	fill(g.w6[subject].rate, map[string]float64{subject: 3000, "filecas": 1000, "fileblob": 900})
 	fill(g.w6[pgSubject].rate, map[string]float64{pgSubject: 9000})
@@ -51,6 +52,7 @@ func TestLayoutTargets(t *testing.T) {
 		{"W2 best peer", g.w2, subject, "5.00×", "≥ 5× best peer", "ok", nil},
 		{"W2 SQLite alone", g.w2sqlite, subject, "0.50×", "≥ 0.60× SQLite alone", "MISS", []string{"limit sqlite"}},
 		{"W2 SQLite in attachstore's tables", g.w2tables, subject, "0.75×", "(info) vs that floor", "", []string{tablesLimit}},
+		{"W2 SQLite checkpointing", g.w2ckpt, subject, "0.60×", "(info) vs that floor", "", []string{ckptLimit}},
 		{"W2 PostgreSQL alone", g.w2pg, pgSubject, "0.75×", "≥ 0.70× PostgreSQL alone", "ok", []string{"limit postgres"}},
 		{"W5 warm read", g.w5warm, subject, "0.90×", "≥ 0.8× SQLite alone", "ok", []string{"limit sqlite", "limit file"}},
 		{"W6 sweep", g.w6[subject].rate, subject, "3.00×", "≥ 3× best peer", "ok", nil},

@@ -130,6 +130,14 @@ func (b *bench) limits(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sqlite floor in attachstore's tables, W2: %w", err)
 		}
+		k2, err := sqliteCheckpointingFloor(ctx, dir, ps, c.w2Turns, w2Rows(tag, r, c.w2Turns))
+		if err != nil {
+			return fmt.Errorf("sqlite floor checkpointing, W2: %w", err)
+		}
+		g.ckptW2.add("limit", k2)
+		if g.w2ckpt != nil {
+			g.w2ckpt.add(ckptLimit, k2)
+		}
 		g.floorW1.add("limit", w1)
 		g.floorW2.add("limit", w2)
 		g.tablesW1.add("limit", t1)
@@ -238,7 +246,7 @@ func (b *bench) smallWrites(ctx context.Context) error {
 	// against its engine alone (and attachstore against SQLite writing its
 	// tables), and W1 with several writers.
 	w1Also := map[string][]*group{subject: {g.w1sqlite, g.w1tables}, pgSubject: {g.w1pg}}
-	w2Also := map[string][]*group{subject: {g.w2sqlite, g.w2tables}, pgSubject: {g.w2pg}}
+	w2Also := map[string][]*group{subject: {g.w2sqlite, g.w2tables, g.w2ckpt}, pgSubject: {g.w2pg}}
 	for _, op := range b.systems {
 		s, err := op.open(ctx, filepath.Join(b.scratch, "small", op.name), c)
 		if err != nil {
