@@ -85,6 +85,11 @@ func openTablesFloor(ctx context.Context, dir string, pageSize int) (*floorDB, e
 	return fd, err
 }
 
+// floorDSN is the floors' connection settings: durable commits, and
+// mattn's statement cache, as the library's connections have, so that a
+// read prepares its statement once rather than on every call.
+const floorDSN = "?_synchronous=FULL&_txlock=immediate&_stmt_cache_size=64"
+
 // openFloorWith creates the database with ddl's tables and SQLite's
 // automatic checkpoint at autocheckpoint WAL pages (0: none).
 func openFloorWith(ctx context.Context, dir string, pageSize int, ddl string, autocheckpoint int) (*floorDB, error) {
@@ -98,7 +103,7 @@ func openFloorWith(ctx context.Context, dir string, pageSize int, ddl string, au
 	}
 	fd := &floorDB{path: path, insert: "INSERT INTO t (data) VALUES (?)"}
 	fd.drop = fd.remove
-	if fd.db, err = sql.Open("sqlite3", "file:"+path+"?_synchronous=FULL&_txlock=immediate"); err != nil {
+	if fd.db, err = sql.Open("sqlite3", "file:"+path+floorDSN); err != nil {
 		return nil, errors.Join(err, fd.remove())
 	}
 	// One connection, so that the pragmas below hold for every commit. Page
@@ -202,7 +207,7 @@ func (fd *floorDB) shut() error {
 }
 
 func (fd *floorDB) open(ctx context.Context) (err error) {
-	if fd.db, err = sql.Open("sqlite3", "file:"+fd.path+"?_synchronous=FULL&_txlock=immediate"); err != nil {
+	if fd.db, err = sql.Open("sqlite3", "file:"+fd.path+floorDSN); err != nil {
 		return err
 	}
 	fd.conn, err = fd.db.Conn(ctx)
@@ -210,20 +215,44 @@ func (fd *floorDB) open(ctx context.Context) (err error) {
 }
 
 // get reads the row with key k through the driver's raw interface.
-func (fd *floorDB) get(ctx context.Context, k int64) (data []byte, err error) {
-	err = fd.conn.Raw(func(dc any) error {
+func (fd *floorDB) get(ctx context.Context, k int64) ([]byte, error) {
+	return fd.query(ctx, "SELECT data FROM t WHERE k = ?", k)
+}
+
+// manifestTable is the guarded-read floor's manifest: which session holds
+// which blob (by id), and the key of the blob's row in t.
+const manifestTable = "CREATE TABLE m (session TEXT NOT NULL, id BLOB NOT NULL, k INTEGER NOT NULL, PRIMARY KEY (session, id)) WITHOUT ROWID"
+
+// getGuarded reads the blob id of session through the manifest, in one
+// statement: the manifest row, then the blob's row by its key.
+func (fd *floorDB) getGuarded(ctx context.Context, session string, id []byte) ([]byte, error) {
+	return fd.query(ctx, "SELECT t.data FROM m JOIN t ON t.k = m.k WHERE m.session = ? AND m.id = ?", session, id)
+}
+
+func (fd *floorDB) query(ctx context.Context, query string, args ...any) ([]byte, error) {
+	return rawQuery(ctx, fd.conn, query, args...)
+}
+
+// rawQuery returns the first column of query's one row on conn, read
+// through the driver's raw interface, as the library reads.
+func rawQuery(ctx context.Context, conn *sql.Conn, query string, args ...any) (data []byte, err error) {
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	err = conn.Raw(func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
 		if !ok {
 			return fmt.Errorf("driver %T cannot query", dc)
 		}
-		rows, err := q.QueryContext(ctx, "SELECT data FROM t WHERE k = ?", []driver.NamedValue{{Ordinal: 1, Value: k}})
+		rows, err := q.QueryContext(ctx, query, named)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		v := make([]driver.Value, 1)
 		if err := rows.Next(v); err != nil {
-			return fmt.Errorf("row %d: %w", k, err)
+			return fmt.Errorf("%v: %w", args, err)
 		}
 		data, _ = v[0].([]byte)
 		return nil
@@ -370,11 +399,12 @@ func (fd *floorDB) readAll(ctx context.Context, buf []byte) (n int64, rows int, 
 	return n, rows, rs.Err()
 }
 
-// kvFloor measures the point-read floor on st's grown store: it writes
-// st's blobs into a floor database, reads them warm with W3(b)'s reads, then
-// cold with W4's (the file's pages dropped from the OS cache and the
-// database opened again before each run), and adds the rates to W3's and
-// W4's floor rows.
+// kvFloor measures the point-read floors on st's grown store: it writes
+// st's blobs into a floor database, with a manifest of their sessions,
+// reads them warm with W3's reads, then cold with W4's (the file's pages
+// dropped from the OS cache and the database opened again before each
+// run), plain by key as (b) and guarded through the manifest as (a), and
+// adds the rates to W3's and W4's floor rows.
 func (b *bench) kvFloor(ctx context.Context, st *growing) (err error) {
 	c, g, p := b.cfg, &b.g, st.p
 	dir := filepath.Join(st.dir, "kv-floor")
@@ -397,39 +427,76 @@ func (b *bench) kvFloor(ctx context.Context, st *growing) (err error) {
 	}); err != nil {
 		return err
 	}
+	if err := fd.manifest(ctx, p); err != nil {
+		return err
+	}
 	if err := fd.restartWAL(ctx); err != nil {
 		return err
 	}
 	b.logf("%s: %d blobs written as rows (%.0f s)", kvLimit, len(p.ids), time.Since(start).Seconds())
 	get := func(i int) ([]byte, error) { return fd.get(ctx, int64(i)+1) }
-	if g.w3kv != nil {
-		if _, err := timeReads(len(p.ids), c.w3Reads, 32, get); err != nil {
-			return err
-		}
-		for range c.runs {
-			rate, err := timeReads(len(p.ids), c.w3Reads, 32, get)
-			if err != nil {
+	guarded := func(i int) ([]byte, error) { return fd.getGuarded(ctx, p.session(i), p.ids[i][:]) }
+	// The reads of W3 and W4, with their seeds, each row after its
+	// system's: (b) plain, (a) guarded.
+	for _, r := range []struct {
+		warm, cold *group
+		seed       uint64
+		get        func(int) ([]byte, error)
+		name       string
+	}{{g.w3kv, g.w4kv, 32, get, kvLimit}, {g.w3guard, g.w4guard, 31, guarded, guardLimit}} {
+		if r.warm != nil {
+			if _, err := timeReads(len(p.ids), c.w3Reads, r.seed, r.get); err != nil {
 				return err
 			}
-			g.w3kv.add(kvLimit, rate)
+			for range c.runs {
+				rate, err := timeReads(len(p.ids), c.w3Reads, r.seed, r.get)
+				if err != nil {
+					return err
+				}
+				r.warm.add(r.name, rate)
+			}
+		}
+		if r.cold != nil {
+			for run := range c.runs {
+				if err := fd.shut(); err != nil {
+					return err
+				}
+				if err := dropCaches(dir); err != nil {
+					return err
+				}
+				if err := fd.open(ctx); err != nil {
+					return err
+				}
+				rate, err := timeReads(len(p.ids), c.w4Reads, uint64(400+run), r.get)
+				if err != nil {
+					return err
+				}
+				r.cold.add(r.name, rate)
+			}
 		}
 	}
-	if g.w4kv != nil {
-		for r := range c.runs {
-			if err := fd.shut(); err != nil {
-				return err
+	return nil
+}
+
+// manifest adds the guarded-read floor's manifest to the database: blob i
+// of p, at key i+1 of t, held by p's session of it.
+func (fd *floorDB) manifest(ctx context.Context, p *population) error {
+	if _, err := fd.conn.ExecContext(ctx, manifestTable); err != nil {
+		return err
+	}
+	const perTx = 10_000
+	for start := 0; start < len(p.ids); start += perTx {
+		tx, err := fd.conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for i := start; i < min(start+perTx, len(p.ids)); i++ {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO m (session, id, k) VALUES (?, ?, ?)", p.session(i), p.ids[i][:], i+1); err != nil {
+				return errors.Join(err, tx.Rollback())
 			}
-			if err := dropCaches(dir); err != nil {
-				return err
-			}
-			if err := fd.open(ctx); err != nil {
-				return err
-			}
-			rate, err := timeReads(len(p.ids), c.w4Reads, uint64(400+r), get)
-			if err != nil {
-				return err
-			}
-			g.w4kv.add(kvLimit, rate)
+		}
+		if err := tx.Commit(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -437,6 +504,11 @@ func (b *bench) kvFloor(ctx context.Context, st *growing) (err error) {
 
 // kvLimit names the point-read floor's rows.
 const kvLimit = "limit sqlite kv"
+
+// guardLimit names the guarded-read floor's rows (beside W3(a) and W4(a)):
+// the same table and a manifest of which session holds which blob, read
+// in one statement, one search in each.
+const guardLimit = "limit sqlite kv + manifest"
 
 // sqliteWriteFloor measures the write floor for n bytes (beside W5's put)
 // in a fresh floor database (see writeOnce). It returns MB/s.

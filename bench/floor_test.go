@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"io"
 	"os"
 	"slices"
@@ -316,5 +317,38 @@ func TestCheckpointingFloor(t *testing.T) {
 	}
 	if rate, err := sqliteCheckpointingFloor(ctx, t.TempDir(), 16384, 3, rows); err != nil || rate <= 0 {
 		t.Errorf("sqliteCheckpointingFloor = %v, %v", rate, err)
+	}
+}
+
+// TestFloorGuardedRead checks the guarded-read floor reads a blob only
+// through a session's manifest row: its own session reads its bytes,
+// another session reads nothing.
+func TestFloorGuardedRead(t *testing.T) {
+	ctx := context.Background()
+	fd, err := openFloor(ctx, t.TempDir(), 16384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fd.close() })
+	p := &population{tag: 9, per: 2}
+	var rows [][]byte
+	for i := range 5 {
+		rows = append(rows, makeBlob(p.tag, uint64(i), blobSize))
+		p.ids = append(p.ids, ID(sha256.Sum256(rows[i])))
+	}
+	if _, err := fd.commit(ctx, 1, func(int) [][]byte { return rows }); err != nil {
+		t.Fatal(err)
+	}
+	if err := fd.manifest(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range rows {
+		got, err := fd.getGuarded(ctx, p.session(i), p.ids[i][:])
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("blob %d in its session %s: %d bytes, %v; want its %d bytes", i, p.session(i), len(got), err, len(want))
+		}
+		if got, err := fd.getGuarded(ctx, p.session(i+2), p.ids[i][:]); err == nil {
+			t.Fatalf("blob %d read %d bytes in session %s, which does not hold it", i, len(got), p.session(i+2))
+		}
 	}
 }

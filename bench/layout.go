@@ -17,6 +17,7 @@ type groups struct {
 	w1x8                       *group
 	w3a, w3b, w4a, w4b         *group
 	w3kv, w4kv                 *group // nil unless attachstore runs
+	w3guard, w4guard           *group // nil unless attachstore runs
 	w5put, w5warm, w5cold      *group
 	w5rss                      *group
 	w6                         map[string]*w6Groups // by system
@@ -122,6 +123,7 @@ func (b *bench) layout() {
 			withCheck(check{atLeast: true, limit: 1.35, text: "≥ 1.35× best peer"}))
 		g.w3b = systems(t.group("W3", "(b) Store.Get vs file read, warm", opsPerSec).
 			withCheck(check{atLeast: true, limit: 1.0, text: "≥ 1.0× best peer"}))
+		g.w3guard = b.floorGroup("W3", "(a) the same against SQLite alone: a manifest row and its blob's row, warm", opsPerSec, guardLimit)
 		g.w3kv = b.floorGroup("W3", "(b) the same against SQLite alone: a row read by key, warm", opsPerSec, kvLimit)
 	}
 	if c.want("W4") {
@@ -129,6 +131,7 @@ func (b *bench) layout() {
 			withCheck(check{atLeast: true, limit: 1.0, text: "≥ 1.0× best peer"}))
 		g.w4b = systems(t.group("W4", "(b) Store.Get vs file read, cold", opsPerSec).
 			withCheck(check{atLeast: true, limit: 0.8, text: "≥ 0.8× best peer"}))
+		g.w4guard = b.floorGroup("W4", "(a) the same against SQLite alone: a manifest row and its blob's row, cold", opsPerSec, guardLimit)
 		g.w4kv = b.floorGroup("W4", "(b) the same against SQLite alone: a row read by key, cold", opsPerSec, kvLimit)
 	}
 	if c.want("W5") {

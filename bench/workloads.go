@@ -647,12 +647,12 @@ func (b *bench) grow(ctx context.Context, ops []opener) error {
 				b.fail(st.ops[i].name, err)
 			}
 		}
-		if lv == c.w3Stored && (g.w3kv != nil || g.w4kv != nil) && slices.ContainsFunc(ops, func(op opener) bool { return op.name == subject }) {
+		if lv == c.w3Stored && (g.w3kv != nil || g.w4kv != nil || g.w3guard != nil || g.w4guard != nil) && slices.ContainsFunc(ops, func(op opener) bool { return op.name == subject }) {
 			if err := b.kvFloor(ctx, st); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				b.fail(kvLimit, err, g.w3kv, g.w4kv)
+				b.fail(kvLimit, err, g.w3kv, g.w4kv, g.w3guard, g.w4guard)
 			}
 		}
 	}
@@ -780,7 +780,12 @@ func (b *bench) warmReads(ctx context.Context, sys System, p *population, n int,
 func (b *bench) w3(ctx context.Context, sys System, name string, p *population) error {
 	b.logf("W3 %s: warm reads of %d stored", name, len(p.ids))
 	g := &b.g
-	if err := b.warmReads(ctx, sys, p, b.cfg.w3Reads, 31, true, func(v float64) { g.w3a.add(name, v) }); err != nil {
+	if err := b.warmReads(ctx, sys, p, b.cfg.w3Reads, 31, true, func(v float64) {
+		g.w3a.add(name, v)
+		if g.w3guard != nil && name == subject {
+			g.w3guard.add(name, v)
+		}
+	}); err != nil {
 		return err
 	}
 	return b.warmReads(ctx, sys, p, b.cfg.w3Reads, 32, false, func(v float64) {
@@ -818,6 +823,9 @@ func (b *bench) w4(ctx context.Context, st *growing, i int) error {
 			}
 			if guarded {
 				g.w4a.add(name, rate)
+				if g.w4guard != nil && name == subject {
+					g.w4guard.add(name, rate)
+				}
 			} else {
 				g.w4b.add(name, rate)
 				if g.w4kv != nil && name == subject {
