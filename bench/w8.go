@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,7 +29,10 @@ import (
 // W8 (issue 32) serves attachments over HTTP on loopback: GETs of a 10 KiB
 // and a 1 MiB attachment with 1, 16 and 256 concurrent clients, and 1000
 // concurrent Range readers of one large attachment. The peer is
-// http.FileServer serving the same bytes as files. Each server runs in a
+// http.FileServer serving the same bytes as files. The floor beside the
+// GETs is SQLite alone serving them: the same bytes as rows of a kv table,
+// each GET one read by key through the driver's raw interface, written as
+// the response body, with nothing of attachhttp's checks or headers. Each server runs in a
 // child process (this binary, re-executed with -w8-serve), so that its
 // peak RSS (VmHWM, read from /proc/PID/status) is its own, and the load
 // generator's goroutines are not counted.
@@ -38,7 +42,7 @@ import (
 
 type w8Config struct {
 	run     bool
-	serve   string // child mode: "attachstore" or "files"
+	serve   string // child mode: "attachstore", "files" or "sqlite"
 	dir     string
 	seconds float64
 	big     int64
@@ -52,7 +56,7 @@ func w8Flags(fs *flag.FlagSet) {
 	fs.Float64Var(&w8cfg.seconds, "w8-seconds", 0, "W8: seconds of load per cell (0: 3, or 0.3 with -quick)")
 	fs.Int64Var(&w8cfg.big, "w8-big", 0, "W8: size of the Range readers' attachment (0: 512 MiB, or 32 MiB with -quick)")
 	fs.IntVar(&w8cfg.readers, "w8-readers", 1000, "W8: concurrent Range readers")
-	fs.StringVar(&w8cfg.serve, "w8-serve", "", "internal: serve W8's store (attachstore) or files (files) from -w8-dir")
+	fs.StringVar(&w8cfg.serve, "w8-serve", "", "internal: serve W8's store (attachstore), files (files) or kv rows (sqlite) from -w8-dir")
 	fs.StringVar(&w8cfg.dir, "w8-dir", "", "internal: the W8 child's directory")
 }
 
@@ -75,8 +79,16 @@ func w8ServeMain(ctx context.Context) int {
 		}
 		defer s.Close()
 		h = attachhttp.New(s, attachhttp.Options{Token: w8Token})
+	case "sqlite":
+		db, err := sql.Open("sqlite3", "file:"+filepath.Join(w8cfg.dir, w8KV)+"?mode=ro&_stmt_cache_size=64")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench -w8-serve:", err)
+			return 1
+		}
+		defer db.Close()
+		h = kvHandler(db)
 	default:
-		fmt.Fprintln(os.Stderr, "bench: -w8-serve: want attachstore or files")
+		fmt.Fprintln(os.Stderr, "bench: -w8-serve: want attachstore, files or sqlite")
 		return 2
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -95,6 +107,37 @@ func w8ServeMain(ctx context.Context) int {
 		return 1
 	}
 	return 0
+}
+
+// w8KV is the floor's database, and w8Keys the keys of the GETs' files
+// in it.
+const w8KV = "kv.db"
+
+var w8Keys = map[string]int64{w8Small: 1, w8Medium: 2}
+
+// kvHandler is the floor's server: GET /k answers row k of db's table t.
+func kvHandler(db *sql.DB) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/"), 10, 64)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		conn, err := db.Conn(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		data, err := rawQuery(r.Context(), conn, "SELECT data FROM t WHERE k = ?", k)
+		conn.Close()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data)
+	})
 }
 
 // w8Child is a running server child.
@@ -192,7 +235,29 @@ func w8Setup(ctx context.Context, dir string, big int64) (map[string]attachstore
 		}
 		ids[f.name] = ref.ID
 	}
-	return ids, nil
+	return ids, w8Rows(ctx, dir)
+}
+
+// w8Rows writes the GETs' files as the floor's rows, at their w8Keys, into
+// dir's w8KV.
+func w8Rows(ctx context.Context, dir string) error {
+	fd, err := openFloor(ctx, dir, floorPageSize(&config{}))
+	if err != nil {
+		return err
+	}
+	rows := make([][]byte, len(w8Keys))
+	for name, k := range w8Keys {
+		if rows[k-1], err = os.ReadFile(filepath.Join(dir, "files", name)); err != nil {
+			return errors.Join(err, fd.close())
+		}
+	}
+	if _, err := fd.commit(ctx, 1, func(int) [][]byte { return rows }); err != nil {
+		return errors.Join(err, fd.close())
+	}
+	if err := fd.shut(); err != nil {
+		return errors.Join(err, fd.remove())
+	}
+	return os.Rename(fd.path, filepath.Join(dir, w8KV))
 }
 
 // w8Bytes makes bytes that do not repeat or compress, quickly.
@@ -224,15 +289,18 @@ type w8Target struct {
 }
 
 func (t *w8Target) url(name string) string {
-	if t.system == "files" {
+	switch t.system {
+	case "files":
 		return "http://" + t.child.addr + "/" + name
+	case "sqlite":
+		return "http://" + t.child.addr + "/" + strconv.FormatInt(w8Keys[name], 10)
 	}
 	return "http://" + t.child.addr + "/sessions/bench/attachments/" + t.ids[name].String()
 }
 
 func (t *w8Target) request(ctx context.Context, name, rng string) *http.Request {
 	r, _ := http.NewRequestWithContext(ctx, "GET", t.url(name), nil)
-	if t.system != "files" {
+	if t.system == "attachstore" {
 		r.Header.Set("Authorization", "Bearer "+w8Token)
 	}
 	if rng != "" {
@@ -333,8 +401,8 @@ func w8Main(ctx context.Context, quick bool, runs int, parent string) int {
 		fmt.Fprintln(os.Stderr, "bench: W8 setup:", err)
 		return 1
 	}
-	systems := []string{"files", "attachstore"}
-	start := func() (map[string]*w8Target, error) {
+	systems := []string{"files", "attachstore", "sqlite"}
+	start := func(systems []string) (map[string]*w8Target, error) {
 		ts := map[string]*w8Target{}
 		for _, system := range systems {
 			child, err := startW8Child(system, dir)
@@ -360,12 +428,16 @@ func w8Main(ctx context.Context, quick bool, runs int, parent string) int {
 	}
 	var cells []*cell
 	measure := func(ts map[string]*w8Target, c *cell, clients int, d time.Duration, next func(*rand.Rand) (string, string, int64)) error {
-		for r := range runs {
-			order := systems
-			if r%2 == 1 {
-				order = []string{systems[1], systems[0]}
+		var names []string
+		for _, system := range systems {
+			if ts[system] != nil {
+				names = append(names, system)
 			}
-			for _, system := range order {
+		}
+		for r := range runs {
+			// Each run starts with the next server.
+			for i := range names {
+				system := names[(r+i)%len(names)]
 				fmt.Fprintf(os.Stderr, "W8 run %d/%d %s: %s\n", r+1, runs, system, c.name)
 				v, err := ts[system].load(ctx, clients, d, next)
 				if err != nil {
@@ -377,7 +449,7 @@ func w8Main(ctx context.Context, quick bool, runs int, parent string) int {
 		return nil
 	}
 
-	ts, err := start()
+	ts, err := start(systems)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
@@ -401,7 +473,7 @@ func w8Main(ctx context.Context, quick bool, runs int, parent string) int {
 
 	// The Range readers on fresh servers, so that the peak RSS read after
 	// them is theirs: 64 KiB at a random offset, over and over.
-	ts, err = start()
+	ts, err = start(systems[:2]) // the floor serves no Range
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
@@ -414,7 +486,7 @@ func w8Main(ctx context.Context, quick bool, runs int, parent string) int {
 		return w8Big, fmt.Sprintf("bytes=%d-%d", off, off+span-1), span
 	})
 	hwm := map[string]int64{}
-	for _, system := range systems {
+	for _, system := range systems[:2] {
 		if h, herr := ts[system].child.hwm(); herr == nil {
 			hwm[system] = h
 		} else if err == nil {
@@ -434,8 +506,8 @@ func w8Main(ctx context.Context, quick bool, runs int, parent string) int {
 	fmt.Printf("W8 (issue 32): HTTP on loopback, %s mode, %d runs of %v a cell (Range readers: %v), %s\nmachine: %s, %d CPUs, %s\ncommand: %s (in bench/)\n\n",
 		mode, runs, d, 2*d, time.Now().UTC().Format("2006-01-02 15:04Z"), cpuModel(), runtime.NumCPU(), runtime.Version(),
 		strings.Join(append([]string{"bench"}, redactArgs(os.Args[1:])...), " "))
-	fmt.Println("| case | http.FileServer req/s | attachhttp req/s | ratio | target |")
-	fmt.Println("| --- | ---: | ---: | ---: | --- |")
+	fmt.Println("| case | http.FileServer req/s | attachhttp req/s | ratio | target | SQLite alone req/s | attachhttp ÷ SQLite alone |")
+	fmt.Println("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
 	span2 := func(xs []float64) string {
 		lo, hi := xs[0], xs[0]
 		for _, x := range xs {
@@ -454,7 +526,11 @@ func w8Main(ctx context.Context, quick bool, runs int, parent string) int {
 				target += "met"
 			}
 		}
-		fmt.Printf("| %s | %s | %s | %.2f× | %s |\n", c.name, span2(c.rps["files"]), span2(c.rps["attachstore"]), a/f, target)
+		floor, vs := "", ""
+		if xs := c.rps["sqlite"]; len(xs) > 0 {
+			floor, vs = span2(xs), fmt.Sprintf("%.2f×", a/median(xs))
+		}
+		fmt.Printf("| %s | %s | %s | %.2f× | %s | %s | %s |\n", c.name, span2(c.rps["files"]), span2(c.rps["attachstore"]), a/f, target, floor, vs)
 	}
 	rt := "≤ 512 MiB "
 	if hwm["attachstore"] > 512<<20 {
@@ -462,6 +538,6 @@ func w8Main(ctx context.Context, quick bool, runs int, parent string) int {
 	} else {
 		rt += "met"
 	}
-	fmt.Printf("| server peak RSS after the Range readers (MiB) | %.0f | %.0f | | %s |\n", float64(hwm["files"])/(1<<20), float64(hwm["attachstore"])/(1<<20), rt)
+	fmt.Printf("| server peak RSS after the Range readers (MiB) | %.0f | %.0f | | %s | | |\n", float64(hwm["files"])/(1<<20), float64(hwm["attachstore"])/(1<<20), rt)
 	return 0
 }
