@@ -226,8 +226,10 @@ const manifestTable = "CREATE TABLE m (session TEXT NOT NULL, id BLOB NOT NULL, 
 // getGuarded reads the blob id of session through the manifest, in one
 // statement: the manifest row, then the blob's row by its key.
 func (fd *floorDB) getGuarded(ctx context.Context, session string, id []byte) ([]byte, error) {
-	return fd.query(ctx, "SELECT t.data FROM m JOIN t ON t.k = m.k WHERE m.session = ? AND m.id = ?", session, id)
+	return fd.query(ctx, guardedQuery, session, id)
 }
+
+const guardedQuery = "SELECT t.data FROM m JOIN t ON t.k = m.k WHERE m.session = ? AND m.id = ?"
 
 func (fd *floorDB) query(ctx context.Context, query string, args ...any) ([]byte, error) {
 	return rawQuery(ctx, fd.conn, query, args...)
@@ -427,7 +429,7 @@ func (b *bench) kvFloor(ctx context.Context, st *growing) (err error) {
 	}); err != nil {
 		return err
 	}
-	if err := fd.manifest(ctx, p); err != nil {
+	if err := fd.manifest(ctx, p, p.session); err != nil {
 		return err
 	}
 	if err := fd.restartWAL(ctx); err != nil {
@@ -479,8 +481,8 @@ func (b *bench) kvFloor(ctx context.Context, st *growing) (err error) {
 }
 
 // manifest adds the guarded-read floor's manifest to the database: blob i
-// of p, at key i+1 of t, held by p's session of it.
-func (fd *floorDB) manifest(ctx context.Context, p *population) error {
+// of p, at key i+1 of t, held by session(i).
+func (fd *floorDB) manifest(ctx context.Context, p *population, session func(i int) string) error {
 	if _, err := fd.conn.ExecContext(ctx, manifestTable); err != nil {
 		return err
 	}
@@ -491,7 +493,7 @@ func (fd *floorDB) manifest(ctx context.Context, p *population) error {
 			return err
 		}
 		for i := start; i < min(start+perTx, len(p.ids)); i++ {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO m (session, id, k) VALUES (?, ?, ?)", p.session(i), p.ids[i][:], i+1); err != nil {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO m (session, id, k) VALUES (?, ?, ?)", session(i), p.ids[i][:], i+1); err != nil {
 				return errors.Join(err, tx.Rollback())
 			}
 		}

@@ -339,7 +339,7 @@ func TestFloorGuardedRead(t *testing.T) {
 	if _, err := fd.commit(ctx, 1, func(int) [][]byte { return rows }); err != nil {
 		t.Fatal(err)
 	}
-	if err := fd.manifest(ctx, p); err != nil {
+	if err := fd.manifest(ctx, p, p.session); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range rows {

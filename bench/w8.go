@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,9 +31,11 @@ import (
 // and a 1 MiB attachment with 1, 16 and 256 concurrent clients, and 1000
 // concurrent Range readers of one large attachment. The peer is
 // http.FileServer serving the same bytes as files. The floor beside the
-// GETs is SQLite alone serving them: the same bytes as rows of a kv table,
-// each GET one read by key through the driver's raw interface, written as
-// the response body, with nothing of attachhttp's checks or headers. Each server runs in a
+// GETs is SQLite alone serving them through the same guard: the bytes as
+// rows of a kv table and a manifest of which session holds which id (the
+// guarded-read floor of W3(a)), each GET one statement through the
+// driver's raw interface, written as the response body, with nothing of
+// attachhttp's checks or headers. Each server runs in a
 // child process (this binary, re-executed with -w8-serve), so that its
 // peak RSS (VmHWM, read from /proc/PID/status) is its own, and the load
 // generator's goroutines are not counted.
@@ -109,16 +112,15 @@ func w8ServeMain(ctx context.Context) int {
 	return 0
 }
 
-// w8KV is the floor's database, and w8Keys the keys of the GETs' files
-// in it.
+// w8KV is the floor's database.
 const w8KV = "kv.db"
 
-var w8Keys = map[string]int64{w8Small: 1, w8Medium: 2}
-
-// kvHandler is the floor's server: GET /k answers row k of db's table t.
+// kvHandler is the floor's server: GET /SESSION/ID answers the bytes of
+// id (hex) if the manifest of db says session holds it.
 func kvHandler(db *sql.DB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		k, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/"), 10, 64)
+		session, hexID, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		id, err := hex.DecodeString(hexID)
 		if err != nil {
 			http.NotFound(w, r)
 			return
@@ -128,7 +130,7 @@ func kvHandler(db *sql.DB) http.Handler {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		data, err := rawQuery(r.Context(), conn, "SELECT data FROM t WHERE k = ?", k)
+		data, err := rawQuery(r.Context(), conn, guardedQuery, session, id)
 		conn.Close()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusNotFound)
@@ -238,20 +240,27 @@ func w8Setup(ctx context.Context, dir string, big int64) (map[string]attachstore
 	return ids, w8Rows(ctx, dir)
 }
 
-// w8Rows writes the GETs' files as the floor's rows, at their w8Keys, into
-// dir's w8KV.
+// w8Rows writes the GETs' files as the floor's rows into dir's w8KV,
+// held by session "bench" under their ids.
 func w8Rows(ctx context.Context, dir string) error {
 	fd, err := openFloor(ctx, dir, floorPageSize(&config{}))
 	if err != nil {
 		return err
 	}
-	rows := make([][]byte, len(w8Keys))
-	for name, k := range w8Keys {
-		if rows[k-1], err = os.ReadFile(filepath.Join(dir, "files", name)); err != nil {
+	p := &population{per: 2}
+	var rows [][]byte
+	for _, name := range []string{w8Small, w8Medium} {
+		b, err := os.ReadFile(filepath.Join(dir, "files", name))
+		if err != nil {
 			return errors.Join(err, fd.close())
 		}
+		rows = append(rows, b)
+		p.ids = append(p.ids, ID(sha256.Sum256(b)))
 	}
 	if _, err := fd.commit(ctx, 1, func(int) [][]byte { return rows }); err != nil {
+		return errors.Join(err, fd.close())
+	}
+	if err := fd.manifest(ctx, p, func(int) string { return "bench" }); err != nil {
 		return errors.Join(err, fd.close())
 	}
 	if err := fd.shut(); err != nil {
@@ -293,7 +302,7 @@ func (t *w8Target) url(name string) string {
 	case "files":
 		return "http://" + t.child.addr + "/" + name
 	case "sqlite":
-		return "http://" + t.child.addr + "/" + strconv.FormatInt(w8Keys[name], 10)
+		return "http://" + t.child.addr + "/bench/" + t.ids[name].String()
 	}
 	return "http://" + t.child.addr + "/sessions/bench/attachments/" + t.ids[name].String()
 }

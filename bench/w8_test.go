@@ -10,22 +10,26 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/attachstore/attachstore"
 )
 
 // TestW8Floor checks W8's floor serves each GET's file from its row, whole,
-// and nothing for a key it does not have.
+// to the session that holds it, and nothing to another session.
 func TestW8Floor(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "files"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]byte{}
+	ids := map[string]attachstore.ID{}
 	for name, size := range map[string]int64{w8Small: 10 << 10, w8Medium: 1 << 20} {
 		b, err := io.ReadAll(io.LimitReader(&w8Bytes{seed: size}, size))
 		if err != nil {
 			t.Fatal(err)
 		}
 		want[name] = b
+		ids[name] = attachstore.ContentID(b)
 		if err := os.WriteFile(filepath.Join(dir, "files", name), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +44,7 @@ func TestW8Floor(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	srv := httptest.NewServer(kvHandler(db))
 	t.Cleanup(srv.Close)
-	tg := &w8Target{system: "sqlite", child: &w8Child{addr: srv.Listener.Addr().String()}}
+	tg := &w8Target{system: "sqlite", child: &w8Child{addr: srv.Listener.Addr().String()}, ids: ids}
 	get := func(url string) (int, []byte) {
 		t.Helper()
 		resp, err := http.Get(url)
@@ -59,7 +63,7 @@ func TestW8Floor(t *testing.T) {
 			t.Errorf("GET %s: %d, %d bytes; want 200 and its %d bytes", name, code, len(got), len(w))
 		}
 	}
-	if code, _ := get(srv.URL + "/3"); code != http.StatusNotFound {
-		t.Errorf("GET of a key with no row: %d, want 404", code)
+	if code, _ := get(srv.URL + "/other/" + ids[w8Small].String()); code != http.StatusNotFound {
+		t.Errorf("GET in a session that does not hold the id: %d, want 404", code)
 	}
 }
