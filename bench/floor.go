@@ -231,6 +231,15 @@ func (fd *floorDB) getGuarded(ctx context.Context, session string, id []byte) ([
 
 const guardedQuery = "SELECT t.data FROM m JOIN t ON t.k = m.k WHERE m.session = ? AND m.id = ?"
 
+// idsTable maps each blob's id (its content hash) to its key in t: what a
+// content-addressed store needs to find a blob by id, and nothing more.
+const idsTable = "CREATE TABLE ids (id BLOB NOT NULL PRIMARY KEY, k INTEGER NOT NULL) WITHOUT ROWID"
+
+// getByID reads the blob id through ids, in one statement.
+func (fd *floorDB) getByID(ctx context.Context, id []byte) ([]byte, error) {
+	return fd.query(ctx, "SELECT t.data FROM ids JOIN t ON t.k = ids.k WHERE ids.id = ?", id)
+}
+
 func (fd *floorDB) query(ctx context.Context, query string, args ...any) ([]byte, error) {
 	return rawQuery(ctx, fd.conn, query, args...)
 }
@@ -438,14 +447,15 @@ func (b *bench) kvFloor(ctx context.Context, st *growing) (err error) {
 	b.logf("%s: %d blobs written as rows (%.0f s)", kvLimit, len(p.ids), time.Since(start).Seconds())
 	get := func(i int) ([]byte, error) { return fd.get(ctx, int64(i)+1) }
 	guarded := func(i int) ([]byte, error) { return fd.getGuarded(ctx, p.session(i), p.ids[i][:]) }
+	byID := func(i int) ([]byte, error) { return fd.getByID(ctx, p.ids[i][:]) }
 	// The reads of W3 and W4, with their seeds, each row after its
-	// system's: (b) plain, (a) guarded.
+	// system's: (b) plain, by key and by id, and (a) guarded.
 	for _, r := range []struct {
 		warm, cold *group
 		seed       uint64
 		get        func(int) ([]byte, error)
 		name       string
-	}{{g.w3kv, g.w4kv, 32, get, kvLimit}, {g.w3guard, g.w4guard, 31, guarded, guardLimit}} {
+	}{{g.w3kv, g.w4kv, 32, get, kvLimit}, {g.w3kv, g.w4kv, 32, byID, idLimit}, {g.w3guard, g.w4guard, 31, guarded, guardLimit}} {
 		if r.warm != nil {
 			if _, err := timeReads(len(p.ids), c.w3Reads, r.seed, r.get); err != nil {
 				return err
@@ -480,11 +490,13 @@ func (b *bench) kvFloor(ctx context.Context, st *growing) (err error) {
 	return nil
 }
 
-// manifest adds the guarded-read floor's manifest to the database: blob i
-// of p, at key i+1 of t, held by session(i).
+// manifest adds the guarded-read floor's manifest and the id map to the
+// database: blob i of p, at key i+1 of t, held by session(i).
 func (fd *floorDB) manifest(ctx context.Context, p *population, session func(i int) string) error {
-	if _, err := fd.conn.ExecContext(ctx, manifestTable); err != nil {
-		return err
+	for _, ddl := range []string{manifestTable, idsTable} {
+		if _, err := fd.conn.ExecContext(ctx, ddl); err != nil {
+			return err
+		}
 	}
 	const perTx = 10_000
 	for start := 0; start < len(p.ids); start += perTx {
@@ -494,6 +506,9 @@ func (fd *floorDB) manifest(ctx context.Context, p *population, session func(i i
 		}
 		for i := start; i < min(start+perTx, len(p.ids)); i++ {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO m (session, id, k) VALUES (?, ?, ?)", session(i), p.ids[i][:], i+1); err != nil {
+				return errors.Join(err, tx.Rollback())
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO ids (id, k) VALUES (?, ?) ON CONFLICT DO NOTHING", p.ids[i][:], i+1); err != nil {
 				return errors.Join(err, tx.Rollback())
 			}
 		}
@@ -506,6 +521,11 @@ func (fd *floorDB) manifest(ctx context.Context, p *population, session func(i i
 
 // kvLimit names the point-read floor's rows.
 const kvLimit = "limit sqlite kv"
+
+// idLimit names the point-read floor by content id, a line of W3(b)'s and
+// W4(b)'s floor rows: the same table, each blob found through its id in
+// ids first, as a content-addressed store must.
+const idLimit = "limit sqlite kv by id"
 
 // guardLimit names the guarded-read floor's rows (beside W3(a) and W4(a)):
 // the same table and a manifest of which session holds which blob, read

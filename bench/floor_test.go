@@ -322,7 +322,7 @@ func TestCheckpointingFloor(t *testing.T) {
 
 // TestFloorGuardedRead checks the guarded-read floor reads a blob only
 // through a session's manifest row: its own session reads its bytes,
-// another session reads nothing.
+// another session reads nothing; and that the id map finds each blob.
 func TestFloorGuardedRead(t *testing.T) {
 	ctx := context.Background()
 	fd, err := openFloor(ctx, t.TempDir(), 16384)
@@ -349,6 +349,9 @@ func TestFloorGuardedRead(t *testing.T) {
 		}
 		if got, err := fd.getGuarded(ctx, p.session(i+2), p.ids[i][:]); err == nil {
 			t.Fatalf("blob %d read %d bytes in session %s, which does not hold it", i, len(got), p.session(i+2))
+		}
+		if got, err := fd.getByID(ctx, p.ids[i][:]); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("blob %d by id: %d bytes, %v; want its %d bytes", i, len(got), err, len(want))
 		}
 	}
 }
