@@ -125,7 +125,9 @@ func (b *bench) layout() {
 			withCheck(check{atLeast: true, limit: 1.0, text: "≥ 1.0× best peer"}))
 		g.w3guard = b.floorGroup("W3", "(a) the same against SQLite alone: a manifest row and its blob's row, warm", opsPerSec, guardLimit)
 		g.w3kv = b.floorGroup("W3", "(b) the same against SQLite alone: a row read by key, warm", opsPerSec, kvLimit)
-		g.w3kv.seriesFor(idLimit)
+		if g.w3kv != nil {
+			g.w3kv.seriesFor(idLimit)
+		}
 	}
 	if c.want("W4") {
 		g.w4a = systems(t.group("W4", "(a) Session.Get vs guarded read, 10 KiB of "+n+", cold", opsPerSec).
@@ -134,7 +136,9 @@ func (b *bench) layout() {
 			withCheck(check{atLeast: true, limit: 0.8, text: "≥ 0.8× best peer"}))
 		g.w4guard = b.floorGroup("W4", "(a) the same against SQLite alone: a manifest row and its blob's row, cold", opsPerSec, guardLimit)
 		g.w4kv = b.floorGroup("W4", "(b) the same against SQLite alone: a row read by key, cold", opsPerSec, kvLimit)
-		g.w4kv.seriesFor(idLimit)
+		if g.w4kv != nil {
+			g.w4kv.seriesFor(idLimit)
+		}
 	}
 	if c.want("W5") {
 		g.w5put = systems(t.group("W5", "PutReader "+big, mbPerSec).
