@@ -411,11 +411,12 @@ func (fd *floorDB) readAll(ctx context.Context, buf []byte) (n int64, rows int, 
 }
 
 // kvFloor measures the point-read floors on st's grown store: it writes
-// st's blobs into a floor database, with a manifest of their sessions,
-// reads them warm with W3's reads, then cold with W4's (the file's pages
-// dropped from the OS cache and the database opened again before each
-// run), plain by key as (b) and guarded through the manifest as (a), and
-// adds the rates to W3's and W4's floor rows.
+// st's blobs into a floor database, with a manifest of their sessions and
+// a map of their ids, reads them warm with W3's reads, then cold with W4's
+// (the file's pages dropped from the OS cache and the database opened
+// again before each run), plain by key and by id as (b) and guarded
+// through the manifest as (a), and adds the rates to W3's and W4's floor
+// rows.
 func (b *bench) kvFloor(ctx context.Context, st *growing) (err error) {
 	c, g, p := b.cfg, &b.g, st.p
 	dir := filepath.Join(st.dir, "kv-floor")

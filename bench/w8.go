@@ -247,7 +247,7 @@ func w8Rows(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	p := &population{per: 2}
+	p := &population{}
 	var rows [][]byte
 	for _, name := range []string{w8Small, w8Medium} {
 		b, err := os.ReadFile(filepath.Join(dir, "files", name))
@@ -255,7 +255,7 @@ func w8Rows(ctx context.Context, dir string) error {
 			return errors.Join(err, fd.close())
 		}
 		rows = append(rows, b)
-		p.ids = append(p.ids, ID(sha256.Sum256(b)))
+		p.ids = append(p.ids, ID(attachstore.ContentID(b)))
 	}
 	if _, err := fd.commit(ctx, 1, func(int) [][]byte { return rows }); err != nil {
 		return errors.Join(err, fd.close())
