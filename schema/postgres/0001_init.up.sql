@@ -1,9 +1,10 @@
 -- attachstore's schema for PostgreSQL: the tables, keys and meaning of the
--- SQLite schema (schema/sqlite), in PostgreSQL's types. Until the first
--- release this is the one migration, edited in place. golang-migrate runs
--- it under an advisory lock, so nodes may start together. Times are Unix
--- nanoseconds; ids are the 32-byte SHA-256 of the content. Session ids and
--- owners sort by their bytes (COLLATE "C"), as on SQLite.
+-- SQLite schema (schema/sqlite), in PostgreSQL's types, as released in
+-- 0.1.0 and frozen since: a later change is a new migration, never an edit
+-- of this one. golang-migrate runs it under an advisory lock, so nodes may
+-- start together. Times are Unix nanoseconds; ids are the 32-byte SHA-256
+-- of the content. Session ids and owners sort by their bytes (COLLATE
+-- "C"), as on SQLite.
 
 CREATE TABLE IF NOT EXISTS attachstore_blobs (
     id         BYTEA   NOT NULL PRIMARY KEY CHECK (length(id) = 32),

@@ -1,7 +1,8 @@
--- attachstore's schema for SQLite. Until the first release this is the one
--- migration, edited in place. Times are Unix nanoseconds; ids are the
--- 32-byte SHA-256 of the content. Every statement is IF NOT EXISTS, so two
--- processes creating a new file at the same moment cannot fail each other.
+-- attachstore's schema for SQLite as released in 0.1.0, and frozen since:
+-- a later change is a new migration, never an edit of this one. Times are
+-- Unix nanoseconds; ids are the 32-byte SHA-256 of the content. Every
+-- statement is IF NOT EXISTS, so two processes creating a new file at the
+-- same moment cannot fail each other.
 
 -- A blob is content. Its bytes are rows of chunks, chunk_size bytes each
 -- but the last, so that a blob may pass SQLite's 1 GB value limit and
