@@ -406,7 +406,7 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 		// Each step's pages are copied into the file, and the file cut,
 		// before the next: the WAL stays one step long, so that space
 		// comes back on a disk with little left.
-		if _, err := d.checkpoint(ctx, "PASSIVE"); err != nil {
+		if _, _, err := walCheckpoint(ctx, d.writer, "PASSIVE"); err != nil {
 			return err
 		}
 		if err := d.writer.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&left); err != nil {
@@ -419,15 +419,6 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 	return d.truncateWAL(ctx)
 }
 
-// checkpoint copies the WAL back into the file on the writer's
-// connection, between two of this process's transactions, and reports
-// whether a reader or writer kept it from copying every frame.
-func (d *DB) checkpoint(ctx context.Context, mode string) (busy bool, err error) {
-	var b, log, done int64
-	err = d.writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &log, &done)
-	return b != 0, err
-}
-
 // Checkpoint copies the WAL back into the file, so that the next write
 // restarts the WAL instead of growing it (see WALGrowth). The file has
 // room for the pages: they were counted when they were put. What a reader
@@ -437,7 +428,7 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil
 	}
-	_, err := d.checkpoint(ctx, "PASSIVE")
+	_, _, err := walCheckpoint(ctx, d.writer, "PASSIVE")
 	return err
 }
 
@@ -448,18 +439,16 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 func (d *DB) truncateWAL(ctx context.Context) error {
 	deadline := time.Now().Add(d.busyTimeout)
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		busy, err := d.checkpoint(ctx, "TRUNCATE")
+		held, _, err := walCheckpoint(ctx, d.writer, "TRUNCATE")
 		if err != nil {
 			return err
 		}
-		if !busy || time.Now().After(deadline) {
-			d.giveBackFailed.Store(busy)
+		if !held || time.Now().After(deadline) {
+			d.giveBackFailed.Store(held)
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
+		if err := sleep(ctx, delay); err != nil {
+			return err
 		}
 	}
 }
