@@ -102,17 +102,22 @@ func schemaMismatch(msg string) bool {
 // transaction). So another process's long write delays writers, beyond
 // the busy timeout, rather than failing them with "database is locked".
 func whileBusy(ctx context.Context, try func() error) error {
-	delay := time.Millisecond
-	for {
-		err := try()
-		if err == nil || KindOf(err) != Busy {
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		if err := try(); err == nil || KindOf(err) != Busy {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
+		if err := sleep(ctx, delay); err != nil {
+			return err
 		}
-		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// sleep waits for d, or returns ctx's error if it ends first.
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
 	}
 }

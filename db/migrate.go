@@ -290,10 +290,8 @@ func migrate(ctx context.Context, db *sql.DB, pgURL string) error {
 		case dirty:
 			// Perhaps another process migrating: the flag is not atomic
 			// with the migration.
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(50 * time.Millisecond):
+			if err := sleep(ctx, 50*time.Millisecond); err != nil {
+				return err
 			}
 			continue
 		}
