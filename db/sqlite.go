@@ -34,7 +34,7 @@ const WALGrowth = 64 << 20
 
 // params are the DSN pragmas of attachstore's own connections.
 func (d *DB) params(cfg Config) url.Values {
-	q := d.busy()
+	q := d.busyParam()
 	q.Set("_foreign_keys", "on")
 	q.Set("_synchronous", cfg.Synchronous)
 	q.Set("_txlock", "immediate")
@@ -67,8 +67,8 @@ func openHandle(dsn string) *sqlx.DB {
 	return sqlx.NewDb(h, "sqlite3")
 }
 
-// busy is the DSN parameter of d's busy timeout.
-func (d *DB) busy() url.Values {
+// busyParam is the DSN parameter of d's busy timeout.
+func (d *DB) busyParam() url.Values {
 	return url.Values{"_busy_timeout": {strconv.FormatInt(d.busyTimeout.Milliseconds(), 10)}}
 }
 
@@ -213,7 +213,7 @@ func (d *DB) look(ctx context.Context, cfg Config, readOnly bool) error {
 			// host's next one would, before the file can be read.
 			mode = "rw"
 		}
-		h, _ := sql.Open("sqlite3", d.dsn(mode, immutable, d.busy())) // fails only for an unregistered driver
+		h, _ := sql.Open("sqlite3", d.dsn(mode, immutable, d.busyParam())) // fails only for an unregistered driver
 		v, dirty, err := readVersion(ctx, h, false)
 		h.Close()
 		if readOnly || err != nil || v < 0 && cfg.Existing {
@@ -296,7 +296,7 @@ func setUp(ctx context.Context, conn *sql.Conn, cfg Config) error {
 // pragmas: mattn/go-sqlite3 applies them in an order that freezes the page
 // size before it could be set.
 func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
-	c, _ := sql.Open("sqlite3", d.dsn("rw", false, d.busy()))
+	c, _ := sql.Open("sqlite3", d.dsn("rw", false, d.busyParam()))
 	defer c.Close()
 	conn, err := c.Conn(ctx)
 	if err != nil {
@@ -508,7 +508,7 @@ func (d *DB) Backup(ctx context.Context, path string) error {
 	if d.pg {
 		return errors.New("a PostgreSQL store is backed up with the server's own tools (pg_dump, base backups)")
 	}
-	h, _ := sql.Open("sqlite3", d.dsn("ro", d.immutable, d.busy()))
+	h, _ := sql.Open("sqlite3", d.dsn("ro", d.immutable, d.busyParam()))
 	defer h.Close()
 	_, err := h.ExecContext(ctx, "VACUUM INTO ?", path)
 	return err
