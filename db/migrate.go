@@ -166,8 +166,6 @@ func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
 	return int(v.Int64), dirty.Bool, nil
 }
 
-// schemaObjects lists the schema objects whose names start with
-// attachstore_.
 func schemaObjects(ctx context.Context, conn *sql.Conn, pg bool) (map[string]object, error) {
 	q := qSQLiteObjects
 	if pg {
@@ -239,7 +237,6 @@ func isDriverError(err error) bool {
 	return errors.As(err, &se) || errors.As(err, &pe)
 }
 
-// errNeverWritten is a database that holds no store.
 var errNeverWritten = fmt.Errorf("%w: attachstore never wrote to it (it has no %s table); nothing was changed",
 	ErrNotAStore, migrationsTable)
 

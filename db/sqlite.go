@@ -67,7 +67,6 @@ func openHandle(dsn string) *sqlx.DB {
 	return sqlx.NewDb(h, "sqlite3")
 }
 
-// busyParam is the DSN parameter of d's busy timeout.
 func (d *DB) busyParam() url.Values {
 	return url.Values{"_busy_timeout": {strconv.FormatInt(d.busyTimeout.Milliseconds(), 10)}}
 }
@@ -333,11 +332,12 @@ func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
 
 // Space is how a database file uses its pages.
 type Space struct {
-	Pages, FreePages int64
+	FreePages int64
 	// Incremental says free pages can be given back a few at a time
 	// (auto_vacuum INCREMENTAL); a file another program created without
 	// it keeps them until Compact.
 	Incremental bool
+	pages       int64
 }
 
 // Space reports the file's pages as of now (zero in memory or on
@@ -354,7 +354,7 @@ func (d *DB) Space(ctx context.Context) (Space, error) {
 		h = d.writer
 	}
 	err := h.QueryRowContext(ctx, `SELECT page_count, freelist_count, auto_vacuum = 2
-		FROM pragma_page_count(), pragma_freelist_count(), pragma_auto_vacuum()`).Scan(&sp.Pages, &sp.FreePages, &sp.Incremental)
+		FROM pragma_page_count(), pragma_freelist_count(), pragma_auto_vacuum()`).Scan(&sp.pages, &sp.FreePages, &sp.Incremental)
 	return sp, err
 }
 
@@ -363,12 +363,11 @@ func (d *DB) Space(ctx context.Context) (Space, error) {
 const vacuumStepBytes = 4 << 20
 
 // GiveBack returns free pages to the filesystem once they are at least
-// share of the file's pages: incremental vacuum in steps that are each
-// their own transaction, until a step frees nothing more, then a
-// checkpoint that truncates the WAL and the file. A file without
-// auto_vacuum INCREMENTAL keeps its free pages (see Compact). After a
-// GiveBack that failed (a full disk), the next finishes its work whatever
-// the share.
+// share of the file's pages: incremental vacuum, a transaction per step,
+// until a step frees nothing more, then a checkpoint that truncates the WAL
+// and the file (a file without auto_vacuum INCREMENTAL keeps its free
+// pages: see Compact). After one that failed (a full disk), the next
+// finishes the work whatever the share.
 func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil
@@ -377,7 +376,7 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 	if err != nil {
 		return err
 	}
-	vacuum := sp.Incremental && sp.FreePages > 0 && float64(sp.FreePages) >= share*float64(sp.Pages)
+	vacuum := sp.Incremental && sp.FreePages > 0 && float64(sp.FreePages) >= share*float64(sp.pages)
 	if !vacuum && !d.giveBackFailed.Load() {
 		return nil
 	}
