@@ -71,14 +71,20 @@ var (
 // Open opens the database cfg describes, creating and migrating it unless
 // cfg.ReadOnly.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
+	open := openFile
 	switch {
 	case cfg.Path == "":
-		return openMemory(ctx, cfg)
+		open = openMemory
 	case IsURL(cfg.Path):
-		cfg.Path = connString(cfg.Path)
-		return openPostgres(ctx, cfg)
+		cfg.Path, open = connString(cfg.Path), openPostgres
 	}
-	return openFile(ctx, cfg)
+	// Each open returns what it opened so far, to be closed here on error.
+	d, err := open(ctx, cfg)
+	if err != nil && d != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, err
 }
 
 // Close closes every handle, the writer last: the last connection to close

@@ -81,7 +81,7 @@ func (d *DB) dsn(mode string, immutable bool, q url.Values) string {
 	return u.String()
 }
 
-func openMemory(ctx context.Context, cfg Config) (_ *DB, err error) {
+func openMemory(ctx context.Context, cfg Config) (d *DB, err error) {
 	var name [12]byte
 	_, _ = rand.Read(name[:])
 	// The memdb VFS shares one database among this process's connections by
@@ -89,37 +89,27 @@ func openMemory(ctx context.Context, cfg Config) (_ *DB, err error) {
 	// a write is open: all work goes through one connection. The database
 	// lives as long as its last connection, and database/sql closes one
 	// whose transaction's context ends first, so keep holds a second.
-	d := &DB{Memory: true, Created: true, busyTimeout: cfg.BusyTimeout}
+	d = &DB{Memory: true, Created: true, busyTimeout: cfg.BusyTimeout}
 	q := d.params(cfg)
 	q.Set("vfs", "memdb")
 	w := openHandle("file:/attachstore-" + hex.EncodeToString(name[:]) + "?" + q.Encode())
 	w.SetMaxOpenConns(2)
 	d.writer, d.Reader = w, w
-	defer func() {
-		if err != nil {
-			d.Close()
-		}
-	}()
 	if d.keep, err = w.Conn(ctx); err != nil {
-		return nil, err
+		return d, err
 	}
 	if err := setUp(ctx, d.keep, cfg); err != nil {
-		return nil, err
+		return d, err
 	}
 	return d, migrate(ctx, w.DB, "")
 }
 
-func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
+func openFile(ctx context.Context, cfg Config) (*DB, error) {
 	abs, err := filepath.Abs(cfg.Path)
 	if err != nil {
 		return nil, err
 	}
 	d := &DB{Path: abs, busyTimeout: cfg.BusyTimeout}
-	defer func() {
-		if err != nil {
-			d.Close()
-		}
-	}()
 	if cfg.ReadOnly {
 		return d, openReadOnly(ctx, d, cfg)
 	}
@@ -127,33 +117,33 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	// file is created first. Its -wal and -shm take its mode.
 	if cfg.Existing {
 		if _, err := os.Stat(abs); err != nil {
-			return nil, err
+			return d, err
 		}
 	} else if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
 		f.Close()
 	} else if !errors.Is(err, os.ErrExist) {
-		return nil, err
+		return d, err
 	}
 	// Said here, not as SQLite's misleading "unable to open database file".
 	if f, err := os.OpenFile(abs, os.O_RDWR, 0); err != nil {
-		return nil, fmt.Errorf("%w: the file cannot be written (%w); open it with WithReadOnly to read it", ErrReadOnly, err)
+		return d, fmt.Errorf("%w: the file cannot be written (%w); open it with WithReadOnly to read it", ErrReadOnly, err)
 	} else {
 		f.Close()
 	}
 	if err := d.look(ctx, cfg, false); err != nil {
-		return nil, err
+		return d, err
 	}
 	if err := d.bootstrap(ctx, cfg); err != nil {
-		return nil, err
+		return d, err
 	}
 	dsn := d.dsn("rw", false, d.params(cfg))
 	d.writer = openHandle(dsn)
 	d.writer.SetMaxOpenConns(1)
 	if err := migrate(ctx, d.writer.DB, ""); err != nil {
-		return nil, err
+		return d, err
 	}
 	if err := d.openReaders(ctx, cfg, false); err != nil {
-		return nil, err
+		return d, err
 	}
 	// Closed when idle: it holds no descriptor between checkpoints.
 	d.maint = openHandle(dsn)
