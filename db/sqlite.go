@@ -461,12 +461,10 @@ func (d *DB) Compact(ctx context.Context) error {
 	return d.truncateWAL(ctx)
 }
 
-// RowidTables returns the tables that are not attachstore's and whose
-// rows are keyed by an implicit rowid, which VACUUM may renumber (SQLite
-// documents it): rowid tables without an INTEGER PRIMARY KEY (which
-// VACUUM keeps, as a WITHOUT ROWID table's key), virtual tables through
-// their shadow tables. None on PostgreSQL or in memory, where Compact does
-// not vacuum.
+// RowidTables returns the host's tables keyed by an implicit rowid, which
+// VACUUM may renumber (SQLite documents it): rowid tables without an
+// INTEGER PRIMARY KEY (which VACUUM keeps), and virtual tables through
+// their shadow tables. None where Compact does not vacuum.
 func (d *DB) RowidTables(ctx context.Context) ([]string, error) {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil, nil
