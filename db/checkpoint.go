@@ -15,12 +15,12 @@ const checkpointDelay = 100 * time.Millisecond
 // checkpointer copies committed WAL frames back into the file in the
 // background (PASSIVE, on a connection of its own), so that no commit pays
 // for it: SQLite's automatic checkpoint makes the commit that crosses 1000
-// WAL pages copy them all (W5's put measured 0.67× → 0.54× of a file write
-// without this). The WAL restarts only when a write begins with every
-// frame copied, which never happens beside a steady stream of commits, so
-// past WALGrowth the checkpoint is finished on the writer's connection,
-// between two writes. A failure (a full disk) is counted, and tried again
-// at the next commit. The zero checkpointer does nothing.
+// WAL pages copy them all (measured: see bench/RESULTS.md, W5). The WAL
+// restarts only when a write begins with every frame copied, which never
+// happens beside a steady stream of commits, so past WALGrowth the
+// checkpoint is finished on the writer's connection, between two writes.
+// A failure (a full disk) is counted, and tried again at the next commit.
+// The zero checkpointer does nothing.
 type checkpointer struct {
 	wake, quit chan struct{}
 	done       sync.WaitGroup
@@ -41,16 +41,24 @@ func (c *checkpointer) start(maint, writer *sqlx.DB, pageSize int64) {
 				return
 			case <-time.After(checkpointDelay):
 			}
-			var busy, log, done int64
-			err := maint.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done)
-			if err == nil && log*pageSize > WALGrowth {
-				err = writer.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done)
+			_, frames, err := walCheckpoint(context.Background(), maint, "PASSIVE")
+			if err == nil && frames*pageSize > WALGrowth {
+				_, _, err = walCheckpoint(context.Background(), writer, "PASSIVE")
 			}
 			if err != nil {
 				c.failures.Add(1)
 			}
 		}
 	})
+}
+
+// walCheckpoint copies the WAL back into the file on h's connection and
+// reports whether a reader or writer kept it from copying every frame,
+// and how many frames the WAL holds.
+func walCheckpoint(ctx context.Context, h *sqlx.DB, mode string) (held bool, frames int64, err error) {
+	var b, done int64
+	err = h.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &frames, &done)
+	return b != 0, frames, err
 }
 
 // Committed tells the database that a write transaction committed: a

@@ -1,10 +1,7 @@
-// Package db opens attachstore's database and holds what differs between
-// engines: connections and pools, setting up a new file, the migrations,
-// classifying driver errors, and SQLite's maintenance (checkpoints,
-// vacuum, backup).
-//
-// It is attachstore's internals, exported only for the root package and
-// the command: it carries no compatibility promise. Use package
+// Package db holds attachstore's engines: opening SQLite and PostgreSQL,
+// migrating, classifying driver errors, and SQLite's maintenance
+// (checkpoints, vacuum, backup). It is exported only for the root package
+// and the command and carries no compatibility promise: use package
 // attachstore.
 package db
 
@@ -74,23 +71,27 @@ var (
 // Open opens the database cfg describes, creating and migrating it unless
 // cfg.ReadOnly.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
+	open := openFile
 	switch {
 	case cfg.Path == "":
-		return openMemory(ctx, cfg)
+		open = openMemory
 	case IsURL(cfg.Path):
-		cfg.Path = connString(cfg.Path)
-		return openPostgres(ctx, cfg)
+		cfg.Path, open = connString(cfg.Path), openPostgres
 	}
-	return openFile(ctx, cfg)
+	// Each open returns what it opened so far, to be closed here on error.
+	d, err := open(ctx, cfg)
+	if err != nil && d != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, err
 }
 
-// Close closes every handle, the writer last: the last connection to
-// close copies the WAL back and removes it. SQLite's close says nothing
-// when it cannot (a full disk), so the writer first copies the WAL back
-// itself (PASSIVE: another process's reader does not hold Close up, and
-// that process's close copies the rest; for up to the busy timeout, then a
-// transaction still on the writer is left to SQLite's close), and Close
-// returns that checkpoint's error after closing everything.
+// Close closes every handle, the writer last: the last connection to close
+// copies the WAL back and removes it, but says nothing when it cannot (a
+// full disk). So the writer first checkpoints itself (PASSIVE: another
+// process's reader does not hold Close up, and that process's close copies
+// the rest), for up to the busy timeout, and Close returns that error.
 func (d *DB) Close() error {
 	if d.ckpt.quit != nil {
 		close(d.ckpt.quit)
@@ -128,12 +129,12 @@ func (d *DB) Postgres() bool { return d.pg }
 
 // Begin begins a write transaction (BEGIN IMMEDIATE on the writer) or a
 // read snapshot on conn (for Pipeline); end must be called after it
-// commits or rolls back. ctx
-// bounds the wait for the connection and the write lock, not the
-// transaction: database/sql would discard the connection while a
-// statement still runs on it, and SQLite keeps a connection closed that
-// way open, with its WAL, until the garbage collector finalizes the
-// statement. Statements take ctx; the caller checks ctx before it commits.
+// commits or rolls back. ctx bounds the wait for the connection and the
+// write lock, not the transaction: database/sql would discard the
+// connection while a statement still runs on it, and SQLite keeps a
+// connection closed that way open, with its WAL, until the garbage
+// collector finalizes the statement. Statements take ctx; the caller
+// checks ctx before it commits.
 func (d *DB) Begin(ctx context.Context, write bool) (stx *sqlx.Tx, conn *sql.Conn, end func(), err error) {
 	h := d.Reader
 	if write {

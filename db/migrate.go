@@ -26,20 +26,11 @@ const migrationsTable = "attachstore_schema_migrations"
 // belongs to (a table's is itself).
 type object struct{ kind, table string }
 
-func (o object) describe(name string) string {
-	if o.kind == "index" && o.table != name {
-		return fmt.Sprintf("index %q on %q", name, o.table)
-	}
-	return fmt.Sprintf("%s %q", o.kind, name)
-}
-
-// ownObjects are the schema objects, by name, that attachstore's migration
-// makes, golang-migrate's table included; on PostgreSQL also the indexes
-// and the sequence the server names after their table. There is one
-// migration, so a recorded version is either none or schema.Version; from
-// the second on, this becomes one set per version. Were it to differ from
-// what the migration makes, no store would reopen, so every test that
-// reopens one checks it.
+// ownObjects are the schema objects, by name, that attachstore's one
+// migration makes, golang-migrate's table included; on PostgreSQL also the
+// indexes and the sequence the server names after their table. From a
+// second migration on, this becomes one set per version. Every test that
+// reopens a store checks it: were it wrong, no store would reopen.
 func ownObjects(pg bool) map[string]object {
 	tables := []string{migrationsTable, "attachstore_blobs", "attachstore_chunks", "attachstore_refs",
 		"attachstore_holds", "attachstore_dropped_sessions"}
@@ -175,8 +166,6 @@ func readVersion(ctx context.Context, db *sql.DB, pg bool) (int, bool, error) {
 	return int(v.Int64), dirty.Bool, nil
 }
 
-// schemaObjects lists the schema objects whose names start with
-// attachstore_.
 func schemaObjects(ctx context.Context, conn *sql.Conn, pg bool) (map[string]object, error) {
 	q := qSQLiteObjects
 	if pg {
@@ -218,7 +207,11 @@ func clash(found map[string]object, names, missing []string, why string) error {
 				objs = append(objs, fmt.Sprintf("%d more", len(names)-i))
 				break
 			}
-			objs = append(objs, in[n].describe(n))
+			if o := in[n]; o.kind == "index" && o.table != n {
+				objs = append(objs, fmt.Sprintf("index %q on %q", n, o.table))
+			} else {
+				objs = append(objs, fmt.Sprintf("%s %q", o.kind, n))
+			}
 		}
 		verb := "are"
 		if len(names) == 1 {
@@ -244,7 +237,6 @@ func isDriverError(err error) bool {
 	return errors.As(err, &se) || errors.As(err, &pe)
 }
 
-// errNeverWritten is a database that holds no store.
 var errNeverWritten = fmt.Errorf("%w: attachstore never wrote to it (it has no %s table); nothing was changed",
 	ErrNotAStore, migrationsTable)
 
@@ -290,10 +282,8 @@ func migrate(ctx context.Context, db *sql.DB, pgURL string) error {
 		case dirty:
 			// Perhaps another process migrating: the flag is not atomic
 			// with the migration.
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(50 * time.Millisecond):
+			if err := sleep(ctx, 50*time.Millisecond); err != nil {
+				return err
 			}
 			continue
 		}

@@ -58,17 +58,12 @@ func Redact(rawURL string) string {
 // postgresMaxConns bounds the pool one Store opens on a server.
 const postgresMaxConns = 16
 
-func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
+func openPostgres(ctx context.Context, cfg Config) (*DB, error) {
 	h, err := sqlx.Open("pgx", cfg.Path)
 	if err != nil {
 		return nil, err
 	}
 	d := &DB{Reader: h, Path: Redact(cfg.Path), pg: true}
-	defer func() {
-		if err != nil {
-			h.Close()
-		}
-	}()
 	h.SetMaxOpenConns(postgresMaxConns)
 	h.SetMaxIdleConns(postgresMaxConns)
 	// attachstore's tables live in the first schema of the search_path
@@ -76,10 +71,10 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	var schemaName sql.NullString
 	var path string
 	if err := h.QueryRowContext(ctx, `SELECT current_schema(), current_setting('search_path')`).Scan(&schemaName, &path); err != nil {
-		return nil, err
+		return d, err
 	}
 	if !schemaName.Valid {
-		return nil, fmt.Errorf("%w: no schema on the search_path (%s) exists in the database; "+
+		return d, fmt.Errorf("%w: no schema on the search_path (%s) exists in the database; "+
 			"create the schema (CREATE SCHEMA), or name one that exists in the URL's search_path", ErrNotAStore, path)
 	}
 	if cfg.ReadOnly {
@@ -89,10 +84,10 @@ func openPostgres(ctx context.Context, cfg Config) (_ *DB, err error) {
 	var tables, stores int
 	if err := h.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE table_name IN ('attachstore_schema_migrations', 'attachstore_blobs'))
 		FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables, &stores); err != nil {
-		return nil, err
+		return d, err
 	}
 	if stores == 0 && cfg.Existing {
-		return nil, errNeverWritten
+		return d, errNeverWritten
 	}
 	d.Created, d.Adopted = tables == 0, tables > 0 && stores == 0
 	return d, migrate(ctx, h.DB, cfg.Path)

@@ -34,7 +34,7 @@ const WALGrowth = 64 << 20
 
 // params are the DSN pragmas of attachstore's own connections.
 func (d *DB) params(cfg Config) url.Values {
-	q := d.busy()
+	q := d.busyParam()
 	q.Set("_foreign_keys", "on")
 	q.Set("_synchronous", cfg.Synchronous)
 	q.Set("_txlock", "immediate")
@@ -67,8 +67,7 @@ func openHandle(dsn string) *sqlx.DB {
 	return sqlx.NewDb(h, "sqlite3")
 }
 
-// busy is the DSN parameter of d's busy timeout.
-func (d *DB) busy() url.Values {
+func (d *DB) busyParam() url.Values {
 	return url.Values{"_busy_timeout": {strconv.FormatInt(d.busyTimeout.Milliseconds(), 10)}}
 }
 
@@ -82,7 +81,7 @@ func (d *DB) dsn(mode string, immutable bool, q url.Values) string {
 	return u.String()
 }
 
-func openMemory(ctx context.Context, cfg Config) (_ *DB, err error) {
+func openMemory(ctx context.Context, cfg Config) (d *DB, err error) {
 	var name [12]byte
 	_, _ = rand.Read(name[:])
 	// The memdb VFS shares one database among this process's connections by
@@ -90,37 +89,27 @@ func openMemory(ctx context.Context, cfg Config) (_ *DB, err error) {
 	// a write is open: all work goes through one connection. The database
 	// lives as long as its last connection, and database/sql closes one
 	// whose transaction's context ends first, so keep holds a second.
-	d := &DB{Memory: true, Created: true, busyTimeout: cfg.BusyTimeout}
+	d = &DB{Memory: true, Created: true, busyTimeout: cfg.BusyTimeout}
 	q := d.params(cfg)
 	q.Set("vfs", "memdb")
 	w := openHandle("file:/attachstore-" + hex.EncodeToString(name[:]) + "?" + q.Encode())
 	w.SetMaxOpenConns(2)
 	d.writer, d.Reader = w, w
-	defer func() {
-		if err != nil {
-			d.Close()
-		}
-	}()
 	if d.keep, err = w.Conn(ctx); err != nil {
-		return nil, err
+		return d, err
 	}
 	if err := setUp(ctx, d.keep, cfg); err != nil {
-		return nil, err
+		return d, err
 	}
 	return d, migrate(ctx, w.DB, "")
 }
 
-func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
+func openFile(ctx context.Context, cfg Config) (*DB, error) {
 	abs, err := filepath.Abs(cfg.Path)
 	if err != nil {
 		return nil, err
 	}
 	d := &DB{Path: abs, busyTimeout: cfg.BusyTimeout}
-	defer func() {
-		if err != nil {
-			d.Close()
-		}
-	}()
 	if cfg.ReadOnly {
 		return d, openReadOnly(ctx, d, cfg)
 	}
@@ -128,33 +117,33 @@ func openFile(ctx context.Context, cfg Config) (_ *DB, err error) {
 	// file is created first. Its -wal and -shm take its mode.
 	if cfg.Existing {
 		if _, err := os.Stat(abs); err != nil {
-			return nil, err
+			return d, err
 		}
 	} else if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
 		f.Close()
 	} else if !errors.Is(err, os.ErrExist) {
-		return nil, err
+		return d, err
 	}
 	// Said here, not as SQLite's misleading "unable to open database file".
 	if f, err := os.OpenFile(abs, os.O_RDWR, 0); err != nil {
-		return nil, fmt.Errorf("%w: the file cannot be written (%w); open it with WithReadOnly to read it", ErrReadOnly, err)
+		return d, fmt.Errorf("%w: the file cannot be written (%w); open it with WithReadOnly to read it", ErrReadOnly, err)
 	} else {
 		f.Close()
 	}
 	if err := d.look(ctx, cfg, false); err != nil {
-		return nil, err
+		return d, err
 	}
 	if err := d.bootstrap(ctx, cfg); err != nil {
-		return nil, err
+		return d, err
 	}
 	dsn := d.dsn("rw", false, d.params(cfg))
 	d.writer = openHandle(dsn)
 	d.writer.SetMaxOpenConns(1)
 	if err := migrate(ctx, d.writer.DB, ""); err != nil {
-		return nil, err
+		return d, err
 	}
 	if err := d.openReaders(ctx, cfg, false); err != nil {
-		return nil, err
+		return d, err
 	}
 	// Closed when idle: it holds no descriptor between checkpoints.
 	d.maint = openHandle(dsn)
@@ -213,7 +202,7 @@ func (d *DB) look(ctx context.Context, cfg Config, readOnly bool) error {
 			// host's next one would, before the file can be read.
 			mode = "rw"
 		}
-		h, _ := sql.Open("sqlite3", d.dsn(mode, immutable, d.busy())) // fails only for an unregistered driver
+		h, _ := sql.Open("sqlite3", d.dsn(mode, immutable, d.busyParam())) // fails only for an unregistered driver
 		v, dirty, err := readVersion(ctx, h, false)
 		h.Close()
 		if readOnly || err != nil || v < 0 && cfg.Existing {
@@ -296,7 +285,7 @@ func setUp(ctx context.Context, conn *sql.Conn, cfg Config) error {
 // pragmas: mattn/go-sqlite3 applies them in an order that freezes the page
 // size before it could be set.
 func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
-	c, _ := sql.Open("sqlite3", d.dsn("rw", false, d.busy()))
+	c, _ := sql.Open("sqlite3", d.dsn("rw", false, d.busyParam()))
 	defer c.Close()
 	conn, err := c.Conn(ctx)
 	if err != nil {
@@ -333,11 +322,12 @@ func (d *DB) bootstrap(ctx context.Context, cfg Config) error {
 
 // Space is how a database file uses its pages.
 type Space struct {
-	Pages, FreePages int64
+	FreePages int64
 	// Incremental says free pages can be given back a few at a time
 	// (auto_vacuum INCREMENTAL); a file another program created without
 	// it keeps them until Compact.
 	Incremental bool
+	pages       int64
 }
 
 // Space reports the file's pages as of now (zero in memory or on
@@ -354,7 +344,7 @@ func (d *DB) Space(ctx context.Context) (Space, error) {
 		h = d.writer
 	}
 	err := h.QueryRowContext(ctx, `SELECT page_count, freelist_count, auto_vacuum = 2
-		FROM pragma_page_count(), pragma_freelist_count(), pragma_auto_vacuum()`).Scan(&sp.Pages, &sp.FreePages, &sp.Incremental)
+		FROM pragma_page_count(), pragma_freelist_count(), pragma_auto_vacuum()`).Scan(&sp.pages, &sp.FreePages, &sp.Incremental)
 	return sp, err
 }
 
@@ -363,12 +353,11 @@ func (d *DB) Space(ctx context.Context) (Space, error) {
 const vacuumStepBytes = 4 << 20
 
 // GiveBack returns free pages to the filesystem once they are at least
-// share of the file's pages: incremental vacuum in steps that are each
-// their own transaction, until a step frees nothing more, then a
-// checkpoint that truncates the WAL and the file. A file without
-// auto_vacuum INCREMENTAL keeps its free pages (see Compact). After a
-// GiveBack that failed (a full disk), the next finishes its work whatever
-// the share.
+// share of the file's pages: incremental vacuum, a transaction per step,
+// until a step frees nothing more, then a checkpoint that truncates the WAL
+// and the file (a file without auto_vacuum INCREMENTAL keeps its free
+// pages: see Compact). After one that failed (a full disk), the next
+// finishes the work whatever the share.
 func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil
@@ -377,7 +366,7 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 	if err != nil {
 		return err
 	}
-	vacuum := sp.Incremental && sp.FreePages > 0 && float64(sp.FreePages) >= share*float64(sp.Pages)
+	vacuum := sp.Incremental && sp.FreePages > 0 && float64(sp.FreePages) >= share*float64(sp.pages)
 	if !vacuum && !d.giveBackFailed.Load() {
 		return nil
 	}
@@ -406,7 +395,7 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 		// Each step's pages are copied into the file, and the file cut,
 		// before the next: the WAL stays one step long, so that space
 		// comes back on a disk with little left.
-		if _, err := d.checkpoint(ctx, "PASSIVE"); err != nil {
+		if _, _, err := walCheckpoint(ctx, d.writer, "PASSIVE"); err != nil {
 			return err
 		}
 		if err := d.writer.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&left); err != nil {
@@ -419,15 +408,6 @@ func (d *DB) GiveBack(ctx context.Context, share float64) (err error) {
 	return d.truncateWAL(ctx)
 }
 
-// checkpoint copies the WAL back into the file on the writer's
-// connection, between two of this process's transactions, and reports
-// whether a reader or writer kept it from copying every frame.
-func (d *DB) checkpoint(ctx context.Context, mode string) (busy bool, err error) {
-	var b, log, done int64
-	err = d.writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &log, &done)
-	return b != 0, err
-}
-
 // Checkpoint copies the WAL back into the file, so that the next write
 // restarts the WAL instead of growing it (see WALGrowth). The file has
 // room for the pages: they were counted when they were put. What a reader
@@ -437,7 +417,7 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil
 	}
-	_, err := d.checkpoint(ctx, "PASSIVE")
+	_, _, err := walCheckpoint(ctx, d.writer, "PASSIVE")
 	return err
 }
 
@@ -448,18 +428,16 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 func (d *DB) truncateWAL(ctx context.Context) error {
 	deadline := time.Now().Add(d.busyTimeout)
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		busy, err := d.checkpoint(ctx, "TRUNCATE")
+		held, _, err := walCheckpoint(ctx, d.writer, "TRUNCATE")
 		if err != nil {
 			return err
 		}
-		if !busy || time.Now().After(deadline) {
-			d.giveBackFailed.Store(busy)
+		if !held || time.Now().After(deadline) {
+			d.giveBackFailed.Store(held)
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
+		if err := sleep(ctx, delay); err != nil {
+			return err
 		}
 	}
 }
@@ -483,12 +461,10 @@ func (d *DB) Compact(ctx context.Context) error {
 	return d.truncateWAL(ctx)
 }
 
-// RowidTables returns the tables that are not attachstore's and whose
-// rows are keyed by an implicit rowid, which VACUUM may renumber (SQLite
-// documents it): rowid tables without an INTEGER PRIMARY KEY (which
-// VACUUM keeps, as a WITHOUT ROWID table's key), virtual tables through
-// their shadow tables. None on PostgreSQL or in memory, where Compact does
-// not vacuum.
+// RowidTables returns the host's tables keyed by an implicit rowid, which
+// VACUUM may renumber (SQLite documents it): rowid tables without an
+// INTEGER PRIMARY KEY (which VACUUM keeps), and virtual tables through
+// their shadow tables. None where Compact does not vacuum.
 func (d *DB) RowidTables(ctx context.Context) ([]string, error) {
 	if d.Memory || d.pg || d.writer == nil {
 		return nil, nil
@@ -519,7 +495,7 @@ func (d *DB) Backup(ctx context.Context, path string) error {
 	if d.pg {
 		return errors.New("a PostgreSQL store is backed up with the server's own tools (pg_dump, base backups)")
 	}
-	h, _ := sql.Open("sqlite3", d.dsn("ro", d.immutable, d.busy()))
+	h, _ := sql.Open("sqlite3", d.dsn("ro", d.immutable, d.busyParam()))
 	defer h.Close()
 	_, err := h.ExecContext(ctx, "VACUUM INTO ?", path)
 	return err
