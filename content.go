@@ -115,14 +115,6 @@ func (tx *Tx) blobs(ctx context.Context) iter.Seq2[blobRow, error] {
 		func(b blobRow) int64 { return b.pk })
 }
 
-// unixTime turns a stored time into a time.Time; 0 is the zero Time.
-func unixTime(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, ns)
-}
-
 // Put stores data in this transaction; see Store.Put.
 func (tx *Tx) Put(ctx context.Context, data []byte, meta Meta) (Ref, error) {
 	return tx.put(ctx, meta, func(m Meta) (Ref, error) {

@@ -636,7 +636,9 @@ func (tx *Tx) entries(ctx context.Context, q *stmt, args ...any) ([]Entry, error
 		e.Extra = extraFrom(extra)
 		e.CreatedAt = time.Unix(0, created)
 		e.IntentAt = time.Unix(0, intent)
-		e.CommittedAt = unixTime(committed)
+		if committed != 0 {
+			e.CommittedAt = time.Unix(0, committed)
+		}
 		e.ID, err = idFromBytes(id)
 		return e, err
 	}, args...)
