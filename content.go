@@ -108,8 +108,7 @@ func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
 	}
 }
 
-// blobs yields every blob in pk order, reading listPage rows per query
-// and holding nothing open between pages.
+// blobs yields every blob in pk order (see paged).
 func (tx *Tx) blobs(ctx context.Context) iter.Seq2[blobRow, error] {
 	return paged(func(after int64) ([]blobRow, error) { return tx.blobPage(ctx, after) },
 		func(b blobRow) int64 { return b.pk })
@@ -189,10 +188,9 @@ func (tx *Tx) Delete(ctx context.Context, id ID) (err error) {
 	return wrapID(tx.s, "delete", id, err)
 }
 
-// deleteChunks deletes the chunks of a blob of size bytes in chunks of
-// chunkSize that took pk, in the transaction that deletes its row (on
-// PostgreSQL its foreign key cascades). A damaged size or chunk size
-// reaches no other blob's chunks: each names its blob.
+// deleteChunks deletes the chunks of the blob that took pk, of size bytes
+// in chunks of chunkSize, in the transaction that deletes its row (on
+// PostgreSQL its foreign key cascades; see qDeleteChunks on SQLite).
 func (tx *Tx) deleteChunks(ctx context.Context, pk, size, chunkSize int64) error {
 	if tx.s.db.Postgres() {
 		return nil
@@ -240,10 +238,9 @@ func (tx *Tx) touch(ctx context.Context, id ID, now int64) (ref Ref, ok bool, er
 	return ref, true, nil
 }
 
-// putBytes stores data unless it is there already, which it touches;
-// stored says the content is new. Where writers run in parallel
-// (PostgreSQL), a reclaimer may delete that content between the insert and
-// the touch: then the insert is tried again.
+// putBytes stores data unless it is there already, which it touches (a
+// reclaimer's delete in between is retried, as in insertBlob); stored says
+// the content is new.
 func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored bool, _ error) {
 	if err := tx.s.checkSize(int64(len(data))); err != nil {
 		return Ref{}, false, err
