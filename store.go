@@ -66,7 +66,6 @@ import (
 	"time"
 
 	"github.com/attachstore/attachstore/db"
-	"github.com/jmoiron/sqlx"
 )
 
 // Persistence says whether a Store outlives its process.
@@ -300,22 +299,15 @@ func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) erro
 	}
 }
 
-func (s *Store) runOnce(ctx context.Context, write bool, fn func(tx *Tx) error) error {
+// runOnce runs fn in a new transaction and commits when fn returns nil and
+// ctx has not ended; otherwise, or on panic, it rolls back.
+func (s *Store) runOnce(ctx context.Context, write bool, fn func(tx *Tx) error) (err error) {
 	stx, conn, end, err := s.db.Begin(ctx, write)
 	if err != nil {
 		return err
 	}
 	defer end()
-	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, conn: conn, writable: write}, fn)
-	if err == nil && write {
-		s.db.Committed()
-	}
-	return err
-}
-
-// finish runs fn and commits when it returns nil and ctx has not ended;
-// otherwise, or on panic, it rolls back.
-func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, fn func(tx *Tx) error) (err error) {
+	tx := &Tx{s: s, q: stx, sqlTx: stx, conn: conn, writable: write}
 	defer func() {
 		tx.done = true
 		if p := recover(); p != nil {
@@ -332,8 +324,10 @@ func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, fn func(tx *Tx) error) (e
 			// connection": the context says why.
 			err = ctx.Err()
 		}
-		if err == nil && tx.writable {
-			err = stx.Commit()
+		if err == nil && write {
+			if err = stx.Commit(); err == nil {
+				s.db.Committed()
+			}
 		} else {
 			// A read snapshot has nothing to commit; on PostgreSQL, a
 			// statement of the host's that failed in it would make the
