@@ -243,19 +243,9 @@ func (r *reclaim) blobs(ctx context.Context) error {
 // snapshot: the foreign key refuses the delete, and the batch runs again,
 // when the check sees the ref.
 func (r *reclaim) delete(ctx context.Context, batch []orphan) (err error) {
-	for range maxRetries {
-		// A raw driver error: the sentinels are given at Reclaim's boundary.
-		if err = r.deleteOnce(ctx, batch); db.KindOf(err) != db.Referenced {
-			return err
-		}
-	}
-	return err
-}
-
-func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 	var blobs int
 	var bytes int64
-	err := r.s.run(ctx, true, func(tx *Tx) error {
+	try := func(tx *Tx) error {
 		blobs, bytes = 0, 0
 		for _, o := range batch {
 			// The size comes back only when the row is deleted, so a
@@ -273,7 +263,13 @@ func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 			}
 		}
 		return nil
-	})
+	}
+	for range maxRetries {
+		// A raw driver error: the sentinels are given at Reclaim's boundary.
+		if err = r.s.run(ctx, true, try); db.KindOf(err) != db.Referenced {
+			break
+		}
+	}
 	if err == nil {
 		r.rep.ReclaimedBlobs += blobs
 		r.rep.ReclaimedBytes += bytes
