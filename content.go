@@ -259,7 +259,7 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored 
 		if err != nil {
 			return Ref{}, false, err
 		}
-		if err := tx.room().fits(ctx, size); err != nil {
+		if err := (&room{tx: tx}).fits(ctx, size); err != nil {
 			return Ref{}, false, err
 		}
 		cs := tx.s.opts.chunkSize
@@ -354,7 +354,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	h := sha256.New()
 	next := make([]byte, len(buf))
 	var size int64
-	room := tx.room()
+	room := &room{tx: tx}
 	for seq := int64(0); ; seq++ {
 		size += int64(n)
 		if err := s.checkSize(size); err != nil {

@@ -54,9 +54,6 @@ type room struct {
 	written                 int64 // the size the last fits allowed
 }
 
-// room returns the space accounting of one put.
-func (tx *Tx) room() *room { return &room{tx: tx} }
-
 // cacheBound bounds the pages a transaction has written that are neither
 // in the WAL nor in the file: SQLite spills its page cache to the WAL
 // when the cache is full.
