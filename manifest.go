@@ -21,15 +21,10 @@ import (
 const MaxSessionIDBytes = 256
 
 // Session is one agent session's view of the store: the manifest of refs
-// it holds. A session reads only content it holds a ref to. Content put
-// through a session is its owner's uncommitted intent until a commit stamps
-// it; Reclaim forgets intents that stay uncommitted longer than its Grace,
-// unless their owner holds a Hold.
-//
-// Owners (WithOwner: a turn, a background job) keep their intents apart:
-// two owners that put the same bytes hold two intents, each committed,
-// expired or discarded on its own. A session holds at most one committed
-// ref to a blob, which nothing an owner does un-commits.
+// it holds, committed and owners' intents (see the package doc). A session
+// reads only content it holds a ref to. Two owners (WithOwner) that put the
+// same bytes hold two intents, each committed, expired or discarded on its
+// own; nothing an owner does un-commits the session's committed ref.
 //
 // A Session from Store.Session runs each method in its own transaction and
 // is safe for concurrent use; one from Tx.Session runs inside that
