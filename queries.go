@@ -268,8 +268,8 @@ var (
 )
 
 // Repair. The no-op update locks the blob's row on PostgreSQL, where a
-// second Repair of the same blob then waits for the first (SQLite's write
-// lock serializes them anyway).
+// second Repair of the same blob then waits for the first and finds it
+// intact (SQLite's write lock serializes them anyway).
 var (
 	qRepairLockBlob = sq(`UPDATE attachstore_blobs SET touched_at = touched_at WHERE id = +?1
 		RETURNING pk, size, chunk_size`)
