@@ -75,10 +75,8 @@ var (
 	// a damaged size cannot reach another blob's.
 	qDeleteChunks   = both(`DELETE FROM attachstore_chunks WHERE k >= +?1 AND k < +?2 AND blob_pk = +?1`, "")
 	qDeleteChunksPG = both("", `DELETE FROM attachstore_chunks WHERE blob_pk = +?1`)
-	// A deleted blob's chunks go next, in the same transaction (on
-	// PostgreSQL its foreign key cascades).
-	qDeleteBlob = sq(`DELETE FROM attachstore_blobs WHERE id = +?1 RETURNING pk, size, chunk_size`)
-	qStatBlob   = sq(`SELECT pk, size, chunk_size, media_type, label, extra, created_at, NULL, NULL, NULL FROM attachstore_blobs WHERE id = +?1`)
+	qDeleteBlob     = sq(`DELETE FROM attachstore_blobs WHERE id = +?1 RETURNING pk, size, chunk_size`)
+	qStatBlob       = sq(`SELECT pk, size, chunk_size, media_type, label, extra, created_at, NULL, NULL, NULL FROM attachstore_blobs WHERE id = +?1`)
 	// A Reader holds no transaction between chunks, so it reads each one
 	// with the blob it expects: a blob deleted meanwhile finds no row, even
 	// if another took its pk since. Its arguments are seq, id, pk.
