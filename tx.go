@@ -173,7 +173,7 @@ func (tx *Tx) undo(ctx context.Context, err error) error {
 		// No savepoint left: SQLite rolled the whole transaction back
 		// (it does on SQLITE_FULL, IOERR, NOMEM). Begin again, so that
 		// the host's further statements do not each commit on their
-		// own; finish rolls this back and the Update fails.
+		// own; runOnce rolls this back and the Update fails.
 		tx.aborted = err
 		_, _ = tx.exec(bg, qBegin)
 		return err
