@@ -246,10 +246,9 @@ type compactOptions struct {
 	allowRowidChanges bool
 }
 
-// AllowRowidChanges lets Compact rewrite a file in which other tables have
-// implicit rowids, which may be renumbered (see ErrRowidsMayChange): give
-// it when nothing stores those rowids (another table, a full-text index,
-// anything outside the file).
+// AllowRowidChanges lets Compact renumber other tables' implicit rowids
+// (see Compact): give it when nothing stores them (another table, a
+// full-text index, anything outside the file).
 func AllowRowidChanges() CompactOption {
 	return func(o *compactOptions) { o.allowRowidChanges = true }
 }
