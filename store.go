@@ -40,9 +40,8 @@
 // (or a PostgreSQL schema with the host's). attachstore owns every schema
 // object named attachstore_… (its tables, its indexes, golang-migrate's
 // attachstore_schema_migrations, and on PostgreSQL the key indexes and
-// sequence the server names after them). Open refuses a database in which
-// such a name belongs to an object attachstore did not make
-// (ErrNotAStore, naming it), and then changes nothing.
+// sequence the server names after them); Open refuses a database where
+// another object has such a name (ErrNotAStore).
 //
 // Adopting a file means, for the host: the file switches to WAL mode, and
 // stays so, because then readers never block the writer and the writer
