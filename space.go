@@ -9,15 +9,11 @@ import (
 	"github.com/attachstore/attachstore/db"
 )
 
-// DefaultDiskReserve is the free disk space, in bytes, that puts of new
-// content leave untouched on the filesystem that holds a SQLite store
-// (see WithDiskReserve): 32 MiB.
-//
-// Freeing space writes too: Discard, DropSession, Reclaim and its vacuum
-// append to the WAL before anything is given back, and on a disk that puts
-// had filled they would fail with ErrFull, leaving the store stuck. 32 MiB
-// covers the WAL any one of them writes (a DropSession of 100,000 refs
-// about 20 MB), with room for the pages a put's estimate does not count.
+// DefaultDiskReserve is WithDiskReserve's default, in bytes: 32 MiB.
+// Freeing space writes too (Discard, DropSession, Reclaim and its vacuum
+// append to the WAL first), and 32 MiB covers the WAL any one of them
+// writes (a DropSession of 100,000 refs about 20 MB), with room for the
+// pages a put's estimate does not count.
 const DefaultDiskReserve = 32 << 20
 
 // walFrameHeader is the bytes SQLite writes before each page in the WAL.
