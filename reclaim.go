@@ -237,11 +237,10 @@ func (r *reclaim) blobs(ctx context.Context) error {
 	}
 }
 
-// delete deletes a batch of candidates in one transaction, each only if it
-// is still unreferenced and untouched. Where writers run in parallel
-// (PostgreSQL), a put may commit a ref to a candidate after the check's
-// snapshot: the foreign key refuses the delete, and the batch runs again,
-// when the check sees the ref.
+// delete deletes a batch of candidates in one transaction (qDeleteOrphan).
+// Where writers run in parallel (PostgreSQL), a put may commit a ref to a
+// candidate after the check's snapshot: the foreign key refuses the
+// delete, and the batch runs again, when the check sees the ref.
 func (r *reclaim) delete(ctx context.Context, batch []orphan) (err error) {
 	var blobs int
 	var bytes int64
