@@ -93,8 +93,8 @@ func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (rep ReclaimReport
 	if p.BatchSize == 0 {
 		p.BatchSize = DefaultReclaimBatch
 	}
-	if err := s.enter(); err != nil {
-		return rep, err
+	if s.closed.Load() {
+		return rep, ErrClosed
 	}
 	if s.ReadOnly() && !p.DryRun {
 		return rep, ErrReadOnly

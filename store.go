@@ -276,8 +276,8 @@ const maxRetries = 10
 // run runs fn in one transaction, a write transaction or a read snapshot,
 // retrying a lost race up to maxRetries times.
 func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) error {
-	if err := s.enter(); err != nil {
-		return err
+	if s.closed.Load() {
+		return ErrClosed
 	}
 	if write && s.db.ReadOnly() {
 		return ErrReadOnly
@@ -335,13 +335,6 @@ func (s *Store) runOnce(ctx context.Context, write bool, fn func(tx *Tx) error) 
 		}
 	}()
 	return fn(tx)
-}
-
-func (s *Store) enter() error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	return nil
 }
 
 // reader returns a Tx for single-statement reads on the read pool: one
