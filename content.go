@@ -110,8 +110,22 @@ func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
 
 // blobs yields every blob in pk order (see paged).
 func (tx *Tx) blobs(ctx context.Context) iter.Seq2[blobRow, error] {
-	return paged(func(after int64) ([]blobRow, error) { return tx.blobPage(ctx, after) },
-		func(b blobRow) int64 { return b.pk })
+	return paged(func(after int64) ([]blobRow, error) {
+		return rowsOf(ctx, tx, qBlobPage, func(rows *sql.Rows) (b blobRow, err error) {
+			var (
+				id      []byte
+				extra   *string
+				created int64
+			)
+			err = rows.Scan(&b.pk, &id, &b.ref.Size, &b.chunkSize, &b.ref.MediaType, &b.ref.Label, &extra, &created)
+			// Verify finds a blob with a damaged id corrupt; List fails on it.
+			copy(b.ref.ID[:], id)
+			_, b.idErr = idFromBytes(id)
+			b.ref.Extra = extraFrom(extra)
+			b.ref.CreatedAt = time.Unix(0, created)
+			return b, err
+		}, after, listPage)
+	}, func(b blobRow) int64 { return b.pk })
 }
 
 // Put stores data in this transaction; see Store.Put.
@@ -538,33 +552,6 @@ type blobRow struct {
 	chunkSize int64
 	ref       Ref
 	idErr     error // the stored id is not 32 bytes
-}
-
-func (tx *Tx) blobPage(ctx context.Context, after int64) ([]blobRow, error) {
-	rows, err := tx.query(ctx, qBlobPage, after, listPage)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var page []blobRow
-	for rows.Next() {
-		var (
-			b       blobRow
-			id      []byte
-			extra   *string
-			created int64
-		)
-		if err := rows.Scan(&b.pk, &id, &b.ref.Size, &b.chunkSize, &b.ref.MediaType, &b.ref.Label, &extra, &created); err != nil {
-			return nil, err
-		}
-		// Verify finds a blob with a damaged id corrupt; List fails on it.
-		copy(b.ref.ID[:], id)
-		_, b.idErr = idFromBytes(id)
-		b.ref.Extra = extraFrom(extra)
-		b.ref.CreatedAt = time.Unix(0, created)
-		page = append(page, b)
-	}
-	return page, rows.Err()
 }
 
 func idFromBytes(b []byte) (ID, error) {
