@@ -108,19 +108,24 @@ func (s *Store) List(ctx context.Context) iter.Seq2[Ref, error] {
 	}
 }
 
-// blobs yields every blob in pk order, reading listPage rows per query
-// and holding nothing open between pages.
+// blobs yields every blob in pk order (see paged).
 func (tx *Tx) blobs(ctx context.Context) iter.Seq2[blobRow, error] {
-	return paged(func(after int64) ([]blobRow, error) { return tx.blobPage(ctx, after) },
-		func(b blobRow) int64 { return b.pk })
-}
-
-// unixTime turns a stored time into a time.Time; 0 is the zero Time.
-func unixTime(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, ns)
+	return paged(func(after int64) ([]blobRow, error) {
+		return rowsOf(ctx, tx, qBlobPage, func(rows *sql.Rows) (b blobRow, err error) {
+			var (
+				id      []byte
+				extra   *string
+				created int64
+			)
+			err = rows.Scan(&b.pk, &id, &b.ref.Size, &b.chunkSize, &b.ref.MediaType, &b.ref.Label, &extra, &created)
+			// Verify finds a blob with a damaged id corrupt; List fails on it.
+			copy(b.ref.ID[:], id)
+			_, b.idErr = idFromBytes(id)
+			b.ref.Extra = extraFrom(extra)
+			b.ref.CreatedAt = time.Unix(0, created)
+			return b, err
+		}, after, listPage)
+	}, func(b blobRow) int64 { return b.pk })
 }
 
 // Put stores data in this transaction; see Store.Put.
@@ -197,10 +202,9 @@ func (tx *Tx) Delete(ctx context.Context, id ID) (err error) {
 	return wrapID(tx.s, "delete", id, err)
 }
 
-// deleteChunks deletes the chunks of a blob of size bytes in chunks of
-// chunkSize that took pk, in the transaction that deletes its row (on
-// PostgreSQL its foreign key cascades). A damaged size or chunk size
-// reaches no other blob's chunks: each names its blob.
+// deleteChunks deletes the chunks of the blob that took pk, of size bytes
+// in chunks of chunkSize, in the transaction that deletes its row (on
+// PostgreSQL its foreign key cascades; see qDeleteChunks on SQLite).
 func (tx *Tx) deleteChunks(ctx context.Context, pk, size, chunkSize int64) error {
 	if tx.s.db.Postgres() {
 		return nil
@@ -248,10 +252,9 @@ func (tx *Tx) touch(ctx context.Context, id ID, now int64) (ref Ref, ok bool, er
 	return ref, true, nil
 }
 
-// putBytes stores data unless it is there already, which it touches;
-// stored says the content is new. Where writers run in parallel
-// (PostgreSQL), a reclaimer may delete that content between the insert and
-// the touch: then the insert is tried again.
+// putBytes stores data unless it is there already, which it touches (a
+// reclaimer's delete in between is retried, as in insertBlob); stored says
+// the content is new.
 func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored bool, _ error) {
 	if err := tx.s.checkSize(int64(len(data))); err != nil {
 		return Ref{}, false, err
@@ -270,7 +273,7 @@ func (tx *Tx) putBytes(ctx context.Context, data []byte, m Meta) (_ Ref, stored 
 		if err != nil {
 			return Ref{}, false, err
 		}
-		if err := tx.room().fits(ctx, size); err != nil {
+		if err := (&room{tx: tx}).fits(ctx, size); err != nil {
 			return Ref{}, false, err
 		}
 		cs := tx.s.opts.chunkSize
@@ -365,7 +368,7 @@ func (tx *Tx) putStream(ctx context.Context, r io.Reader, m Meta) (Ref, error) {
 	h := sha256.New()
 	next := make([]byte, len(buf))
 	var size int64
-	room := tx.room()
+	room := &room{tx: tx}
 	for seq := int64(0); ; seq++ {
 		size += int64(n)
 		if err := s.checkSize(size); err != nil {
@@ -549,33 +552,6 @@ type blobRow struct {
 	chunkSize int64
 	ref       Ref
 	idErr     error // the stored id is not 32 bytes
-}
-
-func (tx *Tx) blobPage(ctx context.Context, after int64) ([]blobRow, error) {
-	rows, err := tx.query(ctx, qBlobPage, after, listPage)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var page []blobRow
-	for rows.Next() {
-		var (
-			b       blobRow
-			id      []byte
-			extra   *string
-			created int64
-		)
-		if err := rows.Scan(&b.pk, &id, &b.ref.Size, &b.chunkSize, &b.ref.MediaType, &b.ref.Label, &extra, &created); err != nil {
-			return nil, err
-		}
-		// Verify finds a blob with a damaged id corrupt; List fails on it.
-		copy(b.ref.ID[:], id)
-		_, b.idErr = idFromBytes(id)
-		b.ref.Extra = extraFrom(extra)
-		b.ref.CreatedAt = time.Unix(0, created)
-		page = append(page, b)
-	}
-	return page, rows.Err()
 }
 
 func idFromBytes(b []byte) (ID, error) {

@@ -175,8 +175,8 @@ func (t *Tx) verifyBlob(ctx context.Context, b blobRow) (bool, error) {
 // PostgreSQL store is backed up with the server's own tools.
 func (s *Store) Backup(ctx context.Context, path string) (err error) {
 	defer func() { err = wrap(s, "backup to "+path, err) }()
-	if err := s.enter(); err != nil {
-		return err
+	if s.closed.Load() {
+		return ErrClosed
 	}
 	if s.db.Memory {
 		return errors.New("an Ephemeral store has no file to copy")
@@ -246,10 +246,9 @@ type compactOptions struct {
 	allowRowidChanges bool
 }
 
-// AllowRowidChanges lets Compact rewrite a file in which other tables have
-// implicit rowids, which may be renumbered (see ErrRowidsMayChange): give
-// it when nothing stores those rowids (another table, a full-text index,
-// anything outside the file).
+// AllowRowidChanges lets Compact renumber other tables' implicit rowids
+// (see Compact): give it when nothing stores them (another table, a
+// full-text index, anything outside the file).
 func AllowRowidChanges() CompactOption {
 	return func(o *compactOptions) { o.allowRowidChanges = true }
 }
@@ -269,8 +268,8 @@ func AllowRowidChanges() CompactOption {
 // AllowRowidChanges is given.
 func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (err error) {
 	defer func() { err = wrap(s, "compact", err) }()
-	if err := s.enter(); err != nil {
-		return err
+	if s.closed.Load() {
+		return ErrClosed
 	}
 	if s.ReadOnly() {
 		return ErrReadOnly

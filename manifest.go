@@ -21,15 +21,10 @@ import (
 const MaxSessionIDBytes = 256
 
 // Session is one agent session's view of the store: the manifest of refs
-// it holds. A session reads only content it holds a ref to. Content put
-// through a session is its owner's uncommitted intent until a commit stamps
-// it; Reclaim forgets intents that stay uncommitted longer than its Grace,
-// unless their owner holds a Hold.
-//
-// Owners (WithOwner: a turn, a background job) keep their intents apart:
-// two owners that put the same bytes hold two intents, each committed,
-// expired or discarded on its own. A session holds at most one committed
-// ref to a blob, which nothing an owner does un-commits.
+// it holds, committed and owners' intents (see the package doc). A session
+// reads only content it holds a ref to. Two owners (WithOwner) that put the
+// same bytes hold two intents, each committed, expired or discarded on its
+// own; nothing an owner does un-commits the session's committed ref.
 //
 // A Session from Store.Session runs each method in its own transaction and
 // is safe for concurrent use; one from Tx.Session runs inside that
@@ -520,34 +515,28 @@ func (ss *Session) drop(ctx context.Context) error {
 // order, with its use of the store. It reads in pages and holds nothing
 // open between them; an error ends the iteration.
 func (s *Store) Sessions(ctx context.Context) iter.Seq2[SessionInfo, error] {
-	return paged(func(after string) ([]SessionInfo, error) {
-		page, err := s.sessionsPage(ctx, after)
-		return page, wrap(s, "sessions", err)
-	}, func(si SessionInfo) string { return si.ID })
-}
-
-func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, error) {
-	// One snapshot for the page and each session's use of the store.
-	var page []SessionInfo
-	err := s.run(ctx, false, func(t *Tx) (err error) {
-		page, err = rowsOf(ctx, t, qSessionPage, func(rows *sql.Rows) (si SessionInfo, err error) {
-			err = rows.Scan(&si.ID)
-			return si, err
-		}, after, listPage)
-		if err != nil {
-			return err
-		}
-		for i := range page {
-			si := &page[i]
-			var last int64
-			if err := t.queryRow(ctx, qSessionUsage, si.ID).Scan(&si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
+	return paged(func(after string) (page []SessionInfo, err error) {
+		// One snapshot for the page and each session's use of the store.
+		err = s.run(ctx, false, func(t *Tx) (err error) {
+			page, err = rowsOf(ctx, t, qSessionPage, func(rows *sql.Rows) (si SessionInfo, err error) {
+				err = rows.Scan(&si.ID)
+				return si, err
+			}, after, listPage)
+			if err != nil {
 				return err
 			}
-			si.LastIntentAt = time.Unix(0, last)
-		}
-		return nil
-	})
-	return page, err
+			for i := range page {
+				si := &page[i]
+				var last int64
+				if err := t.queryRow(ctx, qSessionUsage, si.ID).Scan(&si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
+					return err
+				}
+				si.LastIntentAt = time.Unix(0, last)
+			}
+			return nil
+		})
+		return page, wrap(s, "sessions", err)
+	}, func(si SessionInfo) string { return si.ID })
 }
 
 // RefsTo returns every ref to the blob with that id, across sessions: who
@@ -636,7 +625,9 @@ func (tx *Tx) entries(ctx context.Context, q *stmt, args ...any) ([]Entry, error
 		e.Extra = extraFrom(extra)
 		e.CreatedAt = time.Unix(0, created)
 		e.IntentAt = time.Unix(0, intent)
-		e.CommittedAt = unixTime(committed)
+		if committed != 0 {
+			e.CommittedAt = time.Unix(0, committed)
+		}
 		e.ID, err = idFromBytes(id)
 		return e, err
 	}, args...)

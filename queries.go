@@ -75,10 +75,8 @@ var (
 	// a damaged size cannot reach another blob's.
 	qDeleteChunks   = both(`DELETE FROM attachstore_chunks WHERE k >= +?1 AND k < +?2 AND blob_pk = +?1`, "")
 	qDeleteChunksPG = both("", `DELETE FROM attachstore_chunks WHERE blob_pk = +?1`)
-	// A deleted blob's chunks go next, in the same transaction (on
-	// PostgreSQL its foreign key cascades).
-	qDeleteBlob = sq(`DELETE FROM attachstore_blobs WHERE id = +?1 RETURNING pk, size, chunk_size`)
-	qStatBlob   = sq(`SELECT pk, size, chunk_size, media_type, label, extra, created_at, NULL, NULL, NULL FROM attachstore_blobs WHERE id = +?1`)
+	qDeleteBlob     = sq(`DELETE FROM attachstore_blobs WHERE id = +?1 RETURNING pk, size, chunk_size`)
+	qStatBlob       = sq(`SELECT pk, size, chunk_size, media_type, label, extra, created_at, NULL, NULL, NULL FROM attachstore_blobs WHERE id = +?1`)
 	// A Reader holds no transaction between chunks, so it reads each one
 	// with the blob it expects: a blob deleted meanwhile finds no row, even
 	// if another took its pk since. Its arguments are seq, id, pk.
@@ -268,8 +266,8 @@ var (
 )
 
 // Repair. The no-op update locks the blob's row on PostgreSQL, where a
-// second Repair of the same blob then waits for the first (SQLite's write
-// lock serializes them anyway).
+// second Repair of the same blob then waits for the first and finds it
+// intact (SQLite's write lock serializes them anyway).
 var (
 	qRepairLockBlob = sq(`UPDATE attachstore_blobs SET touched_at = touched_at WHERE id = +?1
 		RETURNING pk, size, chunk_size`)

@@ -93,8 +93,8 @@ func (s *Store) Reclaim(ctx context.Context, p ReclaimPolicy) (rep ReclaimReport
 	if p.BatchSize == 0 {
 		p.BatchSize = DefaultReclaimBatch
 	}
-	if err := s.enter(); err != nil {
-		return rep, err
+	if s.closed.Load() {
+		return rep, ErrClosed
 	}
 	if s.ReadOnly() && !p.DryRun {
 		return rep, ErrReadOnly
@@ -237,25 +237,14 @@ func (r *reclaim) blobs(ctx context.Context) error {
 	}
 }
 
-// delete deletes a batch of candidates in one transaction, each only if it
-// is still unreferenced and untouched. Where writers run in parallel
-// (PostgreSQL), a put may commit a ref to a candidate after the check's
-// snapshot: the foreign key refuses the delete, and the batch runs again,
-// when the check sees the ref.
+// delete deletes a batch of candidates in one transaction (qDeleteOrphan).
+// Where writers run in parallel (PostgreSQL), a put may commit a ref to a
+// candidate after the check's snapshot: the foreign key refuses the
+// delete, and the batch runs again, when the check sees the ref.
 func (r *reclaim) delete(ctx context.Context, batch []orphan) (err error) {
-	for range maxRetries {
-		// A raw driver error: the sentinels are given at Reclaim's boundary.
-		if err = r.deleteOnce(ctx, batch); db.KindOf(err) != db.Referenced {
-			return err
-		}
-	}
-	return err
-}
-
-func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 	var blobs int
 	var bytes int64
-	err := r.s.run(ctx, true, func(tx *Tx) error {
+	try := func(tx *Tx) error {
 		blobs, bytes = 0, 0
 		for _, o := range batch {
 			// The size comes back only when the row is deleted, so a
@@ -273,7 +262,13 @@ func (r *reclaim) deleteOnce(ctx context.Context, batch []orphan) error {
 			}
 		}
 		return nil
-	})
+	}
+	for range maxRetries {
+		// A raw driver error: the sentinels are given at Reclaim's boundary.
+		if err = r.s.run(ctx, true, try); db.KindOf(err) != db.Referenced {
+			break
+		}
+	}
 	if err == nil {
 		r.rep.ReclaimedBlobs += blobs
 		r.rep.ReclaimedBytes += bytes

@@ -47,8 +47,7 @@ var errIntact = errors.New("blob is intact")
 // move only where they fit before the next blob's pk; when they do not
 // (the chunk size changed since the put), the blob takes their pk, and a
 // Reader open on it reads on as if it were deleted. The blob's row is
-// locked before it is checked, so that a second Repair of it on
-// PostgreSQL waits and then finds it intact (errIntact).
+// locked before it is checked (see qRepairLockBlob).
 func (tx *Tx) repair(ctx context.Context, r io.Reader) (id ID, err error) {
 	s := tx.s
 	pk, err := tx.nextPK(ctx)

@@ -9,18 +9,11 @@ import (
 	"github.com/attachstore/attachstore/db"
 )
 
-// DefaultDiskReserve is the free disk space, in bytes, that puts of new
-// content leave untouched on the filesystem that holds a SQLite store
-// (see WithDiskReserve): 32 MiB.
-//
-// Freeing space writes too: Discard, DropSession, Reclaim and its vacuum
-// append to the WAL before anything is given back, and on a disk that puts
-// had filled they would fail with ErrFull, leaving the store stuck.
-// Measured with 16 KiB pages: a DropSession or Discard needs about 200
-// bytes of WAL per ref (20 MB for 100,000 refs), Reclaim about 2 MB, its
-// vacuum 4 MiB a step. 32 MiB covers any one of them, with room for the
-// pages a put's estimate does not count (the blob's row, inner b-tree
-// pages).
+// DefaultDiskReserve is WithDiskReserve's default, in bytes: 32 MiB.
+// Freeing space writes too (Discard, DropSession, Reclaim and its vacuum
+// append to the WAL first), and 32 MiB covers the WAL any one of them
+// writes (a DropSession of 100,000 refs about 20 MB), with room for the
+// pages a put's estimate does not count.
 const DefaultDiskReserve = 32 << 20
 
 // walFrameHeader is the bytes SQLite writes before each page in the WAL.
@@ -50,17 +43,12 @@ type room struct {
 	// wrote that are in neither yet). It does unless the disk is nearly
 	// full.
 	fast int64
-	// exact is set once fast did not do: then budget is the free space,
-	// less the reserve and the pages the next checkpoint adds to the file,
-	// measured inside the transaction when the put had written base bytes;
-	// freePages are the file's free pages then.
+	// exact: fast did not do, and measureExact set budget, base and
+	// freePages.
 	exact                   bool
 	budget, base, freePages int64
 	written                 int64 // the size the last fits allowed
 }
-
-// room returns the space accounting of one put.
-func (tx *Tx) room() *room { return &room{tx: tx} }
 
 // cacheBound bounds the pages a transaction has written that are neither
 // in the WAL nor in the file: SQLite spills its page cache to the WAL
@@ -143,9 +131,11 @@ func (r *room) measure() {
 	r.fast = int64(min(free, 1<<62)) - s.opts.diskReserve - wal - s.cacheBound()
 }
 
-// measureExact measures the budget exactly, inside the put's transaction,
-// with what the put has written so far counted in the free space and the
-// file's pages: only the rest of it is counted against the budget.
+// measureExact measures the budget inside the put's transaction: the free
+// space, less the reserve and the pages the next checkpoint adds to the
+// file, with the base bytes the put has written so far counted in both, so
+// that only the rest of it is counted against the budget; and the file's
+// free pages.
 func (r *room) measureExact(ctx context.Context) error {
 	s := r.tx.s
 	r.exact = true
@@ -180,9 +170,8 @@ func (r *room) measureExact(ctx context.Context) error {
 // besides the reserve), so that the write starts the WAL from its
 // beginning: a burst of commits otherwise grows the WAL past what the
 // background checkpoint has copied, and each frame takes the disk twice.
-// Measured: Reclaim of 10,000 small blobs grew the WAL to 64 MiB; with
-// this, to 0.6 MB. A failed checkpoint leaves the write to go on: it may
-// be the one that frees space, and fails with ErrFull itself if not.
+// A failed checkpoint leaves the write to go on: it may be the one that
+// frees space, and fails with ErrFull itself if not.
 func (s *Store) keepWALShort(ctx context.Context) {
 	if s.opts.diskDir == "" {
 		return

@@ -40,9 +40,8 @@
 // (or a PostgreSQL schema with the host's). attachstore owns every schema
 // object named attachstore_… (its tables, its indexes, golang-migrate's
 // attachstore_schema_migrations, and on PostgreSQL the key indexes and
-// sequence the server names after them). Open refuses a database in which
-// such a name belongs to an object attachstore did not make
-// (ErrNotAStore, naming it), and then changes nothing.
+// sequence the server names after them); Open refuses a database where
+// another object has such a name (ErrNotAStore).
 //
 // Adopting a file means, for the host: the file switches to WAL mode, and
 // stays so, because then readers never block the writer and the writer
@@ -66,7 +65,6 @@ import (
 	"time"
 
 	"github.com/attachstore/attachstore/db"
-	"github.com/jmoiron/sqlx"
 )
 
 // Persistence says whether a Store outlives its process.
@@ -278,8 +276,8 @@ const maxRetries = 10
 // run runs fn in one transaction, a write transaction or a read snapshot,
 // retrying a lost race up to maxRetries times.
 func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) error {
-	if err := s.enter(); err != nil {
-		return err
+	if s.closed.Load() {
+		return ErrClosed
 	}
 	if write && s.db.ReadOnly() {
 		return ErrReadOnly
@@ -300,22 +298,15 @@ func (s *Store) run(ctx context.Context, write bool, fn func(tx *Tx) error) erro
 	}
 }
 
-func (s *Store) runOnce(ctx context.Context, write bool, fn func(tx *Tx) error) error {
+// runOnce runs fn in a new transaction and commits when fn returns nil and
+// ctx has not ended; otherwise, or on panic, it rolls back.
+func (s *Store) runOnce(ctx context.Context, write bool, fn func(tx *Tx) error) (err error) {
 	stx, conn, end, err := s.db.Begin(ctx, write)
 	if err != nil {
 		return err
 	}
 	defer end()
-	err = finish(ctx, stx, &Tx{s: s, q: stx, sqlTx: stx, conn: conn, writable: write}, fn)
-	if err == nil && write {
-		s.db.Committed()
-	}
-	return err
-}
-
-// finish runs fn and commits when it returns nil and ctx has not ended;
-// otherwise, or on panic, it rolls back.
-func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, fn func(tx *Tx) error) (err error) {
+	tx := &Tx{s: s, q: stx, sqlTx: stx, conn: conn, writable: write}
 	defer func() {
 		tx.done = true
 		if p := recover(); p != nil {
@@ -332,8 +323,10 @@ func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, fn func(tx *Tx) error) (e
 			// connection": the context says why.
 			err = ctx.Err()
 		}
-		if err == nil && tx.writable {
-			err = stx.Commit()
+		if err == nil && write {
+			if err = stx.Commit(); err == nil {
+				s.db.Committed()
+			}
 		} else {
 			// A read snapshot has nothing to commit; on PostgreSQL, a
 			// statement of the host's that failed in it would make the
@@ -342,13 +335,6 @@ func finish(ctx context.Context, stx *sqlx.Tx, tx *Tx, fn func(tx *Tx) error) (e
 		}
 	}()
 	return fn(tx)
-}
-
-func (s *Store) enter() error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	return nil
 }
 
 // reader returns a Tx for single-statement reads on the read pool: one

@@ -126,8 +126,7 @@ func (tx *Tx) raw() bool { return tx.sqlTx == nil && !tx.s.db.Postgres() }
 // each attachstore call inside Update runs in a savepoint of it. Its
 // placeholders are the engine's (? on SQLite, $1 on PostgreSQL): write
 // ? and pass the query through Rebind to serve both. attachstore's own
-// tables may be read, never written. It is a *sqlx.Tx because sqlx is one
-// of attachstore's chosen dependencies; it embeds the *sql.Tx.
+// tables may be read, never written. The *sqlx.Tx embeds the *sql.Tx.
 func (tx *Tx) SQL() *sqlx.Tx { return tx.sqlTx }
 
 // Session returns the session id seen inside this transaction.
@@ -173,7 +172,7 @@ func (tx *Tx) undo(ctx context.Context, err error) error {
 		// No savepoint left: SQLite rolled the whole transaction back
 		// (it does on SQLITE_FULL, IOERR, NOMEM). Begin again, so that
 		// the host's further statements do not each commit on their
-		// own; finish rolls this back and the Update fails.
+		// own; runOnce rolls this back and the Update fails.
 		tx.aborted = err
 		_, _ = tx.exec(bg, qBegin)
 		return err
