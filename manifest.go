@@ -515,28 +515,34 @@ func (ss *Session) drop(ctx context.Context) error {
 // order, with its use of the store. It reads in pages and holds nothing
 // open between them; an error ends the iteration.
 func (s *Store) Sessions(ctx context.Context) iter.Seq2[SessionInfo, error] {
-	return paged(func(after string) (page []SessionInfo, err error) {
-		// One snapshot for the page and each session's use of the store.
-		err = s.run(ctx, false, func(t *Tx) (err error) {
-			page, err = rowsOf(ctx, t, qSessionPage, func(rows *sql.Rows) (si SessionInfo, err error) {
-				err = rows.Scan(&si.ID)
-				return si, err
-			}, after, listPage)
-			if err != nil {
-				return err
-			}
-			for i := range page {
-				si := &page[i]
-				var last int64
-				if err := t.queryRow(ctx, qSessionUsage, si.ID).Scan(&si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
-					return err
-				}
-				si.LastIntentAt = time.Unix(0, last)
-			}
-			return nil
-		})
+	return paged(func(after string) ([]SessionInfo, error) {
+		page, err := s.sessionsPage(ctx, after)
 		return page, wrap(s, "sessions", err)
 	}, func(si SessionInfo) string { return si.ID })
+}
+
+func (s *Store) sessionsPage(ctx context.Context, after string) ([]SessionInfo, error) {
+	// One snapshot for the page and each session's use of the store.
+	var page []SessionInfo
+	err := s.run(ctx, false, func(t *Tx) (err error) {
+		page, err = rowsOf(ctx, t, qSessionPage, func(rows *sql.Rows) (si SessionInfo, err error) {
+			err = rows.Scan(&si.ID)
+			return si, err
+		}, after, listPage)
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			si := &page[i]
+			var last int64
+			if err := t.queryRow(ctx, qSessionUsage, si.ID).Scan(&si.Refs, &si.Pending, &last, &si.Bytes); err != nil {
+				return err
+			}
+			si.LastIntentAt = time.Unix(0, last)
+		}
+		return nil
+	})
+	return page, err
 }
 
 // RefsTo returns every ref to the blob with that id, across sessions: who
